@@ -1,0 +1,108 @@
+"""Configuration: one `Settings`, read from `CONVEYOR_*` variables at the process's entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.domain import RetryPolicy
+
+
+class Plan(BaseModel, frozen=True):
+    name: str
+    cpu: float
+    memory_mb: int
+    usd_per_hour: float
+
+    @property
+    def usd_per_second(self) -> float:
+        return self.usd_per_hour / 3600
+
+
+DEFAULT_PLANS: tuple[Plan, ...] = (
+    Plan(name="starter", cpu=0.5, memory_mb=512, usd_per_hour=0.05),
+    Plan(name="standard", cpu=1, memory_mb=2048, usd_per_hour=0.20),
+    Plan(name="pro", cpu=2, memory_mb=4096, usd_per_hour=0.40),
+    Plan(name="pro_plus", cpu=4, memory_mb=8192, usd_per_hour=0.80),
+    Plan(name="pro_max", cpu=4, memory_mb=16384, usd_per_hour=1.20),
+    Plan(name="pro_ultra", cpu=8, memory_mb=32768, usd_per_hour=2.40),
+)
+
+
+class DatabaseSettings(BaseModel):
+    url: str | None = None  # None: SQLite under the data dir
+    echo: bool = False
+
+
+class BlobSettings(BaseModel):
+    url: str | None = None  # None: a folder under the data dir; or file:///path
+    inline_bytes: int = 64 * 1024  # payloads up to this size stay in the database
+
+
+class ExecutorSettings(BaseModel):
+    kind: str = "local"
+    kill_grace_seconds: float = 5.0
+    enforce_memory: bool = True
+
+
+class LimitSettings(BaseModel):
+    max_input_bytes: int = 4 * 1024 * 1024
+    max_output_bytes: int = 64 * 1024 * 1024
+    max_concurrency: int = 20
+    default_timeout_seconds: int = 7200
+    min_timeout_seconds: int = 30
+    max_timeout_seconds: int = 86400
+    subtask_hold_seconds: float = 10.0
+    held_requests_per_instance: int = 4
+    max_lost_attempts: int = 5
+    registration_timeout_seconds: float = 60.0
+    idempotency_window_seconds: int = 24 * 3600
+    api_wait_max_seconds: float = 60.0
+
+
+class RetrySettings(BaseModel):
+    max_retries: int = 3
+    wait_duration_ms: int = 1000
+    factor: float = 2.0
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(self.max_retries, self.wait_duration_ms, self.factor)
+
+
+class Settings(BaseSettings):
+    """Everything configurable; nested groups read as `CONVEYOR_LIMITS__MAX_CONCURRENCY=5`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CONVEYOR_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Path(".conveyor")
+    host: str = "127.0.0.1"
+    port: int = 8120
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    blobs: BlobSettings = Field(default_factory=BlobSettings)
+    executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    plans: tuple[Plan, ...] = DEFAULT_PLANS
+    default_plan: str = "standard"
+    allow_anonymous_loopback: bool = False
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'conveyor.db'}"
+
+    def plan(self, name: str | None) -> Plan:
+        wanted = name or self.default_plan
+        for plan in self.plans:
+            if plan.name == wanted:
+                return plan
+        raise KeyError(wanted)
+
+    @property
+    def plan_names(self) -> tuple[str, ...]:
+        return tuple(plan.name for plan in self.plans)
