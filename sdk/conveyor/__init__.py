@@ -1,0 +1,88 @@
+"""Conveyor's Python SDK: define tasks, run them as a worker, and drive runs over REST.
+
+Example:
+    ```python
+    from conveyor import Workflows
+
+    app = Workflows()
+
+    @app.task
+    def square(a: int) -> int:
+        return a * a
+    ```
+"""
+
+from conveyor._app import TaskDecorator, Workflows
+from conveyor._client import AsyncClient, Client
+from conveyor._context import TaskContext, TaskRunMetadata
+from conveyor._models import (
+    Attempt,
+    Page,
+    RetryPolicy,
+    RunStatus,
+    Task,
+    TaskOptionsInfo,
+    TaskParameter,
+    TaskRun,
+)
+from conveyor._options import PLANS, Retry, TaskOptions
+from conveyor._signature import Parameter
+from conveyor._task import AsyncTaskDefinition, SyncTaskDefinition, TaskDefinition
+from conveyor.errors import (
+    APIError,
+    AuthenticationError,
+    ConflictError,
+    ConveyorError,
+    DuplicateTaskError,
+    InvalidRequestError,
+    NotFoundError,
+    PayloadTooLargeError,
+    SerializationError,
+    ServerUnreachable,
+    TaskDefinitionError,
+    TaskNotFoundError,
+    TaskRunError,
+    TaskRunFailed,
+    WaitTimeout,
+    WorkerError,
+)
+
+__all__ = [
+    "PLANS",
+    "APIError",
+    "AsyncClient",
+    "AsyncTaskDefinition",
+    "Attempt",
+    "AuthenticationError",
+    "Client",
+    "ConflictError",
+    "ConveyorError",
+    "DuplicateTaskError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "Page",
+    "Parameter",
+    "PayloadTooLargeError",
+    "Retry",
+    "RetryPolicy",
+    "RunStatus",
+    "SerializationError",
+    "ServerUnreachable",
+    "SyncTaskDefinition",
+    "Task",
+    "TaskContext",
+    "TaskDecorator",
+    "TaskDefinition",
+    "TaskDefinitionError",
+    "TaskNotFoundError",
+    "TaskOptions",
+    "TaskOptionsInfo",
+    "TaskParameter",
+    "TaskRun",
+    "TaskRunError",
+    "TaskRunFailed",
+    "TaskRunMetadata",
+    "WaitTimeout",
+    "WorkerError",
+    "Workflows",
+]

@@ -24,7 +24,6 @@ ConveyorError                      conveyor_error
 
 from __future__ import annotations
 
-
 __all__ = [
     "APIError",
     "AuthenticationError",
