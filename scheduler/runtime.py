@@ -2,46 +2,122 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.auth import ApiKeys
+from core.blobs import LocalBlobStore
+from core.blobs.base import BlobStore
+from core.db.engine import create_engine, migrate, session_factory
+from core.db.models import TaskRun
 from core.domain import VersionInfo
+from core.events import EventBus
+from core.settings import Settings
+from scheduler.agent import Agent
+from scheduler.executors.base import Executor
+from scheduler.executors.local import LocalExecutor
+from scheduler.queries import NON_TERMINAL
+from scheduler.registration import Registrar
+from scheduler.runs import RunStore
+from scheduler.scheduler import Scheduler
+from scheduler.service import RunService
+from scheduler.write_lock import WriteLock
 
-if TYPE_CHECKING:
-    from core.auth import ApiKeys
-    from core.settings import Settings
-    from scheduler.service import RunService
+logger = logging.getLogger(__name__)
 
 DEFAULT_WORKSPACE_ID = "wsp-default"
 
 
+def _blob_store(settings: Settings) -> BlobStore:
+    url = settings.blobs.url
+    if url is None:
+        return LocalBlobStore(settings.data_dir / "blobs")
+    if url.startswith("file://"):
+        return LocalBlobStore(Path(url.removeprefix("file://")))
+    raise ValueError(f"unsupported blob store URL {url!r}")
+
+
+def _executor(settings: Settings) -> Executor:
+    if settings.executor.kind == "local":
+        return LocalExecutor(enforce_memory=settings.executor.enforce_memory)
+    raise ValueError(f"unknown executor {settings.executor.kind!r}")
+
+
 class Runtime:
-    """Build with `await Runtime.open(settings)`, then `await runtime.start()`; `close()` ends it.
+    """Build with `await Runtime.open(settings)`, then `await runtime.start()`; `close()` ends it."""
 
-    Attributes the API uses: `settings`, `service` (RunService), `keys` (ApiKeys).
-    """
-
-    settings: Settings
-    service: RunService
-    keys: ApiKeys
+    def __init__(
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        store: RunStore,
+        scheduler: Scheduler,
+        registrar: Registrar,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.store = store
+        self.scheduler = scheduler
+        self.registrar = registrar
+        self.service = RunService(store)
+        self.keys = ApiKeys(store.sessions)
+        self._loop_task: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
-        raise NotImplementedError
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.database_url, echo=settings.database.echo)
+        await migrate(engine)
+        sessions = session_factory(engine)
+        blobs = _blob_store(settings)
+        lock = WriteLock(serialise=engine.dialect.name == "sqlite")
+        store = RunStore(settings, sessions, blobs, EventBus(), lock)
+        await store.ensure_workspace(DEFAULT_WORKSPACE_ID, "default")
+        agent = Agent(settings, store)
+        executor = _executor(settings)
+        registrar = Registrar(settings, sessions, agent, executor, blobs)
+        scheduler = Scheduler(settings, store, agent, executor, blobs, registrar)
+        return cls(settings, engine, store, scheduler, registrar)
 
     async def start(self) -> None:
         """Reconcile attempts left by a previous process, then run the scheduler loop."""
-        raise NotImplementedError
+        recovered = await self.scheduler.reconcile()
+        if recovered:
+            logger.warning("reconciled %d attempts left by the previous process", recovered)
+        self._loop_task = asyncio.create_task(self.scheduler.run_forever())
 
     async def register_workflow(
         self, path: Path, *, slug: str, start_command: str
     ) -> VersionInfo:
         """Run `start_command` in register mode in `path`; a ready version becomes active."""
-        raise NotImplementedError
+        return await self.registrar.register(
+            DEFAULT_WORKSPACE_ID, path, slug=slug, start_command=start_command
+        )
 
     async def run_until_idle(self, timeout: float = 60.0) -> None:
         """Wait until no run is pending or running (tests)."""
-        raise NotImplementedError
+        async with asyncio.timeout(timeout), self.store.bus.subscribe() as changes:
+            while await self._unfinished() > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1.0):
+                        await changes.get()
 
-    async def close(self) -> None:
-        raise NotImplementedError
+    async def _unfinished(self) -> int:
+        async with self.store.sessions() as session:
+            count = await session.scalar(
+                select(func.count()).where(TaskRun.status.in_(NON_TERMINAL))
+            )
+        return count or 0
+
+    async def close(self, *, stop_instances: bool = True) -> None:
+        await self.scheduler.shutdown(stop_instances=stop_instances)
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        await self.engine.dispose()

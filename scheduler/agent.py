@@ -1,0 +1,283 @@
+"""The platform side of the instance protocol, one unix socket per attempt (RENDER-PROTOCOL.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.domain import AttemptOutcome, RunStatus, TaskSpec
+from core.errors import ServiceError
+from core.settings import Settings
+from scheduler.payloads import dumps
+from scheduler.registration_payload import InvalidRegistration, parse_registration
+from scheduler.runs import RunStore
+from scheduler.uds_http import Request, Response, serve_unix
+
+logger = logging.getLogger(__name__)
+
+# a base64 body is 4/3 of its payload; leave room for the envelope
+_BODY_FACTOR = 1.4
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _unb64_json(value: Any) -> tuple[str, Any]:
+    """(JSON text, value) from a b64 field; ValueError when it is not base64 of JSON."""
+    if not isinstance(value, str):
+        raise ValueError("expected a base64 string")
+    try:
+        text = base64.b64decode(value, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise ValueError(f"not base64 of UTF-8 text: {exc}") from None
+    return text, json.loads(text)
+
+
+def _bad(message: str) -> Response:
+    return Response.json(400, {"message": message})
+
+
+@dataclass
+class Registration:
+    """What a register-mode instance reported."""
+
+    done: asyncio.Future[list[TaskSpec]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+@dataclass
+class Instance:
+    attempt_id: str | None
+    run_id: str | None
+    directory: Path
+    socket_path: Path
+    registration: Registration | None
+    server: asyncio.Server | None = None
+    held: int = 0
+
+
+class Agent:
+    """Opens and closes instance sockets and answers what the workers ask."""
+
+    def __init__(self, settings: Settings, store: RunStore) -> None:
+        self._settings = settings
+        self._store = store
+        self._instances: dict[str, Instance] = {}
+        self._routes: dict[tuple[str, str], Callable[[Instance, Request], Awaitable[Response]]] = {
+            ("GET", "/input"): self._input,
+            ("POST", "/callback"): self._callback,
+            ("POST", "/run-subtask"): self._run_subtask,
+            ("POST", "/get-subtask-result"): self._get_subtask_result,
+            ("POST", "/register-tasks"): self._register_tasks,
+        }
+
+    async def open(
+        self, key: str, *, attempt_id: str | None, run_id: str | None, registration: Registration | None
+    ) -> Path:
+        """A fresh socket in a 0700 folder; short enough for the 108-byte limit."""
+        directory = Path(tempfile.mkdtemp(prefix="cvy-"))
+        instance = Instance(attempt_id, run_id, directory, directory / "s", registration)
+
+        async def handle(request: Request) -> Response:
+            return await self._dispatch(instance, request)
+
+        max_body = int(self._settings.limits.max_output_bytes * _BODY_FACTOR)
+        instance.server = await serve_unix(instance.socket_path, handle, max_body=max_body)
+        self._instances[key] = instance
+        return instance.socket_path
+
+    async def close(self, key: str) -> None:
+        instance = self._instances.pop(key, None)
+        if instance is None:
+            return
+        if instance.server is not None:
+            instance.server.close()
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1):
+                    await instance.server.wait_closed()
+        shutil.rmtree(instance.directory, ignore_errors=True)
+
+    async def close_all(self) -> None:
+        for key in list(self._instances):
+            await self.close(key)
+
+    async def _dispatch(self, instance: Instance, request: Request) -> Response:
+        route = self._routes.get((request.method, request.path))
+        if route is None:
+            return Response.json(404, {"message": f"no route {request.method} {request.path}"})
+        try:
+            return await route(instance, request)
+        except ServiceError as exc:
+            return Response.json(exc.http_status, {"message": exc.message, "code": exc.code})
+        except json.JSONDecodeError as exc:
+            return _bad(f"body is not JSON: {exc}")
+
+    # -- run mode -------------------------------------------------------------------------------
+
+    async def _input(self, instance: Instance, request: Request) -> Response:
+        if instance.attempt_id is None:
+            return Response.json(409, {"message": "this instance registers tasks; it runs none"})
+        run, attempt = await self._store.input_for(instance.attempt_id)
+        if run.status is not RunStatus.RUNNING:
+            return Response.json(409, {"message": f"task run {run.id} is {run.status}"})
+        answer: dict[str, Any] = {
+            "task_name": run.task_name,
+            "input": _b64(dumps(run.input if run.input is not None else [])),
+            "task_run_id": run.id,
+            "root_task_run_id": run.root_id,
+            "attempt": attempt,
+        }
+        if run.parent_id is not None:
+            answer["parent_task_run_id"] = run.parent_id
+        return Response.json(200, answer)
+
+    async def _callback(self, instance: Instance, request: Request) -> Response:
+        if instance.attempt_id is None:
+            return Response.json(409, {"message": "this instance registers tasks; it runs none"})
+        body = request.json()
+        if not isinstance(body, dict):
+            return _bad("callback must be an object with 'complete' or 'error'")
+        if isinstance(body.get("complete"), dict):
+            await self._complete(instance.attempt_id, body["complete"])
+        elif isinstance(body.get("error"), dict):
+            error = body["error"]
+            details = error.get("details")
+            stack = error.get("stack_trace")
+            await self._store.record_outcome(
+                instance.attempt_id,
+                AttemptOutcome.ERROR,
+                error=str(details) if details is not None else "the task failed",
+                stack_trace=stack if isinstance(stack, str) and stack else None,
+            )
+        else:
+            return _bad("callback must carry 'complete' or 'error'")
+        return Response(200)
+
+    async def _complete(self, attempt_id: str, complete: dict[str, Any]) -> None:
+        raw = complete.get("output", "")
+        limit = self._settings.limits.max_output_bytes
+        try:
+            text, value = _unb64_json(raw) if raw else ("[]", [])
+        except ValueError as exc:
+            await self._store.record_outcome(
+                attempt_id, AttemptOutcome.ERROR, error=f"the task's output is not JSON: {exc}"
+            )
+            return
+        if len(text.encode()) > limit:
+            await self._store.record_outcome(
+                attempt_id,
+                AttemptOutcome.ERROR,
+                error=f"the task's output is {len(text.encode())} bytes; the limit is {limit}",
+            )
+            return
+        if not isinstance(value, list):
+            text = dumps([value])
+        await self._store.record_outcome(attempt_id, AttemptOutcome.OK, output=text)
+
+    async def _run_subtask(self, instance: Instance, request: Request) -> Response:
+        if instance.attempt_id is None:
+            return Response.json(409, {"message": "this instance registers tasks; it runs none"})
+        body = request.json()
+        if not isinstance(body, dict) or not isinstance(body.get("task_name"), str):
+            return _bad("expected {task_name, input}")
+        raw_input = body.get("input") or ""
+        try:
+            _, value = _unb64_json(raw_input) if raw_input else ("[]", [])
+        except ValueError as exc:
+            return _bad(f"input: {exc}")
+        key = body.get("idempotency_key")
+        child_id = await self._store.create_child_run(
+            instance.attempt_id, body["task_name"], value, key if isinstance(key, str) else None
+        )
+        return Response.json(200, {"task_run_id": child_id})
+
+    async def _get_subtask_result(self, instance: Instance, request: Request) -> Response:
+        if instance.attempt_id is None or instance.run_id is None:
+            return Response.json(409, {"message": "this instance registers tasks; it runs none"})
+        body = request.json()
+        if not isinstance(body, dict) or not isinstance(body.get("task_run_id"), str):
+            return _bad("expected {task_run_id}")
+        child_id = body["task_run_id"]
+        await self._store.child_of(instance.attempt_id, child_id)
+        limits = self._settings.limits
+        hold = instance.held < limits.held_requests_per_instance
+        instance.held += hold
+        try:
+            return await self._poll_child(
+                instance.attempt_id, instance.run_id, child_id,
+                limits.subtask_hold_seconds if hold else 0.0,
+            )
+        finally:
+            instance.held -= hold
+
+    async def _poll_child(
+        self, attempt_id: str, run_id: str, child_id: str, hold_seconds: float
+    ) -> Response:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + hold_seconds
+        bus = self._store.bus
+        while True:
+            with bus.watch_run(child_id) as child_changed, bus.watch_run(run_id) as parent_changed:
+                child = await self._store.child_of(attempt_id, child_id)
+                if RunStatus(child.status).terminal:
+                    if await self._store.may_deliver(attempt_id, child_id):
+                        return Response.json(200, await self._child_answer(child_id))
+                else:
+                    await self._store.await_child(attempt_id, child_id)
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return Response.json(200, {"still_running": True})
+                waiters = [
+                    asyncio.ensure_future(child_changed.wait()),
+                    asyncio.ensure_future(parent_changed.wait()),
+                ]
+                try:
+                    await asyncio.wait(
+                        waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    for waiter in waiters:
+                        waiter.cancel()
+
+    async def _child_answer(self, child_id: str) -> dict[str, Any]:
+        child = await self._store.child_result(child_id)
+        if child.status is RunStatus.SUCCEEDED:
+            return {
+                "still_running": False,
+                "complete": {"output": _b64(dumps(child.results or []))},
+            }
+        if child.status is RunStatus.CANCELED:
+            details = f"task run {child.id} ({child.task_name}) was canceled"
+        else:
+            details = child.error or f"task run {child.id} ({child.task_name}) failed"
+        error: dict[str, Any] = {"details": details}
+        if child.stack_trace:
+            error["stack_trace"] = child.stack_trace
+        return {"still_running": False, "error": error}
+
+    # -- register mode --------------------------------------------------------------------------
+
+    async def _register_tasks(self, instance: Instance, request: Request) -> Response:
+        registration = instance.registration
+        if registration is None:
+            return Response.json(409, {"message": "this instance runs a task; it registers none"})
+        body = request.json()
+        if registration.done.done():
+            return Response(200)
+        try:
+            registration.done.set_result(parse_registration(body, self._settings))
+        except InvalidRegistration as exc:
+            registration.done.set_exception(exc)
+        return Response(200)

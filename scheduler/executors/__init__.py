@@ -1,0 +1,1 @@
+"""Executors: where an attempt's instance runs (local process, container, Nomad job)."""

@@ -1,0 +1,62 @@
+"""The executor seam: start an instance for an attempt, stop it, ask after it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from core.settings import Plan
+
+Handle = dict[str, Any]  # JSON-able; stored with the attempt so a new process can find it
+
+
+class Mode(StrEnum):
+    RUN = "run"  # execute one task
+    REGISTER = "register"  # report the task list
+
+
+@dataclass(frozen=True)
+class AttemptSpec:
+    attempt_id: str
+    run_id: str
+    attempt: int
+    mode: Mode
+    start_command: str
+    cwd: Path
+    socket_path: Path
+    log_path: Path
+    plan: Plan
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class InstanceStatus(StrEnum):
+    ALIVE = "alive"  # still running
+    EXITED = "exited"  # ended; `exit_code` says how
+    UNKNOWN = "unknown"  # no trace of it (e.g. after a restart, or a reused pid)
+
+
+@dataclass(frozen=True)
+class InstanceState:
+    status: InstanceStatus
+    exit_code: int | None = None  # negative: killed by that signal
+    out_of_memory: bool = False
+
+
+class Executor(Protocol):
+    name: str
+
+    async def start(self, spec: AttemptSpec) -> Handle:
+        """Start the instance and return at once; never waits for the task."""
+        ...
+
+    async def stop(self, handle: Handle, grace_s: float) -> None:
+        """TERM, wait up to `grace_s`, then KILL; returns once the instance is gone."""
+        ...
+
+    async def status(self, handle: Handle) -> InstanceState: ...
+
+    async def wait(self, handle: Handle) -> InstanceState:
+        """Block until the instance ends (only for instances this process started)."""
+        ...

@@ -1,0 +1,184 @@
+"""Registering a workflow version: run its start command in register mode, keep its task list."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.blobs.base import BlobStore
+from core.db.models import Task, Workflow, WorkflowVersion
+from core.domain import TaskSpec, VersionInfo, VersionStatus
+from core.errors import InvalidRequest
+from core.ids import new_id
+from core.settings import Settings
+from scheduler.agent import Agent, Registration
+from scheduler.executors.base import AttemptSpec, Executor, Mode
+from scheduler.registration_payload import InvalidRegistration
+from scheduler.scheduler import VersionCommand, VersionLookup
+
+logger = logging.getLogger(__name__)
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+_LOG_TAIL_CHARS = 4000
+
+
+def slugify(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    return slug or "workflow"
+
+
+def _task_row(spec: TaskSpec, version_id: str, workflow_id: str, now: datetime) -> Task:
+    options = asdict(spec.options)
+    return Task(
+        id=new_id("tsk"),
+        version_id=version_id,
+        workflow_id=workflow_id,
+        name=spec.name,
+        options=json.dumps({k: v for k, v in options.items() if v is not None}),
+        parameters=json.dumps([asdict(p) for p in spec.parameters]),
+        created_at=now,
+    )
+
+
+class Registrar(VersionLookup):
+    """Creates versions by registration and tells the scheduler how to start them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        agent: Agent,
+        executor: Executor,
+        blobs: BlobStore,
+    ) -> None:
+        self._settings = settings
+        self._sessions = sessions
+        self._agent = agent
+        self._executor = executor
+        self._blobs = blobs
+        self._commands: dict[str, VersionCommand] = {}
+
+    async def command(self, version_id: str) -> VersionCommand:
+        cached = self._commands.get(version_id)
+        if cached is not None:
+            return cached
+        async with self._sessions() as session:
+            version = await session.get_one(WorkflowVersion, version_id)
+        command = VersionCommand(version.start_command, Path(version.root_dir), {})
+        self._commands[version_id] = command
+        return command
+
+    async def register(
+        self, workspace_id: str, path: Path, *, slug: str, start_command: str
+    ) -> VersionInfo:
+        if not _SLUG.match(slug):
+            raise InvalidRequest(
+                f"workflow slug {slug!r} must be lower-case letters, digits and dashes"
+            )
+        if not path.is_dir():
+            raise InvalidRequest(f"{path} is not a folder")
+        root = path.resolve()
+        now = datetime.now(UTC)
+        async with self._sessions.begin() as session:
+            workflow = await session.scalar(
+                select(Workflow).where(Workflow.workspace_id == workspace_id, Workflow.slug == slug)
+            )
+            if workflow is None:
+                workflow = Workflow(
+                    id=new_id("wf"), workspace_id=workspace_id, slug=slug, name=slug,
+                    start_command=start_command, root_dir=str(root), created_at=now,
+                )
+                session.add(workflow)
+            workflow.start_command, workflow.root_dir = start_command, str(root)
+            version = WorkflowVersion(
+                id=new_id("wfv"), workflow_id=workflow.id, status=VersionStatus.REGISTERING.value,
+                root_dir=str(root), start_command=start_command, created_at=now,
+            )
+            session.add(version)
+            workflow_id = workflow.id
+        try:
+            specs = await self._collect(version.id, root, start_command)
+        except InvalidRegistration as exc:
+            return await self._fail(version.id, str(exc))
+        async with self._sessions.begin() as session:
+            for spec in specs:
+                session.add(_task_row(spec, version.id, workflow_id, now))
+            stored = await session.get_one(WorkflowVersion, version.id)
+            stored.status = VersionStatus.READY.value
+            active = await session.get_one(Workflow, workflow_id)
+            active.active_version_id = version.id
+        logger.info("workflow %s version %s ready: %d tasks", slug, version.id, len(specs))
+        return VersionInfo(
+            version.id, workflow_id, VersionStatus.READY, now, None,
+            tuple(sorted(s.name for s in specs)),
+        )
+
+    async def _fail(self, version_id: str, message: str) -> VersionInfo:
+        async with self._sessions.begin() as session:
+            version = await session.get_one(WorkflowVersion, version_id)
+            version.status = VersionStatus.REGISTRATION_FAILED.value
+            version.message = message
+        logger.warning("version %s: registration failed: %s", version_id, message)
+        return VersionInfo(
+            version_id, version.workflow_id, VersionStatus.REGISTRATION_FAILED,
+            version.created_at, message, (),
+        )
+
+    async def _collect(self, version_id: str, root: Path, start_command: str) -> list[TaskSpec]:
+        registration = Registration()
+        log_key = f"registrations/{version_id}.log"
+        socket_path = await self._agent.open(
+            version_id, attempt_id=None, run_id=None, registration=registration
+        )
+        spec = AttemptSpec(
+            attempt_id=version_id, run_id="", attempt=0, mode=Mode.REGISTER,
+            start_command=start_command, cwd=root, socket_path=socket_path,
+            log_path=self._blobs.staging_path(log_key), plan=self._settings.plan(None),
+        )
+        try:
+            try:
+                handle = await self._executor.start(spec)
+            except (OSError, ValueError) as exc:
+                raise InvalidRegistration(f"could not run {start_command!r}: {exc}") from None
+            exited = asyncio.ensure_future(self._executor.wait(handle))
+            try:
+                done, _ = await asyncio.wait(
+                    [registration.done, exited],
+                    timeout=self._settings.limits.registration_timeout_seconds,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if registration.done in done or registration.done.done():
+                    return registration.done.result()
+                if exited in done:
+                    state = exited.result()
+                    raise InvalidRegistration(
+                        f"{start_command!r} exited (code {state.exit_code}) without registering "
+                        f"tasks:\n{await self._log_tail(log_key)}"
+                    )
+                raise InvalidRegistration(
+                    f"{start_command!r} registered nothing within "
+                    f"{self._settings.limits.registration_timeout_seconds:g} s"
+                )
+            finally:
+                if not exited.done():
+                    await self._executor.stop(handle, 2.0)
+                    with contextlib.suppress(Exception):
+                        await exited
+        finally:
+            await self._agent.close(version_id)
+
+    async def _log_tail(self, log_key: str) -> str:
+        try:
+            data = await self._blobs.get(log_key)
+        except KeyError:
+            return ""
+        return data.decode(errors="replace")[-_LOG_TAIL_CHARS:].strip()

@@ -1,0 +1,107 @@
+"""The `/register-tasks` body as domain values, checked for shape and for sense."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.domain import RetryPolicy, TaskOptions, TaskParameter, TaskSpec
+from core.settings import Settings
+
+
+class InvalidRegistration(ValueError):
+    """The worker's task list is malformed or breaks a rule; the message says which."""
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise InvalidRegistration(message)
+
+
+def _retry(raw: Any, task: str) -> RetryPolicy | None:
+    if raw is None:
+        return None
+    _require(isinstance(raw, dict), f"task {task!r}: retry must be an object")
+    try:
+        policy = RetryPolicy(
+            int(raw.get("max_retries", 0)),
+            int(raw.get("wait_duration_ms", 0)),
+            float(raw.get("factor", 1.0)),
+        )
+    except (TypeError, ValueError):
+        raise InvalidRegistration(f"task {task!r}: retry values must be numbers") from None
+    _require(policy.max_retries >= 0, f"task {task!r}: max_retries must be >= 0")
+    _require(policy.wait_duration_ms >= 0, f"task {task!r}: wait_duration_ms must be >= 0")
+    _require(policy.factor >= 1.0, f"task {task!r}: retry factor must be >= 1")
+    return policy
+
+
+def _options(raw: Any, task: str, settings: Settings) -> TaskOptions:
+    raw = raw or {}
+    _require(isinstance(raw, dict), f"task {task!r}: options must be an object")
+    timeout = raw.get("timeout_seconds")
+    if timeout is not None:
+        low, high = settings.limits.min_timeout_seconds, settings.limits.max_timeout_seconds
+        _require(
+            isinstance(timeout, int) and low <= timeout <= high,
+            f"task {task!r}: timeout_seconds must be an integer from {low} to {high}",
+        )
+    plan = raw.get("plan")
+    _require(
+        plan is None or plan in settings.plan_names,
+        f"task {task!r}: unknown plan {plan!r} (plans: {', '.join(settings.plan_names)})",
+    )
+    concurrency = raw.get("concurrency")
+    _require(
+        concurrency is None or (isinstance(concurrency, int) and concurrency > 0),
+        f"task {task!r}: concurrency must be a positive integer",
+    )
+    schedule = raw.get("schedule")
+    _require(schedule is None or isinstance(schedule, str), f"task {task!r}: bad schedule")
+    return TaskOptions(
+        retry=_retry(raw.get("retry"), task),
+        timeout_seconds=timeout,
+        plan=plan,
+        schedule=schedule,
+        concurrency=concurrency,
+    )
+
+
+def _parameters(raw: Any, task: str) -> tuple[TaskParameter, ...]:
+    raw = raw or []
+    _require(isinstance(raw, list), f"task {task!r}: parameters must be a list")
+    parameters = []
+    for item in raw:
+        _require(
+            isinstance(item, dict) and isinstance(item.get("name"), str),
+            f"task {task!r}: every parameter needs a name",
+        )
+        parameters.append(
+            TaskParameter(
+                name=item["name"],
+                type=item.get("type"),
+                has_default=bool(item.get("has_default", False)),
+                default_value=item.get("default_value"),
+            )
+        )
+    return tuple(parameters)
+
+
+def parse_registration(body: Any, settings: Settings) -> list[TaskSpec]:
+    _require(isinstance(body, dict) and isinstance(body.get("tasks"), list), "expected {tasks: [...]}")
+    specs: list[TaskSpec] = []
+    seen: set[str] = set()
+    for raw in body["tasks"]:
+        _require(isinstance(raw, dict), "every task must be an object")
+        name = raw.get("name")
+        _require(isinstance(name, str) and name.strip() != "", "every task needs a name")
+        _require(name not in seen, f"task {name!r} is registered twice")
+        seen.add(name)
+        specs.append(
+            TaskSpec(
+                name=name,
+                options=_options(raw.get("options"), name, settings),
+                parameters=_parameters(raw.get("parameters"), name),
+            )
+        )
+    _require(bool(specs), "the worker registered no tasks")
+    return specs

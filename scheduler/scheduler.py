@@ -1,0 +1,242 @@
+"""The scheduler loop: admit under the limit, start instances, watch them, time out, kill."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from core.blobs.base import BlobStore
+from core.domain import AttemptOutcome
+from core.settings import Settings
+from scheduler.agent import Agent
+from scheduler.executors.base import AttemptSpec, Executor, Handle, InstanceStatus, Mode
+from scheduler.runs import Admitted, KillRequest, RunStore
+from scheduler.tracebacks import last_traceback
+
+logger = logging.getLogger(__name__)
+
+# Upper bound between admission passes when nothing wakes the loop (a safety net only).
+_IDLE_TICK_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class VersionCommand:
+    start_command: str
+    root_dir: Path
+    env: dict[str, str]
+
+
+class VersionLookup:
+    """How to start a version's instances; supplied by whoever registered the version."""
+
+    async def command(self, version_id: str) -> VersionCommand:
+        raise NotImplementedError
+
+
+@dataclass
+class _Live:
+    admitted: Admitted
+    handle: Handle | None
+    monitor: asyncio.Task[None] | None = None
+
+
+class Scheduler:
+    def __init__(
+        self,
+        settings: Settings,
+        store: RunStore,
+        agent: Agent,
+        executor: Executor,
+        blobs: BlobStore,
+        versions: VersionLookup,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._agent = agent
+        self._executor = executor
+        self._blobs = blobs
+        self._versions = versions
+        self._live: dict[str, _Live] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    # -- loop -----------------------------------------------------------------------------------
+
+    async def run_forever(self) -> None:
+        killer = asyncio.create_task(self._serve_kill_requests())
+        try:
+            while not self._stopping:
+                self._store.wake_scheduler.clear()
+                await self.tick()
+                await self._sleep_until_woken()
+        finally:
+            killer.cancel()
+
+    async def _sleep_until_woken(self) -> None:
+        timeout = _IDLE_TICK_SECONDS
+        due = await self._store.next_due()
+        if due is not None:
+            timeout = min(timeout, max((due - datetime.now(UTC)).total_seconds(), 0.0))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._store.wake_scheduler.wait()
+
+    async def tick(self) -> int:
+        """One admission pass over every workspace; the number of attempts started."""
+        started = 0
+        now = datetime.now(UTC)
+        for workspace_id in await self._store.workspace_ids():
+            for admitted in await self._store.admit(workspace_id, now):
+                await self._launch(admitted)
+                started += 1
+        return started
+
+    # -- one attempt ----------------------------------------------------------------------------
+
+    async def _launch(self, admitted: Admitted) -> None:
+        live = _Live(admitted, None)
+        self._live[admitted.attempt_id] = live
+        try:
+            version = await self._versions.command(admitted.version_id)
+            socket_path = await self._agent.open(
+                admitted.attempt_id,
+                attempt_id=admitted.attempt_id,
+                run_id=admitted.run_id,
+                registration=None,
+            )
+            spec = AttemptSpec(
+                attempt_id=admitted.attempt_id,
+                run_id=admitted.run_id,
+                attempt=admitted.attempt,
+                mode=Mode.RUN,
+                start_command=version.start_command,
+                cwd=version.root_dir,
+                socket_path=socket_path,
+                log_path=self._blobs.staging_path(admitted.log_key),
+                plan=self._settings.plan(admitted.plan),
+                env={
+                    **version.env,
+                    "CONVEYOR_TASK_RUN_ID": admitted.run_id,
+                    "CONVEYOR_ATTEMPT": str(admitted.attempt),
+                },
+            )
+            live.handle = await self._executor.start(spec)
+            await self._store.set_handle(admitted.attempt_id, live.handle)
+        except Exception as exc:
+            logger.exception("could not start run %s attempt %s", admitted.run_id, admitted.attempt)
+            await self._store.record_outcome(
+                admitted.attempt_id,
+                AttemptOutcome.EXITED_WITHOUT_RESULT,
+                error=f"could not start the instance: {exc}",
+            )
+            await self._finish(admitted, exit_code=None)
+            return
+        live.monitor = self._spawn(self._monitor(live, live.handle))
+
+    def _spawn(self, coroutine: object) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)  # type: ignore[call-overload]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _monitor(self, live: _Live, handle: Handle) -> None:
+        admitted = live.admitted
+        exit_wait = asyncio.ensure_future(self._executor.wait(handle))
+        try:
+            state = await asyncio.wait_for(asyncio.shield(exit_wait), admitted.timeout_seconds)
+        except TimeoutError:
+            logger.info(
+                "run %s attempt %s (%s) timed out after %ss",
+                admitted.run_id, admitted.attempt, admitted.task_name, admitted.timeout_seconds,
+            )
+            await self._store.record_outcome(
+                admitted.attempt_id,
+                AttemptOutcome.TIMEOUT,
+                error=f"task {admitted.task_name} timed out after {admitted.timeout_seconds} s",
+            )
+            await self._executor.stop(handle, self._settings.executor.kill_grace_seconds)
+            state = await exit_wait
+        code = state.exit_code if state.status is InstanceStatus.EXITED else None
+        await self._finish(admitted, exit_code=code, out_of_memory=state.out_of_memory)
+
+    async def _finish(
+        self, admitted: Admitted, *, exit_code: int | None, out_of_memory: bool = False
+    ) -> None:
+        try:
+            log_path = self._blobs.staging_path(admitted.log_key)
+            await self._store.mark_ended(
+                admitted.attempt_id,
+                exit_code=exit_code,
+                stack_trace_from_log=await asyncio.to_thread(last_traceback, log_path),
+                out_of_memory=out_of_memory,
+            )
+        finally:
+            await self._agent.close(admitted.attempt_id)
+            self._live.pop(admitted.attempt_id, None)
+
+    async def _serve_kill_requests(self) -> None:
+        while True:
+            request = await self._store.kill_requests.get()
+            self._spawn(self._kill(request))
+
+    async def _kill(self, request: KillRequest) -> None:
+        live = self._live.get(request.attempt_id)
+        if live is None or live.handle is None:
+            return
+        await self._executor.stop(live.handle, self._settings.executor.kill_grace_seconds)
+
+    # -- start and stop -------------------------------------------------------------------------
+
+    async def reconcile(self) -> int:
+        """Attempts a previous control plane left: kill what still runs, retry them as lost."""
+        count = 0
+        for attempt_id, run_id, handle_json in await self._store.live_attempts():
+            if attempt_id in self._live:
+                continue
+            exit_code = None
+            if handle_json:
+                handle: Handle = json.loads(handle_json)
+                state = await self._executor.status(handle)
+                if state.status is InstanceStatus.ALIVE:
+                    await self._executor.stop(handle, 0)
+                exit_code = state.exit_code
+            logger.warning("attempt %s of run %s was left running: retrying it", attempt_id, run_id)
+            await self._store.record_outcome(
+                attempt_id,
+                AttemptOutcome.LOST,
+                error="the instance was lost with the control plane",
+            )
+            await self._store.mark_ended(
+                attempt_id, exit_code=exit_code, stack_trace_from_log=None
+            )
+            count += 1
+        return count
+
+    async def shutdown(self, *, stop_instances: bool) -> None:
+        """Stop admitting; with `stop_instances`, kill running ones and leave them as lost."""
+        self._stopping = True
+        self._store.wake_scheduler.set()
+        if stop_instances:
+            for live in list(self._live.values()):
+                if live.handle is not None:
+                    await self._store.record_outcome(
+                        live.admitted.attempt_id,
+                        AttemptOutcome.LOST,
+                        error="the control plane shut down",
+                    )
+                    await self._executor.stop(live.handle, self._settings.executor.kill_grace_seconds)
+        tasks = list(self._tasks)
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
+        for task in tasks:
+            task.cancel()
+        await self._agent.close_all()
+
+    @property
+    def live_count(self) -> int:
+        return len(self._live)

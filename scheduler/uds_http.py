@@ -1,0 +1,120 @@
+"""A minimal HTTP/1.1 server on a unix socket: one request per connection, as the SDKs send them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import h11
+
+logger = logging.getLogger(__name__)
+
+READ_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes = b""
+
+    @classmethod
+    def json(cls, status: int, payload: Any) -> Response:
+        return cls(status, json.dumps(payload).encode())
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_request(
+    reader: asyncio.StreamReader, connection: h11.Connection, max_body: int
+) -> Request | None:
+    target = ""
+    method = ""
+    body = bytearray()
+    while True:
+        event = connection.next_event()
+        if event is h11.NEED_DATA:
+            data = await reader.read(READ_CHUNK)
+            connection.receive_data(data)
+            if not data and connection.their_state is not h11.DONE:
+                return None
+            continue
+        if isinstance(event, h11.Request):
+            method = event.method.decode()
+            target = event.target.decode()
+        elif isinstance(event, h11.Data):
+            body.extend(event.data)
+            if len(body) > max_body:
+                raise _TooLarge
+        elif isinstance(event, h11.EndOfMessage):
+            parts = urlsplit(target)
+            return Request(method, parts.path, parse_qs(parts.query), bytes(body))
+        elif isinstance(event, h11.ConnectionClosed):
+            return None
+
+
+async def _send(writer: asyncio.StreamWriter, connection: h11.Connection, response: Response) -> None:
+    headers = [
+        ("content-type", "application/json"),
+        ("content-length", str(len(response.body))),
+        ("connection", "close"),
+    ]
+    writer.write(connection.send(h11.Response(status_code=response.status, headers=headers)))
+    if response.body:
+        writer.write(connection.send(h11.Data(data=response.body)))
+    writer.write(connection.send(h11.EndOfMessage()))
+    await writer.drain()
+
+
+async def serve_unix(path: Path, handler: Handler, *, max_body: int) -> asyncio.Server:
+    """Listen on `path` (its folder should be 0700) and answer each request with `handler`."""
+
+    async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = h11.Connection(h11.SERVER)
+        try:
+            try:
+                request = await _read_request(reader, connection, max_body)
+            except _TooLarge:
+                await _send(writer, connection, Response.json(413, {"message": "body too large"}))
+                return
+            except h11.RemoteProtocolError as exc:
+                await _send(writer, connection, Response.json(400, {"message": str(exc)}))
+                return
+            if request is None:
+                return
+            try:
+                response = await handler(request)
+            except Exception:
+                logger.exception("instance request %s %s failed", request.method, request.path)
+                response = Response.json(500, {"message": "internal error"})
+            await _send(writer, connection, response)
+        except (ConnectionError, h11.LocalProtocolError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    return await asyncio.start_unix_server(on_connection, path=str(path))
