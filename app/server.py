@@ -1,0 +1,56 @@
+"""The ASGI application: REST v1, SSE and the OpenAPI document over one Runtime."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from app.api import events, logs, openapi, task_runs, tasks, usage, workflows
+from app.api.access_log import AccessLogMiddleware
+from app.api.errors import EXCEPTION_HANDLERS, CatchAllMiddleware
+from app.api.responses import JSONResponse
+from app.api.state import AppState
+
+if TYPE_CHECKING:
+    from scheduler.runtime import Runtime
+
+SSE_PING_SECONDS = 25.0
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def api_routes() -> list[BaseRoute]:
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        *openapi.routes,
+        # Before task_runs: `/v1/task-runs/events` would otherwise match `{run_id}`.
+        *events.routes,
+        *task_runs.routes,
+        *tasks.routes,
+        *workflows.routes,
+        *logs.routes,
+        *usage.routes,
+    ]
+
+
+def create_app(
+    runtime: Runtime,
+    *,
+    anonymous_workspace: str | None = None,
+    sse_ping_seconds: float = SSE_PING_SECONDS,
+) -> Starlette:
+    """The API over `runtime`; with `anonymous_workspace`, requests with no token act as it."""
+    app = Starlette(
+        routes=api_routes(),
+        middleware=[Middleware(AccessLogMiddleware), Middleware(CatchAllMiddleware)],
+        exception_handlers=dict(EXCEPTION_HANDLERS),
+    )
+    app.state.conveyor = AppState(runtime, anonymous_workspace, sse_ping_seconds)
+    return app
