@@ -1,0 +1,118 @@
+"""`conveyor dev`: the whole engine and the API in one process, for one local workflow."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import uvicorn
+
+from app.cli.config import build_settings
+from app.cli.errors import CliError
+from app.server import create_app
+from core.domain import VersionInfo, VersionStatus
+from core.errors import ServiceError
+from core.settings import Settings
+from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
+
+DEFAULT_START_COMMAND = "conveyor-worker main:app"
+
+
+class DevServer(uvicorn.Server):
+    """Stops on SIGINT/SIGTERM without re-raising them, so the runtime closes cleanly after."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for sig in signals:
+            loop.add_signal_handler(sig, self._stop)
+        try:
+            yield
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+
+    def _stop(self) -> None:
+        # A second Ctrl-C skips waiting for open connections (long SSE streams, log follows).
+        self.force_exit = self.should_exit
+        self.should_exit = True
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command("dev")
+@click.argument("path", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--port", type=click.IntRange(0, 65535), help="Default 8120 (CONVEYOR_PORT).")
+@click.option("--host", help="Default 127.0.0.1 (CONVEYOR_HOST).")
+@click.option("--start-command", default=DEFAULT_START_COMMAND, show_default=True,
+              help="How to start the workflow's worker.")
+@click.option("--max-concurrency", type=click.IntRange(min=1), help="Runs active at once.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Database, blobs and logs (default: PATH/.conveyor).")
+@click.option("--name", help="The workflow's slug (default: the folder's name).")
+@click.option("--allow-remote", is_flag=True,
+              help="Allow a non-loopback --host (requests without a key are still accepted!).")
+def dev_command(path: Path, port: int | None, host: str | None, start_command: str,
+                max_concurrency: int | None, data_dir: Path | None, name: str | None,
+                allow_remote: bool) -> None:
+    """Run PATH's workflow locally: engine, local executor and API on 127.0.0.1:8120."""
+    path = path.resolve()
+    settings = build_settings(data_dir=data_dir, default_data_dir=path / ".conveyor",
+                              host=host, port=port, max_concurrency=max_concurrency)
+    if not is_loopback(settings.host) and not allow_remote:
+        raise click.UsageError(
+            f"refusing to serve on {settings.host}: `conveyor dev` accepts requests without an "
+            "API key, so it stays on loopback unless you pass --allow-remote"
+        )
+    slug = name or _slug_of(path)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(settings, path, slug, start_command))
+
+
+def _slug_of(path: Path) -> str:
+    return path.name.lower().replace("_", "-").replace(" ", "-") or "workflow"
+
+
+async def serve(settings: Settings, path: Path, slug: str, start_command: str) -> None:
+    runtime = await Runtime.open(settings)
+    try:
+        version = await _register(runtime, path, slug, start_command)
+        await runtime.start()
+        app = create_app(runtime, anonymous_workspace=DEFAULT_WORKSPACE_ID)
+        config = uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="off",
+                                log_level="warning", access_log=False)
+        server = DevServer(config)
+        url = f"http://{settings.host}:{settings.port}"
+        example = f"{slug}/{version.task_names[0]}" if version.task_names else f"{slug}/TASK"
+        click.echo(f"Conveyor dev server on {url} — try: conveyor run {example} --wait", err=True)
+        await server.serve()
+        if not server.started:
+            raise CliError(f"could not serve on {url} (is the port in use?)")
+    finally:
+        await runtime.close()
+
+
+async def _register(runtime: Runtime, path: Path, slug: str, start_command: str) -> VersionInfo:
+    click.echo(f"Registering {path} as '{slug}' with `{start_command}` …", err=True)
+    try:
+        version = await runtime.register_workflow(path, slug=slug, start_command=start_command)
+    except ServiceError as exc:
+        raise CliError(f"registration failed: {exc.message}") from None
+    if version.status is not VersionStatus.READY:
+        raise CliError(f"registration failed ({version.status.value}): {version.message or ''}")
+    tasks = ", ".join(version.task_names) or "(none)"
+    click.echo(f"Registered {slug} version {version.id}: {tasks}", err=True)
+    return version
