@@ -9,7 +9,9 @@ from typing import Any
 from conveyor.errors import TaskDefinitionError
 
 PLANS = ("starter", "standard", "pro", "pro_plus", "pro_max", "pro_ultra")
-MIN_TIMEOUT_SECONDS = 30
+# The server enforces its configured range (30-86400 s by default) at registration, so a
+# self-hosted control plane with other limits can serve tasks this SDK defines.
+MIN_TIMEOUT_SECONDS = 1
 MAX_TIMEOUT_SECONDS = 86_400
 # Five or six space-separated fields, or a macro such as "@hourly"; the server parses it fully.
 _CRON = re.compile(r"^(@\w+|\S+(\s+\S+){4,5})$")

@@ -60,7 +60,14 @@ def takes_context(func: Callable[..., Any]) -> bool:
         inspect.Parameter.POSITIONAL_OR_KEYWORD,
     ):
         return False
-    return is_context_annotation(params[0].annotation)
+    if is_context_annotation(params[0].annotation):
+        return True
+    # A string annotation may name an alias (``RenderContext``): evaluate it when possible.
+    try:
+        resolved = inspect.get_annotations(func, eval_str=True).get(params[0].name)
+    except Exception:
+        return False
+    return is_context_annotation(resolved)
 
 
 def input_parameters(func: Callable[..., Any], with_context: bool) -> list[Parameter]:
