@@ -28,6 +28,10 @@ class TaskDefinition(Generic[P, R]):
       (Render 0.x style, ``await square(3)``).
     """
 
+    __name__: str
+    __qualname__: str
+    __wrapped__: Callable[..., Any]
+
     def __init__(
         self,
         func: Callable[..., Any],

@@ -9,7 +9,8 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from sdk_fakes import FakePlatform
+
+from tests.unit.sdk.sdk_fakes import FakePlatform
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import inspect
 from typing import Any
 
 import pytest
+from render.workflows import TaskContext as RenderContext
 
 import conveyor
 from conveyor import (
@@ -16,17 +17,45 @@ from conveyor import (
     Workflows,
 )
 from conveyor._worker import registration
-from render.workflows import TaskContext as RenderContext
 
 EXPECTED_ALL = [
-    "PLANS", "APIError", "AsyncClient", "AsyncTaskDefinition", "Attempt",
-    "AuthenticationError", "Client", "ConflictError", "ConveyorError", "DuplicateTaskError",
-    "InvalidRequestError", "NotFoundError", "Page", "Parameter", "PayloadTooLargeError",
-    "Retry", "RetryPolicy", "RunStatus", "SerializationError", "ServerUnreachable",
-    "SyncTaskDefinition", "Task", "TaskContext", "TaskDecorator", "TaskDefinition",
-    "TaskDefinitionError", "TaskNotFoundError", "TaskOptions", "TaskOptionsInfo",
-    "TaskParameter", "TaskRun", "TaskRunError", "TaskRunFailed", "TaskRunMetadata",
-    "WaitTimeout", "WorkerError", "Workflows",
+    "PLANS",
+    "APIError",
+    "AsyncClient",
+    "AsyncTaskDefinition",
+    "Attempt",
+    "AuthenticationError",
+    "Client",
+    "ConflictError",
+    "ConveyorError",
+    "DuplicateTaskError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "Page",
+    "Parameter",
+    "PayloadTooLargeError",
+    "Retry",
+    "RetryPolicy",
+    "RunStatus",
+    "SerializationError",
+    "ServerUnreachable",
+    "SyncTaskDefinition",
+    "Task",
+    "TaskContext",
+    "TaskDecorator",
+    "TaskDefinition",
+    "TaskDefinitionError",
+    "TaskNotFoundError",
+    "TaskOptions",
+    "TaskOptionsInfo",
+    "TaskParameter",
+    "TaskRun",
+    "TaskRunError",
+    "TaskRunFailed",
+    "TaskRunMetadata",
+    "WaitTimeout",
+    "WorkerError",
+    "Workflows",
 ]
 
 
@@ -38,8 +67,11 @@ def test_exported_members() -> None:
 
 
 def test_every_error_descends_from_the_root_with_a_code() -> None:
-    errors = [v for v in vars(conveyor.errors).values()
-              if isinstance(v, type) and issubclass(v, Exception)]
+    errors = [
+        v
+        for v in vars(conveyor.errors).values()
+        if isinstance(v, type) and issubclass(v, Exception)
+    ]
     codes = set()
     for cls in errors:
         assert issubclass(cls, conveyor.ConveyorError)
@@ -53,8 +85,12 @@ def test_retry_defaults_and_validation() -> None:
     assert Retry().delay_ms(3) == 4000
     with pytest.raises(AttributeError):
         Retry().max_retries = 1  # type: ignore[misc]
-    for bad in ({"max_retries": -1}, {"wait_duration_ms": -5}, {"backoff_scaling": -1.0},
-                {"max_retries": 1.5}):
+    for bad in (
+        {"max_retries": -1},
+        {"wait_duration_ms": -5},
+        {"backoff_scaling": -1.0},
+        {"max_retries": 1.5},
+    ):
         with pytest.raises(TaskDefinitionError):
             Retry(**bad)
 

@@ -27,13 +27,13 @@ def square(a: int) -> int:
 @app.task
 async def add_squares(ctx: TaskContext, a: int, b: int) -> int:
     x, y = await asyncio.gather(ctx.run(square, a), ctx.run("square", a=b))
-    return x + y
+    return int(x + y)
 
 
 @app.task
 async def old_style(a: int) -> int:
     pending: Any = square(a)  # inside a run: submitted now, awaited below (Render 0.x style)
-    return await pending + 1
+    return int(await pending + 1)
 
 
 @app.task
@@ -43,8 +43,12 @@ def one_item(values: list[int]) -> list[int]:
 
 @app.task
 def describe(ctx: TaskContext) -> dict[str, Any]:
-    return {"task": ctx.task_name, "attempt": ctx.attempt, "parent": ctx.parent_run_id,
-            "root_is_self": ctx.root_run_id == ctx.run_id}
+    return {
+        "task": ctx.task_name,
+        "attempt": ctx.attempt,
+        "parent": ctx.parent_run_id,
+        "root_is_self": ctx.root_run_id == ctx.run_id,
+    }
 
 
 @app.task
@@ -79,7 +83,8 @@ async def test_inside_a_running_loop() -> None:
 
 
 def test_results_follow_the_wire_rules() -> None:
-    assert one_item([7, 8]) == 7  # a one-element list is unwrapped, as for a real caller
+    unwrapped: Any = one_item([7, 8])
+    assert unwrapped == 7  # a one-element list is unwrapped, as for a real caller
     assert echo((1, 2)) == [1, 2]  # input goes through JSON
     assert echo({"k": [1.5, None]}) == {"k": [1.5, None]}
 
@@ -99,7 +104,7 @@ def test_mixed_inputs_and_non_json_input() -> None:
 
     @app.task
     async def mixes(ctx: TaskContext) -> int:
-        return await ctx.run(square, 1, a=2)  # type: ignore[call-arg]
+        return await ctx.run(square, 1, a=2)  # type: ignore[misc]
 
     with pytest.raises(TypeError, match="cannot mix"):
         asyncio.run(mixes())

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import conveyor
-from sdk_fakes import FakePlatform, b64, unb64
+from tests.unit.sdk.sdk_fakes import FakePlatform, b64, unb64
 
 pytestmark = pytest.mark.anyio
 
@@ -86,8 +86,12 @@ async def run_worker(
     }
     argv = [sys.executable, "-m", "conveyor._worker_cli"] if module else [WORKER]
     proc = await asyncio.create_subprocess_exec(
-        *argv, "workflow:app", cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        *argv,
+        "workflow:app",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
@@ -134,7 +138,7 @@ async def test_error_sends_details_type_and_stack_trace(
     assert error["details"] == "ValueError: it broke"
     assert error["type"] == "ValueError"
     assert error["stack_trace"].startswith("Traceback (most recent call last):")
-    assert 'raise ValueError(message)' in error["stack_trace"]
+    assert "raise ValueError(message)" in error["stack_trace"]
     assert "ValueError: it broke" in output  # the traceback also reaches the log
 
 
@@ -197,14 +201,24 @@ async def test_child_error_raises_task_run_error(platform: FakePlatform, tmp_pat
 
 async def test_context_carries_the_run_ids(platform: FakePlatform, tmp_path: Path) -> None:
     platform.input = {
-        "task_name": "info", "input": b64([]), "task_run_id": "trn-2",
-        "root_task_run_id": "trn-1", "parent_task_run_id": "trn-1", "attempt": 2,
+        "task_name": "info",
+        "input": b64([]),
+        "task_run_id": "trn-2",
+        "root_task_run_id": "trn-1",
+        "parent_task_run_id": "trn-1",
+        "attempt": 2,
     }
     assert (await run_worker(platform, tmp_path))[0] == 0
-    assert unb64(callback(platform)["complete"]["output"]) == [{
-        "run": "trn-2", "root": "trn-1", "parent": "trn-1", "attempt": 2, "task": "info",
-        "meta_parent": "trn-1",
-    }]
+    assert unb64(callback(platform)["complete"]["output"]) == [
+        {
+            "run": "trn-2",
+            "root": "trn-1",
+            "parent": "trn-1",
+            "attempt": 2,
+            "task": "info",
+            "meta_parent": "trn-1",
+        }
+    ]
 
 
 async def test_retries_5xx_with_the_same_body(platform: FakePlatform, tmp_path: Path) -> None:
@@ -231,11 +245,19 @@ async def test_register_sends_every_task(platform: FakePlatform, tmp_path: Path)
     [body] = platform.of("/register-tasks")
     tasks = {t["name"]: t for t in body["tasks"]}
     assert list(tasks) == [
-        "square", "pair", "boom", "not_json", "greet", "fan_out", "old_style",
-        "calls_failing", "info",
+        "square",
+        "pair",
+        "boom",
+        "not_json",
+        "greet",
+        "fan_out",
+        "old_style",
+        "calls_failing",
+        "info",
     ]
     assert tasks["square"] == {
-        "name": "square", "options": {},
+        "name": "square",
+        "options": {},
         "parameters": [{"name": "a", "type": "int", "has_default": False}],
     }
     assert tasks["greet"]["parameters"] == [
@@ -247,7 +269,10 @@ async def test_register_sends_every_task(platform: FakePlatform, tmp_path: Path)
         "name": "fan_out",
         "options": {
             "retry": {"max_retries": 1, "wait_duration_ms": 10, "factor": 1.5},
-            "timeout_seconds": 60, "plan": "pro", "schedule": "*/5 * * * *", "concurrency": 2,
+            "timeout_seconds": 60,
+            "plan": "pro",
+            "schedule": "*/5 * * * *",
+            "concurrency": 2,
         },
         "parameters": [{"name": "n", "type": "int", "has_default": False}],
     }
@@ -263,7 +288,10 @@ async def test_cli_rejects_a_bad_spec(tmp_path: Path) -> None:
     ]:
         (tmp_path / "workflow.py").write_text("x = 1\n")
         proc = await asyncio.create_subprocess_exec(
-            WORKER, spec, cwd=tmp_path, env={**os.environ, "PYTHONPATH": SDK_DIR},
+            WORKER,
+            spec,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": SDK_DIR},
             stderr=asyncio.subprocess.PIPE,
         )
         _, err = await proc.communicate()
