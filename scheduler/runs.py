@@ -735,34 +735,19 @@ class RunStore:
         stack_trace_from_log: str | None,
         out_of_memory: bool = False,
     ) -> None:
-        """The instance is gone: meter it, and fail the attempt if no outcome came."""
+        """The instance is gone: meter it, and fail the attempt if no outcome came (one commit)."""
         async with self.sessions() as session:
-            attempt = await session.get_one(Attempt, attempt_id)
-            outcome = attempt.outcome
-        if outcome is None:
-            if out_of_memory:
-                await self.record_outcome(
-                    attempt_id,
-                    AttemptOutcome.OUT_OF_MEMORY,
-                    error="the instance ran out of memory and was killed",
-                    stack_trace=stack_trace_from_log,
-                )
-            else:
-                await self.record_outcome(
-                    attempt_id,
-                    AttemptOutcome.EXITED_WITHOUT_RESULT,
-                    error=(
-                        f"start command exited (code {exit_code}) before completing the task"
-                        if exit_code is not None
-                        else "the instance vanished before completing the task"
-                    ),
-                    stack_trace=stack_trace_from_log,
-                )
-        await self.blobs.commit_staged(attempt_log_key_for(attempt))
+            log_key = (await session.get_one(Attempt, attempt_id)).log_key
+        await self.blobs.commit_staged(log_key)
         async with self._write() as (session, changes):
             attempt, run = await self._attempt_and_run(session, attempt_id)
             if attempt.state == AttemptState.ENDED.value:
                 return
+            if attempt.outcome is None:
+                attempt.outcome, attempt.error = self._exit_outcome(exit_code, out_of_memory)
+                attempt.stack_trace = stack_trace_from_log
+            elif attempt.outcome == AttemptOutcome.ERROR.value and not attempt.stack_trace:
+                attempt.stack_trace = stack_trace_from_log
             now = utcnow()
             attempt.state = AttemptState.ENDED.value
             attempt.waiting = False
@@ -771,13 +756,30 @@ class RunStore:
             seconds = max((now - (attempt.started_at or now)).total_seconds(), 0.0)
             attempt.compute_seconds = seconds
             attempt.cost_usd = seconds * self.settings.plan(attempt.plan).usd_per_second
-            if attempt.outcome == AttemptOutcome.ERROR.value and not attempt.stack_trace:
-                attempt.stack_trace = stack_trace_from_log
-                await self._advance_run(session, run, attempt, changes)
             session.add(
-                AttemptEvent(attempt_id=attempt.id, workspace_id=attempt.workspace_id, kind="ended", at=now)
+                AttemptEvent(
+                    attempt_id=attempt.id, workspace_id=attempt.workspace_id, kind="ended", at=now
+                )
             )
+            await self._advance_run(session, run, attempt, changes)
             changes.append(self._changed(run, run.status))
+
+    @staticmethod
+    def _exit_outcome(exit_code: int | None, out_of_memory: bool) -> tuple[str, str]:
+        if out_of_memory:
+            return (
+                AttemptOutcome.OUT_OF_MEMORY.value,
+                "the instance ran out of memory and was killed",
+            )
+        if exit_code is None:
+            return (
+                AttemptOutcome.EXITED_WITHOUT_RESULT.value,
+                "the instance vanished before completing the task",
+            )
+        return (
+            AttemptOutcome.EXITED_WITHOUT_RESULT.value,
+            f"start command exited (code {exit_code}) before completing the task",
+        )
 
     # -- reconciliation -------------------------------------------------------------------------
 
@@ -790,7 +792,3 @@ class RunStore:
                 )
             )
             return [(a, r, h) for a, r, h in rows]
-
-
-def attempt_log_key_for(attempt: Attempt) -> str:
-    return attempt.log_key

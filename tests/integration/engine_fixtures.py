@@ -1,0 +1,76 @@
+"""Open a real engine (SQLite, blobs, local processes) on a temporary data dir."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from core.db.models import AttemptEvent
+from core.domain import RunInfo, VersionStatus
+from core.settings import ExecutorSettings, LimitSettings, Settings
+from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
+
+WORKFLOWS = Path(__file__).parent / "workflows"
+WS = DEFAULT_WORKSPACE_ID
+
+
+def make_settings(data_dir: Path, **limits: Any) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        limits=LimitSettings(min_timeout_seconds=1, **limits),
+        executor=ExecutorSettings(kill_grace_seconds=1.0),
+    )
+
+
+def copy_workflow(name: str, destination: Path) -> Path:
+    target = destination / name
+    shutil.copytree(WORKFLOWS / name, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+@asynccontextmanager
+async def open_engine(
+    tmp_path: Path,
+    workflow: str = "engine",
+    *,
+    start_command: str = "conveyor-worker main:app",
+    slug: str = "wf",
+    **limits: Any,
+) -> AsyncIterator[Runtime]:
+    runtime = await Runtime.open(make_settings(tmp_path / "data", **limits))
+    try:
+        version = await runtime.register_workflow(
+            copy_workflow(workflow, tmp_path), slug=slug, start_command=start_command
+        )
+        assert version.status is VersionStatus.READY, version.message
+        await runtime.start()
+        yield runtime
+    finally:
+        await runtime.close()
+
+
+async def run_to_end(runtime: Runtime, task: str, input: Any, timeout: float = 60) -> RunInfo:
+    run = await runtime.service.create_run(WS, task, input)
+    done = await runtime.service.wait_run(WS, run.id, timeout)
+    assert done.status.terminal, f"{task} still {done.status} after {timeout} s"
+    return done
+
+
+async def max_active_attempts(runtime: Runtime) -> int:
+    """Replays the slot history: the most attempts that held a slot at one moment."""
+    async with runtime.store.sessions() as session:
+        events = list(await session.scalars(select(AttemptEvent).order_by(AttemptEvent.id)))
+    active: set[str] = set()
+    highest = 0
+    for event in events:
+        if event.kind in ("started", "resumed"):
+            active.add(event.attempt_id)
+        else:
+            active.discard(event.attempt_id)
+        highest = max(highest, len(active))
+    return highest

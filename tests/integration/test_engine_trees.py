@@ -1,0 +1,47 @@
+"""Chains and fan-out through real worker processes, under the concurrency limit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.domain import RunStatus
+from tests.integration.engine_fixtures import WS, max_active_attempts, open_engine, run_to_end
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_chain_returns_child_result(tmp_path: Path) -> None:
+    async with open_engine(tmp_path) as runtime:
+        run = await run_to_end(runtime, "wf/middle", [4])
+        assert run.status is RunStatus.SUCCEEDED
+        assert run.results == [50]
+        children = await runtime.service.list_runs(
+            WS, _filter(parent_id=run.id), cursor=None, limit=10
+        )
+        assert [c.task_name for c in children.items] == ["leaf"]
+        assert children.items[0].root_id == run.id
+        assert children.items[0].parent_attempt == 0
+
+
+@pytest.mark.slow
+async def test_fan_out_at_the_limit_never_deadlocks(tmp_path: Path) -> None:
+    """Three roots × three children × one grandchild each, two slots: all finish."""
+    async with open_engine(tmp_path, max_concurrency=2) as runtime:
+        roots = [await runtime.service.create_run(WS, "wf/fan", [n * 10]) for n in range(3)]
+        await runtime.run_until_idle(timeout=90)
+        for n, root in enumerate(roots):
+            done = await runtime.service.get_run(WS, root.id)
+            assert done.status is RunStatus.SUCCEEDED, done.error
+            # a list result travels as is (Render's rule), so `results` is the list itself
+            assert done.results == [(n * 10 + i + 1) * 10 for i in range(3)]
+        total = await runtime.service.list_runs(WS, _filter(), cursor=None, limit=100)
+        assert len(total.items) == 3 + 9 + 9
+        assert await max_active_attempts(runtime) == 2
+
+
+def _filter(**kwargs: object) -> object:
+    from scheduler.service import RunFilter
+
+    return RunFilter(**kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,100 @@
+"""Tasks that exercise the engine: trees, retries, timeouts, cancellation, crashes."""
+
+import asyncio
+import math
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from conveyor import Retry, TaskContext, Workflows
+
+app = Workflows(default_retry=Retry(max_retries=0, wait_duration_ms=0))
+SCRATCH = Path(os.environ.get("ENGINE_SCRATCH", "/tmp"))
+
+
+@app.task
+def leaf(n: int) -> int:
+    return n + 1
+
+
+@app.task
+async def middle(ctx: TaskContext, n: int) -> int:
+    return await ctx.run(leaf, n) * 10
+
+
+@app.task
+async def fan(ctx: TaskContext, n: int) -> list[int]:
+    return list(await asyncio.gather(*(ctx.run(middle, n + i) for i in range(3))))
+
+
+@app.task(retry=Retry(max_retries=3, wait_duration_ms=300, backoff_scaling=2.0))
+def flaky(ctx: TaskContext, name: str, failures: int) -> str:
+    marker = SCRATCH / f"flaky-{name}"
+    seen = int(marker.read_text()) if marker.exists() else 0
+    marker.write_text(str(seen + 1))
+    if seen < failures:
+        raise RuntimeError(f"failure {seen + 1} of {failures}")
+    return f"ok after {seen} failures"
+
+
+@app.task(timeout_seconds=2)
+def sleeps_with_child(name: str) -> str:
+    helper = subprocess.Popen(["sleep", "300"])
+    (SCRATCH / f"pids-{name}").write_text(f"{os.getpid()} {helper.pid}")
+    time.sleep(300)
+    return "never"
+
+
+def _wait_for(path: Path, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if path.exists():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@app.task
+def hold(name: str) -> str:
+    (SCRATCH / f"pid-{name}").write_text(str(os.getpid()))
+    if not _wait_for(SCRATCH / f"release-{name}", 60):
+        return "timed out waiting"
+    return f"released {name}"
+
+
+@app.task
+async def branch(ctx: TaskContext, name: str) -> str:
+    return await ctx.run(hold, name)
+
+
+@app.task
+async def two_branches(ctx: TaskContext, a: str, b: str) -> list[str]:
+    results = await asyncio.gather(ctx.run(branch, a), ctx.run(branch, b), return_exceptions=True)
+    return [r if isinstance(r, str) else f"error: {r}" for r in results]
+
+
+@app.task(retry=Retry(max_retries=1, wait_duration_ms=0))
+def dies_once(name: str) -> str:
+    marker = SCRATCH / f"died-{name}"
+    if marker.exists():
+        return "second attempt"
+    marker.write_text("x")
+    (SCRATCH / f"pid-{name}").write_text(str(os.getpid()))
+    time.sleep(60)
+    return "never"
+
+
+@app.task
+def unserialisable() -> object:
+    return {1, 2, 3}
+
+
+@app.task
+def not_a_number() -> float:
+    return math.nan
+
+
+@app.task
+def exits_quietly() -> None:
+    os._exit(0)
