@@ -1,0 +1,164 @@
+"""An in-memory stand-in for the Runtime, enough to drive the HTTP layer without the engine."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from app.server import create_app
+from core.domain import (
+    JSON,
+    AttemptInfo,
+    AttemptOutcome,
+    AttemptState,
+    Page,
+    RetryPolicy,
+    RunInfo,
+    RunStatus,
+    TaskInfo,
+    TaskOptions,
+    TaskParameter,
+    VersionInfo,
+    VersionStatus,
+    WorkflowInfo,
+)
+from core.errors import NotFound
+from core.settings import Settings
+from scheduler.runtime import Runtime
+from scheduler.service import LogChunk, RunFilter
+
+WS = "wsp-default"
+T0 = datetime(2026, 11, 25, 21, 18, 8, 123456, tzinfo=UTC)
+
+
+def make_attempt(number: int = 0, outcome: AttemptOutcome | None = AttemptOutcome.OK,
+                 **changes: Any) -> AttemptInfo:
+    base = AttemptInfo(
+        number=number, state=AttemptState.ENDED if outcome else AttemptState.RUNNING,
+        outcome=outcome, enqueued_at=T0, started_at=T0,
+        ended_at=T0 if outcome else None, waiting=False, error=None, stack_trace=None,
+        compute_seconds=0.5 if outcome else None, cost_usd=0.0001 if outcome else None,
+        exit_code=0 if outcome else None,
+    )
+    return replace(base, **changes)
+
+
+def make_run(run_id: str = "trn-1", status: RunStatus = RunStatus.SUCCEEDED,
+             **changes: Any) -> RunInfo:
+    terminal = status.terminal
+    base = RunInfo(
+        id=run_id, workspace_id=WS, task_id="tsk-1", task_name="square",
+        workflow_id="wf-1", workflow_slug="hello", version_id="wfv-1", status=status,
+        waiting=False, parent_id=None, parent_attempt=None, root_id=run_id, created_at=T0,
+        started_at=T0 if status is not RunStatus.PENDING else None,
+        completed_at=T0 if terminal else None, not_before=None,
+        attempts=(make_attempt(),) if terminal else (), input=[7],
+        results=[49] if status is RunStatus.SUCCEEDED else None, error=None, stack_trace=None,
+    )
+    return replace(base, **changes)
+
+
+def make_task(name: str = "square") -> TaskInfo:
+    return TaskInfo(
+        id=f"tsk-{name}", name=name, workflow_id="wf-1", workflow_slug="hello",
+        version_id="wfv-1", created_at=T0,
+        options=TaskOptions(retry=RetryPolicy(3, 1000, 2.0), timeout_seconds=60, plan="starter"),
+        parameters=(TaskParameter("a", "int", False, None), TaskParameter("b", None, True, "2")),
+    )
+
+
+@dataclass
+class FakeKeys:
+    keys: dict[str, str] = field(default_factory=lambda: {"cvy_good": "wsp-key"})
+
+    async def authenticate(self, secret: str) -> str | None:
+        return self.keys.get(secret)
+
+
+@dataclass
+class FakeService:
+    runs: dict[str, RunInfo] = field(default_factory=dict)
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    log: bytes = b"hello\nworld\n"
+    end_event: asyncio.Event | None = None
+
+    async def create_run(self, workspace_id: str, task_ref: str, input: Any,
+                         idempotency_key: str | None = None) -> RunInfo:
+        self.calls.append(("create", (workspace_id, task_ref, input, idempotency_key)))
+        if task_ref == "hello/missing":
+            raise NotFound(f"task {task_ref} not found")
+        run = make_run(f"trn-{len(self.runs) + 1}", RunStatus.PENDING, input=input)
+        self.runs[run.id] = run
+        return run
+
+    async def get_run(self, workspace_id: str, run_id: str) -> RunInfo:
+        self.calls.append(("get", (workspace_id, run_id)))
+        if run_id not in self.runs:
+            raise NotFound(f"run {run_id} not found")
+        return self.runs[run_id]
+
+    async def wait_run(self, workspace_id: str, run_id: str, seconds: float) -> RunInfo:
+        self.calls.append(("wait", seconds))
+        return await self.get_run(workspace_id, run_id)
+
+    async def list_runs(self, workspace_id: str, run_filter: RunFilter, *, cursor: str | None,
+                        limit: int) -> Page[RunInfo]:
+        self.calls.append(("list", (run_filter, cursor, limit)))
+        return Page(list(self.runs.values())[:limit], None)
+
+    async def cancel_run(self, workspace_id: str, run_id: str) -> RunInfo:
+        self.calls.append(("cancel", run_id))
+        run = await self.get_run(workspace_id, run_id)
+        return replace(run, status=RunStatus.CANCELED)
+
+    async def watch_runs(self, workspace_id: str, run_ids: list[str]) -> AsyncIterator[RunInfo]:
+        for run_id in run_ids:
+            run = self.runs[run_id]
+            if not run.status.terminal and self.end_event is not None:
+                await self.end_event.wait()
+                run = replace(run, status=RunStatus.SUCCEEDED, results=[1])
+            yield run
+
+    async def read_log(self, workspace_id: str, run_id: str, attempt: int | None,
+                       offset: int = 0) -> LogChunk:
+        await self.get_run(workspace_id, run_id)
+        data = self.log[offset:offset + 6]
+        return LogChunk(data, offset + len(data), attempt or 0, finished=True)
+
+    async def follow_log(self, workspace_id: str, run_id: str,
+                         attempt: int | None) -> AsyncIterator[bytes]:
+        yield self.log
+
+    async def list_tasks(self, workspace_id: str, *, workflow_id: str | None,
+                         cursor: str | None, limit: int) -> Page[TaskInfo]:
+        return Page([make_task(), make_task("add")], None)
+
+    async def get_task(self, workspace_id: str, task_ref: str) -> TaskInfo:
+        if task_ref != "hello/square":
+            raise NotFound(f"task {task_ref} not found")
+        return make_task()
+
+    async def list_workflows(self, workspace_id: str) -> list[WorkflowInfo]:
+        return [WorkflowInfo("wf-1", "hello", "hello", "conveyor-worker main:app", "/src",
+                             "wfv-1", T0)]
+
+    async def list_versions(self, workspace_id: str, workflow_id: str | None) -> list[VersionInfo]:
+        return [VersionInfo("wfv-1", "wf-1", VersionStatus.READY, T0, None, ("square",))]
+
+    async def usage(self, workspace_id: str) -> dict[str, JSON]:
+        return {"computeSeconds": 1.5}
+
+
+@dataclass
+class FakeRuntime:
+    settings: Settings = field(default_factory=Settings)
+    service: FakeService = field(default_factory=FakeService)
+    keys: FakeKeys = field(default_factory=FakeKeys)
+
+
+def fake_app(runtime: FakeRuntime, anonymous: str | None = WS, ping: float = 25.0) -> Any:
+    return create_app(cast(Runtime, runtime), anonymous_workspace=anonymous,
+                      sse_ping_seconds=ping)

@@ -1,0 +1,75 @@
+"""`conveyor run` argument parsing and the CLI's error line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+
+from app.cli.args import parse_arg, run_input
+from app.cli.main import main
+from app.cli.output import result_value, table
+from app.cli.runs import progress_line
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("7", 7), ("-1.5", -1.5), ('"x"', "x"), ("x", "x"), ("true", True), ("null", None),
+     ("[1, 2]", [1, 2]), ('{"a": 1}', {"a": 1}), ("hello world", "hello world"), ("", "")],
+)
+def test_parse_arg(text: str, value: Any) -> None:
+    assert parse_arg(text) == value
+
+
+def test_run_input_sources(tmp_path: Path) -> None:
+    assert run_input(("7", "x"), None, None) == [7, "x"]
+    assert run_input((), None, None) == []
+    assert run_input((), '{"a": 1}', None) == {"a": 1}
+    file = tmp_path / "input.json"
+    file.write_text("[1, 2]")
+    assert run_input((), None, file) == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("args", "input_json"), [(("1",), "[1]"), ((), "7"), ((), "{bad"), ((), '"s"')]
+)
+def test_run_input_usage_errors(args: tuple[str, ...], input_json: str) -> None:
+    with pytest.raises(click.UsageError):
+        run_input(args, input_json, None)
+
+
+def test_result_value_unwraps_one_element() -> None:
+    assert result_value({"results": [49]}) == 49
+    assert result_value({"results": [1, 2]}) == [1, 2]
+    assert result_value({"results": []}) == []
+
+
+def test_progress_line() -> None:
+    run = {"id": "trn-1", "status": "running", "attempts": [{"attempt": 0}], "waiting": True}
+    assert progress_line(run) == "trn-1 running (attempt 1), waiting on children"
+    assert progress_line({"id": "trn-1", "status": "pending"}) == "trn-1 pending"
+
+
+def test_table_aligns() -> None:
+    assert table(["A", "BB"], [["xxx", "y"]]) == "A    BB\nxxx  y"
+
+
+def run_main(argv: list[str]) -> int:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    code = exit_info.value.code
+    return code if isinstance(code, int) else 1
+
+
+def test_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_main(["runs", "list", "--limit", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert run_main(["--url", "http://127.0.0.1:9", "runs", "show", "trn-1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot reach the Conveyor server at http://127.0.0.1:9")
+    assert run_main(["dev", str(Path.cwd()), "--host", "0.0.0.0"]) == 2
+    assert "--allow-remote" in capsys.readouterr().err
+    assert run_main(["--help"]) == 0
