@@ -12,19 +12,11 @@ Example:
     ```
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from conveyor._app import TaskDecorator, Workflows
-from conveyor._client import AsyncClient, Client
 from conveyor._context import TaskContext, TaskRunMetadata
-from conveyor._models import (
-    Attempt,
-    Page,
-    RetryPolicy,
-    RunStatus,
-    Task,
-    TaskOptionsInfo,
-    TaskParameter,
-    TaskRun,
-)
 from conveyor._options import PLANS, Retry, TaskOptions
 from conveyor._signature import Parameter
 from conveyor._task import AsyncTaskDefinition, SyncTaskDefinition, TaskDefinition
@@ -46,6 +38,48 @@ from conveyor.errors import (
     WaitTimeout,
     WorkerError,
 )
+
+if TYPE_CHECKING:
+    from conveyor._client import AsyncClient, Client
+    from conveyor._models import (
+        Attempt,
+        Page,
+        RetryPolicy,
+        RunStatus,
+        Task,
+        TaskOptionsInfo,
+        TaskParameter,
+        TaskRun,
+    )
+
+# The REST client (httpx, pydantic) loads on first use, so a worker process starts fast.
+_LAZY = {
+    "AsyncClient": "conveyor._client",
+    "Client": "conveyor._client",
+    **dict.fromkeys(
+        (
+            "Attempt",
+            "Page",
+            "RetryPolicy",
+            "RunStatus",
+            "Task",
+            "TaskOptionsInfo",
+            "TaskParameter",
+            "TaskRun",
+        ),
+        "conveyor._models",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'conveyor' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "PLANS",

@@ -273,7 +273,7 @@ class AsyncClient:
         return await self._drive(ops.get(run_id))
 
     # `timeout` bounds a server-side wait, not this coroutine; the name matches `Client`.
-    async def wait(self, run_id: str, *, timeout: float | None = None) -> TaskRun:  # noqa: ASYNC109
+    async def wait(self, run_id: str, *, timeout: float | None = None) -> TaskRun:
         """Waits for a run to end; see `Client.wait`."""
         return await self._drive(ops.wait(run_id, timeout))
 
@@ -282,7 +282,7 @@ class AsyncClient:
         task: str,
         input: Input = None,
         *,
-        timeout: float | None = None,  # noqa: ASYNC109 - as for wait
+        timeout: float | None = None,
         raise_on_failure: bool = True,
         idempotency_key: str | None = None,
     ) -> TaskRun:

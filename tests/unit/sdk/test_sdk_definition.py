@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -205,3 +207,18 @@ def test_start_needs_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RENDER_SDK_MODE", "serve")
     with pytest.raises(conveyor.WorkerError, match="'run' or 'register'"):
         app.start()
+
+
+def test_importing_the_sdk_leaves_the_rest_client_unloaded() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, conveyor, conveyor._worker, conveyor._worker_cli\n"
+        "assert 'httpx' not in sys.modules and 'pydantic' not in sys.modules\n"
+        "from conveyor import Client, TaskRun\n"
+        "assert 'httpx' in sys.modules\n"
+    )
+    sdk_dir = str(Path(conveyor.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": sdk_dir}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
