@@ -84,7 +84,12 @@ class Agent:
         }
 
     async def open(
-        self, key: str, *, attempt_id: str | None, run_id: str | None, registration: Registration | None
+        self,
+        key: str,
+        *,
+        attempt_id: str | None,
+        run_id: str | None,
+        registration: Registration | None,
     ) -> Path:
         """A fresh socket in a 0700 folder; short enough for the 108-byte limit."""
         directory = Path(tempfile.mkdtemp(prefix="cvy-"))
@@ -216,7 +221,9 @@ class Agent:
         instance.held += hold
         try:
             return await self._poll_child(
-                instance.attempt_id, instance.run_id, child_id,
+                instance.attempt_id,
+                instance.run_id,
+                child_id,
                 limits.subtask_hold_seconds if hold else 0.0,
             )
         finally:

@@ -180,7 +180,7 @@ async def resolve_task(session: AsyncSession, workspace_id: str, task_ref: str) 
     return task_info(task, workflow_slug)
 
 
-def runs_filter_query(workspace_id: str, **criteria: Any) -> Select[tuple[TaskRun]]:
+def runs_filter_query(workspace_id: str, **criteria: Any) -> Select[TaskRun]:
     query = select(TaskRun).where(TaskRun.workspace_id == workspace_id)
     statuses = criteria.get("status") or ()
     if statuses:
@@ -305,8 +305,8 @@ async def usage(session: AsyncSession, workspace_id: str, max_concurrency: int) 
             {
                 "taskSlug": f"{slug}/{name}",
                 "attempts": n,
-                "computeSeconds": round(float(seconds), 3),
-                "costUsd": round(float(cost), 6),
+                "computeSeconds": round(float(seconds or 0.0), 3),
+                "costUsd": round(float(cost or 0.0), 6),
             }
             for slug, name, n, seconds, cost in per_task
         ],

@@ -10,6 +10,7 @@ import re
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -84,9 +85,9 @@ class Registrar(VersionLookup):
             raise InvalidRequest(
                 f"workflow slug {slug!r} must be lower-case letters, digits and dashes"
             )
-        if not path.is_dir():
+        if not await asyncio.to_thread(path.is_dir):
             raise InvalidRequest(f"{path} is not a folder")
-        root = path.resolve()
+        root = await asyncio.to_thread(path.resolve)
         now = datetime.now(UTC)
         async with self._sessions.begin() as session:
             workflow = await session.scalar(
@@ -94,14 +95,23 @@ class Registrar(VersionLookup):
             )
             if workflow is None:
                 workflow = Workflow(
-                    id=new_id("wf"), workspace_id=workspace_id, slug=slug, name=slug,
-                    start_command=start_command, root_dir=str(root), created_at=now,
+                    id=new_id("wf"),
+                    workspace_id=workspace_id,
+                    slug=slug,
+                    name=slug,
+                    start_command=start_command,
+                    root_dir=str(root),
+                    created_at=now,
                 )
                 session.add(workflow)
             workflow.start_command, workflow.root_dir = start_command, str(root)
             version = WorkflowVersion(
-                id=new_id("wfv"), workflow_id=workflow.id, status=VersionStatus.REGISTERING.value,
-                root_dir=str(root), start_command=start_command, created_at=now,
+                id=new_id("wfv"),
+                workflow_id=workflow.id,
+                status=VersionStatus.REGISTERING.value,
+                root_dir=str(root),
+                start_command=start_command,
+                created_at=now,
             )
             session.add(version)
             workflow_id = workflow.id
@@ -118,7 +128,11 @@ class Registrar(VersionLookup):
             active.active_version_id = version.id
         logger.info("workflow %s version %s ready: %d tasks", slug, version.id, len(specs))
         return VersionInfo(
-            version.id, workflow_id, VersionStatus.READY, now, None,
+            version.id,
+            workflow_id,
+            VersionStatus.READY,
+            now,
+            None,
             tuple(sorted(s.name for s in specs)),
         )
 
@@ -129,8 +143,12 @@ class Registrar(VersionLookup):
             version.message = message
         logger.warning("version %s: registration failed: %s", version_id, message)
         return VersionInfo(
-            version_id, version.workflow_id, VersionStatus.REGISTRATION_FAILED,
-            version.created_at, message, (),
+            version_id,
+            version.workflow_id,
+            VersionStatus.REGISTRATION_FAILED,
+            version.created_at,
+            message,
+            (),
         )
 
     async def _collect(self, version_id: str, root: Path, start_command: str) -> list[TaskSpec]:
@@ -140,9 +158,15 @@ class Registrar(VersionLookup):
             version_id, attempt_id=None, run_id=None, registration=registration
         )
         spec = AttemptSpec(
-            attempt_id=version_id, run_id="", attempt=0, mode=Mode.REGISTER,
-            start_command=start_command, cwd=root, socket_path=socket_path,
-            log_path=self._blobs.staging_path(log_key), plan=self._settings.plan(None),
+            attempt_id=version_id,
+            run_id="",
+            attempt=0,
+            mode=Mode.REGISTER,
+            start_command=start_command,
+            cwd=root,
+            socket_path=socket_path,
+            log_path=self._blobs.staging_path(log_key),
+            plan=self._settings.plan(None),
         )
         try:
             try:
@@ -151,8 +175,9 @@ class Registrar(VersionLookup):
                 raise InvalidRegistration(f"could not run {start_command!r}: {exc}") from None
             exited = asyncio.ensure_future(self._executor.wait(handle))
             try:
+                waiters: list[asyncio.Future[Any]] = [registration.done, exited]
                 done, _ = await asyncio.wait(
-                    [registration.done, exited],
+                    waiters,
                     timeout=self._settings.limits.registration_timeout_seconds,
                     return_when=asyncio.FIRST_COMPLETED,
                 )

@@ -87,7 +87,9 @@ def _parameters(raw: Any, task: str) -> tuple[TaskParameter, ...]:
 
 
 def parse_registration(body: Any, settings: Settings) -> list[TaskSpec]:
-    _require(isinstance(body, dict) and isinstance(body.get("tasks"), list), "expected {tasks: [...]}")
+    _require(
+        isinstance(body, dict) and isinstance(body.get("tasks"), list), "expected {tasks: [...]}"
+    )
     specs: list[TaskSpec] = []
     seen: set[str] = set()
     for raw in body["tasks"]:

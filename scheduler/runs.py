@@ -31,7 +31,7 @@ from core.events import EventBus, RunChanged
 from core.ids import new_id
 from core.settings import Settings
 from scheduler import queries
-from scheduler.payloads import PayloadStore, check_input, dumps
+from scheduler.payloads import PayloadStore, check_input
 from scheduler.service import LogChunk, RunFilter
 from scheduler.write_lock import WriteLock
 
@@ -103,9 +103,7 @@ class RunStore:
 
     @staticmethod
     def _changed(run: TaskRun, status: str) -> RunChanged:
-        return RunChanged(
-            run.id, run.root_id, run.parent_id, status, RunStatus(status).terminal
-        )
+        return RunChanged(run.id, run.root_id, run.parent_id, status, RunStatus(status).terminal)
 
     # -- creation -------------------------------------------------------------------------------
 
@@ -306,7 +304,9 @@ class RunStore:
 
         async with self.sessions() as session:
             rows = await session.scalars(
-                select(Workflow).where(Workflow.workspace_id == workspace_id).order_by(Workflow.slug)
+                select(Workflow)
+                .where(Workflow.workspace_id == workspace_id)
+                .order_by(Workflow.slug)
             )
             return [queries.workflow_info(row) for row in rows]
 
@@ -320,9 +320,7 @@ class RunStore:
             limit = workspace.max_concurrency if workspace else self.settings.limits.max_concurrency
             return await queries.usage(session, workspace_id, limit)
 
-    async def watch_terminal(
-        self, workspace_id: str, run_ids: list[str]
-    ) -> AsyncIterator[RunInfo]:
+    async def watch_terminal(self, workspace_id: str, run_ids: list[str]) -> AsyncIterator[RunInfo]:
         remaining = set(run_ids)
         async with self.bus.subscribe() as changes:
             for run_id in run_ids:
@@ -461,7 +459,9 @@ class RunStore:
         for attempt, run in rows:
             attempt.waiting = False
             session.add(
-                AttemptEvent(attempt_id=attempt.id, workspace_id=workspace_id, kind="resumed", at=now)
+                AttemptEvent(
+                    attempt_id=attempt.id, workspace_id=workspace_id, kind="resumed", at=now
+                )
             )
             changes.append(self._changed(run, run.status))
         return len(rows)
@@ -492,7 +492,9 @@ class RunStore:
         session.add(attempt)
         await session.flush()
         session.add(
-            AttemptEvent(attempt_id=attempt.id, workspace_id=run.workspace_id, kind="started", at=now)
+            AttemptEvent(
+                attempt_id=attempt.id, workspace_id=run.workspace_id, kind="started", at=now
+            )
         )
         return Admitted(
             attempt_id=attempt.id,
@@ -558,7 +560,9 @@ class RunStore:
             attempt.waiting = True
             session.add(
                 AttemptEvent(
-                    attempt_id=attempt.id, workspace_id=attempt.workspace_id, kind="waiting",
+                    attempt_id=attempt.id,
+                    workspace_id=attempt.workspace_id,
+                    kind="waiting",
                     at=utcnow(),
                 )
             )

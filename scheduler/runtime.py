@@ -49,7 +49,7 @@ def _executor(settings: Settings) -> Executor:
 
 
 class Runtime:
-    """Build with `await Runtime.open(settings)`, then `await runtime.start()`; `close()` ends it."""
+    """Build with `await Runtime.open(settings)`, then `await start()`; `close()` ends it."""
 
     def __init__(
         self,
@@ -91,9 +91,7 @@ class Runtime:
             logger.warning("reconciled %d attempts left by the previous process", recovered)
         self._loop_task = asyncio.create_task(self.scheduler.run_forever())
 
-    async def register_workflow(
-        self, path: Path, *, slug: str, start_command: str
-    ) -> VersionInfo:
+    async def register_workflow(self, path: Path, *, slug: str, start_command: str) -> VersionInfo:
         """Run `start_command` in register mode in `path`; a ready version becomes active."""
         return await self.registrar.register(
             DEFAULT_WORKSPACE_ID, path, slug=slug, start_command=start_command

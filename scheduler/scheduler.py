@@ -152,7 +152,10 @@ class Scheduler:
         except TimeoutError:
             logger.info(
                 "run %s attempt %s (%s) timed out after %ss",
-                admitted.run_id, admitted.attempt, admitted.task_name, admitted.timeout_seconds,
+                admitted.run_id,
+                admitted.attempt,
+                admitted.task_name,
+                admitted.timeout_seconds,
             )
             await self._store.record_outcome(
                 admitted.attempt_id,
@@ -211,9 +214,7 @@ class Scheduler:
                 AttemptOutcome.LOST,
                 error="the instance was lost with the control plane",
             )
-            await self._store.mark_ended(
-                attempt_id, exit_code=exit_code, stack_trace_from_log=None
-            )
+            await self._store.mark_ended(attempt_id, exit_code=exit_code, stack_trace_from_log=None)
             count += 1
         return count
 
@@ -229,7 +230,9 @@ class Scheduler:
                         AttemptOutcome.LOST,
                         error="the control plane shut down",
                     )
-                    await self._executor.stop(live.handle, self._settings.executor.kill_grace_seconds)
+                    await self._executor.stop(
+                        live.handle, self._settings.executor.kill_grace_seconds
+                    )
         tasks = list(self._tasks)
         if tasks:
             await asyncio.wait(tasks, timeout=10)

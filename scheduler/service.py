@@ -58,7 +58,7 @@ class RunService:
     async def list_runs(
         self, workspace_id: str, run_filter: RunFilter, *, cursor: str | None, limit: int
     ) -> Page[RunInfo]:
-        """Newest first; `cursor` is the last id of the previous page. InvalidRequest on bad input."""
+        """Newest first; `cursor` is the last id of the previous page. InvalidRequest if bad."""
         return await self._store.list_runs(workspace_id, run_filter, cursor=cursor, limit=limit)
 
     async def cancel_run(self, workspace_id: str, run_id: str) -> RunInfo:

@@ -75,7 +75,9 @@ async def _read_request(
             return None
 
 
-async def _send(writer: asyncio.StreamWriter, connection: h11.Connection, response: Response) -> None:
+async def _send(
+    writer: asyncio.StreamWriter, connection: h11.Connection, response: Response
+) -> None:
     headers = [
         ("content-type", "application/json"),
         ("content-length", str(len(response.body))),

@@ -1,6 +1,6 @@
 """A workflow written against Render's official SDK (`render` on PyPI), run unchanged on Conveyor.
 
-    conveyor dev examples/render-sdk --start-command "render-workflows main:app"
+conveyor dev examples/render-sdk --start-command "render-workflows main:app"
 """
 
 import asyncio

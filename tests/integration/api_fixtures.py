@@ -24,7 +24,7 @@ T = TypeVar("T")
 SLUG = "api"
 WS = DEFAULT_WORKSPACE_ID
 
-WORKFLOW = textwrap.dedent('''
+WORKFLOW = textwrap.dedent("""
     import math
     import time
 
@@ -64,7 +64,7 @@ WORKFLOW = textwrap.dedent('''
     @app.task
     async def square_plus_one(ctx: TaskContext, a: int) -> int:
         return await ctx.run(square, a) + 1
-''')
+""")
 
 
 def write_workflow(folder: Path) -> Path:
@@ -127,9 +127,7 @@ async def _serve(state: ApiServer, root: Path, anonymous: str | None, ping: floa
 
 
 @contextmanager
-def serve_api(
-    root: Path, *, anonymous: str | None = WS, ping: float = 25.0
-) -> Iterator[ApiServer]:
+def serve_api(root: Path, *, anonymous: str | None = WS, ping: float = 25.0) -> Iterator[ApiServer]:
     """Open a Runtime with the test workflow registered and serve the API; skip without engine."""
     state = ApiServer()
 

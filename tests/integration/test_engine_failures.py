@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 from pathlib import Path
@@ -52,13 +53,18 @@ async def test_retries_follow_the_backoff(tmp_path: Path, scratch: Path) -> None
     assert run.status is RunStatus.SUCCEEDED
     assert run.results == ["ok after 2 failures"]
     assert [a.outcome for a in run.attempts] == [
-        AttemptOutcome.ERROR, AttemptOutcome.ERROR, AttemptOutcome.OK
+        AttemptOutcome.ERROR,
+        AttemptOutcome.ERROR,
+        AttemptOutcome.OK,
     ]
     assert run.attempts[0].error == "RuntimeError: failure 1 of 2"
-    assert run.attempts[0].stack_trace and "RuntimeError: failure 1 of 2" in run.attempts[0].stack_trace
+    assert (
+        run.attempts[0].stack_trace
+        and "RuntimeError: failure 1 of 2" in run.attempts[0].stack_trace
+    )
     starts = [a.started_at for a in run.attempts]
     assert all(s is not None for s in starts)
-    gaps = [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]  # type: ignore[operator]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]  # type: ignore[operator]
     # wait_duration_ms=300, factor 2: 0.3 s before the first retry, 0.6 s before the second
     assert 0.3 <= gaps[0] < 3.0
     assert 0.6 <= gaps[1] < 3.5

@@ -27,7 +27,7 @@ async def test_chain_returns_child_result(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 async def test_fan_out_at_the_limit_never_deadlocks(tmp_path: Path) -> None:
-    """Three roots × three children × one grandchild each, two slots: all finish."""
+    """Three roots, three children each, one grandchild each, two slots: all finish."""
     async with open_engine(tmp_path, max_concurrency=2) as runtime:
         roots = [await runtime.service.create_run(WS, "wf/fan", [n * 10]) for n in range(3)]
         await runtime.run_until_idle(timeout=90)

@@ -1,0 +1,38 @@
+# `make dev` runs the hello example on the embedded engine; `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install dev test check lint typecheck imports clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	# render and render_sdk both ship a `render-workflows` script: render 1.x's must win
+	$(BIN)/pip install --quiet --force-reinstall --no-deps 'render==1.5.0'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+dev: $(STAMP)
+	$(BIN)/conveyor dev examples/hello
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy sdk/conveyor core scheduler builder app tests
+
+imports: $(STAMP)
+	$(BIN)/lint-imports
+
+check: lint typecheck imports
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,140 @@
+"""The `conveyor` command against a live server, and `conveyor dev` as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.cli.main import main
+from tests.integration.api_fixtures import ApiServer, serve_api, write_workflow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    with serve_api(tmp_path_factory.mktemp("cli")) as state:
+        yield state
+
+
+def conveyor(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    code = exit_info.value.code
+    return (code if isinstance(code, int) else 1), out, err
+
+
+def test_run_wait_prints_result(server: ApiServer, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = conveyor(capsys, "--url", server.url, "run", "api/square", "7", "--wait")
+    assert (code, out) == (0, "49\n")
+    assert "succeeded" in err
+    code, out, _ = conveyor(
+        capsys, "--url", server.url, "run", "api/square_plus_one", "--input", '{"a": 2}', "--wait"
+    )
+    assert (code, out) == (0, "5\n")
+
+
+def test_run_failure_exits_1(server: ApiServer, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = conveyor(capsys, "--url", server.url, "run", "api/fails", "bad", "--wait")
+    assert code == 1 and out == ""
+    assert err.splitlines()[-1].startswith("error: run trn-")
+    assert "bad" in err.splitlines()[-1]
+
+
+def test_run_timeout(server: ApiServer, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = conveyor(
+        capsys, "--url", server.url, "run", "api/slow", "5", "--wait", "--timeout", "0.5"
+    )
+    assert code == 1
+    assert "timed out" in err
+    run_id = err.split("waiting for ")[1].split()[0]
+    assert conveyor(capsys, "--url", server.url, "runs", "cancel", run_id)[0] == 0
+
+
+def test_runs_commands(server: ApiServer, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = conveyor(capsys, "--url", server.url, "run", "api/chatty", "2")
+    run_id = out.strip()
+    assert code == 0 and run_id.startswith("trn-")
+    httpx.get(f"{server.url}/v1/task-runs/{run_id}", params={"wait": 60}, timeout=70)
+    code, out, _ = conveyor(capsys, "--url", server.url, "runs", "show", run_id, "--json")
+    assert json.loads(out)["results"] == [2]
+    code, out, _ = conveyor(capsys, "--url", server.url, "runs", "show", run_id)
+    assert "succeeded" in out and "attempts:" in out
+    code, out, _ = conveyor(capsys, "--url", server.url, "runs", "list", "--task", "api/chatty")
+    assert out.splitlines()[0].split() == [
+        "ID",
+        "TASK",
+        "STATUS",
+        "ATTEMPTS",
+        "CREATED",
+        "DURATION",
+    ]
+    assert run_id in out
+    code, out, _ = conveyor(capsys, "--url", server.url, "runs", "logs", run_id)
+    assert "line 1" in out
+    code, out, _ = conveyor(capsys, "--url", server.url, "tasks")
+    assert "api/square" in out
+    code, _, err = conveyor(capsys, "--url", server.url, "runs", "show", "trn-nope")
+    assert code == 1 and err.startswith("error: ") and "(HTTP 404)" in err
+
+
+def test_keys_create(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = conveyor(
+        capsys, "keys", "create", "--name", "ci", "--data-dir", str(tmp_path / "data")
+    )
+    assert code == 0
+    assert out.startswith("cvy_")
+    assert "shown only once" in err
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.mark.slow
+def test_dev_serves_render_clients_and_stops_cleanly(tmp_path: Path) -> None:
+    folder = write_workflow(tmp_path / "hello")
+    port = _free_port()
+    conveyor_bin = Path(sys.executable).parent / "conveyor"
+    process = subprocess.Popen(
+        [str(conveyor_bin), "dev", str(folder), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert process.poll() is None, process.communicate()[1]
+        response = httpx.post(f"{url}/v1/task-runs", json={"task": "hello/square", "input": [4]})
+        assert response.status_code == 202  # no key needed on loopback dev
+        run = httpx.get(
+            f"{url}/v1/task-runs/{response.json()['id']}", params={"wait": 60}, timeout=70
+        ).json()
+        assert run["results"] == [16]
+        assert (folder / ".conveyor").is_dir()
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert f"Conveyor dev server on {url}" in err
+    assert "square" in err

@@ -1,0 +1,80 @@
+"""SIGKILL the control plane mid-flight; a new one on the same data dir finishes every run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.dev_server import dev_server, free_port
+from tests.integration.engine_fixtures import copy_workflow
+
+pytestmark = pytest.mark.slow
+
+
+def _wait_file(path: Path, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text():
+            return path.read_text()
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never appeared")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+
+
+def _start(url: str, task: str, input: object) -> str:
+    response = httpx.post(f"{url}/v1/task-runs", json={"task": task, "input": input})
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+def test_runs_survive_a_killed_control_plane(tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    workflow = copy_workflow("engine", tmp_path)
+    data = tmp_path / "data"
+    env = {"ENGINE_SCRATCH": str(scratch), "CONVEYOR_LIMITS__MIN_TIMEOUT_SECONDS": "1"}
+    extra = ("--max-concurrency", "2")
+    with dev_server(workflow, data, extra=extra, env=env) as first:
+        holds = [_start(first.url, "wf/hold", [name]) for name in ("x", "y")]
+        orphans = [int(_wait_file(scratch / f"pid-{name}")) for name in ("x", "y")]
+        queued = [_start(first.url, "wf/leaf", [n]) for n in range(4)]
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait(timeout=10)
+    assert all(_alive(pid) for pid in orphans), "workers outlive a SIGKILLed control plane"
+    for name in ("x", "y"):
+        (scratch / f"pid-{name}").unlink()
+        (scratch / f"release-{name}").write_text("go")
+
+    with dev_server(workflow, data, extra=extra, env=env, port=free_port()) as second:
+        for pid in orphans:
+            deadline = time.monotonic() + 10
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not _alive(pid), "reconciliation stops the previous process's workers"
+        runs = {}
+        for run_id in holds + queued:
+            response = httpx.get(f"{second.url}/v1/task-runs/{run_id}?wait=30", timeout=40)
+            runs[run_id] = response.json()
+    for run_id in holds:
+        run = runs[run_id]
+        assert run["status"] == "succeeded", run
+        assert run["results"][0].startswith("released")
+        outcomes = [a["outcome"] for a in run["attempts"]]
+        assert outcomes == ["lost", "ok"], outcomes
+    for n, run_id in enumerate(queued):
+        run = runs[run_id]
+        assert run["status"] == "succeeded", run
+        assert run["results"] == [n + 1]
+        assert [a["outcome"] for a in run["attempts"]] == ["ok"]

@@ -1,0 +1,53 @@
+"""Workers written with Render's official SDKs (`render` 1.x, `render_sdk` 0.8) run unmodified."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.domain import RunStatus
+from tests.integration.engine_fixtures import open_engine, run_to_end
+
+pytestmark = pytest.mark.anyio
+
+RENDER1 = "python -m render.workflows.cli main:app"
+RENDER08 = "python -m render_sdk.workflows.cli main:app"
+
+
+async def test_render1_chain_fan_out_keywords_and_failures(tmp_path: Path) -> None:
+    async with open_engine(tmp_path, "render1", start_command=RENDER1) as runtime:
+        fan = await run_to_end(runtime, "wf/add_squares", [3, 4])
+        keywords = await run_to_end(runtime, "wf/greet", {"name": "Ada", "greeting": "Hi"})
+        default = await run_to_end(runtime, "wf/greet", {"name": "Ada"})
+        failing_parent = await run_to_end(runtime, "wf/parent_of_failure", ["boom"])
+        catching = await run_to_end(runtime, "wf/catches_failure", ["bang"])
+        meta = await run_to_end(runtime, "wf/metadata", [])
+    assert fan.status is RunStatus.SUCCEEDED and fan.results == [25]
+    assert keywords.results == ["Hi, Ada!"]
+    assert default.results == ["Hello, Ada!"]
+    assert failing_parent.status is RunStatus.FAILED
+    assert "Subtask failed" in (failing_parent.error or "")
+    assert "boom" in (failing_parent.error or "")
+    assert failing_parent.stack_trace and "TaskRunError" in failing_parent.stack_trace
+    assert catching.results == ["caught: Subtask failed: bang"]
+    assert meta.results == [{"id": meta.id, "root": meta.id}]
+
+
+async def test_render1_registration_is_recorded(tmp_path: Path) -> None:
+    async with open_engine(tmp_path, "render1", start_command=RENDER1) as runtime:
+        greet = await runtime.service.get_task("wsp-default", "wf/greet")
+    assert [p.name for p in greet.parameters] == ["name", "greeting"]
+    assert greet.parameters[1].has_default and greet.parameters[1].default_value == '"Hello"'
+    assert greet.options.retry is not None and greet.options.retry.max_retries == 0
+
+
+async def test_render08_await_style_children(tmp_path: Path) -> None:
+    async with open_engine(tmp_path, "render08", start_command=RENDER08) as runtime:
+        fan = await run_to_end(runtime, "wf/double_all", [[1, 2, 3]])
+        chain = await run_to_end(runtime, "wf/chain", [5])
+        failed = await run_to_end(runtime, "wf/fail", ["nope"])
+    assert fan.status is RunStatus.SUCCEEDED and fan.results == [2, 4, 6]
+    assert chain.results == [20]
+    assert failed.status is RunStatus.FAILED and failed.error == "nope"
+    assert failed.stack_trace and "RuntimeError: nope" in failed.stack_trace
