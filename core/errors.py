@@ -1,12 +1,12 @@
 """Errors raised by the control plane's services; each maps to one HTTP status.
 
-    ServiceError
-    ├── InvalidRequest        400  malformed body or parameter
-    ├── Unauthorized          401  missing or unknown API key
-    ├── NotFound              404  unknown run, task, workflow, version
-    ├── Conflict              409  the state forbids it (e.g. a cancelled parent's new child)
-    ├── PayloadTooLarge       413  input over the configured limit
-    └── InvalidInput          422  well-formed but unacceptable (e.g. bad task options)
+ServiceError
+├── InvalidRequest        400  malformed body or parameter
+├── Unauthorized          401  missing or unknown API key
+├── NotFound              404  unknown run, task, workflow, version
+├── Conflict              409  the state forbids it (e.g. a cancelled parent's new child)
+├── PayloadTooLarge       413  input over the configured limit
+└── InvalidInput          422  well-formed but unacceptable (e.g. bad task options)
 """
 
 from __future__ import annotations
