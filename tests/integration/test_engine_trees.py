@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from core.domain import RunStatus
+from scheduler.service import RunFilter
 from tests.integration.engine_fixtures import WS, max_active_attempts, open_engine, run_to_end
 
 pytestmark = pytest.mark.anyio
@@ -18,7 +19,7 @@ async def test_chain_returns_child_result(tmp_path: Path) -> None:
         assert run.status is RunStatus.SUCCEEDED
         assert run.results == [50]
         children = await runtime.service.list_runs(
-            WS, _filter(parent_id=run.id), cursor=None, limit=10
+            WS, RunFilter(parent_id=run.id), cursor=None, limit=10
         )
         assert [c.task_name for c in children.items] == ["leaf"]
         assert children.items[0].root_id == run.id
@@ -36,12 +37,6 @@ async def test_fan_out_at_the_limit_never_deadlocks(tmp_path: Path) -> None:
             assert done.status is RunStatus.SUCCEEDED, done.error
             # a list result travels as is (Render's rule), so `results` is the list itself
             assert done.results == [(n * 10 + i + 1) * 10 for i in range(3)]
-        total = await runtime.service.list_runs(WS, _filter(), cursor=None, limit=100)
+        total = await runtime.service.list_runs(WS, RunFilter(), cursor=None, limit=100)
         assert len(total.items) == 3 + 9 + 9
         assert await max_active_attempts(runtime) == 2
-
-
-def _filter(**kwargs: object) -> object:
-    from scheduler.service import RunFilter
-
-    return RunFilter(**kwargs)  # type: ignore[arg-type]
