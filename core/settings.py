@@ -39,6 +39,9 @@ class DatabaseSettings(BaseModel):
 class BlobSettings(BaseModel):
     url: str | None = None  # None: a folder under the data dir; or file:///path
     inline_bytes: int = 64 * 1024  # payloads up to this size stay in the database
+    endpoint_url: str | None = None  # s3:// only: an S3-compatible endpoint; None: AWS
+    region: str | None = None  # s3:// only; None: the AWS environment's region
+    presign_seconds: int = Field(default=900, gt=0)  # lifetime of presigned download URLs
 
 
 class ExecutorSettings(BaseModel):

@@ -39,7 +39,15 @@ def _blob_store(settings: Settings) -> BlobStore:
         return LocalBlobStore(settings.data_dir / "blobs")
     if url.startswith("file://"):
         return LocalBlobStore(Path(url.removeprefix("file://")))
-    raise ValueError(f"unsupported blob store URL {url!r}")
+    if url.startswith("s3:"):
+        # boto3 costs ~0.3 s to import: only engines configured for S3 pay it
+        from core.blobs.s3 import S3BlobStore, S3Options
+
+        options = S3Options(
+            settings.blobs.endpoint_url, settings.blobs.region, settings.blobs.presign_seconds
+        )
+        return S3BlobStore.from_url(url, settings.data_dir / "spool", options)
+    raise ValueError(f"unsupported blob store URL {url!r} (expected file:///path or s3://bucket)")
 
 
 def _executor(settings: Settings) -> Executor:
@@ -71,10 +79,11 @@ class Runtime:
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        blobs = _blob_store(settings)
+        await blobs.check()
         engine = create_engine(settings.database_url, echo=settings.database.echo)
         await migrate(engine)
         sessions = session_factory(engine)
-        blobs = _blob_store(settings)
         lock = WriteLock(serialise=engine.dialect.name == "sqlite")
         store = RunStore(settings, sessions, blobs, EventBus(), lock)
         await store.ensure_workspace(DEFAULT_WORKSPACE_ID, "default")

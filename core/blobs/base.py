@@ -10,7 +10,15 @@ class BlobNotFound(KeyError):
     """No blob under that key."""
 
 
+class BlobStoreUnavailable(RuntimeError):
+    """The store cannot be reached or used (checked when the engine opens)."""
+
+
 class BlobStore(Protocol):
+    async def check(self) -> None:
+        """Raise `BlobStoreUnavailable` unless the store is usable (called once at start-up)."""
+        ...
+
     async def put(self, key: str, data: bytes) -> None: ...
 
     async def get(self, key: str) -> bytes: ...
@@ -27,6 +35,10 @@ class BlobStore(Protocol):
 
     async def read_range(self, key: str, offset: int, limit: int) -> bytes:
         """Bytes `[offset, offset+limit)`, from the staged file while it is still being written."""
+        ...
+
+    def presigned_url(self, key: str) -> str | None:
+        """A time-limited URL to GET the blob from directly; None if the store has none."""
         ...
 
 

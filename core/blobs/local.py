@@ -6,12 +6,18 @@ import asyncio
 import os
 from pathlib import Path
 
-from core.blobs.base import BlobNotFound
+from core.blobs.base import BlobNotFound, BlobStoreUnavailable
 
 
 class LocalBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
+
+    async def check(self) -> None:
+        try:
+            await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BlobStoreUnavailable(f"blob folder {self.root} is not usable: {exc}") from exc
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -57,3 +63,7 @@ class LocalBlobStore:
                 return handle.read(limit)
         except FileNotFoundError:
             raise BlobNotFound(str(path)) from None
+
+    def presigned_url(self, key: str) -> str | None:
+        # files are served through the API; there is nothing to redirect to
+        return None
