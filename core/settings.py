@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.build_settings import BuildSettings, GitHubSettings
 from core.domain import RetryPolicy
 
 
@@ -89,6 +90,8 @@ class Settings(BaseSettings):
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    builds: BuildSettings = Field(default_factory=BuildSettings)
+    github: GitHubSettings = Field(default_factory=GitHubSettings)
     plans: tuple[Plan, ...] = DEFAULT_PLANS
     default_plan: str = "standard"
     allow_anonymous_loopback: bool = False

@@ -1,0 +1,39 @@
+"""Settings groups of the build pipeline: `CONVEYOR_BUILDS__*` and `CONVEYOR_GITHUB__*`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class BuildSettings(BaseModel):
+    builder: str = "venv"  # "venv" (embedded) or "buildkit" (container image)
+    # Fernet key (urlsafe base64, 32 bytes) for workflow env vars; None: generated into the data dir.
+    secrets_key: str | None = None
+    clone_timeout_seconds: float = Field(default=300.0, gt=0)
+    max_checkout_bytes: int = Field(default=500 * 1024 * 1024, gt=0)
+    submodules: bool = False
+    build_timeout_seconds: float = Field(default=1800.0, gt=0)
+    python: str | None = None  # interpreter that creates virtualenvs; None: the server's own
+    base_image: str = "python:3.11-slim"
+    registry: str | None = None  # e.g. "127.0.0.1:5000/conveyor": where images are pushed
+    cache: str = "inline"  # "inline" (cache in the image) or "registry" (a separate cache ref)
+    log_tail_chars: int = Field(default=3000, gt=0)
+
+
+class GitHubSettings(BaseModel):
+    app_id: int | None = None
+    private_key: str | None = None  # PEM text
+    private_key_path: Path | None = None
+    webhook_secret: str | None = None
+    api_url: str = "https://api.github.com"
+    check_run_name: str = "Conveyor"
+    max_webhook_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+
+    def private_key_pem(self) -> str | None:
+        if self.private_key:
+            return self.private_key
+        if self.private_key_path is not None:
+            return self.private_key_path.read_text()
+        return None
