@@ -51,6 +51,26 @@ class ExecutorSettings(BaseModel):
     enforce_memory: bool = True
 
 
+class NomadSettings(BaseModel):
+    """The Nomad executor (`CONVEYOR_EXECUTOR__KIND=nomad`); see docs/nomad.md."""
+
+    address: str = "http://127.0.0.1:4646"
+    token: str | None = None  # an ACL token (X-Nomad-Token)
+    namespace: str = "default"
+    region: str | None = None
+    datacenters: tuple[str, ...] = ("*",)
+    control_plane_url: str = "http://127.0.0.1:8120"  # what the `conveyor agent` sidecar calls
+    attempt_token_secret: str = ""  # HMAC key for attempt tokens; the relay is off while empty
+    agent_image: str = "conveyor:latest"  # the control-plane image, run as the sidecar
+    worker_image: str | None = None  # for versions whose build recorded no image
+    job_prefix: str = "conveyor"
+    cpu_mhz_per_core: int = 2000  # a plan's cores x this = the worker's CPU in MHz
+    agent_cpu_mhz: int = 100
+    agent_memory_mb: int = 64
+    blocking_wait_seconds: float = 30.0  # `?wait=` of Nomad's blocking queries
+    request_threads: int = 64  # python-nomad is synchronous: its calls run on this pool
+
+
 class LimitSettings(BaseModel):
     max_input_bytes: int = 4 * 1024 * 1024
     max_output_bytes: int = 64 * 1024 * 1024
@@ -88,6 +108,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     blobs: BlobSettings = Field(default_factory=BlobSettings)
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
+    nomad: NomadSettings = Field(default_factory=NomadSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     builds: BuildSettings = Field(default_factory=BuildSettings)
