@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 class BuildSettings(BaseModel):
     builder: str = "venv"  # "venv" (embedded) or "buildkit" (container image)
-    # Fernet key (urlsafe base64, 32 bytes) for workflow env vars; None: generated into the data dir.
+    # Fernet key (urlsafe base64 of 32 bytes) for workflow env vars; None: kept in the data dir.
     secrets_key: str | None = None
     clone_timeout_seconds: float = Field(default=300.0, gt=0)
     max_checkout_bytes: int = Field(default=500 * 1024 * 1024, gt=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Dialect,
     Float,
@@ -76,6 +77,14 @@ class Workflow(Base):
     root_dir: Mapped[str] = mapped_column(Text)
     active_version_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Where versions come from (None for folders registered directly, as `conveyor dev` does).
+    repo_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    branch: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    build_command: Mapped[str] = mapped_column(Text, default="", server_default="")
+    runtime: Mapped[str] = mapped_column(String(20), default="python", server_default="python")
+    env_vars: Mapped[str | None] = mapped_column(Text, nullable=True)  # SecretBox token
+    installation_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class WorkflowVersion(Base):
@@ -88,6 +97,48 @@ class WorkflowVersion(Base):
     root_dir: Mapped[str] = mapped_column(Text)
     start_command: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    commit_sha: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    build_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    env: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: the built environment
+    env_vars: Mapped[str | None] = mapped_column(Text, nullable=True)  # SecretBox token
+
+
+class Build(Base):
+    __tablename__ = "builds"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id"), index=True)
+    version_id: Mapped[str] = mapped_column(ForeignKey("workflow_versions.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    trigger: Mapped[str] = mapped_column(String(20))
+    commit_sha: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    builder: Mapped[str] = mapped_column(String(20))
+    log_key: Mapped[str] = mapped_column(String(300))
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    check_run_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class GitHubInstallation(Base):
+    __tablename__ = "github_installations"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    account: Mapped[str] = mapped_column(String(200))
+    repositories: Mapped[str] = mapped_column(Text)  # JSON list of "owner/name"
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookDelivery(Base):
+    """Each `X-GitHub-Delivery` once: GitHub redelivers, and replays must do nothing."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    event: Mapped[str] = mapped_column(String(60))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Task(Base):
