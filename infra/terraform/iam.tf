@@ -1,0 +1,220 @@
+# Three roles, each for one kind of Nomad node (pin jobs with `node.class`):
+# - control plane (conveyor server, scheduler): the bucket's `runs/` and `logs/`, image pulls,
+#   an IAM login to the database;
+# - builder (conveyor builder): pushes workflow images, nothing else;
+# - worker nodes (user code): the Docker daemon pulls workflow images, nothing else.
+# Only ecr:GetAuthorizationToken takes Resource "*": AWS has no narrower resource for it.
+
+data "aws_iam_policy_document" "assume_from_nodes" {
+  statement {
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = [var.trusted_service]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+# --- control plane -----------------------------------------------------------------------------
+
+resource "aws_iam_role" "control_plane" {
+  name               = "${var.name}-control-plane"
+  assume_role_policy = data.aws_iam_policy_document.assume_from_nodes.json
+}
+
+resource "aws_iam_instance_profile" "control_plane" {
+  name = "${var.name}-control-plane"
+  role = aws_iam_role.control_plane.name
+}
+
+resource "aws_iam_role_policy" "control_plane" {
+  name   = "conveyor-control-plane"
+  role   = aws_iam_role.control_plane.id
+  policy = data.aws_iam_policy_document.control_plane.json
+}
+
+data "aws_iam_policy_document" "control_plane" {
+  statement {
+    sid       = "ListBlobPrefixes"
+    effect    = "Allow"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.blobs.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["runs/*", "logs/*"]
+    }
+  }
+
+  statement {
+    sid    = "ReadWriteBlobs"
+    effect = "Allow"
+    actions = [
+      "s3:AbortMultipartUpload",
+      "s3:DeleteObject",
+      "s3:GetObject",
+      "s3:ListMultipartUploadParts",
+      "s3:PutObject",
+    ]
+    resources = ["${aws_s3_bucket.blobs.arn}/runs/*", "${aws_s3_bucket.blobs.arn}/logs/*"]
+  }
+
+  statement {
+    sid       = "UseKeyThroughS3"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.conveyor.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${var.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "EcrLogin"
+    effect    = "Allow"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid    = "EcrPull"
+    effect = "Allow"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:BatchGetImage",
+      "ecr:DescribeImages",
+      "ecr:GetDownloadUrlForLayer",
+    ]
+    resources = [for repository in aws_ecr_repository.conveyor : repository.arn]
+  }
+
+  statement {
+    sid     = "DatabaseIamLogin"
+    effect  = "Allow"
+    actions = ["rds-db:connect"]
+    resources = [
+      "arn:${local.partition}:rds-db:${var.region}:${local.account_id}:dbuser:${aws_db_instance.conveyor.resource_id}/${var.db_iam_username}",
+    ]
+  }
+}
+
+# --- builder -----------------------------------------------------------------------------------
+
+resource "aws_iam_role" "builder" {
+  name               = "${var.name}-builder"
+  assume_role_policy = data.aws_iam_policy_document.assume_from_nodes.json
+}
+
+resource "aws_iam_instance_profile" "builder" {
+  name = "${var.name}-builder"
+  role = aws_iam_role.builder.name
+}
+
+resource "aws_iam_role_policy" "builder" {
+  name   = "conveyor-builder"
+  role   = aws_iam_role.builder.id
+  policy = data.aws_iam_policy_document.builder.json
+}
+
+data "aws_iam_policy_document" "builder" {
+  statement {
+    sid       = "EcrLogin"
+    effect    = "Allow"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  # Pull rights on the same repository: BuildKit reads its registry cache (cache_from) back.
+  statement {
+    sid    = "EcrPushWorkflowImages"
+    effect = "Allow"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:BatchGetImage",
+      "ecr:CompleteLayerUpload",
+      "ecr:GetDownloadUrlForLayer",
+      "ecr:InitiateLayerUpload",
+      "ecr:PutImage",
+      "ecr:UploadLayerPart",
+    ]
+    resources = [aws_ecr_repository.conveyor["workflows"].arn]
+  }
+}
+
+# --- worker nodes ------------------------------------------------------------------------------
+
+resource "aws_iam_role" "worker_node" {
+  name               = "${var.name}-worker-node"
+  assume_role_policy = data.aws_iam_policy_document.assume_from_nodes.json
+}
+
+resource "aws_iam_instance_profile" "worker_node" {
+  name = "${var.name}-worker-node"
+  role = aws_iam_role.worker_node.name
+}
+
+resource "aws_iam_role_policy" "worker_node" {
+  name   = "conveyor-worker-node"
+  role   = aws_iam_role.worker_node.id
+  policy = data.aws_iam_policy_document.worker_node.json
+}
+
+data "aws_iam_policy_document" "worker_node" {
+  statement {
+    sid       = "EcrLogin"
+    effect    = "Allow"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid    = "EcrPullWorkflowImages"
+    effect = "Allow"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:BatchGetImage",
+      "ecr:GetDownloadUrlForLayer",
+    ]
+    resources = [
+      aws_ecr_repository.conveyor["workflows"].arn,
+      # The `conveyor agent` sidecar runs from the control-plane image.
+      aws_ecr_repository.conveyor["server"].arn,
+    ]
+  }
+}
+
+# --- RDS enhanced monitoring -------------------------------------------------------------------
+
+data "aws_iam_policy_document" "assume_from_rds_monitoring" {
+  statement {
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["monitoring.rds.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "rds_monitoring" {
+  name               = "${var.name}-rds-monitoring"
+  assume_role_policy = data.aws_iam_policy_document.assume_from_rds_monitoring.json
+}
+
+resource "aws_iam_role_policy_attachment" "rds_monitoring" {
+  role       = aws_iam_role.rds_monitoring.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+}
