@@ -20,6 +20,7 @@ from core.db.models import Task, Workflow, WorkflowVersion
 from core.domain import TaskSpec, VersionInfo, VersionStatus
 from core.errors import InvalidRequest
 from core.ids import new_id
+from core.secrets import SecretBox
 from core.settings import Settings
 from scheduler.agent import Agent, Registration
 from scheduler.executors.base import AttemptSpec, Executor, Mode
@@ -30,6 +31,11 @@ logger = logging.getLogger(__name__)
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 _LOG_TAIL_CHARS = 4000
+
+
+def registration_log_key(version_id: str) -> str:
+    """The register step's captured output (the builder copies it into the build's log)."""
+    return f"registrations/{version_id}.log"
 
 
 def slugify(name: str) -> str:
@@ -67,6 +73,13 @@ class Registrar(VersionLookup):
         self._executor = executor
         self._blobs = blobs
         self._commands: dict[str, VersionCommand] = {}
+        self._secrets: SecretBox | None = None
+
+    def _secret_box(self) -> SecretBox:
+        # Made on first use: reading or creating the key file is I/O the constructor must not do.
+        if self._secrets is None:
+            self._secrets = SecretBox.from_settings(self._settings)
+        return self._secrets
 
     async def command(self, version_id: str) -> VersionCommand:
         cached = self._commands.get(version_id)
@@ -74,13 +87,27 @@ class Registrar(VersionLookup):
             return cached
         async with self._sessions() as session:
             version = await session.get_one(WorkflowVersion, version_id)
-        command = VersionCommand(version.start_command, Path(version.root_dir), {})
+        command = VersionCommand(
+            version.start_command, Path(version.root_dir), self._version_env(version)
+        )
         self._commands[version_id] = command
         return command
 
+    def _version_env(self, version: WorkflowVersion) -> dict[str, str]:
+        """The workflow's env vars, then the built environment's (its PATH must come first)."""
+        built: dict[str, str] = json.loads(version.env) if version.env else {}
+        return {**self._secret_box().open(version.env_vars), **built}
+
     async def register(
-        self, workspace_id: str, path: Path, *, slug: str, start_command: str
+        self,
+        workspace_id: str,
+        path: Path,
+        *,
+        slug: str,
+        start_command: str,
+        env: dict[str, str] | None = None,
     ) -> VersionInfo:
+        """Register the folder `path` directly as a new version of workflow `slug` (dev)."""
         if not _SLUG.match(slug):
             raise InvalidRequest(
                 f"workflow slug {slug!r} must be lower-case letters, digits and dashes"
@@ -108,30 +135,56 @@ class Registrar(VersionLookup):
             version = WorkflowVersion(
                 id=new_id("wfv"),
                 workflow_id=workflow.id,
-                status=VersionStatus.REGISTERING.value,
+                status=VersionStatus.CREATED.value,
                 root_dir=str(root),
                 start_command=start_command,
                 created_at=now,
+                env_vars=workflow.env_vars,
             )
             session.add(version)
-            workflow_id = workflow.id
+        return await self.register_version(version.id, env=env)
+
+    async def register_version(
+        self,
+        version_id: str,
+        *,
+        env: dict[str, str] | None = None,
+        executor: Executor | None = None,
+    ) -> VersionInfo:
+        """Run an existing version's start command in register mode in its built environment.
+
+        `env` is that environment (a venv's PATH and VIRTUAL_ENV, …): it is stored with the
+        version and used for every attempt. `executor` runs the register step when the version
+        does not run as a local process (an image). On success the version becomes the active
+        one; on failure it is `registration_failed` and the active version stays as it was.
+        """
+        async with self._sessions.begin() as session:
+            version = await session.get_one(WorkflowVersion, version_id)
+            version.status = VersionStatus.REGISTERING.value
+            version.env = json.dumps(env or {}, sort_keys=True)
+            workflow = await session.get_one(Workflow, version.workflow_id)
+            slug, workflow_id = workflow.slug, workflow.id
+        self._commands.pop(version_id, None)
+        command = await self.command(version_id)
         try:
-            specs = await self._collect(version.id, root, start_command)
+            specs = await self._collect(version_id, command, executor or self._executor)
         except InvalidRegistration as exc:
-            return await self._fail(version.id, str(exc))
+            return await self._fail(version_id, str(exc))
+        now = datetime.now(UTC)
         async with self._sessions.begin() as session:
             for spec in specs:
-                session.add(_task_row(spec, version.id, workflow_id, now))
-            stored = await session.get_one(WorkflowVersion, version.id)
+                session.add(_task_row(spec, version_id, workflow_id, now))
+            stored = await session.get_one(WorkflowVersion, version_id)
             stored.status = VersionStatus.READY.value
+            stored.message = None
             active = await session.get_one(Workflow, workflow_id)
-            active.active_version_id = version.id
-        logger.info("workflow %s version %s ready: %d tasks", slug, version.id, len(specs))
+            active.active_version_id = version_id
+        logger.info("workflow %s version %s ready: %d tasks", slug, version_id, len(specs))
         return VersionInfo(
-            version.id,
+            version_id,
             workflow_id,
             VersionStatus.READY,
-            now,
+            stored.created_at,
             None,
             tuple(sorted(s.name for s in specs)),
         )
@@ -151,9 +204,12 @@ class Registrar(VersionLookup):
             (),
         )
 
-    async def _collect(self, version_id: str, root: Path, start_command: str) -> list[TaskSpec]:
+    async def _collect(
+        self, version_id: str, command: VersionCommand, executor: Executor
+    ) -> list[TaskSpec]:
+        start_command = command.start_command
         registration = Registration()
-        log_key = f"registrations/{version_id}.log"
+        log_key = registration_log_key(version_id)
         socket_path = await self._agent.open(
             version_id, attempt_id=None, run_id=None, registration=registration
         )
@@ -163,17 +219,18 @@ class Registrar(VersionLookup):
             attempt=0,
             mode=Mode.REGISTER,
             start_command=start_command,
-            cwd=root,
+            cwd=command.root_dir,
             socket_path=socket_path,
             log_path=self._blobs.staging_path(log_key),
             plan=self._settings.plan(None),
+            env=command.env,
         )
         try:
             try:
-                handle = await self._executor.start(spec)
+                handle = await executor.start(spec)
             except (OSError, ValueError) as exc:
                 raise InvalidRegistration(f"could not run {start_command!r}: {exc}") from None
-            exited = asyncio.ensure_future(self._executor.wait(handle))
+            exited = asyncio.ensure_future(executor.wait(handle))
             try:
                 waiters: list[asyncio.Future[Any]] = [registration.done, exited]
                 done, _ = await asyncio.wait(
@@ -195,7 +252,7 @@ class Registrar(VersionLookup):
                 )
             finally:
                 if not exited.done():
-                    await self._executor.stop(handle, 2.0)
+                    await executor.stop(handle, 2.0)
                     with contextlib.suppress(Exception):
                         await exited
         finally:
