@@ -6,7 +6,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Attempt, Task, TaskRun, Workflow, WorkflowVersion
@@ -26,6 +26,7 @@ from core.domain import (
 )
 from core.errors import InvalidRequest, NotFound
 from scheduler.payloads import PayloadStore
+from scheduler.service import RunFilter
 
 NON_TERMINAL = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
 
@@ -156,6 +157,18 @@ def parse_task_ref(task_ref: str) -> tuple[str | None, str, str | None]:
 
 
 async def resolve_task(session: AsyncSession, workspace_id: str, task_ref: str) -> TaskInfo:
+    """A task by `wf/task[:version]`, by bare name when unambiguous, or by its `tsk-` id."""
+    if task_ref.startswith("tsk-") and "/" not in task_ref:
+        row = (
+            await session.execute(
+                select(Task, Workflow.slug)
+                .join(Workflow, Workflow.id == Task.workflow_id)
+                .where(Workflow.workspace_id == workspace_id, Task.id == task_ref)
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"task {task_ref!r} not found")
+        return task_info(row[0], row[1])
     slug, name, version_id = parse_task_ref(task_ref)
     query = (
         select(Task, Workflow.slug)
@@ -180,26 +193,27 @@ async def resolve_task(session: AsyncSession, workspace_id: str, task_ref: str) 
     return task_info(task, workflow_slug)
 
 
-def runs_filter_query(workspace_id: str, **criteria: Any) -> Select[TaskRun]:
+def runs_filter_query(workspace_id: str, run_filter: RunFilter) -> Select[TaskRun]:
     query = select(TaskRun).where(TaskRun.workspace_id == workspace_id)
-    statuses = criteria.get("status") or ()
-    if statuses:
-        query = query.where(TaskRun.status.in_([str(s) for s in statuses]))
-    task_slug = criteria.get("task_slug")
-    if task_slug:
-        slug, _, name = task_slug.rpartition("/")
-        query = query.where(TaskRun.task_name == name)
-        if slug:
-            query = query.where(TaskRun.workflow_slug == slug)
-    for column, key in (
-        (TaskRun.workflow_id, "workflow_id"),
-        (TaskRun.version_id, "version_id"),
-        (TaskRun.root_id, "root_id"),
-        (TaskRun.parent_id, "parent_id"),
+    if run_filter.status:
+        query = query.where(TaskRun.status.in_([str(s) for s in run_filter.status]))
+    if run_filter.task_slugs:
+        by_slug = []
+        for task_slug in run_filter.task_slugs:
+            slug, _, name = task_slug.rpartition("/")
+            condition = TaskRun.task_name == name
+            by_slug.append(and_(condition, TaskRun.workflow_slug == slug) if slug else condition)
+        query = query.where(or_(*by_slug))
+    for column, values in (
+        (TaskRun.workflow_id, run_filter.workflow_ids),
+        (TaskRun.version_id, run_filter.version_ids),
+        (TaskRun.root_id, run_filter.root_ids),
     ):
-        if criteria.get(key):
-            query = query.where(column == criteria[key])
-    if criteria.get("roots_only"):
+        if values:
+            query = query.where(column.in_(values))
+    if run_filter.parent_id:
+        query = query.where(TaskRun.parent_id == run_filter.parent_id)
+    if run_filter.roots_only:
         query = query.where(TaskRun.parent_id.is_(None))
     return query
 

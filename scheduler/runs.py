@@ -251,16 +251,7 @@ class RunStore:
     ) -> Page[RunInfo]:
         if not 1 <= limit <= 100:
             raise InvalidRequest("limit must be between 1 and 100")
-        query = queries.runs_filter_query(
-            workspace_id,
-            status=run_filter.status,
-            task_slug=run_filter.task_slug,
-            workflow_id=run_filter.workflow_id,
-            version_id=run_filter.version_id,
-            root_id=run_filter.root_id,
-            parent_id=run_filter.parent_id,
-            roots_only=run_filter.roots_only,
-        )
+        query = queries.runs_filter_query(workspace_id, run_filter)
         if cursor:
             query = query.where(TaskRun.id < cursor)
         query = query.order_by(TaskRun.id.desc()).limit(limit + 1)

@@ -14,11 +14,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RunFilter:
+    """Runs matching every given criterion; a tuple matches any of its values."""
+
     status: tuple[RunStatus, ...] = ()
-    task_slug: str | None = None  # "wf/task" or a bare task name
-    workflow_id: str | None = None
-    version_id: str | None = None
-    root_id: str | None = None
+    task_slugs: tuple[str, ...] = ()  # "wf/task" or a bare task name
+    workflow_ids: tuple[str, ...] = ()
+    version_ids: tuple[str, ...] = ()
+    root_ids: tuple[str, ...] = ()
     parent_id: str | None = None
     roots_only: bool = False
 

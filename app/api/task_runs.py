@@ -53,10 +53,10 @@ def parse_statuses(values: list[str]) -> tuple[RunStatus, ...]:
 def parse_filter(request: Request) -> RunFilter:
     return RunFilter(
         status=parse_statuses(list_param(request, "status")),
-        task_slug=single_param(request, "taskSlug"),
-        workflow_id=single_param(request, "workflowId"),
-        version_id=single_param(request, "workflowVersionId"),
-        root_id=single_param(request, "rootTaskRunId"),
+        task_slugs=tuple(list_param(request, "taskSlug")),
+        workflow_ids=tuple(list_param(request, "workflowId")),
+        version_ids=tuple(list_param(request, "workflowVersionId")),
+        root_ids=tuple(list_param(request, "rootTaskRunId")),
         parent_id=single_param(request, "parentTaskRunId"),
         roots_only=bool_param(request, "rootsOnly"),
     )

@@ -14,12 +14,6 @@ from tests.integration.engine_fixtures import copy_workflow
 
 RENDER1 = "python -m render.workflows.cli main:app"
 
-# The official client leaves its HTTP connections for the garbage collector to close.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
-    pytest.mark.filterwarnings("ignore::ResourceWarning"),
-]
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
@@ -30,10 +24,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
 
 
 @pytest.fixture
-def render(server: DevServer, monkeypatch: pytest.MonkeyPatch) -> Render:
+def render(server: DevServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Render]:
     monkeypatch.setenv("RENDER_USE_LOCAL_DEV", "true")
     monkeypatch.setenv("RENDER_LOCAL_DEV_URL", server.url)
-    return Render()
+    client = Render()
+    yield client
+    # the official sync client never closes its connection pool itself
+    client.client.internal.get_httpx_client().close()
 
 
 def test_run_task_waits_for_the_result(render: Render) -> None:

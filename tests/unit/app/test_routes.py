@@ -119,7 +119,7 @@ async def test_list_runs_filters(client: httpx.AsyncClient, runtime: FakeRuntime
     run_filter, cursor, limit = runtime.service.calls[-1][1]
     assert run_filter == RunFilter(
         status=(RunStatus.RUNNING, RunStatus.PENDING, RunStatus.SUCCEEDED),
-        task_slug="hello/square",
+        task_slugs=("hello/square",),
         roots_only=True,
     )
     assert (cursor, limit) == ("trn-9", 5)
@@ -127,7 +127,7 @@ async def test_list_runs_filters(client: httpx.AsyncClient, runtime: FakeRuntime
 
 @pytest.mark.parametrize(
     "query",
-    ["limit=0", "limit=101", "limit=x", "status=weird", "rootsOnly=maybe", "taskSlug=a&taskSlug=b"],
+    ["limit=0", "limit=101", "limit=x", "status=weird", "rootsOnly=maybe"],
 )
 async def test_list_runs_rejects_bad_query(client: httpx.AsyncClient, query: str) -> None:
     assert (await client.get(f"/v1/task-runs?{query}")).status_code == 400
