@@ -15,6 +15,7 @@ from app.api.access_log import AccessLogMiddleware
 from app.api.errors import EXCEPTION_HANDLERS, CatchAllMiddleware
 from app.api.responses import JSONResponse
 from app.api.state import AppState
+from app.dashboard import dashboard_routes
 
 if TYPE_CHECKING:
     from scheduler.runtime import Runtime
@@ -48,7 +49,7 @@ def create_app(
 ) -> Starlette:
     """The API over `runtime`; with `anonymous_workspace`, requests with no token act as it."""
     app = Starlette(
-        routes=api_routes(),
+        routes=[*api_routes(), *dashboard_routes()],
         middleware=[Middleware(AccessLogMiddleware), Middleware(CatchAllMiddleware)],
         exception_handlers=dict(EXCEPTION_HANDLERS),
     )

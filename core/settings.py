@@ -86,6 +86,12 @@ class LimitSettings(BaseModel):
     api_wait_max_seconds: float = 60.0
 
 
+class DashboardSettings(BaseModel):
+    # None: a random secret persisted in the data dir (set it when several servers share users).
+    session_secret: str | None = None
+    session_max_age_seconds: int = Field(default=12 * 3600, gt=0)
+
+
 class RetrySettings(BaseModel):
     max_retries: int = 3
     wait_duration_ms: int = 1000
@@ -111,6 +117,7 @@ class Settings(BaseSettings):
     nomad: NomadSettings = Field(default_factory=NomadSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     builds: BuildSettings = Field(default_factory=BuildSettings)
     github: GitHubSettings = Field(default_factory=GitHubSettings)
     plans: tuple[Plan, ...] = DEFAULT_PLANS

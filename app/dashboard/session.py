@@ -1,0 +1,73 @@
+"""Signed session cookies: who signed in (a workspace) and the session's CSRF token."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+COOKIE_NAME = "conveyor_session"
+_SALT = "conveyor.dashboard.session"
+_SECRET_FILE = "dashboard-session.key"
+
+
+@dataclass(frozen=True)
+class Session:
+    """`workspace` is None until the visitor signs in; the CSRF token lives as long as it."""
+
+    workspace: str | None
+    csrf: str
+
+    @classmethod
+    def fresh(cls, workspace: str | None) -> Session:
+        # A new token on every sign-in, so a token seen before it is worthless after.
+        return cls(workspace, secrets.token_urlsafe(24))
+
+
+class SessionCodec:
+    """Signs and checks session cookies; a tampered, foreign or expired cookie reads as None."""
+
+    def __init__(self, secret: str, max_age_seconds: int) -> None:
+        self._serializer = URLSafeTimedSerializer(secret, salt=_SALT)
+        self.max_age_seconds = max_age_seconds
+
+    def dumps(self, session: Session) -> str:
+        return self._serializer.dumps({"ws": session.workspace, "csrf": session.csrf})
+
+    def loads(self, cookie: str | None) -> Session | None:
+        if not cookie:
+            return None
+        try:
+            raw = self._serializer.loads(cookie, max_age=self.max_age_seconds)
+        except BadSignature:
+            return None
+        if not isinstance(raw, dict):
+            return None
+        workspace, csrf = raw.get("ws"), raw.get("csrf")
+        if not isinstance(csrf, str) or not (workspace is None or isinstance(workspace, str)):
+            return None
+        return Session(workspace, csrf)
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """The data dir's session secret, created on first use (0600) so restarts keep sessions."""
+    path = data_dir / _SECRET_FILE
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # Written aside then hard-linked into place: two servers starting together never read a
+    # half-written file, and the first link wins.
+    draft = data_dir / f".{_SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as sink:
+        sink.write(secrets.token_urlsafe(48))
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return path.read_text().strip()
