@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install dev test check lint typecheck imports clean
+.PHONY: install services dev test check lint typecheck imports clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,11 @@ install: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/conveyor dev examples/hello
 
-test: $(STAMP)
+# What the tests need on the machine (PostgreSQL, Docker, Chromium, ...): each step is idempotent.
+services:
+	@for step in .ci/setup.d/*.sh; do echo "== $$step"; bash "$$step" || exit 1; done
+
+test: $(STAMP) services
 	$(BIN)/pytest
 
 lint: $(STAMP)
