@@ -257,6 +257,8 @@ class Registrar(VersionLookup):
                         await exited
         finally:
             await self._agent.close(version_id)
+            # the process is gone: a store that stages remotely (S3) uploads the log now
+            await self._blobs.commit_staged(log_key)
 
     async def _log_tail(self, log_key: str) -> str:
         try:

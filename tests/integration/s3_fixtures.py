@@ -7,6 +7,7 @@ talks to the server over HTTP exactly as it would to AWS, credentials coming fro
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ def s3_endpoint() -> Iterator[str]:
     """moto's S3 over HTTP on 127.0.0.1 for the whole session, with test credentials set."""
     saved = {name: os.environ.get(name) for name in _AWS_ENV}
     os.environ.update(_AWS_ENV)
+    # werkzeug logs every request at INFO: it would bury a failing test's own output
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
