@@ -20,6 +20,7 @@ class BuildSettings(BaseModel):
     registry: str | None = None  # e.g. "127.0.0.1:5000/conveyor": where images are pushed
     cache: str = "inline"  # "inline" (cache in the image) or "registry" (a separate cache ref)
     log_tail_chars: int = Field(default=3000, gt=0)
+    parallel_builds: int = Field(default=2, gt=0)
 
 
 class GitHubSettings(BaseModel):

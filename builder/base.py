@@ -1,0 +1,43 @@
+"""The builder seam: turn a checked-out source folder into an environment its tasks run in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from builder.log import BuildLog
+    from scheduler.executors.base import Executor
+
+
+class BuildFailed(Exception):
+    """The build cannot produce an environment; the message says why (it ends in the log)."""
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    build_id: str
+    workflow_slug: str
+    source: Path  # the checkout's root (where the dependency files are)
+    build_command: str  # run in the built environment; "" for none
+    env_vars: dict[str, str] = field(default_factory=dict)  # the workflow's, for the build too
+    commit_sha: str | None = None
+
+
+@dataclass(frozen=True)
+class BuiltEnvironment:
+    """Where and how the version's instances run."""
+
+    env: dict[str, str]  # merged into every attempt's environment (PATH first, VIRTUAL_ENV, …)
+    image: str | None = None  # a container image, for image builders
+    executor: Executor | None = None  # runs the register step when not a local process
+    cached: bool = False  # the dependency layer was reused
+
+
+class Builder(Protocol):
+    name: str
+
+    async def build(self, request: BuildRequest, log: BuildLog) -> BuiltEnvironment:
+        """Build, writing progress and tool output to `log`; raises BuildFailed."""
+        ...

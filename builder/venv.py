@@ -1,0 +1,126 @@
+"""The embedded builder: a virtualenv per set of dependency files, shared by every commit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from builder.base import BuildFailed, BuildRequest, BuiltEnvironment
+from builder.commands import run_logged
+from builder.dependencies import Dependencies, environment_key, find_dependencies
+from builder.log import BuildLog
+from builder.sdk_install import install_sdk, sdk_fingerprint
+from core.build_settings import BuildSettings
+
+MARKER = "conveyor-venv.json"
+
+# The venv is made without pip (seconds saved per environment); `pip` in it runs the server's
+# pip against the venv's interpreter, so a build command's `pip install` lands in the venv.
+PIP_SHIM = """#!/bin/sh
+exec "{server_python}" -m pip --python "{venv}/bin/python" "$@"
+"""
+
+
+def venv_env(venv: Path) -> dict[str, str]:
+    path = os.pathsep.join([str(venv / "bin"), os.environ.get("PATH", "/usr/bin:/bin")])
+    return {"PATH": path, "VIRTUAL_ENV": str(venv)}
+
+
+class VenvBuilder:
+    name = "venv"
+
+    def __init__(self, root: Path, settings: BuildSettings) -> None:
+        self._root = root  # one folder per environment key below it
+        self._settings = settings
+        self._python = settings.python or sys.executable
+
+    async def build(self, request: BuildRequest, log: BuildLog) -> BuiltEnvironment:
+        deps = await asyncio.to_thread(find_dependencies, request.source)
+        key = await asyncio.to_thread(
+            environment_key, deps, request.source, self._python, sdk_fingerprint()
+        )
+        venv = self._root / key
+        names = ", ".join(p.name for p in deps.files) or "no dependency files"
+        cached = (venv / MARKER).is_file()
+        if cached:
+            log.progress(f"reusing virtualenv {key} ({names} unchanged)")
+        else:
+            log.progress(f"creating virtualenv {key} for {names}")
+            await self._create(venv, deps, request, log)
+        env = venv_env(venv)
+        if request.build_command.strip():
+            log.progress(f"running build command: {request.build_command}")
+            await run_logged(
+                ["/bin/sh", "-c", request.build_command],
+                log=log,
+                cwd=request.source,
+                env={**os.environ, **request.env_vars, **env},
+                timeout=self._settings.build_timeout_seconds,
+                what="the build command",
+            )
+        else:
+            log.progress("no build command")
+        return BuiltEnvironment(env=env, cached=cached)
+
+    async def _create(
+        self, venv: Path, deps: Dependencies, request: BuildRequest, log: BuildLog
+    ) -> None:
+        # Built beside its final place, then renamed: a concurrent build of the same key never
+        # sees a half-made venv, and whichever rename loses just drops its copy.
+        staging = venv.with_name(f".{venv.name}.{request.build_id}")
+        self._root.mkdir(parents=True, exist_ok=True)
+        try:
+            await run_logged(
+                [self._python, "-m", "venv", "--without-pip", str(staging)],
+                log=log,
+                cwd=self._root,
+                env=os.environ,
+                timeout=self._settings.build_timeout_seconds,
+                what="creating the virtualenv",
+            )
+            await asyncio.to_thread(self._prepare, staging, venv)
+            if deps.requirements:
+                log.line(f"pip install {' '.join(deps.requirements)}")
+                await run_logged(
+                    [
+                        str(staging / "bin" / "pip"),
+                        "install",
+                        "--disable-pip-version-check",
+                        "--no-input",
+                        *deps.requirements,
+                    ],
+                    log=log,
+                    cwd=request.source,
+                    env={**os.environ, **request.env_vars, **venv_env(staging)},
+                    timeout=self._settings.build_timeout_seconds,
+                    what="installing dependencies",
+                )
+            await asyncio.to_thread(self._finish, staging, venv, deps)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, staging, True)
+
+    def _prepare(self, staging: Path, final: Path) -> None:
+        install_sdk(staging, final)
+        shim = staging / "bin" / "pip"
+        shim.write_text(PIP_SHIM.format(server_python=self._python, venv=staging))
+        shim.chmod(0o755)
+
+    def _finish(self, staging: Path, final: Path, deps: Dependencies) -> None:
+        shim = staging / "bin" / "pip"
+        shim.write_text(PIP_SHIM.format(server_python=self._python, venv=final))
+        marker = {
+            "created_at": datetime.now(UTC).isoformat(),
+            "files": [p.name for p in deps.files],
+            "python": self._python,
+        }
+        (staging / MARKER).write_text(json.dumps(marker))
+        try:
+            os.rename(staging, final)
+        except OSError:
+            if not (final / MARKER).is_file():
+                raise BuildFailed(f"cannot move the virtualenv into {final}") from None
