@@ -1,0 +1,126 @@
+# The REST API, dashboard and webhook: `conveyor server`, behind any load balancer that reads the
+# Nomad service catalogue. Stateless: replicas share PostgreSQL and the S3 bucket.
+#
+#   nomad var put nomad/jobs/conveyor-server database_url='postgresql+asyncpg://…' nomad_token='…'
+#   nomad job run -var image=<account>.dkr.ecr.<region>.amazonaws.com/conveyor/server:<tag> \
+#     -var blobs_url=s3://<bucket> -var region=<region> conveyor-server.nomad.hcl
+
+variable "image" {
+  description = "Control-plane image (terraform output server_repository_url, with a tag)."
+  type        = string
+}
+
+variable "blobs_url" {
+  description = "terraform output blobs_url."
+  type        = string
+}
+
+variable "region" {
+  description = "AWS region of the bucket."
+  type        = string
+}
+
+variable "nomad_addr" {
+  description = "Nomad API the executor dispatches worker jobs to."
+  type        = string
+  default     = "https://nomad.service.consul:4646"
+}
+
+variable "datacenters" {
+  type    = list(string)
+  default = ["*"]
+}
+
+variable "replicas" {
+  type    = number
+  default = 2
+}
+
+job "conveyor-server" {
+  type        = "service"
+  datacenters = var.datacenters
+
+  # Control-plane nodes carry the control-plane instance profile and security group.
+  constraint {
+    attribute = "${node.class}"
+    value     = "conveyor-control"
+  }
+
+  update {
+    max_parallel      = 1
+    health_check      = "checks"
+    min_healthy_time  = "10s"
+    healthy_deadline  = "3m"
+    progress_deadline = "10m"
+    auto_revert       = true
+  }
+
+  group "server" {
+    count = var.replicas
+
+    spread {
+      attribute = "${node.unique.id}"
+    }
+
+    network {
+      port "http" {
+        to = 8120
+      }
+    }
+
+    service {
+      name     = "conveyor-server"
+      provider = "nomad"
+      port     = "http"
+
+      check {
+        name     = "healthz"
+        type     = "http"
+        path     = "/healthz"
+        interval = "10s"
+        timeout  = "2s"
+      }
+    }
+
+    task "server" {
+      driver = "docker"
+
+      config {
+        image   = var.image
+        command = "conveyor"
+        args    = ["server"]
+        ports   = ["http"]
+      }
+
+      env {
+        CONVEYOR_HOST           = "0.0.0.0"
+        CONVEYOR_PORT           = "8120"
+        CONVEYOR_BLOBS__URL     = var.blobs_url
+        CONVEYOR_BLOBS__REGION  = var.region
+        CONVEYOR_EXECUTOR__KIND = "nomad"
+        NOMAD_ADDR              = var.nomad_addr
+        AWS_REGION              = var.region
+      }
+
+      # Secrets come from Nomad Variables readable by this job only, never from the job file.
+      template {
+        destination = "${NOMAD_SECRETS_DIR}/conveyor.env"
+        env         = true
+        change_mode = "restart"
+        data        = <<-EOT
+          {{ with nomadVar "nomad/jobs/conveyor-server" }}
+          CONVEYOR_DATABASE__URL={{ .database_url }}
+          NOMAD_TOKEN={{ .nomad_token }}
+          {{ end }}
+        EOT
+      }
+
+      resources {
+        cpu    = 1000
+        memory = 1024
+      }
+
+      kill_timeout = "30s"
+    }
+  }
+}

@@ -1,0 +1,485 @@
+"""infra/: Terraform and Nomad files parse, keep the properties that matter, pass checkov."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+from pydantic import BaseModel
+
+from core.settings import Settings
+
+INFRA = Path(__file__).resolve().parents[3] / "infra"
+TERRAFORM = INFRA / "terraform"
+NOMAD = INFRA / "nomad"
+CHECKOV = Path("/opt/checkov-venv/bin/checkov")
+CHECKOV_SETUP = ".ci/setup.d/30-checkov.sh"
+
+TERRAFORM_FILES = ("main", "variables", "outputs", "s3", "ecr", "iam", "rds", "versions")
+NOMAD_FILES = ("conveyor-server", "conveyor-scheduler", "worker-template")
+# The only action AWS offers no narrower resource for.
+STAR_RESOURCE_ACTIONS = {"ecr:GetAuthorizationToken"}
+# A KMS key policy's Resource must be "*": it means the key the policy is attached to.
+KEY_POLICY_DOCUMENTS = {"kms_key"}
+
+Body = dict[str, Any]
+
+
+def _plain(value: Any) -> Any:
+    """python-hcl2 output without its quoting of strings and its block markers."""
+    if isinstance(value, dict):
+        return {
+            _plain(key): _plain(item)
+            for key, item in value.items()
+            if key not in ("__is_block__", "__comments__")
+        }
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+@cache
+def load(path: Path) -> Body:
+    with path.open() as handle:
+        parsed: Body = _plain(hcl2.load(handle))
+    return parsed
+
+
+def infra_files() -> list[Path]:
+    return sorted(p for p in INFRA.rglob("*") if p.suffix in (".tf", ".hcl"))
+
+
+def labelled(kind: str, type_: str) -> dict[str, Body]:
+    """Every `<kind> "<type_>" "<name>" {…}` block of the Terraform files, by name."""
+    found: dict[str, Body] = {}
+    for path in sorted(TERRAFORM.glob("*.tf")):
+        for entry in load(path).get(kind, []):
+            for name, body in entry.get(type_, {}).items():
+                assert name not in found, f"{kind} {type_}.{name} declared twice"
+                found[name] = body
+    return found
+
+
+def resources(type_: str) -> dict[str, Body]:
+    return labelled("resource", type_)
+
+
+def policy_documents() -> dict[str, Body]:
+    return labelled("data", "aws_iam_policy_document")
+
+
+def block(body: Body, name: str) -> Body:
+    """The single nested block `name` of `body`."""
+    blocks = body.get(name)
+    assert isinstance(blocks, list), f"no {name} block"
+    assert len(blocks) == 1, f"{len(blocks)} {name} blocks, expected one"
+    found: Body = blocks[0]
+    return found
+
+
+def blocks(body: Body, name: str) -> list[Body]:
+    found: list[Body] = body.get(name, [])
+    return found
+
+
+def statements(document: Body) -> list[Body]:
+    return blocks(document, "statement")
+
+
+def variable_default(name: str) -> Any:
+    for entry in load(TERRAFORM / "variables.tf")["variable"]:
+        if name in entry:
+            return entry[name]["default"]
+    raise AssertionError(f"no variable {name}")
+
+
+def nomad_job(name: str) -> tuple[str, Body]:
+    (jobs,) = load(NOMAD / f"{name}.nomad.hcl")["job"]
+    ((job_name, job),) = jobs.items()
+    return job_name, job
+
+
+def tasks(group: Body) -> dict[str, Body]:
+    return {name: body for entry in blocks(group, "task") for name, body in entry.items()}
+
+
+def single_group(job: Body) -> Body:
+    ((_, group),) = block(job, "group").items()
+    return dict(group)
+
+
+# --- layout and parsing ----------------------------------------------------------------------
+
+
+def test_layout_is_the_documented_one() -> None:
+    assert {p.stem for p in TERRAFORM.glob("*.tf")} == set(TERRAFORM_FILES)
+    assert {p.name for p in NOMAD.glob("*.hcl")} == {f"{n}.nomad.hcl" for n in NOMAD_FILES}
+
+
+@pytest.mark.parametrize("path", infra_files(), ids=lambda p: str(p.relative_to(INFRA)))
+def test_every_file_parses(path: Path) -> None:
+    assert load(path), f"{path} is empty"
+
+
+def test_aws_provider_is_pinned() -> None:
+    (terraform,) = load(TERRAFORM / "versions.tf")["terraform"]
+    (providers,) = terraform["required_providers"]
+    aws = providers["aws"]
+    assert aws["source"] == "hashicorp/aws"
+    assert aws["version"].startswith("~>"), "pin the provider to one major version"
+    assert "<" in terraform["required_version"]
+
+
+# --- S3 --------------------------------------------------------------------------------------
+
+
+def test_bucket_is_encrypted_with_the_kms_key() -> None:
+    (sse,) = resources("aws_s3_bucket_server_side_encryption_configuration").values()
+    default = block(block(sse, "rule"), "apply_server_side_encryption_by_default")
+    assert default["sse_algorithm"] == "aws:kms"
+    assert default["kms_master_key_id"] == "${aws_kms_key.conveyor.arn}"
+    assert resources("aws_kms_key")["conveyor"]["enable_key_rotation"] is True
+
+
+def test_bucket_is_versioned() -> None:
+    (versioning,) = resources("aws_s3_bucket_versioning").values()
+    assert versioning["bucket"] == "${aws_s3_bucket.blobs.id}"
+    assert block(versioning, "versioning_configuration")["status"] == "Enabled"
+
+
+def test_bucket_blocks_every_kind_of_public_access() -> None:
+    (access,) = resources("aws_s3_bucket_public_access_block").values()
+    assert access["bucket"] == "${aws_s3_bucket.blobs.id}"
+    for flag in (
+        "block_public_acls",
+        "block_public_policy",
+        "ignore_public_acls",
+        "restrict_public_buckets",
+    ):
+        assert access[flag] is True, flag
+
+
+def test_lifecycle_expires_logs_and_noncurrent_versions() -> None:
+    (lifecycle,) = resources("aws_s3_bucket_lifecycle_configuration").values()
+    rules = {rule["id"]: rule for rule in blocks(lifecycle, "rule")}
+    assert all(rule["status"] == "Enabled" for rule in rules.values())
+
+    logs = rules["expire-logs"]
+    assert block(logs, "filter")["prefix"] == "logs/"
+    assert block(logs, "expiration")["days"] == "${var.logs_retention_days}"
+    assert variable_default("logs_retention_days") > 0
+
+    noncurrent = rules["expire-noncurrent-versions"]
+    expiry = block(noncurrent, "noncurrent_version_expiration")
+    assert expiry["noncurrent_days"] == "${var.noncurrent_version_retention_days}"
+
+
+def test_bucket_policy_refuses_plain_http() -> None:
+    (policy,) = resources("aws_s3_bucket_policy").values()
+    assert policy["policy"] == "${data.aws_iam_policy_document.blobs_bucket.json}"
+    denials = [s for s in statements(policy_documents()["blobs_bucket"]) if s["effect"] == "Deny"]
+    insecure = [
+        condition
+        for statement in denials
+        for condition in blocks(statement, "condition")
+        if condition["variable"] == "aws:SecureTransport"
+    ]
+    assert insecure == [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}]
+
+
+# --- ECR -------------------------------------------------------------------------------------
+
+
+def test_repositories_scan_on_push_with_immutable_tags_and_expire_images() -> None:
+    repositories = resources("aws_ecr_repository")
+    assert set(repositories) == {"conveyor"}
+    repository = repositories["conveyor"]
+    assert repository["image_tag_mutability"] == "IMMUTABLE"
+    assert block(repository, "image_scanning_configuration")["scan_on_push"] is True
+    assert block(repository, "encryption_configuration")["encryption_type"] == "KMS"
+    lifecycle = resources("aws_ecr_lifecycle_policy")["conveyor"]
+    assert lifecycle["for_each"] == repository["for_each"], "one lifecycle policy per repository"
+
+
+# --- IAM -------------------------------------------------------------------------------------
+
+
+def allow_statements() -> Iterator[tuple[str, Body]]:
+    for name, document in policy_documents().items():
+        for statement in statements(document):
+            if statement.get("effect", "Allow") == "Allow":
+                yield name, statement
+
+
+def test_allow_statements_name_no_wildcard_action() -> None:
+    for name, statement in allow_statements():
+        for action in statement.get("actions", []):
+            assert "*" not in action, f"{name}/{statement.get('sid')}: action {action}"
+        assert "not_actions" not in statement, f"{name}: NotAction grants everything else"
+
+
+def test_star_resource_only_where_aws_requires_it() -> None:
+    for name, statement in allow_statements():
+        if "*" not in statement.get("resources", []) or name in KEY_POLICY_DOCUMENTS:
+            continue
+        assert set(statement["actions"]) <= STAR_RESOURCE_ACTIONS, (
+            f"{name}/{statement.get('sid')}: Resource * for {statement['actions']}"
+        )
+
+
+def test_roles_use_checked_documents_only() -> None:
+    for name, policy in resources("aws_iam_role_policy").items():
+        assert policy["policy"] == f"${{data.aws_iam_policy_document.{name}.json}}"
+    assert set(resources("aws_iam_role_policy")) == {"control_plane", "builder", "worker_node"}
+
+
+def actions_of(document: str) -> set[str]:
+    return {
+        action
+        for statement in statements(policy_documents()[document])
+        for action in statement.get("actions", [])
+    }
+
+
+def test_control_plane_reaches_its_prefixes_images_and_database_only() -> None:
+    actions = actions_of("control_plane")
+    assert "rds-db:connect" in actions
+    assert {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"} <= actions
+    assert not actions & {"ecr:PutImage", "ecr:InitiateLayerUpload"}, (
+        "the control plane never pushes"
+    )
+    s3_resources = {
+        resource
+        for statement in statements(policy_documents()["control_plane"])
+        if any(action.startswith("s3:") for action in statement["actions"])
+        for resource in statement["resources"]
+    }
+    bucket = "${aws_s3_bucket.blobs.arn}"
+    assert s3_resources == {bucket, f"{bucket}/runs/*", f"{bucket}/logs/*"}
+
+
+def test_builder_pushes_images_and_nothing_else() -> None:
+    actions = actions_of("builder")
+    assert {"ecr:PutImage", "ecr:CompleteLayerUpload"} <= actions
+    assert all(action.startswith("ecr:") for action in actions), actions
+
+
+def test_worker_nodes_only_pull_images() -> None:
+    actions = actions_of("worker_node")
+    assert all(action.startswith("ecr:") for action in actions), actions
+    assert not actions & {"ecr:PutImage", "ecr:InitiateLayerUpload"}
+
+
+# --- RDS -------------------------------------------------------------------------------------
+
+
+def test_database_is_encrypted_private_protected_and_backed_up() -> None:
+    database = resources("aws_db_instance")["conveyor"]
+    assert database["engine"] == "postgres"
+    assert database["storage_encrypted"] is True
+    assert database["kms_key_id"] == "${aws_kms_key.conveyor.arn}"
+    assert database["publicly_accessible"] is False
+    assert database["deletion_protection"] is True
+    assert database["iam_database_authentication_enabled"] is True
+    assert database["skip_final_snapshot"] is False
+    assert database["backup_retention_period"] == "${var.db_backup_retention_days}"
+    assert variable_default("db_backup_retention_days") >= 7
+    assert "password" not in database, "the password is generated and kept by RDS"
+    assert database["manage_master_user_password"] is True
+
+
+def test_database_lives_in_the_given_private_subnets() -> None:
+    subnets = resources("aws_db_subnet_group")["conveyor"]
+    assert subnets["subnet_ids"] == "${var.private_subnet_ids}"
+    database = resources("aws_db_instance")["conveyor"]
+    assert database["db_subnet_group_name"] == "${aws_db_subnet_group.conveyor.name}"
+
+
+def test_only_the_control_plane_security_group_reaches_the_database() -> None:
+    database = resources("aws_db_instance")["conveyor"]
+    assert database["vpc_security_group_ids"] == ["${aws_security_group.database.id}"]
+    for group in resources("aws_security_group").values():
+        assert "ingress" not in group and "egress" not in group, "rules are separate resources"
+    ingress = resources("aws_vpc_security_group_ingress_rule")
+    assert list(ingress.values()) == [
+        {
+            "security_group_id": "${aws_security_group.database.id}",
+            "description": "PostgreSQL from the control plane",
+            "ip_protocol": "tcp",
+            "from_port": 5432,
+            "to_port": 5432,
+            "referenced_security_group_id": "${aws_security_group.control_plane.id}",
+        }
+    ]
+
+
+# --- Nomad: control plane --------------------------------------------------------------------
+
+
+def setting_exists(variable: str) -> bool:
+    """Whether `CONVEYOR_A__B` names a field of `Settings` (prefix, `__` nesting)."""
+    model: type[BaseModel] = Settings
+    parts = variable.removeprefix("CONVEYOR_").lower().split("__")
+    for index, part in enumerate(parts):
+        field = model.model_fields.get(part)
+        if field is None:
+            return False
+        annotation = field.annotation
+        if index < len(parts) - 1:
+            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                return False
+            model = annotation
+    return True
+
+
+def task_environment(task: Body) -> dict[str, str]:
+    """The task's `env` plus the names its env templates set (secrets from Nomad Variables)."""
+    environment = dict(block(task, "env"))
+    for template in blocks(task, "template"):
+        if template.get("env"):
+            for line in template["data"].splitlines():
+                name, equals, value = line.strip().partition("=")
+                if equals and not name.startswith("{{"):
+                    environment[name] = value
+    return environment
+
+
+@pytest.mark.parametrize(
+    ("job_file", "command"), [("conveyor-server", "server"), ("conveyor-scheduler", "scheduler")]
+)
+def test_control_plane_jobs(job_file: str, command: str) -> None:
+    name, job = nomad_job(job_file)
+    assert name == job_file
+    assert job["type"] == "service"
+    update = block(job, "update")
+    assert update["health_check"] == "checks"
+    assert update["auto_revert"] is True
+
+    group = single_group(job)
+    check = block(block(group, "service"), "check")
+    assert (check["type"], check["path"]) == ("http", "/healthz")
+    (task,) = tasks(group).values()
+    assert task["driver"] == "docker"
+    config = block(task, "config")
+    assert (config["command"], config["args"]) == ("conveyor", [command])
+    resources = block(task, "resources")
+    assert resources["cpu"] > 0 and resources["memory"] > 0
+
+    environment = task_environment(task)
+    assert environment["CONVEYOR_EXECUTOR__KIND"] == "nomad"
+    assert environment["CONVEYOR_BLOBS__URL"] == "${var.blobs_url}"
+    assert {"CONVEYOR_DATABASE__URL", "NOMAD_ADDR", "NOMAD_TOKEN"} <= set(environment)
+    unknown = [v for v in environment if v.startswith("CONVEYOR_") and not setting_exists(v)]
+    assert unknown == [], "not settings in core/settings.py"
+
+
+def test_settings_read_the_variables_the_jobs_set() -> None:
+    os.environ.update(
+        {
+            "CONVEYOR_EXECUTOR__KIND": "nomad",
+            "CONVEYOR_BLOBS__URL": "s3://bucket",
+            "CONVEYOR_DATABASE__URL": "postgresql+asyncpg://db/conveyor",
+        }
+    )
+    settings = Settings()
+    assert settings.executor.kind == "nomad"
+    assert settings.blobs.url == "s3://bucket"
+    assert settings.database_url == "postgresql+asyncpg://db/conveyor"
+
+
+# --- Nomad: the per-version worker job -------------------------------------------------------
+
+
+def test_worker_template_is_a_parameterized_batch_job() -> None:
+    _, job = nomad_job("worker-template")
+    assert job["type"] == "batch"
+    parameterized = block(job, "parameterized")
+    assert parameterized["payload"] == "required"
+    assert parameterized["meta_required"] == ["run_id", "attempt", "mode"]
+
+
+def test_worker_template_never_restarts_or_reschedules() -> None:
+    group = single_group(nomad_job("worker-template")[1])
+    assert block(group, "restart") == {"attempts": 0, "mode": "fail"}
+    assert block(group, "reschedule") == {"attempts": 0, "unlimited": False}
+
+
+def test_worker_template_runs_the_agent_as_a_prestart_sidecar() -> None:
+    group = single_group(nomad_job("worker-template")[1])
+    found = tasks(group)
+    assert set(found) == {"agent", "worker"}
+    agent, worker = found["agent"], found["worker"]
+
+    assert block(agent, "lifecycle") == {"hook": "prestart", "sidecar": True}
+    agent_args = block(agent, "config")["args"]
+    assert agent_args[0] == "agent"
+    assert "dispatch_payload" in agent and "dispatch_payload" not in worker, (
+        "the attempt's token reaches the agent only"
+    )
+
+    assert "lifecycle" not in worker
+    assert worker["driver"] == "docker"
+    assert block(worker, "config")["image"] == "${var.image}"
+    socket = block(worker, "env")["RENDER_SDK_SOCKET_PATH"]
+    assert socket.startswith("${NOMAD_ALLOC_DIR}/")
+    assert agent_args[agent_args.index("--socket") + 1] == socket
+
+
+# --- checkov ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_checkov_finds_nothing_unsuppressed() -> None:
+    if not CHECKOV.exists():
+        pytest.fail(f"{CHECKOV} is missing: run {CHECKOV_SETUP} (as root) first")
+    environment = {
+        **os.environ,
+        "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true",
+        "BC_SKIP_MAPPING": "true",
+    }
+    completed = subprocess.run(
+        [
+            str(CHECKOV),
+            "--directory",
+            str(INFRA),
+            "--framework",
+            "terraform",
+            "--skip-download",
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=110,
+        check=False,
+    )
+    assert completed.stdout, completed.stderr
+    report = json.loads(completed.stdout)
+    reports = report if isinstance(report, list) else [report]
+    summary = reports[0]["summary"]
+    results = reports[0]["results"]
+    failed = [
+        f"{c['check_id']} {c['resource']} ({c['file_path']}:{c['file_line_range'][0]}): "
+        f"{c['check_name']}"
+        for c in results["failed_checks"]
+    ]
+    assert failed == [], "checkov:\n" + "\n".join(failed)
+    assert summary["parsing_errors"] == 0
+    assert summary["passed"] > 100, "checkov did not read the Terraform files"
+    unexplained = [
+        f"{c['check_id']} {c['resource']}"
+        for c in results["skipped_checks"]
+        if c["check_result"].get("suppress_comment", "No comment provided") == "No comment provided"
+    ]
+    assert unexplained == [], "every #checkov:skip needs a reason"
+    assert completed.returncode == 0
