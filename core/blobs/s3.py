@@ -49,7 +49,7 @@ class S3Location:
         if parts.query or parts.fragment:
             raise ValueError(f"blob store URL {url!r} may not have a query or fragment")
         prefix = parts.path.strip("/")
-        if prefix and not _KEY.fullmatch(prefix):
+        if prefix and not _built_from_ids(prefix):
             raise ValueError(f"blob store URL {url!r} has an unusable prefix {prefix!r}")
         return cls(parts.netloc, prefix)
 
@@ -76,8 +76,12 @@ def make_client(options: S3Options) -> S3Client:
     )
 
 
+def _built_from_ids(path: str) -> bool:
+    return bool(_KEY.fullmatch(path)) and not any(part in (".", "..") for part in path.split("/"))
+
+
 def _checked(key: str) -> str:
-    if not _KEY.fullmatch(key) or any(part in (".", "..") for part in key.split("/")):
+    if not _built_from_ids(key):
         raise ValueError(f"blob key is not built from ids: {key!r}")
     return key
 
