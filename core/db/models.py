@@ -205,7 +205,11 @@ class Attempt(Base):
     state: Mapped[str] = mapped_column(String(20))
     outcome: Mapped[str | None] = mapped_column(String(30), nullable=True)
     waiting: Mapped[bool] = mapped_column(Boolean, default=False)
+    # why a started attempt's instance is not running yet (e.g. the cluster has no capacity)
+    waiting_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     executor: Mapped[str] = mapped_column(String(20))
+    # the scheduler process that started it and watches it (see SchedulerProcess)
+    scheduler_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
     handle: Mapped[str | None] = mapped_column(Text, nullable=True)  # executor's JSON
     plan: Mapped[str] = mapped_column(String(30))
     enqueued_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -229,3 +233,16 @@ class AttemptEvent(Base):
     workspace_id: Mapped[str] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(20))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SchedulerProcess(Base):
+    """A scheduler process; one whose heartbeat stopped left its attempts to be reconciled."""
+
+    __tablename__ = "schedulers"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
