@@ -71,6 +71,17 @@ class NomadSettings(BaseModel):
     request_threads: int = 64  # python-nomad is synchronous: its calls run on this pool
 
 
+class DockerSettings(BaseModel):
+    """The Docker executor (`CONVEYOR_EXECUTOR__KIND=docker`): one container per attempt."""
+
+    binary: str = "/usr/bin/docker"  # the CLI python-on-whales drives (a daemon must answer it)
+    image: str = "conveyor-worker:latest"  # for attempts whose version recorded no image
+    network: str = "bridge"  # `--network`; the instance protocol needs none (a mounted socket)
+    mounts: tuple[str, ...] = ()  # extra bind mounts for every container, `SRC:DST[:ro]`
+    user: str | None = None  # `--user`; None: the image's (it must reach the 0700 socket folder)
+    name_prefix: str = "conveyor"  # containers are named `<prefix>-<attempt id>`
+
+
 class LimitSettings(BaseModel):
     max_input_bytes: int = 4 * 1024 * 1024
     max_output_bytes: int = 64 * 1024 * 1024
@@ -115,6 +126,7 @@ class Settings(BaseSettings):
     blobs: BlobSettings = Field(default_factory=BlobSettings)
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     nomad: NomadSettings = Field(default_factory=NomadSettings)
+    docker: DockerSettings = Field(default_factory=DockerSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)

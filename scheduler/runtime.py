@@ -53,6 +53,11 @@ def _blob_store(settings: Settings) -> BlobStore:
 def _executor(settings: Settings) -> Executor:
     if settings.executor.kind == "local":
         return LocalExecutor(enforce_memory=settings.executor.enforce_memory)
+    if settings.executor.kind == "docker":
+        # python-on-whales is only imported by engines that run containers
+        from scheduler.executors.docker import DockerExecutor
+
+        return DockerExecutor(settings.docker)
     raise ValueError(f"unknown executor {settings.executor.kind!r}")
 
 
