@@ -127,6 +127,7 @@ class AttemptInfo:
     compute_seconds: float | None
     cost_usd: float | None
     exit_code: int | None
+    waiting_reason: str | None = None  # why its instance is not running yet (e.g. no capacity)
 
     @property
     def status(self) -> RunStatus:

@@ -45,6 +45,7 @@ def attempt_info(row: Attempt) -> AttemptInfo:
         compute_seconds=row.compute_seconds,
         cost_usd=row.cost_usd,
         exit_code=row.exit_code,
+        waiting_reason=row.waiting_reason,
     )
 
 

@@ -9,6 +9,7 @@ from core.domain import (
     AttemptInfo,
     AttemptOutcome,
     RunInfo,
+    RunStatus,
     TaskInfo,
     TaskOptions,
     TaskParameter,
@@ -58,12 +59,20 @@ def attempt_details(run: RunInfo, info: AttemptInfo) -> Obj:
     _put(out, "computeSeconds", info.compute_seconds)
     _put(out, "costUsd", info.cost_usd)
     _put(out, "exitCode", info.exit_code)
+    _put(out, "waitingReason", info.waiting_reason)
     return out
 
 
 def _started(run: RunInfo) -> list[AttemptInfo]:
     # Render's models require `startedAt` on every attempt, so unstarted ones stay out.
     return [a for a in run.attempts if a.started_at is not None]
+
+
+def _waiting_reason(run: RunInfo) -> str | None:
+    """Why the run's current attempt has not started running (e.g. no cluster capacity)."""
+    if run.status is not RunStatus.RUNNING or not run.attempts:
+        return None
+    return max(run.attempts, key=lambda a: a.number).waiting_reason
 
 
 def task_run(run: RunInfo) -> Obj:
@@ -93,6 +102,7 @@ def task_run_details(run: RunInfo) -> Obj:
     out["results"] = list(run.results or [])
     out["input"] = run.input if isinstance(run.input, list | dict) else []
     out["waiting"] = run.waiting
+    _put(out, "waitingReason", _waiting_reason(run))
     _put(out, "error", run.error)
     _put(out, "stackTrace", run.stack_trace)
     return out
