@@ -1,9 +1,12 @@
 # The REST API, dashboard and webhook: `conveyor server`, behind any load balancer that reads the
 # Nomad service catalogue. Stateless: replicas share PostgreSQL and the S3 bucket.
 #
-#   nomad var put nomad/jobs/conveyor-server database_url='postgresql+asyncpg://…' nomad_token='…'
+#   nomad var put nomad/jobs/conveyor-server database_url='postgresql+asyncpg://…' \
+#     nomad_token='…' attempt_token_secret='…'     # the same secret for server and scheduler
 #   nomad job run -var image=<account>.dkr.ecr.<region>.amazonaws.com/conveyor/server:<tag> \
-#     -var blobs_url=s3://<bucket> -var region=<region> conveyor-server.nomad.hcl
+#     -var blobs_url=s3://<bucket> -var region=<region> \
+#     -var control_plane_url=http://<the server's address reachable from worker nodes> \
+#     conveyor-server.nomad.hcl
 
 variable "image" {
   description = "Control-plane image (terraform output server_repository_url, with a tag)."
@@ -24,6 +27,12 @@ variable "nomad_addr" {
   description = "Nomad API the executor dispatches worker jobs to."
   type        = string
   default     = "https://nomad.service.consul:4646"
+}
+
+variable "control_plane_url" {
+  description = "The server as worker nodes reach it: the `conveyor agent` sidecars relay to it."
+  type        = string
+  default     = "http://conveyor-server.service.consul:8120"
 }
 
 variable "datacenters" {
@@ -100,6 +109,11 @@ job "conveyor-server" {
         CONVEYOR_EXECUTOR__KIND = "nomad"
         NOMAD_ADDR              = var.nomad_addr
         AWS_REGION              = var.region
+
+        CONVEYOR_NOMAD__ADDRESS           = var.nomad_addr
+        CONVEYOR_NOMAD__DATACENTERS       = jsonencode(var.datacenters)
+        CONVEYOR_NOMAD__CONTROL_PLANE_URL = var.control_plane_url
+        CONVEYOR_NOMAD__AGENT_IMAGE       = var.image
       }
 
       # Secrets come from Nomad Variables readable by this job only, never from the job file.
@@ -111,6 +125,8 @@ job "conveyor-server" {
           {{ with nomadVar "nomad/jobs/conveyor-server" }}
           CONVEYOR_DATABASE__URL={{ .database_url }}
           NOMAD_TOKEN={{ .nomad_token }}
+          CONVEYOR_NOMAD__TOKEN={{ .nomad_token }}
+          CONVEYOR_NOMAD__ATTEMPT_TOKEN_SECRET={{ .attempt_token_secret }}
           {{ end }}
         EOT
       }

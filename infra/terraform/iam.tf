@@ -40,13 +40,15 @@ resource "aws_iam_role_policy" "control_plane" {
 }
 
 data "aws_iam_policy_document" "control_plane" {
+  # s3:ListBucket also authorises HeadBucket (the store's start-up check) and lets a missing key
+  # answer 404 rather than 403; neither request carries a prefix, hence IfExists.
   statement {
     sid       = "ListBlobPrefixes"
     effect    = "Allow"
     actions   = ["s3:ListBucket"]
     resources = [aws_s3_bucket.blobs.arn]
     condition {
-      test     = "StringLike"
+      test     = "StringLikeIfExists"
       variable = "s3:prefix"
       values   = ["runs/*", "logs/*"]
     }

@@ -14,7 +14,17 @@ import hcl2
 import pytest
 from pydantic import BaseModel
 
-from core.settings import Settings
+from core.settings import NomadSettings, Settings
+from scheduler.executors.nomad_jobs import (
+    AGENT_TASK,
+    GROUP,
+    META_KEYS,
+    PAYLOAD_FILE,
+    SOCKET_NAME,
+    WORKER_TASK,
+    JobShape,
+    job_spec,
+)
 
 INFRA = Path(__file__).resolve().parents[3] / "infra"
 TERRAFORM = INFRA / "terraform"
@@ -114,7 +124,8 @@ def tasks(group: Body) -> dict[str, Body]:
 
 def single_group(job: Body) -> Body:
     ((_, group),) = block(job, "group").items()
-    return dict(group)
+    found: Body = group
+    return found
 
 
 # --- layout and parsing ----------------------------------------------------------------------
@@ -267,6 +278,18 @@ def test_control_plane_reaches_its_prefixes_images_and_database_only() -> None:
     assert s3_resources == {bucket, f"{bucket}/runs/*", f"{bucket}/logs/*"}
 
 
+def test_control_plane_can_head_the_bucket() -> None:
+    """The S3 store's start-up check is HeadBucket: s3:ListBucket with no prefix in the request."""
+    (listing,) = [
+        statement
+        for statement in statements(policy_documents()["control_plane"])
+        if statement["actions"] == ["s3:ListBucket"]
+    ]
+    condition = block(listing, "condition")
+    assert condition["variable"] == "s3:prefix"
+    assert condition["test"].endswith("IfExists"), "a request without a prefix must pass"
+
+
 def test_builder_pushes_images_and_nothing_else() -> None:
     actions = actions_of("builder")
     assert {"ecr:PutImage", "ecr:CompleteLayerUpload"} <= actions
@@ -388,15 +411,43 @@ def test_settings_read_the_variables_the_jobs_set() -> None:
             "CONVEYOR_EXECUTOR__KIND": "nomad",
             "CONVEYOR_BLOBS__URL": "s3://bucket",
             "CONVEYOR_DATABASE__URL": "postgresql+asyncpg://db/conveyor",
+            "CONVEYOR_NOMAD__DATACENTERS": '["dc1", "dc2"]',  # jsonencode(var.datacenters)
         }
     )
     settings = Settings()
     assert settings.executor.kind == "nomad"
     assert settings.blobs.url == "s3://bucket"
     assert settings.database_url == "postgresql+asyncpg://db/conveyor"
+    assert settings.nomad.datacenters == ("dc1", "dc2")
 
 
 # --- Nomad: the per-version worker job -------------------------------------------------------
+
+
+@cache
+def executor_group() -> Body:
+    """The task group the Nomad executor registers, in the API's JSON form."""
+    shape = JobShape(
+        job_id="conveyor-wfv-1-standard",
+        version_id="wfv-1",
+        image="registry/workflows:wfv-1",
+        start_command="conveyor-worker main:app",
+        plan=Settings().plan("standard"),
+        env=(),
+        kill_grace_seconds=Settings().executor.kill_grace_seconds,
+    )
+    (group,) = job_spec(shape, NomadSettings())["Job"]["TaskGroups"]
+    return dict(group)
+
+
+def executor_task(name: str) -> Body:
+    (task,) = [t for t in executor_group()["Tasks"] if t["Name"] == name]
+    return dict(task)
+
+
+def template_group() -> tuple[str, Body]:
+    ((name, group),) = block(nomad_job("worker-template")[1], "group").items()
+    return name, group
 
 
 def test_worker_template_is_a_parameterized_batch_job() -> None:
@@ -404,34 +455,42 @@ def test_worker_template_is_a_parameterized_batch_job() -> None:
     assert job["type"] == "batch"
     parameterized = block(job, "parameterized")
     assert parameterized["payload"] == "required"
-    assert parameterized["meta_required"] == ["run_id", "attempt", "mode"]
+    assert {"run_id", "attempt", "mode"} <= set(parameterized["meta_required"])
+    assert tuple(parameterized["meta_required"]) == META_KEYS, "the executor's dispatch meta"
 
 
 def test_worker_template_never_restarts_or_reschedules() -> None:
-    group = single_group(nomad_job("worker-template")[1])
+    name, group = template_group()
+    assert name == GROUP
     assert block(group, "restart") == {"attempts": 0, "mode": "fail"}
     assert block(group, "reschedule") == {"attempts": 0, "unlimited": False}
+    restart, reschedule = executor_group()["RestartPolicy"], executor_group()["ReschedulePolicy"]
+    assert (restart["Attempts"], restart["Mode"]) == (0, "fail")
+    assert (reschedule["Attempts"], reschedule["Unlimited"]) == (0, False)
 
 
 def test_worker_template_runs_the_agent_as_a_prestart_sidecar() -> None:
-    group = single_group(nomad_job("worker-template")[1])
-    found = tasks(group)
-    assert set(found) == {"agent", "worker"}
-    agent, worker = found["agent"], found["worker"]
+    found = tasks(template_group()[1])
+    assert set(found) == {AGENT_TASK, WORKER_TASK}
+    agent, worker = found[AGENT_TASK], found[WORKER_TASK]
 
     assert block(agent, "lifecycle") == {"hook": "prestart", "sidecar": True}
-    agent_args = block(agent, "config")["args"]
-    assert agent_args[0] == "agent"
-    assert "dispatch_payload" in agent and "dispatch_payload" not in worker, (
-        "the attempt's token reaches the agent only"
-    )
+    assert executor_task(AGENT_TASK)["Lifecycle"] == {"Hook": "prestart", "Sidecar": True}
+    config = block(agent, "config")
+    assert (config["command"], config["args"]) == ("conveyor", ["agent"])
+    assert executor_task(AGENT_TASK)["Config"]["args"] == ["agent"]
+    assert block(agent, "dispatch_payload") == {"file": PAYLOAD_FILE}
+    assert "dispatch_payload" not in worker, "the attempt's token reaches the agent only"
 
     assert "lifecycle" not in worker
-    assert worker["driver"] == "docker"
-    assert block(worker, "config")["image"] == "${var.image}"
+    assert worker["driver"] == executor_task(WORKER_TASK)["Driver"] == "docker"
     socket = block(worker, "env")["RENDER_SDK_SOCKET_PATH"]
-    assert socket.startswith("${NOMAD_ALLOC_DIR}/")
-    assert agent_args[agent_args.index("--socket") + 1] == socket
+    assert socket == f"${{NOMAD_ALLOC_DIR}}/{SOCKET_NAME}", "where `conveyor agent` serves"
+
+
+def test_worker_template_environment_is_the_executors() -> None:
+    template_env = block(tasks(template_group()[1])[WORKER_TASK], "env")
+    assert template_env == executor_task(WORKER_TASK)["Env"]
 
 
 # --- checkov ---------------------------------------------------------------------------------
