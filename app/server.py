@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app.api import events, logs, openapi, task_runs, tasks, usage, workflows
+from app.api import events, instance_relay, logs, openapi, task_runs, tasks, usage, workflows
 from app.api.access_log import AccessLogMiddleware
 from app.api.errors import EXCEPTION_HANDLERS, CatchAllMiddleware
 from app.api.responses import JSONResponse
@@ -38,6 +38,7 @@ def api_routes() -> list[BaseRoute]:
         *workflows.routes,
         *logs.routes,
         *usage.routes,
+        *instance_relay.routes,
     ]
 
 

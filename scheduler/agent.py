@@ -61,8 +61,8 @@ class Registration:
 class Instance:
     attempt_id: str | None
     run_id: str | None
-    directory: Path
-    socket_path: Path
+    directory: Path | None  # None: a relay elsewhere serves its socket (register_remote)
+    socket_path: Path | None
     registration: Registration | None
     server: asyncio.Server | None = None
     held: int = 0
@@ -93,15 +93,35 @@ class Agent:
     ) -> Path:
         """A fresh socket in a 0700 folder; short enough for the 108-byte limit."""
         directory = Path(tempfile.mkdtemp(prefix="cvy-"))
-        instance = Instance(attempt_id, run_id, directory, directory / "s", registration)
+        socket_path = directory / "s"
+        instance = Instance(attempt_id, run_id, directory, socket_path, registration)
 
         async def handle(request: Request) -> Response:
             return await self._dispatch(instance, request)
 
         max_body = int(self._settings.limits.max_output_bytes * _BODY_FACTOR)
-        instance.server = await serve_unix(instance.socket_path, handle, max_body=max_body)
+        instance.server = await serve_unix(socket_path, handle, max_body=max_body)
         self._instances[key] = instance
-        return instance.socket_path
+        return socket_path
+
+    def register_remote(
+        self,
+        key: str,
+        *,
+        attempt_id: str | None,
+        run_id: str | None,
+        registration: Registration | None,
+    ) -> None:
+        """An instance whose socket a relay on another machine serves (`conveyor agent`)."""
+        if key not in self._instances:
+            self._instances[key] = Instance(attempt_id, run_id, None, None, registration)
+
+    async def handle(self, key: str, request: Request) -> Response | None:
+        """Answer a relayed request for instance `key`; None when it is not open here."""
+        instance = self._instances.get(key)
+        if instance is None:
+            return None
+        return await self._dispatch(instance, request)
 
     async def close(self, key: str) -> None:
         instance = self._instances.pop(key, None)
@@ -112,7 +132,8 @@ class Agent:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1):
                     await instance.server.wait_closed()
-        shutil.rmtree(instance.directory, ignore_errors=True)
+        if instance.directory is not None:
+            shutil.rmtree(instance.directory, ignore_errors=True)
 
     async def close_all(self) -> None:
         for key in list(self._instances):

@@ -26,6 +26,7 @@ from scheduler.registration import Registrar
 from scheduler.runs import RunStore
 from scheduler.scheduler import Scheduler
 from scheduler.service import RunService
+from scheduler.waiting_reasons import WaitingReasons
 from scheduler.write_lock import WriteLock
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def _blob_store(settings: Settings) -> BlobStore:
     raise ValueError(f"unsupported blob store URL {url!r} (expected file:///path or s3://bucket)")
 
 
-def _executor(settings: Settings) -> Executor:
+def _executor(settings: Settings, reasons: WaitingReasons) -> Executor:
     if settings.executor.kind == "local":
         return LocalExecutor(enforce_memory=settings.executor.enforce_memory)
     if settings.executor.kind == "docker":
@@ -58,6 +59,12 @@ def _executor(settings: Settings) -> Executor:
         from scheduler.executors.docker import DockerExecutor
 
         return DockerExecutor(settings.docker)
+    if settings.executor.kind == "nomad":
+        # python-nomad is only imported by engines that dispatch to a cluster
+        from scheduler.executors.nomad import NomadExecutor
+        from scheduler.executors.nomad_api import PythonNomadApi
+
+        return NomadExecutor(settings, PythonNomadApi(settings.nomad), reasons)
     raise ValueError(f"unknown executor {settings.executor.kind!r}")
 
 
@@ -93,7 +100,7 @@ class Runtime:
         store = RunStore(settings, sessions, blobs, EventBus(), lock)
         await store.ensure_workspace(DEFAULT_WORKSPACE_ID, "default")
         agent = Agent(settings, store)
-        executor = _executor(settings)
+        executor = _executor(settings, WaitingReasons(sessions, lock))
         registrar = Registrar(settings, sessions, agent, executor, blobs)
         scheduler = Scheduler(settings, store, agent, executor, blobs, registrar)
         return cls(settings, engine, store, scheduler, registrar)

@@ -14,7 +14,15 @@ from core.blobs.base import BlobStore
 from core.domain import AttemptOutcome
 from core.settings import Settings
 from scheduler.agent import Agent
-from scheduler.executors.base import AttemptSpec, Executor, Handle, InstanceStatus, Mode
+from scheduler.executors.base import (
+    AttemptSpec,
+    Executor,
+    Handle,
+    InstanceStatus,
+    Mode,
+    can_reattach,
+)
+from scheduler.reattach import readmit
 from scheduler.runs import Admitted, KillRequest, RunStore
 from scheduler.tracebacks import last_traceback
 
@@ -29,6 +37,7 @@ class VersionCommand:
     start_command: str
     root_dir: Path
     env: dict[str, str]
+    image: str | None = None  # the version's built image, for container executors
 
 
 class VersionLookup:
@@ -124,6 +133,8 @@ class Scheduler:
                     "CONVEYOR_TASK_RUN_ID": admitted.run_id,
                     "CONVEYOR_ATTEMPT": str(admitted.attempt),
                 },
+                version_id=admitted.version_id,
+                image=version.image,
             )
             live.handle = await self._executor.start(spec)
             await self._store.set_handle(admitted.attempt_id, live.handle)
@@ -205,6 +216,10 @@ class Scheduler:
             if handle_json:
                 handle: Handle = json.loads(handle_json)
                 state = await self._executor.status(handle)
+                if state.status is InstanceStatus.ALIVE and can_reattach(self._executor):
+                    await self._reattach(attempt_id, handle)
+                    count += 1
+                    continue
                 if state.status is InstanceStatus.ALIVE:
                     await self._executor.stop(handle, 0)
                 exit_code = state.exit_code
@@ -217,6 +232,22 @@ class Scheduler:
             await self._store.mark_ended(attempt_id, exit_code=exit_code, stack_trace_from_log=None)
             count += 1
         return count
+
+    async def _reattach(self, attempt_id: str, handle: Handle) -> None:
+        """Watch an instance a previous control plane started; its relay finds this one."""
+        admitted = await readmit(self._store, attempt_id)
+        self._agent.register_remote(
+            attempt_id, attempt_id=attempt_id, run_id=admitted.run_id, registration=None
+        )
+        live = _Live(admitted, handle)
+        self._live[attempt_id] = live
+        live.monitor = self._spawn(self._monitor(live, handle))
+        logger.warning(
+            "run %s attempt %s (%s) still runs: watching it again",
+            admitted.run_id,
+            admitted.attempt,
+            admitted.task_name,
+        )
 
     async def shutdown(self, *, stop_instances: bool) -> None:
         """Stop admitting; with `stop_instances`, kill running ones and leave them as lost."""
@@ -239,6 +270,11 @@ class Scheduler:
         for task in tasks:
             task.cancel()
         await self._agent.close_all()
+
+    @property
+    def agent(self) -> Agent:
+        """Answers instance requests, including those relayed from remote instances."""
+        return self._agent
 
     @property
     def live_count(self) -> int:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import click
 
+from app.cli.agent import agent_command
 from app.cli.context import CliContext
 from app.cli.dev import dev_command
 from app.cli.keys import keys_group
@@ -32,6 +33,7 @@ cli.add_command(run_command)
 cli.add_command(runs_group)
 cli.add_command(tasks_command)
 cli.add_command(keys_group)
+cli.add_command(agent_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -29,6 +29,8 @@ class AttemptSpec:
     log_path: Path
     plan: Plan
     env: dict[str, str] = field(default_factory=dict)
+    version_id: str = ""  # the workflow version (register mode: `attempt_id` is the version id)
+    image: str | None = None  # the version's built image, for container executors
 
 
 class InstanceStatus(StrEnum):
@@ -42,6 +44,14 @@ class InstanceState:
     status: InstanceStatus
     exit_code: int | None = None  # negative: killed by that signal
     out_of_memory: bool = False
+    reason: str | None = None  # why an ALIVE instance is not running yet (e.g. no capacity)
+
+
+def can_reattach(executor: object) -> bool:
+    """Whether the executor sets `reattaches = True`: its running instances outlive the control
+    plane (their requests reach whichever control plane is up), so reconcile watches them again
+    instead of killing them."""
+    return getattr(executor, "reattaches", False) is True
 
 
 class Executor(Protocol):
