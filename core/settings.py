@@ -103,6 +103,12 @@ class DashboardSettings(BaseModel):
     session_max_age_seconds: int = Field(default=12 * 3600, gt=0)
 
 
+class SchedulerSettings(BaseModel):
+    heartbeat_seconds: float = 5.0
+    # a scheduler silent this long is gone: another takes over (reconciles) its attempts
+    stale_after_seconds: float = 30.0
+
+
 class RetrySettings(BaseModel):
     max_retries: int = 3
     wait_duration_ms: int = 1000
@@ -129,12 +135,12 @@ class Settings(BaseSettings):
     docker: DockerSettings = Field(default_factory=DockerSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
-    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     builds: BuildSettings = Field(default_factory=BuildSettings)
     github: GitHubSettings = Field(default_factory=GitHubSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     plans: tuple[Plan, ...] = DEFAULT_PLANS
     default_plan: str = "standard"
-    allow_anonymous_loopback: bool = False
 
     @property
     def database_url(self) -> str:

@@ -125,8 +125,10 @@ async def run_info(
     )
 
 
-async def get_run_row(session: AsyncSession, workspace_id: str, run_id: str) -> TaskRun:
-    run = await session.get(TaskRun, run_id)
+async def get_run_row(
+    session: AsyncSession, workspace_id: str, run_id: str, *, lock: bool = False
+) -> TaskRun:
+    run = await session.get(TaskRun, run_id, with_for_update=lock)
     if run is None or run.workspace_id != workspace_id:
         raise NotFound(f"task run {run_id} not found")
     return run

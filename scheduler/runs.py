@@ -29,6 +29,7 @@ from core.domain import (
 from core.errors import Conflict, InvalidRequest, NotFound
 from core.events import EventBus, RunChanged
 from core.ids import new_id
+from core.notify import notify
 from core.settings import Settings
 from scheduler import queries
 from scheduler.payloads import PayloadStore, check_input
@@ -48,12 +49,6 @@ LOG_CHUNK = 256 * 1024
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class KillRequest:
-    attempt_id: str
-    outcome: AttemptOutcome
 
 
 @dataclass(frozen=True)
@@ -84,18 +79,25 @@ class RunStore:
         self.blobs = blobs
         self.bus = bus
         self.payloads = PayloadStore(blobs, inline_bytes=settings.blobs.inline_bytes)
-        self.kill_requests: asyncio.Queue[KillRequest] = asyncio.Queue()
         self.wake_scheduler = asyncio.Event()
         self._lock = write_lock
+        self.origin = new_id("proc")
+        self.cross_process = sessions.kw["bind"].dialect.name == "postgresql"
 
     # -- transactions -------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[tuple[AsyncSession, list[RunChanged]]]:
-        """A write transaction; the run changes it collects are published after commit."""
+        """A write transaction; the run changes it collects are published after commit.
+
+        On PostgreSQL the changes are also NOTIFYed inside the transaction, so other processes
+        (API, schedulers) hear of them exactly when they commit.
+        """
         changes: list[RunChanged] = []
         async with self._lock, self.sessions.begin() as session:
             yield session, changes
+            if changes and self.cross_process:
+                await notify(session, self.origin, changes)
         for change in changes:
             self.bus.publish(change)
         if changes:
@@ -194,7 +196,7 @@ class RunStore:
         run_id = new_id("trn")
         inline, key = await self.payloads.save(run_input_key(run_id), text)
         async with self._write() as (session, changes):
-            parent = await session.get_one(TaskRun, attempt.run_id)
+            parent = await session.get_one(TaskRun, attempt.run_id, with_for_update=True)
             if parent.status != RunStatus.RUNNING.value:
                 raise Conflict(f"task run {parent.id} is {parent.status}: it cannot start children")
             child = TaskRun(
@@ -384,11 +386,11 @@ class RunStore:
         async with self.sessions() as session:
             return list(await session.scalars(select(Workspace.id)))
 
-    async def admit(self, workspace_id: str, now: datetime) -> list[Admitted]:
+    async def admit(self, workspace_id: str, now: datetime, scheduler_id: str) -> list[Admitted]:
         """Give free slots to waiting parents whose children ended, then to pending runs."""
         admitted: list[Admitted] = []
         async with self._write() as (session, changes):
-            workspace = await session.get_one(Workspace, workspace_id)
+            workspace = await session.get_one(Workspace, workspace_id, with_for_update=True)
             active = await session.scalar(
                 select(func.count()).where(
                     Attempt.workspace_id == workspace_id,
@@ -411,9 +413,10 @@ class RunStore:
                 )
                 .order_by(TaskRun.parent_id.is_(None), TaskRun.root_id, TaskRun.id)
                 .limit(free)
+                .with_for_update(skip_locked=True)
             )
             for run in list(pending):
-                admitted.append(await self._start_attempt(session, run, now))
+                admitted.append(await self._start_attempt(session, run, now, scheduler_id))
                 changes.append(self._changed(run, RunStatus.RUNNING.value))
         return admitted
 
@@ -445,6 +448,7 @@ class RunStore:
                 )
                 .order_by(TaskRun.root_id, TaskRun.id)
                 .limit(free)
+                .with_for_update(skip_locked=True, of=Attempt)
             )
         )
         for attempt, run in rows:
@@ -457,7 +461,9 @@ class RunStore:
             changes.append(self._changed(run, run.status))
         return len(rows)
 
-    async def _start_attempt(self, session: AsyncSession, run: TaskRun, now: datetime) -> Admitted:
+    async def _start_attempt(
+        self, session: AsyncSession, run: TaskRun, now: datetime, scheduler_id: str
+    ) -> Admitted:
         task = await session.get_one(Task, run.task_id)
         options = queries.options_from_json(task.options)
         plan = self.settings.plan(options.plan).name
@@ -475,6 +481,7 @@ class RunStore:
             state=AttemptState.STARTING.value,
             waiting=False,
             executor=self.settings.executor.kind,
+            scheduler_id=scheduler_id,
             plan=plan,
             enqueued_at=enqueued,
             started_at=now,
@@ -512,10 +519,17 @@ class RunStore:
     async def _attempt_and_run(
         self, session: AsyncSession, attempt_id: str
     ) -> tuple[Attempt, TaskRun]:
-        attempt = await session.get(Attempt, attempt_id)
-        if attempt is None:
+        """Both rows, locked until the transaction ends (a no-op on SQLite).
+
+        Locks are taken in one order everywhere — a run, then its attempts, then its children —
+        so concurrent writers on PostgreSQL wait for each other instead of deadlocking.
+        """
+        run_id = await session.scalar(select(Attempt.run_id).where(Attempt.id == attempt_id))
+        if run_id is None:
             raise NotFound(f"attempt {attempt_id} not found")
-        return attempt, await session.get_one(TaskRun, attempt.run_id)
+        run = await session.get_one(TaskRun, run_id, with_for_update=True)
+        attempt = await session.get_one(Attempt, attempt_id, with_for_update=True)
+        return attempt, run
 
     async def set_handle(self, attempt_id: str, handle: dict[str, Any]) -> None:
         async with self._write() as (session, _):
@@ -542,7 +556,7 @@ class RunStore:
     async def await_child(self, attempt_id: str, child_id: str) -> bool:
         """The parent polls an unfinished child: it stops holding a slot. True if it changed."""
         async with self._write() as (session, _):
-            attempt = await session.get_one(Attempt, attempt_id)
+            attempt = await session.get_one(Attempt, attempt_id, with_for_update=True)
             await session.execute(
                 update(TaskRun).where(TaskRun.id == child_id).values(awaited=True)
             )
@@ -697,28 +711,30 @@ class RunStore:
                 run.completed_at = now
                 changes.append(self._changed(run, run.status))
                 live = await session.scalars(
-                    select(Attempt).where(
+                    select(Attempt)
+                    .where(
                         Attempt.run_id == run.id,
                         Attempt.state != AttemptState.ENDED.value,
                         Attempt.outcome.is_(None),
                     )
+                    .with_for_update()
                 )
                 for attempt in list(live):
                     attempt.outcome = AttemptOutcome.CANCELED.value
                     attempt.error = "canceled"
                     attempt.waiting = False
-                    self.kill_requests.put_nowait(KillRequest(attempt.id, AttemptOutcome.CANCELED))
             frontier.extend(
                 await session.scalars(
-                    select(TaskRun).where(
-                        TaskRun.parent_id == run.id, TaskRun.status.in_(queries.NON_TERMINAL)
-                    )
+                    select(TaskRun)
+                    .where(TaskRun.parent_id == run.id, TaskRun.status.in_(queries.NON_TERMINAL))
+                    .order_by(TaskRun.id)
+                    .with_for_update()
                 )
             )
 
     async def cancel_run(self, workspace_id: str, run_id: str) -> RunInfo:
         async with self._write() as (session, changes):
-            run = await queries.get_run_row(session, workspace_id, run_id)
+            run = await queries.get_run_row(session, workspace_id, run_id, lock=True)
             await self._cancel_tree(session, run, changes)
         return await self.get_run(workspace_id, run_id)
 
@@ -777,13 +793,3 @@ class RunStore:
         )
 
     # -- reconciliation -------------------------------------------------------------------------
-
-    async def live_attempts(self) -> list[tuple[str, str, str | None]]:
-        """(attempt id, run id, handle JSON) of every attempt whose instance was not seen end."""
-        async with self.sessions() as session:
-            rows = await session.execute(
-                select(Attempt.id, Attempt.run_id, Attempt.handle).where(
-                    Attempt.state != AttemptState.ENDED.value
-                )
-            )
-            return [(a, r, h) for a, r, h in rows]

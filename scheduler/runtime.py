@@ -17,6 +17,7 @@ from core.db.engine import create_engine, migrate, session_factory
 from core.db.models import TaskRun
 from core.domain import VersionInfo
 from core.events import EventBus
+from core.notify import PgListener, asyncpg_dsn
 from core.settings import Settings
 from scheduler.agent import Agent
 from scheduler.executors.base import Executor
@@ -87,6 +88,7 @@ class Runtime:
         self.service = RunService(store)
         self.keys = ApiKeys(store.sessions)
         self._loop_task: asyncio.Task[None] | None = None
+        self._listener: PgListener | None = None
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -103,11 +105,17 @@ class Runtime:
         executor = _executor(settings, WaitingReasons(sessions, lock))
         registrar = Registrar(settings, sessions, agent, executor, blobs)
         scheduler = Scheduler(settings, store, agent, executor, blobs, registrar)
-        return cls(settings, engine, store, scheduler, registrar)
+        runtime = cls(settings, engine, store, scheduler, registrar)
+        if store.cross_process:
+            runtime._listener = PgListener(
+                asyncpg_dsn(settings.database_url), store.origin, store.bus, store.wake_scheduler
+            )
+            await runtime._listener.start()
+        return runtime
 
     async def start(self) -> None:
         """Reconcile attempts left by a previous process, then run the scheduler loop."""
-        recovered = await self.scheduler.reconcile()
+        recovered = await self.scheduler.start()
         if recovered:
             logger.warning("reconciled %d attempts left by the previous process", recovered)
         self._loop_task = asyncio.create_task(self.scheduler.run_forever())
@@ -134,7 +142,16 @@ class Runtime:
         return count or 0
 
     async def close(self, *, stop_instances: bool = True) -> None:
-        await self.scheduler.shutdown(stop_instances=stop_instances)
+        """Stop the scheduler (if started) and release connections.
+
+        With `stop_instances`, running instances are stopped and their attempts retried as lost
+        at the next start (embedded dev); without, they are left for another scheduler or the
+        next start to reconcile (production's graceful shutdown).
+        """
+        if self._loop_task is not None:
+            await self.scheduler.shutdown(stop_instances=stop_instances)
+        if self._listener is not None:
+            await self._listener.close()
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -7,11 +7,12 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from core.blobs.base import BlobStore
-from core.domain import AttemptOutcome
+from core.domain import AttemptOutcome, RunStatus
+from core.events import RunChanged
 from core.settings import Settings
 from scheduler.agent import Agent
 from scheduler.executors.base import (
@@ -22,8 +23,9 @@ from scheduler.executors.base import (
     Mode,
     can_reattach,
 )
+from scheduler.membership import Membership
 from scheduler.reattach import readmit
-from scheduler.runs import Admitted, KillRequest, RunStore
+from scheduler.runs import Admitted, RunStore
 from scheduler.tracebacks import last_traceback
 
 logger = logging.getLogger(__name__)
@@ -73,18 +75,34 @@ class Scheduler:
         self._live: dict[str, _Live] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self.membership = Membership(
+            store.sessions,
+            stale_after=timedelta(seconds=settings.scheduler.stale_after_seconds),
+        )
+        store.bus.add_listener(self._on_run_changed)
 
     # -- loop -----------------------------------------------------------------------------------
 
     async def run_forever(self) -> None:
-        killer = asyncio.create_task(self._serve_kill_requests())
+        heartbeat = asyncio.create_task(self._heartbeat())
         try:
             while not self._stopping:
                 self._store.wake_scheduler.clear()
                 await self.tick()
                 await self._sleep_until_woken()
         finally:
-            killer.cancel()
+            heartbeat.cancel()
+
+    async def _heartbeat(self) -> None:
+        """Tell other schedulers this one lives; take over the attempts of those that died."""
+        interval = self._settings.scheduler.heartbeat_seconds
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.membership.heartbeat()
+                await self.reconcile()
+            except Exception:
+                logger.exception("scheduler %s: heartbeat failed", self.membership.id)
 
     async def _sleep_until_woken(self) -> None:
         timeout = _IDLE_TICK_SECONDS
@@ -100,7 +118,7 @@ class Scheduler:
         started = 0
         now = datetime.now(UTC)
         for workspace_id in await self._store.workspace_ids():
-            for admitted in await self._store.admit(workspace_id, now):
+            for admitted in await self._store.admit(workspace_id, now, self.membership.id):
                 await self._launch(admitted)
                 started += 1
         return started
@@ -193,23 +211,27 @@ class Scheduler:
             await self._agent.close(admitted.attempt_id)
             self._live.pop(admitted.attempt_id, None)
 
-    async def _serve_kill_requests(self) -> None:
-        while True:
-            request = await self._store.kill_requests.get()
-            self._spawn(self._kill(request))
-
-    async def _kill(self, request: KillRequest) -> None:
-        live = self._live.get(request.attempt_id)
-        if live is None or live.handle is None:
+    def _on_run_changed(self, change: RunChanged) -> None:
+        """A cancelled run's instance is stopped by whichever scheduler watches it."""
+        if change.status != RunStatus.CANCELED.value:
             return
-        await self._executor.stop(live.handle, self._settings.executor.kill_grace_seconds)
+        for live in list(self._live.values()):
+            if live.admitted.run_id == change.run_id and live.handle is not None:
+                self._spawn(
+                    self._executor.stop(live.handle, self._settings.executor.kill_grace_seconds)
+                )
 
     # -- start and stop -------------------------------------------------------------------------
 
+    async def start(self) -> int:
+        """Join the schedulers, then reconcile what departed ones left; the count reconciled."""
+        await self.membership.register()
+        return await self.reconcile()
+
     async def reconcile(self) -> int:
-        """Attempts a previous control plane left: kill what still runs, retry them as lost."""
+        """Attempts of schedulers that are gone: kill what still runs, retry them as lost."""
         count = 0
-        for attempt_id, run_id, handle_json in await self._store.live_attempts():
+        for attempt_id, run_id, handle_json in await self.membership.claim_orphans():
             if attempt_id in self._live:
                 continue
             exit_code = None
@@ -253,6 +275,7 @@ class Scheduler:
         """Stop admitting; with `stop_instances`, kill running ones and leave them as lost."""
         self._stopping = True
         self._store.wake_scheduler.set()
+        await self.membership.stop()
         if stop_instances:
             for live in list(self._live.values()):
                 if live.handle is not None:

@@ -12,16 +12,17 @@ from sqlalchemy import select
 
 from core.db.models import AttemptEvent
 from core.domain import RunInfo, VersionStatus
-from core.settings import ExecutorSettings, LimitSettings, Settings
+from core.settings import DatabaseSettings, ExecutorSettings, LimitSettings, Settings
 from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
 
 WORKFLOWS = Path(__file__).parent / "workflows"
 WS = DEFAULT_WORKSPACE_ID
 
 
-def make_settings(data_dir: Path, **limits: Any) -> Settings:
+def make_settings(data_dir: Path, database_url: str | None = None, **limits: Any) -> Settings:
     return Settings(
         data_dir=data_dir,
+        database=DatabaseSettings(url=database_url),
         limits=LimitSettings(min_timeout_seconds=1, **limits),
         executor=ExecutorSettings(kill_grace_seconds=1.0),
     )
@@ -40,9 +41,11 @@ async def open_engine(
     *,
     start_command: str = "conveyor-worker main:app",
     slug: str = "wf",
+    database_url: str | None = None,
     **limits: Any,
 ) -> AsyncIterator[Runtime]:
-    runtime = await Runtime.open(make_settings(tmp_path / "data", **limits))
+    """A started engine with `workflow` registered; SQLite in `tmp_path` unless `database_url`."""
+    runtime = await Runtime.open(make_settings(tmp_path / "data", database_url, **limits))
     try:
         version = await runtime.register_workflow(
             copy_workflow(workflow, tmp_path), slug=slug, start_command=start_command

@@ -47,8 +47,8 @@ def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-async def test_retries_follow_the_backoff(tmp_path: Path, scratch: Path) -> None:
-    async with open_engine(tmp_path) as runtime:
+async def test_retries_follow_the_backoff(database_url: str, tmp_path: Path, scratch: Path) -> None:
+    async with open_engine(tmp_path, database_url=database_url) as runtime:
         run = await run_to_end(runtime, "wf/flaky", ["a", 2])
     assert run.status is RunStatus.SUCCEEDED
     assert run.results == ["ok after 2 failures"]
@@ -72,9 +72,9 @@ async def test_retries_follow_the_backoff(tmp_path: Path, scratch: Path) -> None
 
 
 async def test_retries_exhausted_fail_the_run_with_the_last_error(
-    tmp_path: Path, scratch: Path
+    database_url: str, tmp_path: Path, scratch: Path
 ) -> None:
-    async with open_engine(tmp_path) as runtime:
+    async with open_engine(tmp_path, database_url=database_url) as runtime:
         run = await run_to_end(runtime, "wf/flaky", ["b", 10])
     assert run.status is RunStatus.FAILED
     assert len(run.attempts) == 4
@@ -83,8 +83,10 @@ async def test_retries_exhausted_fail_the_run_with_the_last_error(
 
 
 @pytest.mark.slow
-async def test_timeout_kills_the_task_and_its_process_group(tmp_path: Path, scratch: Path) -> None:
-    async with open_engine(tmp_path) as runtime:
+async def test_timeout_kills_the_task_and_its_process_group(
+    database_url: str, tmp_path: Path, scratch: Path
+) -> None:
+    async with open_engine(tmp_path, database_url=database_url) as runtime:
         run = await runtime.service.create_run(WS, "wf/sleeps_with_child", ["t"])
         worker, helper = map(int, (await _file(scratch / "pids-t")).split())
         done = await runtime.service.wait_run(WS, run.id, 30)
@@ -96,8 +98,10 @@ async def test_timeout_kills_the_task_and_its_process_group(tmp_path: Path, scra
 
 
 @pytest.mark.slow
-async def test_cancel_mid_tree_kills_that_subtree_only(tmp_path: Path, scratch: Path) -> None:
-    async with open_engine(tmp_path) as runtime:
+async def test_cancel_mid_tree_kills_that_subtree_only(
+    database_url: str, tmp_path: Path, scratch: Path
+) -> None:
+    async with open_engine(tmp_path, database_url=database_url) as runtime:
         root = await runtime.service.create_run(WS, "wf/two_branches", ["a", "b"])
         pid_a = int(await _file(scratch / "pid-a"))
         pid_b = int(await _file(scratch / "pid-b"))
@@ -127,10 +131,12 @@ async def test_cancel_mid_tree_kills_that_subtree_only(tmp_path: Path, scratch: 
 
 
 @pytest.mark.slow
-async def test_cancelled_parent_cannot_start_children(tmp_path: Path, scratch: Path) -> None:
+async def test_cancelled_parent_cannot_start_children(
+    database_url: str, tmp_path: Path, scratch: Path
+) -> None:
     from core.errors import Conflict
 
-    async with open_engine(tmp_path) as runtime:
+    async with open_engine(tmp_path, database_url=database_url) as runtime:
         root = await runtime.service.create_run(WS, "wf/branch", ["c"])
         await _file(scratch / "pid-c")
         await runtime.service.cancel_run(WS, root.id)
@@ -150,8 +156,10 @@ async def _attempt_id(runtime: Runtime, run_id: str) -> str:
     return found
 
 
-async def test_sigkilled_worker_is_retried(tmp_path: Path, scratch: Path) -> None:
-    async with open_engine(tmp_path) as runtime:
+async def test_sigkilled_worker_is_retried(
+    database_url: str, tmp_path: Path, scratch: Path
+) -> None:
+    async with open_engine(tmp_path, database_url=database_url) as runtime:
         run = await runtime.service.create_run(WS, "wf/dies_once", ["k"])
         pid = int(await _file(scratch / "pid-k"))
         os.kill(pid, signal.SIGKILL)
@@ -164,8 +172,10 @@ async def test_sigkilled_worker_is_retried(tmp_path: Path, scratch: Path) -> Non
     assert "before completing the task" in (first.error or "")
 
 
-async def test_bad_calls_fail_the_run_with_a_clear_error(tmp_path: Path, scratch: Path) -> None:
-    async with open_engine(tmp_path) as runtime:
+async def test_bad_calls_fail_the_run_with_a_clear_error(
+    database_url: str, tmp_path: Path, scratch: Path
+) -> None:
+    async with open_engine(tmp_path, database_url=database_url) as runtime:
         arity = await run_to_end(runtime, "wf/leaf", [1, 2])
         output = await run_to_end(runtime, "wf/unserialisable", [])
         quiet = await run_to_end(runtime, "wf/exits_quietly", [])

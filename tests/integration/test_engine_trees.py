@@ -13,8 +13,8 @@ from tests.integration.engine_fixtures import WS, max_active_attempts, open_engi
 pytestmark = pytest.mark.anyio
 
 
-async def test_chain_returns_child_result(tmp_path: Path) -> None:
-    async with open_engine(tmp_path) as runtime:
+async def test_chain_returns_child_result(database_url: str, tmp_path: Path) -> None:
+    async with open_engine(tmp_path, database_url=database_url) as runtime:
         run = await run_to_end(runtime, "wf/middle", [4])
         assert run.status is RunStatus.SUCCEEDED
         assert run.results == [50]
@@ -27,9 +27,9 @@ async def test_chain_returns_child_result(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-async def test_fan_out_at_the_limit_never_deadlocks(tmp_path: Path) -> None:
+async def test_fan_out_at_the_limit_never_deadlocks(database_url: str, tmp_path: Path) -> None:
     """Three roots, three children each, one grandchild each, two slots: all finish."""
-    async with open_engine(tmp_path, max_concurrency=2) as runtime:
+    async with open_engine(tmp_path, database_url=database_url, max_concurrency=2) as runtime:
         roots = [await runtime.service.create_run(WS, "wf/fan", [n * 10]) for n in range(3)]
         await runtime.run_until_idle(timeout=90)
         for n, root in enumerate(roots):

@@ -15,8 +15,12 @@ RENDER1 = "python -m render.workflows.cli main:app"
 RENDER08 = "python -m render_sdk.workflows.cli main:app"
 
 
-async def test_render1_chain_fan_out_keywords_and_failures(tmp_path: Path) -> None:
-    async with open_engine(tmp_path, "render1", start_command=RENDER1) as runtime:
+async def test_render1_chain_fan_out_keywords_and_failures(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with open_engine(
+        tmp_path, "render1", start_command=RENDER1, database_url=database_url
+    ) as runtime:
         fan = await run_to_end(runtime, "wf/add_squares", [3, 4])
         keywords = await run_to_end(runtime, "wf/greet", {"name": "Ada", "greeting": "Hi"})
         default = await run_to_end(runtime, "wf/greet", {"name": "Ada"})
@@ -34,16 +38,20 @@ async def test_render1_chain_fan_out_keywords_and_failures(tmp_path: Path) -> No
     assert meta.results == [{"id": meta.id, "root": meta.id}]
 
 
-async def test_render1_registration_is_recorded(tmp_path: Path) -> None:
-    async with open_engine(tmp_path, "render1", start_command=RENDER1) as runtime:
+async def test_render1_registration_is_recorded(database_url: str, tmp_path: Path) -> None:
+    async with open_engine(
+        tmp_path, "render1", start_command=RENDER1, database_url=database_url
+    ) as runtime:
         greet = await runtime.service.get_task("wsp-default", "wf/greet")
     assert [p.name for p in greet.parameters] == ["name", "greeting"]
     assert greet.parameters[1].has_default and greet.parameters[1].default_value == '"Hello"'
     assert greet.options.retry is not None and greet.options.retry.max_retries == 0
 
 
-async def test_render08_await_style_children(tmp_path: Path) -> None:
-    async with open_engine(tmp_path, "render08", start_command=RENDER08) as runtime:
+async def test_render08_await_style_children(database_url: str, tmp_path: Path) -> None:
+    async with open_engine(
+        tmp_path, "render08", start_command=RENDER08, database_url=database_url
+    ) as runtime:
         fan = await run_to_end(runtime, "wf/double_all", [[1, 2, 3]])
         chain = await run_to_end(runtime, "wf/chain", [5])
         failed = await run_to_end(runtime, "wf/fail", ["nope"])

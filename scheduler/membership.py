@@ -1,0 +1,108 @@
+"""Scheduler processes: who is alive, and whose attempts are orphaned and must be reconciled."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.db.models import Attempt, SchedulerProcess
+from core.domain import AttemptState
+from core.ids import new_id
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Membership:
+    """This scheduler's row: registered at start, heartbeated, marked stopped at shutdown."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, stale_after: timedelta
+    ) -> None:
+        self._sessions = sessions
+        self._stale_after = stale_after
+        self.id = new_id("sch")
+        self.hostname = socket.gethostname()
+
+    async def register(self) -> None:
+        now = datetime.now(UTC)
+        async with self._sessions.begin() as session:
+            session.add(
+                SchedulerProcess(
+                    id=self.id,
+                    hostname=self.hostname,
+                    pid=os.getpid(),
+                    started_at=now,
+                    heartbeat_at=now,
+                )
+            )
+
+    async def heartbeat(self) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(SchedulerProcess)
+                .where(SchedulerProcess.id == self.id)
+                .values(heartbeat_at=datetime.now(UTC))
+            )
+
+    async def stop(self) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(SchedulerProcess)
+                .where(SchedulerProcess.id == self.id)
+                .values(stopped_at=datetime.now(UTC))
+            )
+
+    def _gone(self, process: SchedulerProcess, now: datetime) -> bool:
+        if process.id == self.id:
+            return False
+        if process.stopped_at is not None:
+            return True
+        if process.hostname == self.hostname and not _pid_alive(process.pid):
+            return True
+        return now - process.heartbeat_at > self._stale_after
+
+    async def claim_orphans(self) -> list[tuple[str, str, str | None]]:
+        """Take over unfinished attempts of schedulers that are gone: (attempt, run, handle)."""
+        now = datetime.now(UTC)
+        async with self._sessions() as session:
+            processes = list(await session.scalars(select(SchedulerProcess)))
+            live_ids = {p.id for p in processes if not self._gone(p, now)}
+            rows = (
+                await session.execute(
+                    select(Attempt.id, Attempt.run_id, Attempt.handle, Attempt.scheduler_id).where(
+                        Attempt.state != AttemptState.ENDED.value,
+                        or_(
+                            Attempt.scheduler_id.is_(None),
+                            Attempt.scheduler_id.not_in(live_ids or {""}),
+                        ),
+                    )
+                )
+            ).all()
+        claimed = []
+        for attempt_id, run_id, handle, owner in rows:
+            async with self._sessions.begin() as session:
+                taken = await session.execute(
+                    update(Attempt)
+                    .where(
+                        Attempt.id == attempt_id,
+                        Attempt.scheduler_id.is_(None)
+                        if owner is None
+                        else Attempt.scheduler_id == owner,
+                    )
+                    .values(scheduler_id=self.id)
+                )
+            if taken.rowcount == 1:  # type: ignore[attr-defined]
+                claimed.append((attempt_id, run_id, handle))
+        return claimed
