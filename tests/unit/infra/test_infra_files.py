@@ -89,10 +89,10 @@ def policy_documents() -> dict[str, Body]:
 
 def block(body: Body, name: str) -> Body:
     """The single nested block `name` of `body`."""
-    blocks = body.get(name)
-    assert isinstance(blocks, list), f"no {name} block"
-    assert len(blocks) == 1, f"{len(blocks)} {name} blocks, expected one"
-    found: Body = blocks[0]
+    nested = body.get(name)
+    assert isinstance(nested, list), f"no {name} block"
+    assert len(nested) == 1, f"{len(nested)} {name} blocks, expected one"
+    found: Body = nested[0]
     return found
 
 
