@@ -39,6 +39,13 @@
       }, 250);
     }
     var source = new EventSource(url);
+    // Changes between rendering the page and subscribing would be missed otherwise, and so
+    // would those during a reconnect: refresh once each time the stream (re)opens.
+    var opened = false;
+    source.addEventListener("open", function () {
+      if (opened || document.getElementById(region.id).getAttribute("data-terminal") !== "true") { schedule(); }
+      opened = true;
+    });
     source.addEventListener("run", function (event) {
       var change = JSON.parse(event.data);
       var current = document.getElementById(region.id);

@@ -1,0 +1,81 @@
+"""Sign-in, CSRF and bad input in the browser: refused visibly, nothing changed."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from scheduler.service import RunFilter
+from tests.e2e.conftest import VIEWPORT, screenshot
+from tests.e2e.live_server import WS, LiveServer
+
+pytestmark = pytest.mark.slow
+
+
+def run_count(server: LiveServer) -> int:
+    page = server.call(server.engine.service.list_runs(WS, RunFilter(), cursor=None, limit=100))
+    return len(page.items)
+
+
+def test_sign_in_is_required_without_the_dev_workspace(page: Page, server: LiveServer) -> None:
+    page.goto(f"{server.auth_url}/runs?status=failed")
+    expect(page).to_have_url(f"{server.auth_url}/sign-in?next=%2Fruns%3Fstatus%3Dfailed")
+    answer = page.request.get(f"{server.auth_url}/dashboard/events")
+    assert answer.status == 401 and answer.json()["code"] == "unauthorized"
+
+    page.get_by_label("API key").fill("cvy_not-a-key")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("unknown or revoked")
+    screenshot(page, "sign-in")
+
+    page.get_by_label("API key").fill(server.api_key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{server.auth_url}/runs?status=failed")
+    expect(page.get_by_role("heading", name="Runs")).to_be_visible()
+    cookie = next(c for c in page.context.cookies() if c["name"] == "conveyor_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{server.auth_url}/sign-in")
+    page.goto(f"{server.auth_url}/tasks")
+    expect(page).to_have_url(f"{server.auth_url}/sign-in?next=%2Ftasks")
+
+
+def test_forged_csrf_token_is_rejected(browser: Browser, server: LiveServer) -> None:
+    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    try:
+        page = context.new_page()
+        page.goto(f"{server.auth_url}/sign-in")
+        page.get_by_label("API key").fill(server.api_key)
+        page.get_by_role("button", name="Sign in").click()
+        page.goto(f"{server.auth_url}/tasks/hello/square")
+        before = run_count(server)
+        page.locator("#run-form input[name=csrf_token]").evaluate("field => field.value = 'forged'")
+        page.locator("input[name='param.a']").fill("3")
+        page.get_by_role("button", name="Start run").click()
+        expect(page.get_by_role("alert")).to_contain_text("nothing was changed")
+        assert run_count(server) == before
+    finally:
+        context.close()
+
+
+def test_bad_form_input_shows_a_message_and_starts_nothing(page: Page, server: LiveServer) -> None:
+    page.goto(f"{server.url}/tasks/hello/add_squares")
+    before = run_count(server)
+    page.locator("input[name='param.a']").fill("[1,")
+    page.get_by_role("button", name="Start run").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("a: not valid JSON")
+    expect(alert).to_contain_text("b is required")
+    expect(page.locator("input[name='param.a']")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("input[name='param.a']")).to_have_value("[1,")
+    screenshot(page, "task-form-error")
+
+    page.get_by_label("Raw JSON", exact=True).check()
+    page.locator("#raw_input").fill('"just a string"')
+    page.get_by_role("button", name="Start run").click()
+    expect(page.get_by_role("alert")).to_contain_text("must be a JSON array or object")
+
+    page.goto(f"{server.url}/runs?after=not-a-time")
+    expect(page.get_by_role("alert")).to_contain_text("is not a date and time")
+    assert run_count(server) == before
