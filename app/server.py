@@ -15,6 +15,8 @@ from app.api.access_log import AccessLogMiddleware
 from app.api.errors import EXCEPTION_HANDLERS, CatchAllMiddleware
 from app.api.responses import JSONResponse
 from app.api.state import AppState
+from app.github import webhook
+from app.api import workflow_resources
 from app.dashboard import dashboard_routes
 
 if TYPE_CHECKING:
@@ -36,6 +38,7 @@ def api_routes() -> list[BaseRoute]:
         *task_runs.routes,
         *tasks.routes,
         *workflows.routes,
+        *workflow_resources.routes, *webhook.routes,
         *logs.routes,
         *usage.routes,
         *instance_relay.routes,

@@ -17,7 +17,7 @@ from builder.base import Builder, BuildFailed, BuildRequest
 from builder.log import BuildLog, build_log_key
 from builder.records import BuildInfo, BuildStatus, build_info
 from builder.reporter import BuildContext, BuildOutcome, BuildReporter, NoReporter, TokenSource
-from builder.source import fetch_commit
+from builder.source import branch_head, fetch_commit
 from core.blobs.base import BlobStore
 from core.db.models import Build, Workflow, WorkflowVersion
 from core.domain import VersionInfo, VersionStatus
@@ -116,6 +116,30 @@ class BuildPipeline:
             context = replace(context, check_run_id=check_run_id)
         self._running[build.id] = asyncio.create_task(self._run(build.id, workflow_id, context))
         return build_info(build)
+
+    async def deploy(
+        self, workspace_id: str, workflow_id: str, *, commit_sha: str | None, trigger: str = "api"
+    ) -> BuildInfo:
+        """Build `commit_sha`, or the tracked branch's head when None."""
+        if commit_sha is None:
+            async with self._sessions() as session:
+                workflow = await session.get(Workflow, workflow_id)
+                if workflow is None or workflow.workspace_id != workspace_id:
+                    raise NotFound(f"workflow {workflow_id!r} not found")
+                url, branch = workflow.repo_url, workflow.branch or "main"
+                installation_id = workflow.installation_id
+            if not url:
+                raise InvalidRequest(f"workflow {workflow_id!r} has no repository to build")
+            token = None
+            if installation_id is not None and self._tokens is not None:
+                token = await self._tokens.token_for(installation_id)
+            try:
+                commit_sha = await branch_head(
+                    url, branch, settings=self._settings.builds, token=token
+                )
+            except BuildFailed as exc:
+                raise InvalidRequest(str(exc)) from None
+        return await self.trigger(workspace_id, workflow_id, commit_sha=commit_sha, trigger=trigger)
 
     async def wait(self, build_id: str, timeout: float) -> BuildInfo:
         task = self._running.get(build_id)

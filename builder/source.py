@@ -86,3 +86,34 @@ async def fetch_commit(
             f"the checkout is {size} bytes, over the limit of {settings.max_checkout_bytes}"
         )
     log.line(f"checked out {commit_sha} ({size} bytes)")
+
+
+async def branch_head(
+    repo_url: str, branch: str, *, settings: BuildSettings, token: str | None = None
+) -> str:
+    """The commit `branch` points at now (`git ls-remote`); BuildFailed if there is none."""
+    process = await asyncio.create_subprocess_exec(
+        "git",
+        "ls-remote",
+        "--heads",
+        repo_url,
+        f"refs/heads/{branch}",
+        env=_git_env(token),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(settings.clone_timeout_seconds):
+            out, err = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise BuildFailed(f"git ls-remote {repo_url}: no answer within the time limit") from None
+    if process.returncode != 0:
+        raise BuildFailed(f"git ls-remote {repo_url}: {err.decode(errors='replace').strip()}")
+    for line in out.decode().splitlines():
+        sha, _, ref = line.partition("\t")
+        if ref == f"refs/heads/{branch}":
+            return sha
+    raise BuildFailed(f"branch {branch!r} not found in {repo_url}")

@@ -1,0 +1,71 @@
+"""The build side of the app: catalog, pipeline and GitHub App, made once per application."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+
+from app.api.state import app_state
+from app.github.app_client import GitHubApp
+from app.github.checks import GitHubChecks
+from builder.base import Builder
+from builder.catalog import WorkflowCatalog
+from builder.pipeline import BuildPipeline
+from builder.reporter import BuildReporter, NoReporter
+from builder.venv import VenvBuilder
+from core.secrets import SecretBox
+
+if TYPE_CHECKING:
+    from scheduler.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuildServices:
+    catalog: WorkflowCatalog
+    pipeline: BuildPipeline
+    github: GitHubApp | None
+
+
+def make_builder(runtime: Runtime) -> Builder:
+    settings = runtime.settings
+    if settings.builds.builder == "venv":
+        return VenvBuilder(settings.data_dir / "venvs", settings.builds)
+    if settings.builds.builder == "buildkit":
+        from builder.buildkit import BuildKitBuilder  # python-on-whales only when chosen
+
+        return BuildKitBuilder(settings, runtime.registrar)
+    raise ValueError(f"unknown builder {settings.builds.builder!r} (venv or buildkit)")
+
+
+def make_build_services(runtime: Runtime) -> BuildServices:
+    settings = runtime.settings
+    github: GitHubApp | None = None
+    reporter: BuildReporter = NoReporter()
+    if settings.github.app_id is not None and settings.github.private_key_pem():
+        github = GitHubApp(settings.github)
+        reporter = GitHubChecks(github, settings.github.check_run_name)
+    pipeline = BuildPipeline(
+        settings,
+        runtime.store.sessions,
+        runtime.store.blobs,
+        runtime.registrar,
+        make_builder(runtime),
+        reporter=reporter,
+        tokens=github,
+    )
+    catalog = WorkflowCatalog(runtime.store.sessions, SecretBox.from_settings(settings))
+    return BuildServices(catalog, pipeline, github)
+
+
+def build_services_of(request: Request) -> BuildServices:
+    """This application's build services, made on first use (no I/O at app creation)."""
+    services: BuildServices | None = getattr(request.app.state, "builds", None)
+    if services is None:
+        services = make_build_services(app_state(request).runtime)
+        request.app.state.builds = services
+    return services

@@ -1,0 +1,249 @@
+"""Workflows as resources: create, change, delete, read; their builds; pushes to match."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from builder.records import BuildInfo, build_info, repo_full_name
+from core.db.models import Build, Task, TaskRun, Workflow, WorkflowVersion
+from core.errors import Conflict, InvalidRequest, NotFound
+from core.ids import new_id
+from core.secrets import SecretBox
+
+DEFAULT_START_COMMAND = "conveyor-worker main:app"
+RUNTIMES = ("python",)
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_RESERVED_ENV = ("RENDER_SDK_", "CONVEYOR_")
+_REPO_SCHEMES = ("https://", "http://", "file://", "ssh://", "git@")
+
+
+@dataclass(frozen=True)
+class WorkflowRecord:
+    id: str
+    slug: str
+    name: str
+    repo_url: str | None
+    branch: str | None
+    root_dir: str
+    build_command: str
+    start_command: str
+    runtime: str
+    env_names: tuple[str, ...]  # the values never leave the database decrypted, except to runs
+    active_version_id: str | None
+    installation_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass
+class WorkflowChanges:
+    """A create (every field a value) or a PATCH (None: unchanged)."""
+
+    name: str | None = None
+    slug: str | None = None
+    repo_url: str | None = None
+    branch: str | None = None
+    root_dir: str | None = None
+    build_command: str | None = None
+    start_command: str | None = None
+    runtime: str | None = None
+    env_vars: dict[str, str | None] = field(default_factory=dict)  # None deletes a variable
+
+
+def check_changes(changes: WorkflowChanges) -> None:
+    """InvalidRequest naming the first bad field."""
+    if changes.slug is not None and not _SLUG.match(changes.slug):
+        raise InvalidRequest(
+            f"slug {changes.slug!r} must be lower-case letters, digits and dashes (≤ 100)"
+        )
+    if changes.repo_url is not None and not changes.repo_url.startswith(_REPO_SCHEMES):
+        raise InvalidRequest(f"repo {changes.repo_url!r} is not a git URL (https://, file://…)")
+    if changes.repo_url and repo_full_name(changes.repo_url) is None:
+        raise InvalidRequest(f"repo {changes.repo_url!r} does not name an owner/repository")
+    if changes.runtime is not None and changes.runtime not in RUNTIMES:
+        raise InvalidRequest(f"runtime must be one of {', '.join(RUNTIMES)}")
+    if changes.start_command is not None and not changes.start_command.strip():
+        raise InvalidRequest("startCommand must not be empty")
+    if changes.root_dir is not None and (
+        changes.root_dir.startswith("/") or ".." in changes.root_dir.split("/")
+    ):
+        raise InvalidRequest("rootDir must be a relative path inside the repository")
+    for name in changes.env_vars:
+        if not _ENV_NAME.match(name) or name.startswith(_RESERVED_ENV):
+            raise InvalidRequest(f"env var name {name!r} is invalid or reserved")
+
+
+def _slug_from(name: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:100] or "workflow"
+
+
+class WorkflowCatalog:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], secrets: SecretBox) -> None:
+        self._sessions = sessions
+        self._secrets = secrets
+
+    def _record(self, row: Workflow) -> WorkflowRecord:
+        return WorkflowRecord(
+            id=row.id,
+            slug=row.slug,
+            name=row.name,
+            repo_url=row.repo_url,
+            branch=row.branch,
+            root_dir=row.root_dir,
+            build_command=row.build_command,
+            start_command=row.start_command,
+            runtime=row.runtime,
+            env_names=tuple(sorted(self._secrets.open(row.env_vars))),
+            active_version_id=row.active_version_id,
+            installation_id=row.installation_id,
+            created_at=row.created_at,
+            updated_at=row.updated_at or row.created_at,
+        )
+
+    async def create(self, workspace_id: str, changes: WorkflowChanges) -> WorkflowRecord:
+        if not changes.name and not changes.slug:
+            raise InvalidRequest("name is required")
+        slug = changes.slug or _slug_from(changes.name or "")
+        changes.slug = slug
+        check_changes(changes)
+        now = datetime.now(UTC)
+        env = {k: v for k, v in changes.env_vars.items() if v is not None}
+        async with self._sessions.begin() as session:
+            taken = await session.scalar(
+                select(Workflow.id).where(
+                    Workflow.workspace_id == workspace_id, Workflow.slug == slug
+                )
+            )
+            if taken is not None:
+                raise Conflict(f"a workflow with slug {slug!r} exists already ({taken})")
+            row = Workflow(
+                id=new_id("wf"),
+                workspace_id=workspace_id,
+                slug=slug,
+                name=changes.name or slug,
+                repo_url=changes.repo_url or None,
+                branch=changes.branch or "main",
+                root_dir=changes.root_dir or "",
+                build_command=changes.build_command or "",
+                start_command=changes.start_command or DEFAULT_START_COMMAND,
+                runtime=changes.runtime or "python",
+                env_vars=self._secrets.seal(env) if env else None,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+        return self._record(row)
+
+    async def update(
+        self, workspace_id: str, workflow_id: str, changes: WorkflowChanges
+    ) -> WorkflowRecord:
+        check_changes(changes)
+        async with self._sessions.begin() as session:
+            row = await self._row(session, workspace_id, workflow_id)
+            for attribute in (
+                "name",
+                "repo_url",
+                "branch",
+                "root_dir",
+                "build_command",
+                "start_command",
+                "runtime",
+            ):
+                value = getattr(changes, attribute)
+                if value is not None:
+                    setattr(row, attribute, value)
+            if changes.slug is not None and changes.slug != row.slug:
+                raise InvalidRequest("slug cannot change: runs and clients name tasks by it")
+            if changes.env_vars:
+                env: dict[str, str] = self._secrets.open(row.env_vars)
+                for name, value in changes.env_vars.items():
+                    if value is None:
+                        env.pop(name, None)
+                    else:
+                        env[name] = value
+                row.env_vars = self._secrets.seal(env) if env else None
+            row.updated_at = datetime.now(UTC)
+        return self._record(row)
+
+    async def delete(self, workspace_id: str, workflow_id: str) -> None:
+        async with self._sessions.begin() as session:
+            row = await self._row(session, workspace_id, workflow_id)
+            runs = await session.scalar(select(func.count()).where(TaskRun.workflow_id == row.id))
+            if runs:
+                raise Conflict(f"workflow {row.slug!r} has {runs} task runs; it cannot be deleted")
+            await session.execute(delete(Build).where(Build.workflow_id == row.id))
+            await session.execute(delete(Task).where(Task.workflow_id == row.id))
+            await session.execute(
+                delete(WorkflowVersion).where(WorkflowVersion.workflow_id == row.id)
+            )
+            await session.delete(row)
+
+    async def get(self, workspace_id: str, workflow_id: str) -> WorkflowRecord:
+        async with self._sessions() as session:
+            return self._record(await self._row(session, workspace_id, workflow_id))
+
+    async def list_builds(
+        self, workspace_id: str, workflow_id: str | None, limit: int = 100
+    ) -> list[BuildInfo]:
+        query = (
+            select(Build)
+            .join(Workflow, Workflow.id == Build.workflow_id)
+            .where(Workflow.workspace_id == workspace_id)
+            .order_by(Build.id.desc())
+            .limit(limit)
+        )
+        if workflow_id:
+            query = query.where(Build.workflow_id == workflow_id)
+        async with self._sessions() as session:
+            return [build_info(row) for row in await session.scalars(query)]
+
+    async def get_build(self, workspace_id: str, build_id: str) -> tuple[BuildInfo, str]:
+        """The build and its log's blob key."""
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(Build)
+                    .join(Workflow, Workflow.id == Build.workflow_id)
+                    .where(Workflow.workspace_id == workspace_id, Build.id == build_id)
+                )
+            ).scalar_one_or_none()
+            if row is None:
+                raise NotFound(f"build {build_id!r} not found")
+            return build_info(row), row.log_key
+
+    async def tracking(self, full_name: str, branch: str) -> list[tuple[str, str]]:
+        """(workspace id, workflow id) of every workflow that builds `branch` of `owner/name`."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(Workflow.workspace_id, Workflow.id, Workflow.repo_url).where(
+                    Workflow.repo_url.is_not(None), Workflow.branch == branch
+                )
+            )
+            return [
+                (workspace, workflow)
+                for workspace, workflow, url in rows
+                if url and repo_full_name(url) == full_name.lower()
+            ]
+
+    async def set_installation(self, workflow_id: str, installation_id: int | None) -> None:
+        async with self._sessions.begin() as session:
+            row = await session.get_one(Workflow, workflow_id)
+            row.installation_id = installation_id
+
+    @staticmethod
+    async def _row(session: AsyncSession, workspace_id: str, workflow_id: str) -> Workflow:
+        row = await session.scalar(
+            select(Workflow).where(
+                Workflow.workspace_id == workspace_id,
+                (Workflow.id == workflow_id) | (Workflow.slug == workflow_id),
+            )
+        )
+        if row is None:
+            raise NotFound(f"workflow {workflow_id!r} not found")
+        return row
