@@ -10,14 +10,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app.api import events, instance_relay, logs, openapi, task_runs, tasks, usage, workflows
+from app.api import (
+    events,
+    instance_relay,
+    logs,
+    openapi,
+    task_runs,
+    tasks,
+    usage,
+    workflow_resources,
+    workflows,
+)
 from app.api.access_log import AccessLogMiddleware
 from app.api.errors import EXCEPTION_HANDLERS, CatchAllMiddleware
 from app.api.responses import JSONResponse
 from app.api.state import AppState
-from app.github import webhook
-from app.api import workflow_resources
 from app.dashboard import dashboard_routes
+from app.github import webhook
 
 if TYPE_CHECKING:
     from scheduler.runtime import Runtime
@@ -38,7 +47,8 @@ def api_routes() -> list[BaseRoute]:
         *task_runs.routes,
         *tasks.routes,
         *workflows.routes,
-        *workflow_resources.routes, *webhook.routes,
+        *workflow_resources.routes,
+        *webhook.routes,
         *logs.routes,
         *usage.routes,
         *instance_relay.routes,
