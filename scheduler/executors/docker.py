@@ -216,7 +216,7 @@ class DockerExecutor:
                 await self._gone_or_exited(handle)
         except TimeoutError:
             logger.info(
-                "container %s outlived its %.1f s grace: killing it", handle["name"], grace_s
+                "container %s outlived its %g s grace: killed", handle["container"], grace_s
             )
         await self._signal(container_id, "KILL")
         watch = self._watches.get(container_id)
@@ -240,10 +240,15 @@ class DockerExecutor:
         except NoSuchContainer:
             return
         except DockerException as exc:
-            logger.warning("could not remove container %s: %s", container_id[:12], _cause(exc))
+            cause = _cause(exc)
+            if "already in progress" not in cause:  # another stop or reaper got there first
+                logger.warning("could not remove container %s: %s", container_id[:12], cause)
 
 
 def _cause(exc: DockerException) -> str:
     """The daemon's own words, without python-on-whales' command-line preamble."""
-    stderr = (exc.stderr or "").strip()
-    return stderr.splitlines()[-1] if stderr else str(exc)
+    lines = [line.strip() for line in (exc.stderr or "").splitlines() if line.strip()]
+    if not lines:
+        return str(exc)
+    # the CLI's first line is the daemon's answer; later ones are usage hints
+    return lines[0].removeprefix("docker: ")

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import metadata
 from pathlib import Path
@@ -155,13 +155,3 @@ async def wait_for(
             return value
         await asyncio.sleep(0.1)
     raise AssertionError(f"{what} not met within {timeout} s")
-
-
-@pytest.fixture
-def docker_cleanup(docker: DockerClient) -> Iterator[list[str]]:
-    """Names or ids the test registers here are removed afterwards whatever happened."""
-    leftovers: list[str] = []
-    yield leftovers
-    for ref in leftovers:
-        if docker.container.exists(ref):
-            docker.container.remove(ref, force=True)
