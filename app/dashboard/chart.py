@@ -9,7 +9,7 @@ WIDTH = 640
 HEIGHT = 200
 _LEFT = 56  # room for the axis labels
 _BOTTOM = 28
-_TOP = 12
+_TOP = 22
 
 
 @dataclass(frozen=True)

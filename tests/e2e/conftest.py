@@ -1,4 +1,8 @@
-"""Browser tests: one headless Debian Chromium and one live engine for the whole session."""
+"""Browser tests: one headless Debian Chromium and one live engine for all of them.
+
+Package scope, not session: Playwright's sync API keeps an event loop marked as running on the
+main thread while it is open, which would break every anyio test collected after this package.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 860}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     if not CHROMIUM.exists():
         pytest.fail("Chromium is missing: run .ci/setup.d/40-chromium.sh (apt install chromium)")
@@ -34,14 +38,14 @@ def playwright() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     yield browser
     browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     with live_server(tmp_path_factory.mktemp("dashboard")) as running:
         yield running
