@@ -210,7 +210,7 @@ class BuildPipeline:
                 (await session.get_one(WorkflowVersion, version_id)).root_dir = str(source)
             log.progress(f"registering tasks with `{start_command}`")
             version_info = await self._registrar.register_version(
-                version_id, env=built.env, executor=built.executor
+                version_id, env=built.env, image=built.image, executor=built.executor
             )
             await self._copy_registration_log(version_id, log)
             await self._finish(build_id, context, log, version_info.message, version_info)

@@ -88,7 +88,10 @@ class Registrar(VersionLookup):
         async with self._sessions() as session:
             version = await session.get_one(WorkflowVersion, version_id)
         command = VersionCommand(
-            version.start_command, Path(version.root_dir), self._version_env(version)
+            version.start_command,
+            Path(version.root_dir),
+            self._version_env(version),
+            image=version.image,
         )
         self._commands[version_id] = command
         return command
@@ -149,6 +152,7 @@ class Registrar(VersionLookup):
         version_id: str,
         *,
         env: dict[str, str] | None = None,
+        image: str | None = None,
         executor: Executor | None = None,
     ) -> VersionInfo:
         """Run an existing version's start command in register mode in its built environment.
@@ -162,6 +166,7 @@ class Registrar(VersionLookup):
             version = await session.get_one(WorkflowVersion, version_id)
             version.status = VersionStatus.REGISTERING.value
             version.env = json.dumps(env or {}, sort_keys=True)
+            version.image = image
             workflow = await session.get_one(Workflow, version.workflow_id)
             slug, workflow_id = workflow.slug, workflow.id
         self._commands.pop(version_id, None)
@@ -224,6 +229,7 @@ class Registrar(VersionLookup):
             log_path=self._blobs.staging_path(log_key),
             plan=self._settings.plan(None),
             env=command.env,
+            image=command.image,
         )
         try:
             try:

@@ -100,6 +100,7 @@ class WorkflowVersion(Base):
     commit_sha: Mapped[str | None] = mapped_column(String(64), nullable=True)
     build_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     env: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: the built environment
+    image: Mapped[str | None] = mapped_column(Text, nullable=True)  # image builds: its reference
     env_vars: Mapped[str | None] = mapped_column(Text, nullable=True)  # SecretBox token
 
 

@@ -63,6 +63,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("commit_sha", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("build_id", sa.String(length=40), nullable=True))
         batch_op.add_column(sa.Column("env", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("image", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("env_vars", sa.Text(), nullable=True))
 
     with op.batch_alter_table("workflows", schema=None) as batch_op:
@@ -92,7 +93,7 @@ def downgrade() -> None:
         ):
             batch_op.drop_column(column)
     with op.batch_alter_table("workflow_versions", schema=None) as batch_op:
-        for column in ("env_vars", "env", "build_id", "commit_sha"):
+        for column in ("env_vars", "image", "env", "build_id", "commit_sha"):
             batch_op.drop_column(column)
     with op.batch_alter_table("builds", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_builds_workflow_id"))
