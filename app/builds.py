@@ -38,7 +38,7 @@ def make_builder(runtime: Runtime) -> Builder:
     if settings.builds.builder == "buildkit":
         from builder.buildkit import BuildKitBuilder  # python-on-whales only when chosen
 
-        return BuildKitBuilder(settings, runtime.registrar)
+        return BuildKitBuilder(settings)
     raise ValueError(f"unknown builder {settings.builds.builder!r} (venv or buildkit)")
 
 
