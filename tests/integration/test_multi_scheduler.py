@@ -1,0 +1,89 @@
+"""Two `conveyor scheduler` processes on one PostgreSQL database share the work safely."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from core.db.models import Attempt, AttemptEvent, TaskRun
+from core.domain import RunStatus
+from scheduler.runtime import Runtime
+from tests.integration.databases import fresh_database
+from tests.integration.engine_fixtures import WS, copy_workflow, make_settings, max_active_attempts
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.timeout(600)]
+
+RUNS = 500
+LIMIT = 4
+CONVEYOR = str(Path(sys.executable).with_name("conveyor"))
+
+
+@pytest.fixture
+def postgres_url(tmp_path: Path) -> Iterator[str]:
+    with fresh_database("postgres", tmp_path) as url:
+        yield url
+
+
+def _schedulers(url: str, data_dir: Path, count: int) -> list[subprocess.Popen[bytes]]:
+    env = {
+        **os.environ,
+        "CONVEYOR_DATABASE__URL": url,
+        "CONVEYOR_DATA_DIR": str(data_dir),
+        "CONVEYOR_LIMITS__MAX_CONCURRENCY": str(LIMIT),
+        "CONVEYOR_LIMITS__MIN_TIMEOUT_SECONDS": "1",
+    }
+    processes = []
+    for n in range(count):
+        with (data_dir.parent / f"scheduler-{n}.log").open("wb") as log:
+            processes.append(
+                subprocess.Popen(
+                    [CONVEYOR, "scheduler"], env=env, stdout=log, stderr=subprocess.STDOUT
+                )
+            )
+    return processes
+
+
+async def test_two_schedulers_start_every_attempt_once_under_one_limit(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    data_dir = tmp_path / "data"
+    runtime = await Runtime.open(make_settings(data_dir, postgres_url, max_concurrency=LIMIT))
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        version = await runtime.register_workflow(
+            copy_workflow("engine", tmp_path), slug="wf", start_command="conveyor-worker main:app"
+        )
+        assert version.task_names
+        processes = _schedulers(postgres_url, data_dir, 2)
+        runs = [await runtime.service.create_run(WS, "wf/leaf", [n]) for n in range(RUNS)]
+        await runtime.run_until_idle(timeout=540)
+        async with runtime.store.sessions() as session:
+            statuses = Counter(await session.scalars(select(TaskRun.status)))
+            attempts_per_run = Counter(await session.scalars(select(Attempt.run_id)))
+            starts = Counter(
+                await session.scalars(
+                    select(AttemptEvent.attempt_id).where(AttemptEvent.kind == "started")
+                )
+            )
+            owners = await session.scalar(select(func.count(func.distinct(Attempt.scheduler_id))))
+        assert statuses == {RunStatus.SUCCEEDED.value: RUNS}
+        assert set(attempts_per_run.values()) == {1}, "every run took exactly one attempt"
+        assert len(starts) == RUNS and set(starts.values()) == {1}, "each attempt started once"
+        assert owners == 2, "both schedulers took work"
+        assert await max_active_attempts(runtime) <= LIMIT
+        sample = await runtime.service.get_run(WS, runs[123].id)
+        assert sample.results == [124]
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            assert process.wait(timeout=30) == 0
+        await runtime.close()
