@@ -13,6 +13,7 @@ from app.cli.dev import dev_command
 from app.cli.keys import keys_group
 from app.cli.runs import run_command, runs_group, tasks_command
 from app.cli.serve import scheduler_command, server_command
+from app.cli.workflows import versions_group, workflows_group
 
 DEFAULT_URL = "http://127.0.0.1:8120"
 
@@ -34,6 +35,8 @@ cli.add_command(run_command)
 cli.add_command(runs_group)
 cli.add_command(tasks_command)
 cli.add_command(keys_group)
+cli.add_command(workflows_group)
+cli.add_command(versions_group)
 cli.add_command(agent_command)
 cli.add_command(server_command)
 cli.add_command(scheduler_command)
