@@ -32,11 +32,15 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send_recording)
         finally:
             client = scope.get("client")
-            logger.info(json.dumps({
-                "method": scope["method"],
-                "path": scope["path"],
-                "query": scope.get("query_string", b"").decode("latin-1"),
-                "status": status,
-                "ms": round((time.perf_counter() - began) * 1000, 2),
-                "client": client[0] if client else None,
-            }))
+            logger.info(
+                json.dumps(
+                    {
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "query": scope.get("query_string", b"").decode("latin-1"),
+                        "status": status,
+                        "ms": round((time.perf_counter() - began) * 1000, 2),
+                        "client": client[0] if client else None,
+                    }
+                )
+            )

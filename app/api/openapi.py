@@ -74,8 +74,10 @@ def _paths() -> Obj:
         _query("parentTaskRunId", _STR),
         _query("rootsOnly", {"type": "boolean"}),
     ]
-    sse = {"description": "text/event-stream of `task.completed` events",
-           "content": {"text/event-stream": {"schema": _STR}}}
+    sse = {
+        "description": "text/event-stream of `task.completed` events",
+        "content": {"text/event-stream": {"schema": _STR}},
+    }
     text = {"description": "the log", "content": {"text/plain": {"schema": _STR}}}
     wait = {"type": "number", "minimum": 0, "maximum": 60}
     return {
@@ -84,45 +86,72 @@ def _paths() -> Obj:
         "/v1/task-runs": {
             "post": _op(
                 "Start a task run",
-                {"202": _json(_ref("TaskRun"), "started"),
-                 "413": _json(_ref("Error"), "input too large")},
-                requestBody={"required": True, "content": {
-                    "application/json": {"schema": _ref("RunTaskRequest")}}},
+                {
+                    "202": _json(_ref("TaskRun"), "started"),
+                    "413": _json(_ref("Error"), "input too large"),
+                },
+                requestBody={
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("RunTaskRequest")}},
+                },
             ),
-            "get": _op("List task runs, newest first", {"200": _list_of("TaskRunWithCursor")},
-                       [*_CURSOR, *run_filters]),
+            "get": _op(
+                "List task runs, newest first",
+                {"200": _list_of("TaskRunWithCursor")},
+                [*_CURSOR, *run_filters],
+            ),
         },
         "/v1/task-runs/events": {
-            "get": _op("Stream task.completed events", {"200": sse},
-                       [_query("taskRunIds", _STRS, "repeat or comma-separate", required=True)]),
+            "get": _op(
+                "Stream task.completed events",
+                {"200": sse},
+                [_query("taskRunIds", _STRS, "repeat or comma-separate", required=True)],
+            ),
         },
         "/v1/task-runs/{taskRunId}": {
-            "get": _op("A task run's details", {"200": _json(_ref("TaskRunDetails"))},
-                       [_path("taskRunId"), _query("wait", wait, "seconds to wait for the end")]),
-            "delete": _op("Cancel a run and its descendants", {"204": {"description": "done"}},
-                          [_path("taskRunId")]),
+            "get": _op(
+                "A task run's details",
+                {"200": _json(_ref("TaskRunDetails"))},
+                [_path("taskRunId"), _query("wait", wait, "seconds to wait for the end")],
+            ),
+            "delete": _op(
+                "Cancel a run and its descendants",
+                {"204": {"description": "done"}},
+                [_path("taskRunId")],
+            ),
         },
         "/v1/tasks": {
-            "get": _op("Tasks of the active versions", {"200": _list_of("TaskWithCursor")},
-                       [*_CURSOR, _query("workflowId", _STR)]),
+            "get": _op(
+                "Tasks of the active versions",
+                {"200": _list_of("TaskWithCursor")},
+                [*_CURSOR, _query("workflowId", _STR)],
+            ),
         },
         "/v1/tasks/{taskRef}": {
-            "get": _op("A task by `workflow/name` or id", {"200": _json(_ref("Task"))},
-                       [_path("taskRef")]),
+            "get": _op(
+                "A task by `workflow/name` or id", {"200": _json(_ref("Task"))}, [_path("taskRef")]
+            ),
         },
         "/v1/workflows": {
             "get": _op("Workflows", {"200": _list_of("WorkflowWithCursor")}),
         },
         "/v1/workflowversions": {
-            "get": _op("Workflow versions", {"200": _list_of("WorkflowVersionWithCursor")},
-                       [_query("workflowId", _STR)]),
+            "get": _op(
+                "Workflow versions",
+                {"200": _list_of("WorkflowVersionWithCursor")},
+                [_query("workflowId", _STR)],
+            ),
         },
         "/v1/logs": {
-            "get": _op("An attempt's log", {"200": text}, [
-                _query("taskRun", _STR, required=True),
-                _query("attempt", {"type": "integer", "minimum": 0}, "latest by default"),
-                _query("follow", {"type": "boolean"}, "stream until the attempt ends"),
-            ]),
+            "get": _op(
+                "An attempt's log",
+                {"200": text},
+                [
+                    _query("taskRun", _STR, required=True),
+                    _query("attempt", {"type": "integer", "minimum": 0}, "latest by default"),
+                    _query("follow", {"type": "boolean"}, "stream until the attempt ends"),
+                ],
+            ),
         },
         "/v1/usage": {
             "get": _op("Compute seconds and cost", {"200": _json({"type": "object"})}),

@@ -19,8 +19,11 @@ def parse_arg(text: str) -> Any:
 
 def run_input(args: tuple[str, ...], input_json: str | None, input_file: Path | None) -> Any:
     """The input to send: positional ARGS as an array, or `--input`/`--input-file` whole."""
-    given = [name for name, value in (("ARGS", args), ("--input", input_json),
-                                      ("--input-file", input_file)) if value]
+    given = [
+        name
+        for name, value in (("ARGS", args), ("--input", input_json), ("--input-file", input_file))
+        if value
+    ]
     if len(given) > 1:
         raise click.UsageError(f"give only one of {' / '.join(given)}")
     if input_file is not None:

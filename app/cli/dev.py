@@ -57,21 +57,43 @@ def is_loopback(host: str) -> bool:
 @click.argument("path", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--port", type=click.IntRange(0, 65535), help="Default 8120 (CONVEYOR_PORT).")
 @click.option("--host", help="Default 127.0.0.1 (CONVEYOR_HOST).")
-@click.option("--start-command", default=DEFAULT_START_COMMAND, show_default=True,
-              help="How to start the workflow's worker.")
+@click.option(
+    "--start-command",
+    default=DEFAULT_START_COMMAND,
+    show_default=True,
+    help="How to start the workflow's worker.",
+)
 @click.option("--max-concurrency", type=click.IntRange(min=1), help="Runs active at once.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Database, blobs and logs (default: PATH/.conveyor).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Database, blobs and logs (default: PATH/.conveyor).",
+)
 @click.option("--name", help="The workflow's slug (default: the folder's name).")
-@click.option("--allow-remote", is_flag=True,
-              help="Allow a non-loopback --host (requests without a key are still accepted!).")
-def dev_command(path: Path, port: int | None, host: str | None, start_command: str,
-                max_concurrency: int | None, data_dir: Path | None, name: str | None,
-                allow_remote: bool) -> None:
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow a non-loopback --host (requests without a key are still accepted!).",
+)
+def dev_command(
+    path: Path,
+    port: int | None,
+    host: str | None,
+    start_command: str,
+    max_concurrency: int | None,
+    data_dir: Path | None,
+    name: str | None,
+    allow_remote: bool,
+) -> None:
     """Run PATH's workflow locally: engine, local executor and API on 127.0.0.1:8120."""
     path = path.resolve()
-    settings = build_settings(data_dir=data_dir, default_data_dir=path / ".conveyor",
-                              host=host, port=port, max_concurrency=max_concurrency)
+    settings = build_settings(
+        data_dir=data_dir,
+        default_data_dir=path / ".conveyor",
+        host=host,
+        port=port,
+        max_concurrency=max_concurrency,
+    )
     if not is_loopback(settings.host) and not allow_remote:
         raise click.UsageError(
             f"refusing to serve on {settings.host}: `conveyor dev` accepts requests without an "
@@ -92,8 +114,14 @@ async def serve(settings: Settings, path: Path, slug: str, start_command: str) -
         version = await _register(runtime, path, slug, start_command)
         await runtime.start()
         app = create_app(runtime, anonymous_workspace=DEFAULT_WORKSPACE_ID)
-        config = uvicorn.Config(app, host=settings.host, port=settings.port, lifespan="off",
-                                log_level="warning", access_log=False)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+        )
         server = DevServer(config)
         url = f"http://{settings.host}:{settings.port}"
         example = f"{slug}/{version.task_names[0]}" if version.task_names else f"{slug}/TASK"

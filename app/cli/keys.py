@@ -20,14 +20,18 @@ def keys_group() -> None:
 
 @keys_group.command("create")
 @click.option("--name", default="cli", show_default=True, help="A label for the key.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="The server's data directory (default: CONVEYOR_DATA_DIR or .conveyor).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The server's data directory (default: CONVEYOR_DATA_DIR or .conveyor).",
+)
 def create_command(name: str, data_dir: Path | None) -> None:
     """Create a key for the default workspace; the secret is printed once."""
     created = asyncio.run(_create(build_settings(data_dir=data_dir), name))
     click.echo(created.secret)
-    click.echo(f"created key {created.id} ({created.name}); the secret above is shown only once",
-               err=True)
+    click.echo(
+        f"created key {created.id} ({created.name}); the secret above is shown only once", err=True
+    )
 
 
 async def _create(settings: Settings, name: str) -> CreatedKey:

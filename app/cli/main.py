@@ -19,8 +19,13 @@ DEFAULT_URL = "http://127.0.0.1:8120"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--url", envvar="CONVEYOR_URL", default=DEFAULT_URL, show_default=True,
-              help="The Conveyor server (env CONVEYOR_URL).")
+@click.option(
+    "--url",
+    envvar="CONVEYOR_URL",
+    default=DEFAULT_URL,
+    show_default=True,
+    help="The Conveyor server (env CONVEYOR_URL).",
+)
 @click.option("--api-key", envvar="CONVEYOR_API_KEY", help="An API key (env CONVEYOR_API_KEY).")
 @click.pass_context
 def cli(ctx: click.Context, url: str, api_key: str | None) -> None:

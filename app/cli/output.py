@@ -68,13 +68,15 @@ def tasks_table(tasks: Sequence[Obj]) -> str:
     for task in tasks:
         options = task.get("options") or {}
         timeout = options.get("timeoutSeconds")
-        rows.append([
-            task.get("slug", task["name"]),
-            task["id"],
-            options.get("plan") or "-",
-            f"{timeout}s" if timeout else "-",
-            ", ".join(p["name"] for p in task.get("parameters") or []) or "-",
-        ])
+        rows.append(
+            [
+                task.get("slug", task["name"]),
+                task["id"],
+                options.get("plan") or "-",
+                f"{timeout}s" if timeout else "-",
+                ", ".join(p["name"] for p in task.get("parameters") or []) or "-",
+            ]
+        )
     return table(["TASK", "ID", "PLAN", "TIMEOUT", "PARAMETERS"], rows)
 
 
@@ -112,5 +114,7 @@ def _attempt_line(item: Obj) -> str:
     outcome = item.get("outcome") or "-"
     cost = item.get("costUsd")
     extra = f"  ${cost:.6f}" if isinstance(cost, int | float) else ""
-    return (f"    #{item['attempt']}  {item['status']:<10} {outcome:<22} "
-            f"started {short_time(item.get('startedAt'))}  took {took}{extra}")
+    return (
+        f"    #{item['attempt']}  {item['status']:<10} {outcome:<22} "
+        f"started {short_time(item.get('startedAt'))}  took {took}{extra}"
+    )

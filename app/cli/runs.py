@@ -24,14 +24,27 @@ POLL_SECONDS = 30.0
 @click.argument("task")
 @click.argument("args", nargs=-1)
 @click.option("--input", "input_json", help="The whole input as JSON (array or object).")
-@click.option("--input-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Read the whole JSON input from a file.")
+@click.option(
+    "--input-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read the whole JSON input from a file.",
+)
 @click.option("--wait", is_flag=True, help="Wait for the run to end and print its result.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
-              help="With --wait: give up after this many seconds.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="With --wait: give up after this many seconds.",
+)
 @click.pass_context
-def run_command(ctx: click.Context, task: str, args: tuple[str, ...], input_json: str | None,
-                input_file: Path | None, wait: bool, timeout: float | None) -> None:
+def run_command(
+    ctx: click.Context,
+    task: str,
+    args: tuple[str, ...],
+    input_json: str | None,
+    input_file: Path | None,
+    wait: bool,
+    timeout: float | None,
+) -> None:
     """Start TASK (`workflow/task`) with ARGS (each parsed as JSON when it parses)."""
     payload = run_input(args, input_json, input_file)
     client = client_of(ctx)
@@ -56,8 +69,9 @@ def wait_for(client: ApiClient, run: Obj, timeout: float | None) -> Obj:
             return run
         left = POLL_SECONDS if deadline is None else deadline - time.monotonic()
         if left <= 0:
-            raise CliError(f"timed out after {timeout:g}s waiting for {run['id']} "
-                           f"(still {run['status']})")
+            raise CliError(
+                f"timed out after {timeout:g}s waiting for {run['id']} (still {run['status']})"
+            )
         run = client.get(run["id"], wait=min(left, POLL_SECONDS))
 
 
@@ -95,8 +109,15 @@ def runs_group() -> None:
 @click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
 @click.pass_context
-def list_command(ctx: click.Context, statuses: tuple[str, ...], task: str | None,
-                 root: str | None, roots_only: bool, limit: int, as_json: bool) -> None:
+def list_command(
+    ctx: click.Context,
+    statuses: tuple[str, ...],
+    task: str | None,
+    root: str | None,
+    roots_only: bool,
+    limit: int,
+    as_json: bool,
+) -> None:
     """The newest runs first."""
     params: dict[str, Any] = {"limit": limit}
     if statuses:

@@ -11,7 +11,7 @@ class BlobNotFound(KeyError):
 
 
 class BlobStoreUnavailable(RuntimeError):
-    """The store cannot be reached or used (checked when the engine opens)."""
+    """The store cannot be reached or refused an operation (also checked when the engine opens)."""
 
 
 class BlobStore(Protocol):

@@ -34,37 +34,64 @@ WS = "wsp-default"
 T0 = datetime(2026, 11, 25, 21, 18, 8, 123456, tzinfo=UTC)
 
 
-def make_attempt(number: int = 0, outcome: AttemptOutcome | None = AttemptOutcome.OK,
-                 **changes: Any) -> AttemptInfo:
+def make_attempt(
+    number: int = 0, outcome: AttemptOutcome | None = AttemptOutcome.OK, **changes: Any
+) -> AttemptInfo:
     base = AttemptInfo(
-        number=number, state=AttemptState.ENDED if outcome else AttemptState.RUNNING,
-        outcome=outcome, enqueued_at=T0, started_at=T0,
-        ended_at=T0 if outcome else None, waiting=False, error=None, stack_trace=None,
-        compute_seconds=0.5 if outcome else None, cost_usd=0.0001 if outcome else None,
+        number=number,
+        state=AttemptState.ENDED if outcome else AttemptState.RUNNING,
+        outcome=outcome,
+        enqueued_at=T0,
+        started_at=T0,
+        ended_at=T0 if outcome else None,
+        waiting=False,
+        error=None,
+        stack_trace=None,
+        compute_seconds=0.5 if outcome else None,
+        cost_usd=0.0001 if outcome else None,
         exit_code=0 if outcome else None,
     )
     return replace(base, **changes)
 
 
-def make_run(run_id: str = "trn-1", status: RunStatus = RunStatus.SUCCEEDED,
-             **changes: Any) -> RunInfo:
+def make_run(
+    run_id: str = "trn-1", status: RunStatus = RunStatus.SUCCEEDED, **changes: Any
+) -> RunInfo:
     terminal = status.terminal
     base = RunInfo(
-        id=run_id, workspace_id=WS, task_id="tsk-1", task_name="square",
-        workflow_id="wf-1", workflow_slug="hello", version_id="wfv-1", status=status,
-        waiting=False, parent_id=None, parent_attempt=None, root_id=run_id, created_at=T0,
+        id=run_id,
+        workspace_id=WS,
+        task_id="tsk-1",
+        task_name="square",
+        workflow_id="wf-1",
+        workflow_slug="hello",
+        version_id="wfv-1",
+        status=status,
+        waiting=False,
+        parent_id=None,
+        parent_attempt=None,
+        root_id=run_id,
+        created_at=T0,
         started_at=T0 if status is not RunStatus.PENDING else None,
-        completed_at=T0 if terminal else None, not_before=None,
-        attempts=(make_attempt(),) if terminal else (), input=[7],
-        results=[49] if status is RunStatus.SUCCEEDED else None, error=None, stack_trace=None,
+        completed_at=T0 if terminal else None,
+        not_before=None,
+        attempts=(make_attempt(),) if terminal else (),
+        input=[7],
+        results=[49] if status is RunStatus.SUCCEEDED else None,
+        error=None,
+        stack_trace=None,
     )
     return replace(base, **changes)
 
 
 def make_task(name: str = "square") -> TaskInfo:
     return TaskInfo(
-        id=f"tsk-{name}", name=name, workflow_id="wf-1", workflow_slug="hello",
-        version_id="wfv-1", created_at=T0,
+        id=f"tsk-{name}",
+        name=name,
+        workflow_id="wf-1",
+        workflow_slug="hello",
+        version_id="wfv-1",
+        created_at=T0,
         options=TaskOptions(retry=RetryPolicy(3, 1000, 2.0), timeout_seconds=60, plan="starter"),
         parameters=(TaskParameter("a", "int", False, None), TaskParameter("b", None, True, "2")),
     )
@@ -85,8 +112,9 @@ class FakeService:
     log: bytes = b"hello\nworld\n"
     end_event: asyncio.Event | None = None
 
-    async def create_run(self, workspace_id: str, task_ref: str, input: Any,
-                         idempotency_key: str | None = None) -> RunInfo:
+    async def create_run(
+        self, workspace_id: str, task_ref: str, input: Any, idempotency_key: str | None = None
+    ) -> RunInfo:
         self.calls.append(("create", (workspace_id, task_ref, input, idempotency_key)))
         if task_ref == "hello/missing":
             raise NotFound(f"task {task_ref} not found")
@@ -104,8 +132,9 @@ class FakeService:
         self.calls.append(("wait", seconds))
         return await self.get_run(workspace_id, run_id)
 
-    async def list_runs(self, workspace_id: str, run_filter: RunFilter, *, cursor: str | None,
-                        limit: int) -> Page[RunInfo]:
+    async def list_runs(
+        self, workspace_id: str, run_filter: RunFilter, *, cursor: str | None, limit: int
+    ) -> Page[RunInfo]:
         self.calls.append(("list", (run_filter, cursor, limit)))
         return Page(list(self.runs.values())[:limit], None)
 
@@ -122,18 +151,21 @@ class FakeService:
                 run = replace(run, status=RunStatus.SUCCEEDED, results=[1])
             yield run
 
-    async def read_log(self, workspace_id: str, run_id: str, attempt: int | None,
-                       offset: int = 0) -> LogChunk:
+    async def read_log(
+        self, workspace_id: str, run_id: str, attempt: int | None, offset: int = 0
+    ) -> LogChunk:
         await self.get_run(workspace_id, run_id)
-        data = self.log[offset:offset + 6]
+        data = self.log[offset : offset + 6]
         return LogChunk(data, offset + len(data), attempt or 0, finished=True)
 
-    async def follow_log(self, workspace_id: str, run_id: str,
-                         attempt: int | None) -> AsyncIterator[bytes]:
+    async def follow_log(
+        self, workspace_id: str, run_id: str, attempt: int | None
+    ) -> AsyncIterator[bytes]:
         yield self.log
 
-    async def list_tasks(self, workspace_id: str, *, workflow_id: str | None,
-                         cursor: str | None, limit: int) -> Page[TaskInfo]:
+    async def list_tasks(
+        self, workspace_id: str, *, workflow_id: str | None, cursor: str | None, limit: int
+    ) -> Page[TaskInfo]:
         return Page([make_task(), make_task("add")], None)
 
     async def get_task(self, workspace_id: str, task_ref: str) -> TaskInfo:
@@ -142,8 +174,9 @@ class FakeService:
         return make_task()
 
     async def list_workflows(self, workspace_id: str) -> list[WorkflowInfo]:
-        return [WorkflowInfo("wf-1", "hello", "hello", "conveyor-worker main:app", "/src",
-                             "wfv-1", T0)]
+        return [
+            WorkflowInfo("wf-1", "hello", "hello", "conveyor-worker main:app", "/src", "wfv-1", T0)
+        ]
 
     async def list_versions(self, workspace_id: str, workflow_id: str | None) -> list[VersionInfo]:
         return [VersionInfo("wfv-1", "wf-1", VersionStatus.READY, T0, None, ("square",))]
@@ -160,5 +193,4 @@ class FakeRuntime:
 
 
 def fake_app(runtime: FakeRuntime, anonymous: str | None = WS, ping: float = 25.0) -> Any:
-    return create_app(cast(Runtime, runtime), anonymous_workspace=anonymous,
-                      sse_ping_seconds=ping)
+    return create_app(cast(Runtime, runtime), anonymous_workspace=anonymous, sse_ping_seconds=ping)

@@ -16,8 +16,18 @@ from app.cli.runs import progress_line
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("7", 7), ("-1.5", -1.5), ('"x"', "x"), ("x", "x"), ("true", True), ("null", None),
-     ("[1, 2]", [1, 2]), ('{"a": 1}', {"a": 1}), ("hello world", "hello world"), ("", "")],
+    [
+        ("7", 7),
+        ("-1.5", -1.5),
+        ('"x"', "x"),
+        ("x", "x"),
+        ("true", True),
+        ("null", None),
+        ("[1, 2]", [1, 2]),
+        ('{"a": 1}', {"a": 1}),
+        ("hello world", "hello world"),
+        ("", ""),
+    ],
 )
 def test_parse_arg(text: str, value: Any) -> None:
     assert parse_arg(text) == value

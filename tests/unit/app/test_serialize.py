@@ -31,18 +31,28 @@ def wire(value: Any) -> Any:
 
 RUNS: dict[str, RunInfo] = {
     "pending": make_run(status=RunStatus.PENDING),
-    "running": make_run(status=RunStatus.RUNNING, attempts=(make_attempt(outcome=None),),
-                        waiting=True),
+    "running": make_run(
+        status=RunStatus.RUNNING, attempts=(make_attempt(outcome=None),), waiting=True
+    ),
     "succeeded": make_run(),
-    "failed": make_run(status=RunStatus.FAILED, error="boom", stack_trace="Traceback …",
-                       attempts=(make_attempt(0, AttemptOutcome.ERROR, error="boom"),
-                                 make_attempt(1, AttemptOutcome.TIMEOUT))),
-    "canceled": make_run(status=RunStatus.CANCELED,
-                         attempts=(make_attempt(outcome=AttemptOutcome.CANCELED),)),
-    "child": make_run("trn-2", parent_id="trn-1", parent_attempt=0, root_id="trn-1",
-                      input={"a": 1}),
-    "unstarted-attempt": make_run(status=RunStatus.PENDING,
-                                  attempts=(make_attempt(outcome=None, started_at=None),)),
+    "failed": make_run(
+        status=RunStatus.FAILED,
+        error="boom",
+        stack_trace="Traceback …",
+        attempts=(
+            make_attempt(0, AttemptOutcome.ERROR, error="boom"),
+            make_attempt(1, AttemptOutcome.TIMEOUT),
+        ),
+    ),
+    "canceled": make_run(
+        status=RunStatus.CANCELED, attempts=(make_attempt(outcome=AttemptOutcome.CANCELED),)
+    ),
+    "child": make_run(
+        "trn-2", parent_id="trn-1", parent_attempt=0, root_id="trn-1", input={"a": 1}
+    ),
+    "unstarted-attempt": make_run(
+        status=RunStatus.PENDING, attempts=(make_attempt(outcome=None, started_at=None),)
+    ),
 }
 
 
@@ -116,10 +126,15 @@ def test_task_shapes() -> None:
     schemas.TaskWithCursor.model_validate(body)
     task = body["task"]
     assert task["slug"] == "hello/square"
-    assert task["options"] == {"retry": {"maxRetries": 3, "waitDurationMs": 1000, "factor": 2.0},
-                               "timeoutSeconds": 60, "plan": "starter"}
-    assert task["parameters"] == [{"name": "a", "hasDefault": False, "type": "int"},
-                                  {"name": "b", "hasDefault": True, "defaultValue": "2"}]
+    assert task["options"] == {
+        "retry": {"maxRetries": 3, "waitDurationMs": 1000, "factor": 2.0},
+        "timeoutSeconds": 60,
+        "plan": "starter",
+    }
+    assert task["parameters"] == [
+        {"name": "a", "hasDefault": False, "type": "int"},
+        {"name": "b", "hasDefault": True, "defaultValue": "2"},
+    ]
 
 
 def test_workflow_shapes() -> None:
