@@ -13,8 +13,10 @@ import click
 import uvicorn
 
 from app.cli.config import build_settings
+from app.cli.dev_builds import build_and_register, watch_and_reregister
 from app.cli.errors import CliError
 from app.server import create_app
+from builder.base import BuildFailed
 from core.domain import VersionInfo, VersionStatus
 from core.errors import ServiceError
 from core.settings import Settings
@@ -126,7 +128,8 @@ async def serve(settings: Settings, path: Path, slug: str, start_command: str) -
         url = f"http://{settings.host}:{settings.port}"
         example = f"{slug}/{version.task_names[0]}" if version.task_names else f"{slug}/TASK"
         click.echo(f"Conveyor dev server on {url} — try: conveyor run {example} --wait", err=True)
-        await server.serve()
+        async with watch_and_reregister(runtime, path, slug, start_command):
+            await server.serve()
         if not server.started:
             raise CliError(f"could not serve on {url} (is the port in use?)")
     finally:
@@ -136,9 +139,11 @@ async def serve(settings: Settings, path: Path, slug: str, start_command: str) -
 async def _register(runtime: Runtime, path: Path, slug: str, start_command: str) -> VersionInfo:
     click.echo(f"Registering {path} as '{slug}' with `{start_command}` …", err=True)
     try:
-        version = await runtime.register_workflow(path, slug=slug, start_command=start_command)
+        version = await build_and_register(runtime, path, slug=slug, start_command=start_command)
     except ServiceError as exc:
         raise CliError(f"registration failed: {exc.message}") from None
+    except BuildFailed as exc:
+        raise CliError(f"build failed: {exc}") from None
     if version.status is not VersionStatus.READY:
         raise CliError(f"registration failed ({version.status.value}): {version.message or ''}")
     tasks = ", ".join(version.task_names) or "(none)"

@@ -1,0 +1,102 @@
+"""`conveyor dev`: build PATH with the embedded builder, register it, and again on each change."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import click
+from watchfiles import Change, DefaultFilter, awatch
+
+from builder.base import BuildFailed, BuildRequest
+from builder.dependencies import find_dependencies
+from builder.log import BuildLog
+from builder.venv import VenvBuilder
+from core.domain import VersionInfo, VersionStatus
+from core.ids import new_id
+from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
+
+logger = logging.getLogger(__name__)
+
+
+async def build_and_register(
+    runtime: Runtime, path: Path, *, slug: str, start_command: str
+) -> VersionInfo:
+    """Register `path` as a new version, in a virtualenv when it declares dependencies.
+
+    A folder without dependency files runs in the server's own environment, as before: that
+    keeps `conveyor dev` instant for the common single-file workflow, and lets it use whatever
+    SDK the developer installed (Render's, for instance).
+    """
+    env: dict[str, str] | None = None
+    deps = await asyncio.to_thread(find_dependencies, path)
+    if not deps.empty:
+        settings = runtime.settings
+        build_id = new_id("bld")
+        log = BuildLog(runtime.store.blobs, build_id, steps=2)
+        builder = VenvBuilder(settings.data_dir / "venvs", settings.builds)
+        try:
+            built = await builder.build(BuildRequest(build_id, slug, path, ""), log)
+        except BuildFailed as exc:
+            tail = await log.tail(settings.builds.log_tail_chars)
+            raise BuildFailed(f"{exc}\n{tail}") from None
+        finally:
+            await log.close()
+        env = built.env
+        click.echo(
+            f"{'Reusing' if built.cached else 'Built'} virtualenv {built.env['VIRTUAL_ENV']}",
+            err=True,
+        )
+    return await runtime.registrar.register(
+        DEFAULT_WORKSPACE_ID, path, slug=slug, start_command=start_command, env=env
+    )
+
+
+class _SourceFilter(DefaultFilter):
+    """watchfiles' defaults (.git, __pycache__, editors' files…) and the engine's data dir."""
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__()
+        self._data_dir = str(data_dir.resolve())
+
+    def __call__(self, change: Change, path: str) -> bool:
+        return not path.startswith(self._data_dir) and super().__call__(change, path)
+
+
+async def _reregister_on_change(
+    runtime: Runtime, path: Path, slug: str, start_command: str
+) -> None:
+    async for changes in awatch(path, watch_filter=_SourceFilter(runtime.settings.data_dir)):
+        names = sorted({Path(p).name for _, p in changes})
+        click.echo(f"Changed: {', '.join(names[:5])} — registering again …", err=True)
+        try:
+            version = await build_and_register(
+                runtime, path, slug=slug, start_command=start_command
+            )
+        except (BuildFailed, OSError) as exc:
+            click.echo(f"Build failed; the previous version stays active:\n{exc}", err=True)
+            continue
+        if version.status is VersionStatus.READY:
+            tasks = ", ".join(version.task_names)
+            click.echo(f"Registered {slug} version {version.id}: {tasks}", err=True)
+        else:
+            click.echo(
+                f"Registration failed; the previous version stays active:\n{version.message}",
+                err=True,
+            )
+
+
+@contextlib.asynccontextmanager
+async def watch_and_reregister(
+    runtime: Runtime, path: Path, slug: str, start_command: str
+) -> AsyncIterator[None]:
+    task = asyncio.create_task(_reregister_on_change(runtime, path, slug, start_command))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
