@@ -6,12 +6,15 @@ import asyncio
 import io
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 import boto3
+from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -25,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 # keys are built from ids (`logs/<run>/<n>.log`): anything else is a bug, not a blob
 _KEY = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
+T = TypeVar("T")
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 # boto3 switches to a multipart upload above this size, in parts of the same size
 _PART_BYTES = 8 * 1024 * 1024
@@ -86,8 +90,15 @@ def _checked(key: str) -> str:
     return key
 
 
-def _missing(exc: ClientError) -> bool:
-    return str(exc.response.get("Error", {}).get("Code")) in _MISSING
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", "?"))
+
+
+def _cause(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        message = exc.response.get("Error", {}).get("Message", "")
+        return f"{_code(exc)} {message}".strip()
+    return str(exc) or type(exc).__name__
 
 
 class S3BlobStore:
@@ -109,46 +120,50 @@ class S3BlobStore:
     def _where(self) -> str:
         return f"bucket {self.location.bucket!r} at {self._options.endpoint_url or 'AWS S3'}"
 
-    async def check(self) -> None:
+    async def _call(
+        self, what: str, call: Callable[[], T], *, expected: frozenset[str] = frozenset()
+    ) -> T:
+        """`call()` in a worker thread; S3 failures other than `expected` codes name the blob."""
         try:
-            await asyncio.to_thread(self._client.head_bucket, Bucket=self.location.bucket)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            cause = f"{error.get('Code', '?')} {error.get('Message', '')}".strip()
-            raise BlobStoreUnavailable(f"blob store {self._where()} is unusable: {cause}") from exc
-        except BotoCoreError as exc:
-            raise BlobStoreUnavailable(f"blob store {self._where()} is unreachable: {exc}") from exc
+            return await asyncio.to_thread(call)
+        except (ClientError, BotoCoreError, Boto3Error) as exc:
+            if isinstance(exc, ClientError) and _code(exc) in expected:
+                raise
+            cause = _cause(exc)
+            raise BlobStoreUnavailable(f"S3 {what} in {self._where()} failed: {cause}") from exc
+
+    async def check(self) -> None:
+        head = partial(self._client.head_bucket, Bucket=self._bucket)
+        await self._call("check of the blob store", head)
         await asyncio.to_thread(self.spool.mkdir, parents=True, exist_ok=True)
 
+    @property
+    def _bucket(self) -> str:
+        return self.location.bucket
+
     async def put(self, key: str, data: bytes) -> None:
-        await asyncio.to_thread(
-            self._client.upload_fileobj,
-            io.BytesIO(data),
-            self.location.bucket,
-            self.location.key(_checked(key)),
-            Config=self._transfer,
+        name = self.location.key(_checked(key))
+        upload = partial(
+            self._client.upload_fileobj, io.BytesIO(data), self._bucket, name, Config=self._transfer
         )
+        await self._call(f"upload of {key}", upload)
 
     async def get(self, key: str) -> bytes:
         staged = self._spooled(key)
         if staged.exists():
             # registration logs are read while staged; the spool is the blob until committed
             return await asyncio.to_thread(staged.read_bytes)
-        return await asyncio.to_thread(self._get_object, key, None)
+        return await self._get_object(key, None)
 
     async def exists(self, key: str) -> bool:
         if self._spooled(key).exists():
             return True
+        name = self.location.key(_checked(key))
         try:
-            await asyncio.to_thread(
-                self._client.head_object,
-                Bucket=self.location.bucket,
-                Key=self.location.key(_checked(key)),
-            )
-        except ClientError as exc:
-            if _missing(exc):
-                return False
-            raise
+            head = partial(self._client.head_object, Bucket=self._bucket, Key=name)
+            await self._call(f"head of {key}", head, expected=_MISSING)
+        except ClientError:
+            return False
         return True
 
     def staging_path(self, key: str) -> Path:
@@ -161,13 +176,11 @@ class S3BlobStore:
         if not path.exists():
             # committed already (an attempt ended twice), or the process never wrote a byte
             return
-        await asyncio.to_thread(
-            self._client.upload_file,
-            str(path),
-            self.location.bucket,
-            self.location.key(key),
-            Config=self._transfer,
+        name = self.location.key(key)
+        upload = partial(
+            self._client.upload_file, str(path), self._bucket, name, Config=self._transfer
         )
+        await self._call(f"upload of staged {key}", upload)
         # only after the upload: readers fall back to S3 once the spool file is gone
         path.unlink(missing_ok=True)
         logger.debug("committed %s to %s", key, self._where())
@@ -179,13 +192,13 @@ class S3BlobStore:
             return await asyncio.to_thread(self._read_spool, self._spooled(key), offset, limit)
         except FileNotFoundError:
             pass
-        return await asyncio.to_thread(self._get_object, key, (offset, limit))
+        return await self._get_object(key, (offset, limit))
 
     def presigned_url(self, key: str) -> str | None:
         # signing is local computation: no request is made, so no thread is needed
         return self._client.generate_presigned_url(
             "get_object",
-            Params={"Bucket": self.location.bucket, "Key": self.location.key(_checked(key))},
+            Params={"Bucket": self._bucket, "Key": self.location.key(_checked(key))},
             ExpiresIn=self._options.presign_seconds,
         )
 
@@ -198,23 +211,23 @@ class S3BlobStore:
             handle.seek(offset)
             return handle.read(limit)
 
-    def _get_object(self, key: str, window: tuple[int, int] | None) -> bytes:
+    async def _get_object(self, key: str, window: tuple[int, int] | None) -> bytes:
         name = self.location.key(_checked(key))
-        try:
+
+        def download() -> bytes:
             if window is None:
-                response = self._client.get_object(Bucket=self.location.bucket, Key=name)
+                response = self._client.get_object(Bucket=self._bucket, Key=name)
             else:
-                offset, limit = window
-                response = self._client.get_object(
-                    Bucket=self.location.bucket,
-                    Key=name,
-                    Range=f"bytes={offset}-{offset + limit - 1}",
-                )
+                wanted = f"bytes={window[0]}-{sum(window) - 1}"
+                response = self._client.get_object(Bucket=self._bucket, Key=name, Range=wanted)
+            with response["Body"] as body:
+                return body.read()
+
+        try:
+            return await self._call(
+                f"download of {key}", download, expected=_MISSING | {"InvalidRange"}
+            )
         except ClientError as exc:
-            if _missing(exc):
-                raise BlobNotFound(key) from None
-            if window is not None and exc.response.get("Error", {}).get("Code") == "InvalidRange":
+            if _code(exc) == "InvalidRange":
                 return b""  # offset at or past the end: nothing more to read yet
-            raise
-        with response["Body"] as body:
-            return body.read()
+            raise BlobNotFound(key) from None

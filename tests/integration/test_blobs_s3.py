@@ -155,3 +155,18 @@ async def test_check_names_an_unreachable_endpoint(tmp_path: Path) -> None:
     store = S3BlobStore(S3Location("bucket", ""), tmp_path, options, make_client(options))
     with pytest.raises(BlobStoreUnavailable, match=r"'bucket' at http://127\.0\.0\.1:9"):
         await store.check()
+
+
+async def test_s3_failures_name_the_blob_and_the_bucket(s3_endpoint: str, tmp_path: Path) -> None:
+    options = S3Options(endpoint_url=s3_endpoint, region=REGION)
+    store = S3BlobStore(S3Location("gone-bucket", ""), tmp_path, options, make_client(options))
+    with pytest.raises(BlobStoreUnavailable) as caught:
+        await store.put("runs/trn-1/output.json", b"{}")
+    assert str(caught.value) == (
+        f"S3 upload of runs/trn-1/output.json in bucket 'gone-bucket' at {s3_endpoint} failed: "
+        "NoSuchBucket The specified bucket does not exist"
+    )
+    store.staging_path("logs/trn-1/0.log").write_bytes(b"log")
+    with pytest.raises(BlobStoreUnavailable, match=r"upload of staged logs/trn-1/0\.log"):
+        await store.commit_staged("logs/trn-1/0.log")
+    assert store.staging_path("logs/trn-1/0.log").read_bytes() == b"log"  # kept for a retry
