@@ -98,3 +98,12 @@ def not_a_number() -> float:
 @app.task
 def exits_quietly() -> None:
     os._exit(0)
+
+
+@app.task
+def expose_socket(name: str) -> str:
+    """Leaves its instance socket's path for a test to speak the protocol on, then waits."""
+    (SCRATCH / f"socket-{name}").write_text(os.environ["RENDER_SDK_SOCKET_PATH"])
+    if not _wait_for(SCRATCH / f"release-{name}", 60):
+        return "timed out waiting"
+    return f"released {name}"

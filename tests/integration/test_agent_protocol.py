@@ -1,0 +1,82 @@
+"""The instance protocol spoken on a live attempt's socket, as a worker would, checked strictly."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from core.domain import RunStatus
+from tests.integration.engine_fixtures import WS, open_engine
+
+pytestmark = pytest.mark.anyio
+
+
+def _b64(value: Any) -> str:
+    return base64.b64encode(json.dumps(value).encode()).decode()
+
+
+async def _socket_of(scratch: Path, name: str) -> str:
+    path = scratch / f"socket-{name}"
+    async with asyncio.timeout(30):
+        while not path.exists() or not path.read_text():
+            await asyncio.sleep(0.05)
+    return path.read_text()
+
+
+@pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "scratch"
+    folder.mkdir()
+    monkeypatch.setenv("ENGINE_SCRATCH", str(folder))
+    return folder
+
+
+async def test_subtasks_on_a_live_socket(database_url: str, tmp_path: Path, scratch: Path) -> None:
+    async with open_engine(tmp_path, database_url=database_url) as runtime:
+        parent = await runtime.service.create_run(WS, "wf/expose_socket", ["p"])
+        socket_path = await _socket_of(scratch, "p")
+        transport = httpx.AsyncHTTPTransport(uds=socket_path)
+        async with httpx.AsyncClient(transport=transport, base_url="http://worker") as worker:
+            key = str(uuid.uuid4())
+            body = {"task_name": "leaf", "input": _b64([41]), "idempotency_key": key}
+            first = await worker.post("/run-subtask", json=body)
+            again = await worker.post("/run-subtask", json=body)
+            other = await worker.post("/run-subtask", json={**body, "idempotency_key": "k2"})
+            assert first.status_code == 200
+            child = first.json()["task_run_id"]
+            assert again.json()["task_run_id"] == child, "a resent request creates no second child"
+            assert other.json()["task_run_id"] != child
+
+            # held until the child ends, then the result in the same answer
+            result = await worker.post("/get-subtask-result", json={"task_run_id": child})
+            assert result.status_code == 200
+            answer = result.json()
+            assert answer["still_running"] is False
+            assert json.loads(base64.b64decode(answer["complete"]["output"])) == [42]
+
+            unknown_task = await worker.post("/run-subtask", json={**body, "task_name": "nope"})
+            assert unknown_task.status_code == 404
+            assert "nope" in unknown_task.json()["message"]
+            stranger = await worker.post("/get-subtask-result", json={"task_run_id": parent.id})
+            assert stranger.status_code == 404
+            malformed = await worker.post("/run-subtask", content=b"{not json")
+            assert malformed.status_code == 400
+            bad_input = await worker.post("/run-subtask", json={**body, "input": "%%%"})
+            assert bad_input.status_code == 400
+            scalar = await worker.post(
+                "/run-subtask", json={**body, "input": _b64(3), "idempotency_key": "k3"}
+            )
+            assert scalar.status_code == 400
+
+            await runtime.service.cancel_run(WS, parent.id)
+            refused = await worker.post("/run-subtask", json={**body, "idempotency_key": "k4"})
+            assert refused.status_code == 409
+        done = await runtime.service.wait_run(WS, parent.id, 30)
+        assert done.status is RunStatus.CANCELED
