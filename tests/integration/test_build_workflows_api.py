@@ -1,0 +1,113 @@
+"""Workflow resources over HTTP: create, read, change, delete, deploy; bad input is a clear 4xx."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.build_fixtures import (
+    GitRemote,
+    build_settings,
+    make_remote,
+    serve_builds,
+    wait_build,
+)
+
+WORKFLOW = """
+from conveyor import Workflows
+
+app = Workflows()
+
+
+@app.task
+def t() -> int:
+    return 1
+"""
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[httpx.Client]:
+    settings = build_settings(tmp_path / "data", "http://127.0.0.1:9", "unused")
+    settings = settings.model_copy(
+        update={"github": settings.github.model_copy(update={"app_id": None})}
+    )
+    with serve_builds(settings) as server, server.client() as client:
+        yield client
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> GitRemote:
+    remote = make_remote(tmp_path)
+    remote.commit({"main.py": WORKFLOW}, "init")
+    return remote
+
+
+def test_crud_and_env_vars_never_returned(client: httpx.Client, remote: GitRemote) -> None:
+    created = client.post(
+        "/v1/workflows",
+        json={"name": "My ETL", "repo": remote.url, "envVars": [{"key": "DB", "value": "pw"}]},
+    )
+    assert created.status_code == 201, created.text
+    workflow = created.json()
+    assert workflow["slug"] == "my-etl" and workflow["branch"] == "main"
+    assert workflow["buildConfig"]["repo"] == remote.url and workflow["envVarKeys"] == ["DB"]
+
+    duplicate = client.post("/v1/workflows", json={"name": "My ETL", "repo": remote.url})
+    assert duplicate.status_code == 409 and duplicate.json()["code"] == "conflict"
+
+    patched = client.patch(
+        f"/v1/workflows/{workflow['id']}",
+        json={"buildCommand": "make", "envVars": {"DB": None, "TOKEN": "t"}},
+    )
+    assert patched.status_code == 200
+    assert patched.json()["buildConfig"]["buildCommand"] == "make"
+    assert patched.json()["envVarKeys"] == ["TOKEN"]
+    by_slug = client.get("/v1/workflows/my-etl").json()
+    assert by_slug["id"] == workflow["id"] and "pw" not in str(by_slug) and 't"' not in str(by_slug)
+
+    assert client.delete(f"/v1/workflows/{workflow['id']}").status_code == 204
+    missing = client.get(f"/v1/workflows/{workflow['id']}")
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"repo": "https://github.com/octo/hello"}, "name is required"),
+        ({"name": "x"}, "repo is required"),
+        ({"name": "x", "repo": "https://github.com/octo/hello", "color": "red"}, "unknown fields"),
+        ({"name": "x", "repo": "https://github.com/octo/hello", "branch": 3}, "branch must be"),
+        ({"name": "x", "repo": "https://github.com/octo/hello", "envVars": "A=1"}, "envVars"),
+        ({"name": "x", "repo": "ftp://example.com/a/b"}, "not a git URL"),
+    ],
+)
+def test_bad_bodies_are_400(client: httpx.Client, body: dict[str, object], fragment: str) -> None:
+    response = client.post("/v1/workflows", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "invalid_request" and fragment in response.json()["message"]
+
+
+@pytest.mark.slow
+def test_deploy_builds_the_branch_head_and_a_bad_commit_is_refused(
+    client: httpx.Client, remote: GitRemote
+) -> None:
+    workflow = client.post("/v1/workflows", json={"name": "dep", "repo": remote.url}).json()
+    bad = client.post(f"/v1/workflows/{workflow['id']}/deploy", json={"commitId": "abc"})
+    assert bad.status_code == 400 and "40-character" in bad.json()["message"]
+    started = client.post(f"/v1/workflows/{workflow['id']}/deploy")
+    assert started.status_code == 202 and started.json()["commitId"] == remote.shas[0]
+    build = wait_build(client, started.json()["id"])
+    assert build["status"] == "succeeded", client.get(f"/v1/builds/{build['id']}/logs").text
+    listed = client.get("/v1/builds", params={"workflowId": workflow["id"]}).json()
+    assert [item["build"]["id"] for item in listed] == [build["id"]]
+    wrong_branch = client.patch(f"/v1/workflows/{workflow['id']}", json={"branch": "nope"})
+    assert wrong_branch.status_code == 200
+    refused = client.post(f"/v1/workflows/{workflow['id']}/deploy")
+    assert refused.status_code == 400 and "nope" in refused.json()["message"]
+    # A workflow with runs keeps its history: it cannot be deleted.
+    run = client.post("/v1/task-runs", json={"task": "dep/t", "input": []})
+    assert run.status_code == 202
+    assert client.delete(f"/v1/workflows/{workflow['id']}").status_code == 409
