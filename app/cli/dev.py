@@ -113,7 +113,7 @@ def _slug_of(path: Path) -> str:
 async def serve(settings: Settings, path: Path, slug: str, start_command: str) -> None:
     runtime = await Runtime.open(settings)
     try:
-        version = await _register(runtime, path, slug, start_command)
+        await _register(runtime, path, slug, start_command)
         await runtime.start()
         app = create_app(runtime, anonymous_workspace=DEFAULT_WORKSPACE_ID)
         config = uvicorn.Config(
@@ -126,14 +126,29 @@ async def serve(settings: Settings, path: Path, slug: str, start_command: str) -
         )
         server = DevServer(config)
         url = f"http://{settings.host}:{settings.port}"
-        example = f"{slug}/{version.task_names[0]}" if version.task_names else f"{slug}/TASK"
-        click.echo(f"Conveyor dev server on {url} — try: conveyor run {example} --wait", err=True)
+        example = await _example_command(runtime, slug)
+        click.echo(f"Conveyor dev server on {url} (dashboard at {url}/)", err=True)
+        click.echo(f"Next: in another terminal, `{example}`", err=True)
         async with watch_and_reregister(runtime, path, slug, start_command):
             await server.serve()
         if not server.started:
             raise CliError(f"could not serve on {url} (is the port in use?)")
     finally:
         await runtime.close()
+
+
+async def _example_command(runtime: Runtime, slug: str) -> str:
+    """A `conveyor run` line for the first task, its required parameters as placeholders."""
+    page = await runtime.service.list_tasks(
+        DEFAULT_WORKSPACE_ID, workflow_id=None, cursor=None, limit=100
+    )
+    tasks = sorted((t for t in page.items if t.workflow_slug == slug), key=lambda t: t.name)
+    if not tasks:
+        return "conveyor tasks"
+    # a task that needs arguments shows how to pass them; prefer one that fans out
+    task = next((t for t in tasks if len(t.parameters) > 1), tasks[0])
+    required = [f"<{p.name}>" for p in task.parameters if not p.has_default]
+    return " ".join(["conveyor run", task.slug, *required, "--wait"])
 
 
 async def _register(runtime: Runtime, path: Path, slug: str, start_command: str) -> VersionInfo:
