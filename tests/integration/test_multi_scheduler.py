@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -86,4 +87,41 @@ async def test_two_schedulers_start_every_attempt_once_under_one_limit(
             process.send_signal(signal.SIGTERM)
         for process in processes:
             assert process.wait(timeout=30) == 0
+        await runtime.close()
+
+
+async def test_a_stopped_scheduler_leaves_its_runs_to_another(
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setenv("ENGINE_SCRATCH", str(scratch))
+    data_dir = tmp_path / "data"
+    runtime = await Runtime.open(make_settings(data_dir, postgres_url))
+    try:
+        await runtime.register_workflow(
+            copy_workflow("engine", tmp_path), slug="wf", start_command="conveyor-worker main:app"
+        )
+        (first,) = _schedulers(postgres_url, data_dir, 1)
+        run = await runtime.service.create_run(WS, "wf/hold", ["h"])
+        pid_file = scratch / "pid-h"
+        await runtime.service.wait_run(WS, run.id, 0)
+        async with asyncio.timeout(30):
+            while not pid_file.exists() or not pid_file.read_text():
+                await asyncio.sleep(0.05)
+        worker = int(pid_file.read_text())
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=30) == 0
+        os.kill(worker, 0)  # SIGTERM stops admitting; it leaves the instance to reconcile
+        pid_file.unlink()
+        (scratch / "release-h").write_text("go")
+        (second,) = _schedulers(postgres_url, data_dir, 1)
+        try:
+            done = await runtime.service.wait_run(WS, run.id, 60)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(timeout=30) == 0
+        assert done.status is RunStatus.SUCCEEDED
+        assert [a.outcome for a in done.attempts] == ["lost", "ok"]
+    finally:
         await runtime.close()
