@@ -14,6 +14,7 @@ from app.api import (
     events,
     instance_relay,
     logs,
+    metrics,
     openapi,
     task_runs,
     tasks,
@@ -51,6 +52,7 @@ def api_routes() -> list[BaseRoute]:
         *webhook.routes,
         *logs.routes,
         *usage.routes,
+        *metrics.routes,
         *instance_relay.routes,
     ]
 

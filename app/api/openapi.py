@@ -64,6 +64,33 @@ def _op(summary: str, responses: Obj, parameters: list[Obj] | None = None, **ext
     return op
 
 
+_NUMBER: Obj = {"type": "number"}
+_USAGE_ROW: Obj = {
+    "type": "object",
+    "required": ["computeSeconds", "costUsd"],
+    "properties": {
+        "taskSlug": _STR,
+        "day": _STR,
+        "attempts": {"type": "integer"},
+        "computeSeconds": _NUMBER,
+        "costUsd": _NUMBER,
+    },
+}
+_USAGE: Obj = {
+    "type": "object",
+    "required": ["maxConcurrency", "queue", "perTask", "perDay"],
+    "properties": {
+        "maxConcurrency": {"type": "integer"},
+        "queue": {
+            "type": "object",
+            "properties": {k: {"type": "integer"} for k in ("pending", "running", "waiting")},
+        },
+        "perTask": {"type": "array", "items": _USAGE_ROW},
+        "perDay": {"type": "array", "items": _USAGE_ROW},
+    },
+}
+
+
 def _paths() -> Obj:
     run_filters = [
         _query("status", _STRS, "repeat or comma-separate; `completed` = `succeeded`"),
@@ -154,7 +181,13 @@ def _paths() -> Obj:
             ),
         },
         "/v1/usage": {
-            "get": _op("Compute seconds and cost", {"200": _json({"type": "object"})}),
+            "get": _op("Compute seconds and cost", {"200": _json(_USAGE)}),
+        },
+        "/metrics": {
+            "get": _op(
+                "The queue and usage in Prometheus' text format",
+                {"200": {"description": "metrics", "content": {"text/plain": {"schema": _STR}}}},
+            ),
         },
     }
 
