@@ -117,9 +117,11 @@ class PythonNomadApi:
         return result
 
     async def deregister(self, job_id: str) -> None:
-        await self._call(
-            f"stop job {job_id}", lambda: self._client.job.deregister_job(job_id, purge=False)
+        # purge=false keeps the stopped job (and its allocations' logs) until Nomad's GC
+        request = functools.partial(
+            self._client.job.request, job_id, method="delete", params={"purge": "false"}
         )
+        await self._call(f"stop job {job_id}", request)
 
     async def task_log(self, alloc_id: str, task: str, stream: str) -> bytes:
         request = functools.partial(

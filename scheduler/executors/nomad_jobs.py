@@ -30,6 +30,16 @@ _FROM_META = {
 }
 
 
+# Nomad starts the main task once the sidecar has *started*, not once it serves: the worker waits
+# (≤ 30 s) for the socket, rather than spending the SDK's doubling retry delays on it.
+_AFTER_SOCKET = (
+    "-c",
+    'i=0; while [ ! -S "$RENDER_SDK_SOCKET_PATH" ] && [ "$i" -lt 600 ]; do sleep 0.05; '
+    'i=$((i+1)); done; exec "$@"',
+    "conveyor-wait-for-agent",
+)
+
+
 def job_id_for(prefix: str, version_id: str, plan: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{prefix}-{version_id}-{plan}")
 
@@ -79,7 +89,7 @@ def _group(shape: JobShape, argv: list[str], settings: NomadSettings) -> dict[st
     worker = {
         "Name": WORKER_TASK,
         "Driver": "docker",
-        "Config": {"image": shape.image, "command": argv[0], "args": argv[1:]},
+        "Config": {"image": shape.image, "command": "/bin/sh", "args": [*_AFTER_SOCKET, *argv]},
         "Env": env,
         "Resources": {
             "CPU": max(int(shape.plan.cpu * settings.cpu_mhz_per_core), 1),

@@ -1,0 +1,247 @@
+"""The Nomad executor end to end against the fake Nomad (tests/fakes/nomad.py).
+
+Every attempt is a dispatch the fake runs as real processes: `conveyor agent` serving the
+worker's socket and relaying over HTTP to a real uvicorn serving `create_app(runtime)`.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from core.domain import RunStatus
+from scheduler.attempt_tokens import attempt_token
+from scheduler.executors.nomad_api import NomadError, NomadNotFound, PythonNomadApi
+from tests.fakes.nomad import FakeImage, FakeNomad, serve_fake_nomad
+from tests.integration.engine_fixtures import copy_workflow
+from tests.integration.nomad_checks import (
+    check_cancel,
+    check_relay_refuses_strangers,
+    check_retries_and_logs,
+    check_submit,
+    check_timeout,
+    handles,
+)
+from tests.integration.nomad_fixtures import (
+    SECRET,
+    WS,
+    NomadTarget,
+    engine_settings,
+    nomad_engine,
+    pid_alive,
+    until,
+)
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+AGENT_IMAGE = "conveyor:test"
+WORKER_IMAGE = "engine-worker:test"
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Iterator[NomadTarget]:
+    workflow = copy_workflow("engine", tmp_path)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    images = {
+        AGENT_IMAGE: FakeImage(tmp_path),
+        WORKER_IMAGE: FakeImage(workflow, {"ENGINE_SCRATCH": str(scratch)}),
+    }
+    # allocation folders hold the socket: keep them short for the 108-byte limit
+    root = Path(f"/tmp/fn-{tmp_path.name[-12:]}-{id(images):x}")
+    root.mkdir()
+    try:
+        with serve_fake_nomad(root, images) as fake:
+            yield NomadTarget(
+                fake.url,
+                AGENT_IMAGE,
+                WORKER_IMAGE,
+                "127.0.0.1",
+                "127.0.0.1",
+                scratch,
+                workflow,
+                fake,
+            )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def fake_of(target: NomadTarget) -> FakeNomad:
+    assert target.fake is not None
+    return target.fake
+
+
+async def test_submit_dispatches_a_parameterized_job(target: NomadTarget, tmp_path: Path) -> None:
+    async with nomad_engine(target, tmp_path / "data") as engine:
+        await check_submit(engine, target)
+        fake = fake_of(target)
+        (job,) = fake.registered_jobs().values()
+        spec = job["Spec"]
+        assert spec["ParameterizedJob"]["Payload"] == "required"
+        worker, agent = (
+            {t["Name"]: t for t in spec["TaskGroups"][0]["Tasks"]}[n] for n in ("worker", "agent")
+        )
+        assert agent["Lifecycle"] == {"Hook": "prestart", "Sidecar": True}
+        assert worker["Resources"] == {"CPU": 100, "MemoryMB": 2048}
+        assert worker["Env"]["RENDER_SDK_SOCKET_PATH"] == "${NOMAD_ALLOC_DIR}/conveyor.sock"
+        dispatches = [p for m, p in fake.requests if m == "POST" and "/dispatch" in p]
+        assert dispatches and all("idempotency_token=" in p for p in dispatches)
+        # registration and the run share the job: registered once, never re-versioned
+        assert fake.job_versions(spec["ID"]) == 0
+        assert any("index=" in p and "wait=" in p for _, p in fake.requests), "blocking queries"
+
+
+async def test_retries_are_new_dispatches_and_logs_are_copied(
+    target: NomadTarget, tmp_path: Path
+) -> None:
+    async with nomad_engine(target, tmp_path / "data") as engine:
+        await check_retries_and_logs(engine, target)
+
+
+async def test_timeout_deregisters_and_kills_the_processes(
+    target: NomadTarget, tmp_path: Path
+) -> None:
+    async with nomad_engine(target, tmp_path / "data") as engine:
+        job_id = await check_timeout(engine, target)
+        pids = fake_of(target).pids(job_id)
+        assert len(pids) == 2, "the sidecar and the worker ran"
+        # the task writes its pid and its child's once it runs (the 2 s timeout includes start-up)
+        started = [f for f in target.scratch.iterdir() if f.name.startswith("pids-")]
+        pids += [int(p) for f in started for p in f.read_text().split()]
+        await until(_none_alive(pids), "the sidecar, the worker and its child to be gone", 10)
+        deletes = [p for m, p in fake_of(target).requests if m == "DELETE"]
+        assert any(p.startswith(f"/v1/job/{job_id}?") and "purge=false" in p for p in deletes), (
+            deletes
+        )
+
+
+async def test_cancel_stops_the_dispatched_job(target: NomadTarget, tmp_path: Path) -> None:
+    async with nomad_engine(target, tmp_path / "data") as engine:
+        name = await check_cancel(engine, target)
+        pid = int((target.scratch / f"pid-{name}").read_text())
+        await until(_none_alive([pid]), "the worker to be gone", 10)
+
+
+async def test_blocked_evaluation_is_the_waiting_reason(
+    target: NomadTarget, tmp_path: Path
+) -> None:
+    fake = fake_of(target)
+    async with nomad_engine(target, tmp_path / "data") as engine:
+        key = await engine.runtime.keys.create(WS, "test")
+        fake.no_capacity = True
+        run = await engine.runtime.service.create_run(WS, "wf/leaf", [41])
+        headers = {"Authorization": f"Bearer {key.secret}"}
+        async with httpx.AsyncClient(base_url=engine.url, headers=headers) as client:
+
+            async def reason() -> str | None:
+                body = (await client.get(f"/v1/task-runs/{run.id}")).json()
+                value = body.get("waitingReason")
+                return value if isinstance(value, str) else None
+
+            shown = await until(reason, "the blocked evaluation to show", 30)
+            assert shown is not None
+            assert shown.startswith("waiting for capacity on the Nomad cluster")
+            assert "memory" in shown
+            fake.no_capacity = False
+            done = await engine.runtime.service.wait_run(WS, run.id, 60)
+            assert done.status is RunStatus.SUCCEEDED, done.error
+            assert done.results == [42]
+            after = (await client.get(f"/v1/task-runs/{run.id}")).json()
+            assert "waitingReason" not in after
+
+
+async def test_relay_takes_only_the_attempt_token(target: NomadTarget, tmp_path: Path) -> None:
+    async with nomad_engine(target, tmp_path / "data") as engine:
+        key = await engine.runtime.keys.create(WS, "test")
+        await check_relay_refuses_strangers(engine, key.secret)
+        url = f"{engine.url}/internal/v1/instances/att-nope"
+        good = {"Authorization": f"Bearer {attempt_token(SECRET, 'att-nope')}"}
+        other = {"Authorization": f"Bearer {attempt_token(SECRET, 'att-other')}"}
+        envelope = {"method": "GET", "path": "/input", "query": {}, "body_b64": ""}
+        async with httpx.AsyncClient(timeout=10) as client:
+            assert (await client.post(url, json=envelope, headers=other)).status_code == 401
+            unknown = await client.post(url, json=envelope, headers=good)
+            assert unknown.status_code == 503, unknown.text
+            assert unknown.json()["code"] == "instance_not_attached"
+            bad = await client.post(url, json={**envelope, "method": "PUT"}, headers=good)
+            assert bad.status_code == 400
+            assert "method" in bad.json()["message"]
+
+
+async def test_control_plane_restart_reattaches_running_attempts(
+    target: NomadTarget, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    async with nomad_engine(target, data, stop_instances=False) as first:
+        port = first.port
+        run = await first.runtime.service.create_run(WS, "wf/branch", ["restart"])
+        pid_file = target.scratch / "pid-restart"
+        await until(_exists(pid_file), "the child to start", 60)
+        parent_handle = (await handles(first, run.id))[0]
+    # the control plane is gone; the allocations are not
+    assert fake_of(target).pids(parent_handle["job_id"])
+    async with nomad_engine(target, data, port=port, register=False) as second:
+        (target.scratch / "release-restart").write_text("go")
+        done = await second.runtime.service.wait_run(WS, run.id, 60)
+        assert done.status is RunStatus.SUCCEEDED, done.error
+        assert done.results == ["released restart"]
+        assert len(done.attempts) == 1, "re-attached, not retried as lost"
+
+
+async def test_fake_nomad_is_strict_about_dispatch(target: NomadTarget, tmp_path: Path) -> None:
+    api = PythonNomadApi(engine_settings(target, tmp_path, 1).nomad)
+    job = {
+        "Job": {
+            "ID": "strict",
+            "Type": "batch",
+            "ParameterizedJob": {"Payload": "required", "MetaRequired": ["mode"]},
+            "TaskGroups": [
+                {
+                    "Name": "g",
+                    "RestartPolicy": {"Attempts": 0, "Mode": "fail"},
+                    "ReschedulePolicy": {"Attempts": 0, "Unlimited": False},
+                    "Tasks": [
+                        {
+                            "Name": "t",
+                            "Driver": "docker",
+                            "Config": {"image": WORKER_IMAGE, "command": "true"},
+                            "Resources": {"CPU": 10, "MemoryMB": 10},
+                        }
+                    ],
+                }
+            ],
+        }
+    }
+    await api.register_job(job)
+    big = {"Payload": base64.b64encode(b"x" * (16 * 1024 + 1)).decode(), "Meta": {"mode": "run"}}
+    with pytest.raises(NomadError, match="Payload exceeds maximum size; 16385 > 16384"):
+        await api.dispatch("strict", big, idempotency_token="a")
+    with pytest.raises(NomadError, match="required meta keys"):
+        await api.dispatch("strict", {"Payload": "eA=="}, idempotency_token="a")
+    body = {"Payload": "eA==", "Meta": {"mode": "run"}}
+    first = await api.dispatch("strict", body, idempotency_token="same")
+    again = await api.dispatch("strict", body, idempotency_token="same")
+    assert first["DispatchedJobID"] == again["DispatchedJobID"]
+    with pytest.raises(NomadNotFound):
+        await api.job_allocations("nope", index=0, wait_s=0)
+    with pytest.raises(NomadNotFound):
+        await api.evaluation("nope")
+
+
+def _none_alive(pids: list[int]) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return not any(pid_alive(pid) for pid in pids)
+
+    return check
+
+
+def _exists(path: Path) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return path.exists()
+
+    return check
