@@ -240,10 +240,12 @@ class RunStore:
         deadline = loop.time() + timeout
         while True:
             with self.bus.watch_run(run_id) as changed:
-                run = await self.get_run(workspace_id, run_id)
+                # only the status while waiting: payloads (maybe large blobs) load once, at the end
+                async with self.sessions() as session:
+                    run = await queries.get_run_row(session, workspace_id, run_id)
                 remaining = deadline - loop.time()
-                if run.status.terminal or remaining <= 0:
-                    return run
+                if RunStatus(run.status).terminal or remaining <= 0:
+                    return await self.get_run(workspace_id, run_id)
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(remaining):
                         await changed.wait()
@@ -530,6 +532,11 @@ class RunStore:
         run = await session.get_one(TaskRun, run_id, with_for_update=True)
         attempt = await session.get_one(Attempt, attempt_id, with_for_update=True)
         return attempt, run
+
+    async def has_outcome(self, attempt_id: str) -> bool:
+        async with self.sessions() as session:
+            outcome = await session.scalar(select(Attempt.outcome).where(Attempt.id == attempt_id))
+        return outcome is not None
 
     async def set_handle(self, attempt_id: str, handle: dict[str, Any]) -> None:
         async with self._write() as (session, _):

@@ -74,6 +74,7 @@ class Scheduler:
         self._versions = versions
         self._live: dict[str, _Live] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._launching: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.membership = Membership(
             store.sessions,
@@ -119,7 +120,11 @@ class Scheduler:
         now = datetime.now(UTC)
         for workspace_id in await self._store.workspace_ids():
             for admitted in await self._store.admit(workspace_id, now, self.membership.id):
-                await self._launch(admitted)
+                # shielded: a start cut in half would leave an instance with no stored handle
+                launch = self._spawn(self._launch(admitted))
+                self._launching.add(launch)
+                launch.add_done_callback(self._launching.discard)
+                await asyncio.shield(launch)
                 started += 1
         return started
 
@@ -166,6 +171,9 @@ class Scheduler:
             await self._finish(admitted, exit_code=None)
             return
         live.monitor = self._spawn(self._monitor(live, live.handle))
+        if await self._store.has_outcome(admitted.attempt_id):
+            # cancelled while the instance was starting, before anyone could see its handle
+            await self._executor.stop(live.handle, self._settings.executor.kill_grace_seconds)
 
     def _spawn(self, coroutine: object) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coroutine)  # type: ignore[call-overload]
@@ -276,6 +284,9 @@ class Scheduler:
         self._stopping = True
         self._store.wake_scheduler.set()
         await self.membership.stop()
+        if self._launching:
+            # let starts finish so every instance has a stored handle before deciding its fate
+            await asyncio.wait(list(self._launching), timeout=30)
         if stop_instances:
             for live in list(self._live.values()):
                 if live.handle is not None:
