@@ -25,14 +25,12 @@ import asyncio
 import base64
 import binascii
 import json
-import re
 import signal
 import socket
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +41,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from tests.fakes.nomad_tasks import (
+    Alloc,
     FakeImage,
     TaskRun,
     finish,
@@ -52,134 +51,16 @@ from tests.fakes.nomad_tasks import (
     spawn,
     task_env,
 )
+from tests.fakes.nomad_wire import (
+    PAYLOAD_LIMIT,
+    NomadHTTPError,
+    go_bool,
+    nomad_json,
+    parse_wait,
+    validate_job,
+)
 
 __all__ = ["FakeImage", "FakeNomad", "serve_fake_nomad"]
-
-PAYLOAD_LIMIT = 16 * 1024
-_DURATION = re.compile(r"^(\d+)(ns|us|ms|s|m|h)$")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DURATION_FIELDS = ("KillTimeout", "Interval", "Delay", "MaxDelay")
-
-
-class NomadHTTPError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def _json(data: Any, index: int) -> Response:
-    return Response(
-        json.dumps(data), media_type="application/json", headers={"X-Nomad-Index": str(index)}
-    )
-
-
-def _parse_wait(raw: str | None) -> float:
-    if raw is None:
-        return 300.0  # Nomad's default
-    match = _DURATION.match(raw)
-    if match is None:
-        raise NomadHTTPError(400, f"Invalid wait time: {raw!r}")
-    return min(int(match.group(1)) * _UNITS[match.group(2)], 600.0)
-
-
-def _go_bool(raw: str, name: str) -> bool:
-    """Go's strconv.ParseBool, as Nomad parses boolean query parameters."""
-    if raw in ("1", "t", "T", "TRUE", "true", "True"):
-        return True
-    if raw in ("0", "f", "F", "FALSE", "false", "False"):
-        return False
-    raise NomadHTTPError(400, f"Failed to parse value of {name!r} ({raw}) as a bool")
-
-
-def _check_capitalised(where: str, obj: dict[str, Any]) -> None:
-    for key in obj:
-        if not key[:1].isupper():
-            raise NomadHTTPError(400, f"{where}: field {key!r} is not a Nomad API field name")
-    for key in _DURATION_FIELDS:
-        if key in obj and (not isinstance(obj[key], int) or isinstance(obj[key], bool)):
-            raise NomadHTTPError(400, f"{where}.{key}: durations are integer nanoseconds")
-
-
-def _validate_job(job: Any) -> None:
-    if not isinstance(job, dict):
-        raise NomadHTTPError(400, "Job must be an object")
-    _check_capitalised("Job", job)
-    if not isinstance(job.get("ID"), str) or not job["ID"]:
-        raise NomadHTTPError(400, "1 error occurred:\n\t* Missing job ID")
-    if job.get("Type") not in ("batch", "service", "system", "sysbatch"):
-        raise NomadHTTPError(400, f"Invalid job type: {job.get('Type')!r}")
-    groups = job.get("TaskGroups")
-    if not isinstance(groups, list) or not groups:
-        raise NomadHTTPError(400, "Missing job task groups")
-    for group in groups:
-        _validate_group(group)
-
-
-def _validate_group(group: Any) -> None:
-    if not isinstance(group, dict):
-        raise NomadHTTPError(400, "TaskGroups must hold objects")
-    _check_capitalised("TaskGroup", group)
-    for policy in ("RestartPolicy", "ReschedulePolicy"):
-        if not isinstance(group.get(policy), dict):
-            raise NomadHTTPError(400, f"this fake wants an explicit {policy}")
-        _check_capitalised(policy, group[policy])
-    if group["RestartPolicy"].get("Mode") not in ("fail", "delay"):
-        raise NomadHTTPError(400, "RestartPolicy.Mode must be fail or delay")
-    tasks = group.get("Tasks")
-    if not isinstance(tasks, list) or not tasks:
-        raise NomadHTTPError(400, "Missing tasks for task group")
-    for task in tasks:
-        if not isinstance(task, dict):
-            raise NomadHTTPError(400, "Tasks must hold objects")
-        _check_capitalised("Task", task)
-        if task.get("Driver") != "docker":
-            raise NomadHTTPError(400, "this fake runs docker tasks only")
-        config = task.get("Config") or {}
-        if not isinstance(config.get("image"), str) or not isinstance(config.get("command"), str):
-            raise NomadHTTPError(
-                400, f"task {task.get('Name')}: docker config needs image, command"
-            )
-        lifecycle = task.get("Lifecycle")
-        if lifecycle and not (lifecycle.get("Hook") == "prestart" and lifecycle.get("Sidecar")):
-            raise NomadHTTPError(400, "this fake runs prestart sidecars only")
-
-
-@dataclass
-class _Alloc:
-    id: str
-    job_id: str
-    eval_id: str
-    group: dict[str, Any]
-    directory: Path
-    create_index: int
-    modify_index: int
-    tasks: dict[str, TaskRun]
-    desired: str = "run"
-    client_status: str = "pending"
-    runner: asyncio.Task[None] | None = None
-    created_ns: int = field(default_factory=now_ns)
-
-    def stub(self) -> dict[str, Any]:
-        return {
-            "ID": self.id,
-            "EvalID": self.eval_id,
-            "Name": f"{self.job_id}.{self.group['Name']}[0]",
-            "Namespace": "default",
-            "NodeID": "fake-node-0000",
-            "NodeName": "fake",
-            "JobID": self.job_id,
-            "TaskGroup": self.group["Name"],
-            "DesiredStatus": self.desired,
-            "DesiredDescription": "",
-            "ClientStatus": self.client_status,
-            "ClientDescription": "",
-            "TaskStates": {name: run.state for name, run in self.tasks.items()},
-            "CreateIndex": self.create_index,
-            "ModifyIndex": self.modify_index,
-            "CreateTime": self.created_ns,
-            "ModifyTime": now_ns(),
-        }
 
 
 class FakeNomad:
@@ -195,7 +76,7 @@ class FakeNomad:
         self._changed: asyncio.Condition | None = None
         self._jobs: dict[str, dict[str, Any]] = {}
         self._evals: dict[str, dict[str, Any]] = {}
-        self._allocs: dict[str, _Alloc] = {}
+        self._allocs: dict[str, Alloc] = {}
         self._tokens: dict[tuple[str, str], str] = {}
         self._no_capacity = False
 
@@ -252,7 +133,7 @@ class FakeNomad:
             index = int(raw)
         except ValueError:
             raise NomadHTTPError(400, f"Invalid index: {raw!r}") from None
-        wait = _parse_wait(request.query_params.get("wait"))
+        wait = parse_wait(request.query_params.get("wait"))
         assert self._changed is not None
         async with self._changed:
             try:
@@ -291,11 +172,11 @@ class FakeNomad:
         if not isinstance(body, dict) or set(body) - {"Job", "EnforceIndex", "JobModifyIndex"}:
             raise NomadHTTPError(400, 'Job must be given as {"Job": {...}}')
         job = body.get("Job")
-        _validate_job(job)
+        validate_job(job)
         assert isinstance(job, dict)
         existing = self._jobs.get(job["ID"])
         if existing is not None and existing["Spec"] == job:
-            return _json(self._register_answer(existing), self._index)
+            return nomad_json(self._register_answer(existing), self._index)
         index = await self._bump()
         version = 0 if existing is None else existing["Version"] + 1
         stored = {
@@ -308,7 +189,7 @@ class FakeNomad:
             "JobModifyIndex": index,
         }
         self._jobs[job["ID"]] = stored
-        return _json(self._register_answer(stored), index)
+        return nomad_json(self._register_answer(stored), index)
 
     @staticmethod
     def _register_answer(job: dict[str, Any]) -> dict[str, Any]:
@@ -332,7 +213,7 @@ class FakeNomad:
         if method == "DELETE":
             return await self._deregister(request, rest)
         if method == "GET":
-            return _json(self._job_view(self._job(rest)), self._index)
+            return nomad_json(self._job_view(self._job(rest)), self._index)
         raise NomadHTTPError(405, "Invalid method")
 
     @staticmethod
@@ -367,7 +248,7 @@ class FakeNomad:
             child = self._jobs.get(child_id)
             # as Nomad: the token's job is reused unless it was stopped (deregistered)
             if child is not None and not child["Stop"]:
-                return _json(self._dispatch_answer(child), self._index)
+                return nomad_json(self._dispatch_answer(child), self._index)
         child_id = f"{job_id}/dispatch-{int(now_ns() // 1e9)}-{uuid.uuid4().hex[:8]}"
         index = await self._bump()
         child_spec = {
@@ -398,7 +279,7 @@ class FakeNomad:
             self._tokens[(job_id, token)] = child_id
         self._evals[eval_id] = self._new_eval(eval_id, child_id, "job-register", index)
         await self._schedule(eval_id)
-        return _json(self._dispatch_answer(child), self._index)
+        return nomad_json(self._dispatch_answer(child), self._index)
 
     @staticmethod
     def _payload(raw: Any, mode: str) -> bytes:
@@ -525,13 +406,13 @@ class FakeNomad:
         alloc_id = str(uuid.uuid4())
         directory = self.root / alloc_id[:8]
         tasks = {t["Name"]: TaskRun(t) for t in group["Tasks"]}
-        alloc = _Alloc(alloc_id, job["Spec"]["ID"], eval_id, group, directory, index, index, tasks)
+        alloc = Alloc(alloc_id, job["Spec"]["ID"], eval_id, group, directory, index, index, tasks)
         self._allocs[alloc_id] = alloc
         self._evals[eval_id].update(Status="complete", ModifyIndex=index)
         job.update(Status="running", ModifyIndex=index)
         alloc.runner = asyncio.create_task(self._run(alloc, job))
 
-    async def _run(self, alloc: _Alloc, job: dict[str, Any]) -> None:
+    async def _run(self, alloc: Alloc, job: dict[str, Any]) -> None:
         alloc_dir = alloc.directory / "alloc"
         (alloc_dir / "logs").mkdir(parents=True)
         ids = {
@@ -556,7 +437,7 @@ class FakeNomad:
 
     async def _start(
         self,
-        alloc: _Alloc,
+        alloc: Alloc,
         job: dict[str, Any],
         run: TaskRun,
         alloc_dir: Path,
@@ -586,7 +467,7 @@ class FakeNomad:
         alloc.modify_index = await self._bump()
         return True
 
-    async def _stop_all(self, alloc: _Alloc) -> None:
+    async def _stop_all(self, alloc: Alloc) -> None:
         """Kill what still runs (sidecars after the main task, everything on a stop)."""
         for run in sorted(alloc.tasks.values(), key=lambda run: run.sidecar):
             if run.process is not None and run.process.returncode is None:
@@ -605,11 +486,11 @@ class FakeNomad:
         self._job(job_id)
         await self._block(request)
         stubs = [a.stub() for a in self._allocs.values() if a.job_id == job_id]
-        return _json(stubs, self._index)
+        return nomad_json(stubs, self._index)
 
     async def _deregister(self, request: Request, job_id: str) -> Response:
         job = self._job(job_id)
-        purge = _go_bool(request.query_params.get("purge", "false"), "purge")
+        purge = go_bool(request.query_params.get("purge", "false"), "purge")
         index = await self._bump()
         job.update(Stop=True, ModifyIndex=index)
         eval_id = str(uuid.uuid4())
@@ -629,7 +510,7 @@ class FakeNomad:
         if purge:
             del self._jobs[job_id]
         await self._bump()
-        return _json(
+        return nomad_json(
             {"EvalID": eval_id, "EvalCreateIndex": index, "JobModifyIndex": index, "Index": index},
             index,
         )
@@ -647,14 +528,14 @@ class FakeNomad:
         alloc = self._allocs.get(request.path_params["alloc_id"])
         if alloc is None:
             raise NomadHTTPError(404, "alloc not found")
-        return _json({**alloc.stub(), "Job": self._jobs[alloc.job_id]["Spec"]}, self._index)
+        return nomad_json({**alloc.stub(), "Job": self._jobs[alloc.job_id]["Spec"]}, self._index)
 
     async def _get_eval(self, request: Request) -> Response:
         await self._block(request)
         evaluation = self._evals.get(request.path_params["eval_id"])
         if evaluation is None:
             raise NomadHTTPError(404, "eval not found")
-        return _json(evaluation, self._index)
+        return nomad_json(evaluation, self._index)
 
     async def _logs(self, request: Request) -> Response:
         alloc = self._allocs.get(request.path_params["alloc_id"])

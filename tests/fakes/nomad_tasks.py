@@ -162,3 +162,40 @@ def finish(run: TaskRun, returncode: int) -> None:
     run.state["State"] = "dead"
     run.state["Failed"] = code != 0 and not run.killed
     run.state["FinishedAt"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass
+class Alloc:
+    id: str
+    job_id: str
+    eval_id: str
+    group: dict[str, Any]
+    directory: Path
+    create_index: int
+    modify_index: int
+    tasks: dict[str, TaskRun]
+    desired: str = "run"
+    client_status: str = "pending"
+    runner: asyncio.Task[None] | None = None
+    created_ns: int = field(default_factory=now_ns)
+
+    def stub(self) -> dict[str, Any]:
+        return {
+            "ID": self.id,
+            "EvalID": self.eval_id,
+            "Name": f"{self.job_id}.{self.group['Name']}[0]",
+            "Namespace": "default",
+            "NodeID": "fake-node-0000",
+            "NodeName": "fake",
+            "JobID": self.job_id,
+            "TaskGroup": self.group["Name"],
+            "DesiredStatus": self.desired,
+            "DesiredDescription": "",
+            "ClientStatus": self.client_status,
+            "ClientDescription": "",
+            "TaskStates": {name: run.state for name, run in self.tasks.items()},
+            "CreateIndex": self.create_index,
+            "ModifyIndex": self.modify_index,
+            "CreateTime": self.created_ns,
+            "ModifyTime": now_ns(),
+        }

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import httpx
 from sqlalchemy import select
 
 from core.db.models import Attempt
-from core.domain import AttemptOutcome, RunStatus
+from core.domain import AttemptOutcome, AttemptState, RunStatus
 from scheduler.executors.nomad_jobs import job_id_for
 from tests.integration.nomad_fixtures import (
     WS,
     NomadEngine,
     NomadTarget,
     run_to_end,
-    scratch_file,
     until,
 )
 
@@ -65,8 +63,7 @@ async def check_submit(engine: NomadEngine, target: NomadTarget) -> None:
 
 
 async def check_retries_and_logs(engine: NomadEngine, target: NomadTarget) -> None:
-    name = uuid.uuid4().hex[:8]
-    run = await run_to_end(engine.runtime, "wf/flaky", [name, 2])
+    run = await run_to_end(engine.runtime, "wf/flaky", [2])
     assert run.status is RunStatus.SUCCEEDED, run.error
     assert run.results == ["ok after 2 failures"]
     assert [a.outcome for a in run.attempts] == [
@@ -81,31 +78,35 @@ async def check_retries_and_logs(engine: NomadEngine, target: NomadTarget) -> No
     assert "failure 1 of 2" in (run.attempts[0].stack_trace or "")
 
 
-async def check_timeout(engine: NomadEngine, target: NomadTarget) -> str:
-    """A run killed at its timeout; returns its dispatched job, stopped."""
-    name = uuid.uuid4().hex[:8]
-    run = await run_to_end(engine.runtime, "wf/sleeps_with_child", [name], timeout=60)
+async def check_timeout(engine: NomadEngine, target: NomadTarget) -> tuple[str, bytes]:
+    """A run killed at its timeout: (its dispatched job, stopped; the attempt's log)."""
+    run = await run_to_end(engine.runtime, "wf/sleeps_with_child", ["t"], timeout=60)
     assert run.status is RunStatus.FAILED
     assert run.attempts[-1].outcome is AttemptOutcome.TIMEOUT
     (handle,) = await handles(engine, run.id)
     job = await nomad_get(target, f"/v1/job/{handle['job_id']}")
     assert job["Stop"] is True, "stopping an attempt deregisters its dispatched job"
     await until(lambda: allocations_dead(target, handle["job_id"]), "tasks to die")
-    return str(handle["job_id"])
+    log = await engine.runtime.service.read_log(WS, run.id, 0)
+    return str(handle["job_id"]), log.data
 
 
 async def check_cancel(engine: NomadEngine, target: NomadTarget) -> str:
-    name = uuid.uuid4().hex[:8]
-    run = await engine.runtime.service.create_run(WS, "wf/hold", [name])
-    pid_file = scratch_file(target, f"pid-{name}")
-    await until(_async(pid_file.exists), "the task to start", 60)
+    """A running attempt cancelled; returns its dispatched job, stopped."""
+    run = await engine.runtime.service.create_run(WS, "wf/sleeps", [120])
+
+    async def running() -> bool:
+        info = await engine.runtime.service.get_run(WS, run.id)
+        return bool(info.attempts) and info.attempts[-1].state is AttemptState.RUNNING
+
+    await until(running, "the task to ask for its input", 60)
     await engine.runtime.service.cancel_run(WS, run.id)
     done = await engine.runtime.service.wait_run(WS, run.id, 30)
     assert done.status is RunStatus.CANCELED
     (handle,) = await handles(engine, run.id)
     await until(lambda: allocations_dead(target, handle["job_id"]), "tasks to die")
     assert (await nomad_get(target, f"/v1/job/{handle['job_id']}"))["Stop"] is True
-    return name
+    return str(handle["job_id"])
 
 
 async def check_relay_refuses_strangers(engine: NomadEngine, api_key: str) -> None:
@@ -120,10 +121,3 @@ async def check_relay_refuses_strangers(engine: NomadEngine, api_key: str) -> No
     for response in (anonymous, with_key):
         assert response.status_code == 401, response.text
         assert response.json()["code"] == "unauthorized"
-
-
-def _async(fn: Any) -> Any:
-    async def check() -> Any:
-        return fn()
-
-    return check

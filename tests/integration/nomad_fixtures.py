@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -149,11 +148,3 @@ def pid_alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat[stat.rindex(")") + 2] != "Z"
-
-
-def scratch_file(target: NomadTarget, name: str) -> Path:
-    return target.scratch / name
-
-
-def environ_flag(name: str) -> str | None:
-    return os.environ.get(name) or None

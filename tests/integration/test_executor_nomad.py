@@ -7,6 +7,7 @@ worker's socket and relaying over HTTP to a real uvicorn serving `create_app(run
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -45,7 +46,7 @@ WORKER_IMAGE = "engine-worker:test"
 
 @pytest.fixture
 def target(tmp_path: Path) -> Iterator[NomadTarget]:
-    workflow = copy_workflow("engine", tmp_path)
+    workflow = copy_workflow("nomad", tmp_path)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     images = {
@@ -107,24 +108,22 @@ async def test_timeout_deregisters_and_kills_the_processes(
     target: NomadTarget, tmp_path: Path
 ) -> None:
     async with nomad_engine(target, tmp_path / "data") as engine:
-        job_id = await check_timeout(engine, target)
+        job_id, log = await check_timeout(engine, target)
         pids = fake_of(target).pids(job_id)
         assert len(pids) == 2, "the sidecar and the worker ran"
-        # the task writes its pid and its child's once it runs (the 2 s timeout includes start-up)
-        started = [f for f in target.scratch.iterdir() if f.name.startswith("pids-")]
-        pids += [int(p) for f in started for p in f.read_text().split()]
+        # the task prints its pid and its child's once it runs (the timeout includes start-up)
+        printed = re.search(rb"pids (\d+) (\d+)", log)
+        pids += [int(p) for p in printed.groups()] if printed else []
         await until(_none_alive(pids), "the sidecar, the worker and its child to be gone", 10)
         deletes = [p for m, p in fake_of(target).requests if m == "DELETE"]
-        assert any(p.startswith(f"/v1/job/{job_id}?") and "purge=false" in p for p in deletes), (
-            deletes
-        )
+        assert any(p.startswith(f"/v1/job/{job_id}?") and "purge=false" in p for p in deletes)
 
 
 async def test_cancel_stops_the_dispatched_job(target: NomadTarget, tmp_path: Path) -> None:
     async with nomad_engine(target, tmp_path / "data") as engine:
-        name = await check_cancel(engine, target)
-        pid = int((target.scratch / f"pid-{name}").read_text())
-        await until(_none_alive([pid]), "the worker to be gone", 10)
+        job_id = await check_cancel(engine, target)
+        pids = fake_of(target).pids(job_id)
+        await until(_none_alive(pids), "the sidecar and the worker to be gone", 10)
 
 
 async def test_blocked_evaluation_is_the_waiting_reason(
