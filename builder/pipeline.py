@@ -173,7 +173,14 @@ class BuildPipeline:
                 await self._build(build_id, workflow_id, context)
         except Exception as exc:
             logger.exception("build %s of workflow %s crashed", build_id, context.workflow_slug)
-            await self._finish(build_id, context, None, f"internal error: {exc}", None)
+            message = f"internal error: {exc}"
+            async with self._sessions.begin() as session:
+                build = await session.get_one(Build, build_id)
+                version = await session.get_one(WorkflowVersion, build.version_id)
+                # A version that got as far as ready (or failed on its own) keeps its status.
+                if version.status in (VersionStatus.CREATED.value, VersionStatus.BUILDING.value):
+                    version.status, version.message = VersionStatus.BUILD_FAILED.value, message
+            await self._finish(build_id, context, None, message, None)
         finally:
             self._running.pop(build_id, None)
 
