@@ -25,6 +25,8 @@ from scheduler.uds_http import Request, Response, serve_unix
 
 logger = logging.getLogger(__name__)
 
+# relayed instances remembered for their held-request counts
+_RELAYED_CACHE = 10_000
 # a base64 body is 4/3 of its payload; leave room for the envelope
 _BODY_FACTOR = 1.4
 
@@ -75,6 +77,8 @@ class Agent:
         self._settings = settings
         self._store = store
         self._instances: dict[str, Instance] = {}
+        # attempts other processes started, answered here for their relays (oldest dropped first)
+        self._relayed: dict[str, Instance] = {}
         self._routes: dict[tuple[str, str], Callable[[Instance, Request], Awaitable[Response]]] = {
             ("GET", "/input"): self._input,
             ("POST", "/callback"): self._callback,
@@ -117,10 +121,22 @@ class Agent:
             self._instances[key] = Instance(attempt_id, run_id, None, None, registration)
 
     async def handle(self, key: str, request: Request) -> Response | None:
-        """Answer a relayed request for instance `key`; None when it is not open here."""
-        instance = self._instances.get(key)
+        """Answer a relayed request for instance `key`; None when no such attempt is live.
+
+        The API process that receives a relay is usually not the scheduler that started the
+        attempt: every run-mode request is answered from the database, so any control-plane
+        process can serve it. Registration waits on a future in the registering process, so
+        register-mode instances must be open here.
+        """
+        instance = self._instances.get(key) or self._relayed.get(key)
         if instance is None:
-            return None
+            run_id = await self._store.live_attempt_run(key)
+            if run_id is None:
+                return None
+            instance = Instance(key, run_id, None, None, None)
+            if len(self._relayed) >= _RELAYED_CACHE:
+                self._relayed.pop(next(iter(self._relayed)))
+            self._relayed[key] = instance
         return await self._dispatch(instance, request)
 
     async def close(self, key: str) -> None:

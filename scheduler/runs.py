@@ -533,6 +533,15 @@ class RunStore:
         attempt = await session.get_one(Attempt, attempt_id, with_for_update=True)
         return attempt, run
 
+    async def live_attempt_run(self, attempt_id: str) -> str | None:
+        """The run of an attempt whose instance has not ended, or None."""
+        async with self.sessions() as session:
+            return await session.scalar(
+                select(Attempt.run_id).where(
+                    Attempt.id == attempt_id, Attempt.state != AttemptState.ENDED.value
+                )
+            )
+
     async def has_outcome(self, attempt_id: str) -> bool:
         async with self.sessions() as session:
             outcome = await session.scalar(select(Attempt.outcome).where(Attempt.id == attempt_id))

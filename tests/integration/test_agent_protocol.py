@@ -11,8 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from core.db.models import Attempt
 from core.domain import RunStatus
+from scheduler.runtime import Runtime
 from tests.integration.engine_fixtures import WS, open_engine
 
 pytestmark = pytest.mark.anyio
@@ -80,3 +83,34 @@ async def test_subtasks_on_a_live_socket(database_url: str, tmp_path: Path, scra
             assert refused.status_code == 409
         done = await runtime.service.wait_run(WS, parent.id, 30)
         assert done.status is RunStatus.CANCELED
+
+
+async def test_any_control_plane_process_answers_a_relayed_attempt(
+    tmp_path: Path, scratch: Path
+) -> None:
+    """A relay reaching a process that did not start the attempt is answered from the database."""
+    from scheduler.agent import Agent
+    from scheduler.uds_http import Request
+
+    async with open_engine(tmp_path) as runtime:
+        run = await runtime.service.create_run(WS, "wf/expose_socket", ["r"])
+        await _socket_of(scratch, "r")
+        attempt_id = await _attempt_id(runtime, run.id)
+        elsewhere = Agent(runtime.settings, runtime.store)  # as in a separate API process
+        answer = await elsewhere.handle(attempt_id, Request("GET", "/input", {}, b""))
+        assert answer is not None and answer.status == 200
+        body = json.loads(answer.body)
+        assert body["task_name"] == "expose_socket" and body["task_run_id"] == run.id
+        assert await elsewhere.handle("att-unknown", Request("GET", "/input", {}, b"")) is None
+        (scratch / "release-r").write_text("go")
+        done = await runtime.service.wait_run(WS, run.id, 30)
+        assert done.status is RunStatus.SUCCEEDED
+        late = await elsewhere.handle(attempt_id, Request("GET", "/input", {}, b""))
+        assert late is not None and late.status == 409, "a finished run hands out no input"
+
+
+async def _attempt_id(runtime: Runtime, run_id: str) -> str:
+    async with runtime.store.sessions() as session:
+        found = await session.scalar(select(Attempt.id).where(Attempt.run_id == run_id))
+    assert found is not None
+    return found
