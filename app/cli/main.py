@@ -7,18 +7,31 @@ from collections.abc import Sequence
 
 import click
 
-from app.cli.agent import agent_command
 from app.cli.context import CliContext
-from app.cli.dev import dev_command
-from app.cli.keys import keys_group
-from app.cli.runs import run_command, runs_group, tasks_command
-from app.cli.serve import scheduler_command, server_command
-from app.cli.workflows import versions_group, workflows_group
+from app.cli.lazy import LazyGroup
 
 DEFAULT_URL = "http://127.0.0.1:8120"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+COMMANDS = {
+    "dev": "app.cli.dev:dev_command",
+    "run": "app.cli.runs:run_command",
+    "runs": "app.cli.runs:runs_group",
+    "tasks": "app.cli.runs:tasks_command",
+    "keys": "app.cli.keys:keys_group",
+    "workflows": "app.cli.workflows:workflows_group",
+    "versions": "app.cli.workflows:versions_group",
+    "agent": "app.cli.agent:agent_command",
+    "server": "app.cli.serve:server_command",
+    "scheduler": "app.cli.serve:scheduler_command",
+}
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--url",
     envvar="CONVEYOR_URL",
@@ -33,18 +46,6 @@ def cli(ctx: click.Context, url: str, api_key: str | None) -> None:
     state = CliContext(url=url, api_key=api_key or None)
     ctx.obj = state
     ctx.call_on_close(state.close)
-
-
-cli.add_command(dev_command)
-cli.add_command(run_command)
-cli.add_command(runs_group)
-cli.add_command(tasks_command)
-cli.add_command(keys_group)
-cli.add_command(workflows_group)
-cli.add_command(versions_group)
-cli.add_command(agent_command)
-cli.add_command(server_command)
-cli.add_command(scheduler_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
