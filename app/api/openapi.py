@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.api import schemas
+from app.api import schemas, workflow_resources_openapi
 from app.api.responses import JSONResponse
 
 Obj = dict[str, Any]
@@ -200,7 +200,7 @@ def document() -> Obj:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Conveyor REST API", "version": "1"},
-        "paths": _paths(),
+        "paths": {**_paths(), **workflow_resources_openapi.paths()},
         "components": {
             "schemas": defs.get("$defs", {}),
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},

@@ -90,7 +90,9 @@ def deploy(client: httpx.Client, workflow_id: str) -> dict[str, object]:
 def test_image_is_built_cached_pushed_and_registered(server: BuildServer, tmp_path: Path) -> None:
     remote: GitRemote = make_remote(tmp_path)
     remote.commit(
-        {"main.py": "GREETING = 'hello'\n" + MAIN, "requirements.txt": "# nothing yet\n"}, "v1"
+        # a dependency list no earlier build had, so the first build cannot hit the cache
+        {"main.py": "GREETING = 'hello'\n" + MAIN, "requirements.txt": f"# {uuid.uuid4()}\n"},
+        "v1",
     )
     with server.client() as client:
         workflow = client.post(
