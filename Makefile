@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy sdk/conveyor core scheduler builder app tests
+	$(BIN)/mypy sdk/conveyor core scheduler builder app tests bench
 
 imports: $(STAMP)
 	$(BIN)/lint-imports
