@@ -18,7 +18,7 @@ from app.builds import build_services_of
 from app.github import events
 from app.github.signature import signature_valid
 from core.db.models import WebhookDelivery
-from core.errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge
+from core.errors import InvalidRequest, NotFound, PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,10 @@ async def _record_delivery(request: Request, delivery: str, event: str) -> None:
         async with sessions.begin() as session:
             session.add(WebhookDelivery(id=delivery, event=event, received_at=datetime.now(UTC)))
     except IntegrityError:
-        raise Conflict(f"delivery {delivery} was received already") from None
+        # a replayed delivery is refused like any other bad request (nothing is built twice)
+        raise InvalidRequest(
+            f"delivery {delivery} was received already: replays are refused"
+        ) from None
 
 
 async def _dispatch(request: Request, event: str, payload: dict[str, Any]) -> dict[str, Any]:

@@ -103,6 +103,15 @@ def test_deploy_builds_the_branch_head_and_a_bad_commit_is_refused(
     assert build["status"] == "succeeded", client.get(f"/v1/builds/{build['id']}/logs").text
     listed = client.get("/v1/builds", params={"workflowId": workflow["id"]}).json()
     assert [item["build"]["id"] for item in listed] == [build["id"]]
+    # the dashboard shows the build, its commit and its log
+    page = client.get("/workflows")
+    assert page.status_code == 200
+    assert build["id"] in page.text and remote.shas[0][:12] in page.text
+    detail = client.get(f"/builds/{build['id']}")
+    assert detail.status_code == 200
+    assert "succeeded" in detail.text and "==&gt; [" in detail.text
+    assert 'http-equiv="refresh"' not in detail.text
+    assert client.get("/builds/bld-nope").status_code == 404
     wrong_branch = client.patch(f"/v1/workflows/{workflow['id']}", json={"branch": "nope"})
     assert wrong_branch.status_code == 200
     refused = client.post(f"/v1/workflows/{workflow['id']}/deploy")
