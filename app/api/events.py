@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
@@ -14,6 +12,7 @@ from app.api import serialize
 from app.api.auth import workspace_of
 from app.api.params import list_param
 from app.api.responses import dumps
+from app.api.sse import PING, with_pings
 from app.api.state import app_state, service_of
 from core.domain import RunInfo
 from core.errors import InvalidRequest
@@ -31,32 +30,20 @@ async def event_stream(
 ) -> AsyncIterator[str]:
     """Each run's event once, `: ping` while waiting; ends when every listed run was sent."""
     remaining = set(run_ids)
-    pending: asyncio.Future[RunInfo] | None = None
+    if not remaining:
+        return
+    stream = with_pings(runs, ping_seconds)
     try:
-        while remaining:
-            if pending is None:
-                pending = asyncio.ensure_future(anext(runs))
-            done, _ = await asyncio.wait({pending}, timeout=ping_seconds)
-            if not done:
-                yield ": ping\n\n"
-                continue
-            finished, pending = pending, None
-            try:
-                run = finished.result()
-            except StopAsyncIteration:
-                return
-            if run.id in remaining:
+        async for run in stream:
+            if run is None:
+                yield PING
+            elif run.id in remaining:
                 remaining.discard(run.id)
                 yield completed_event(run)
+                if not remaining:
+                    return
     finally:
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
-        aclose = getattr(runs, "aclose", None)
-        if aclose is not None:
-            with contextlib.suppress(Exception):
-                await aclose()
+        await stream.aclose()
 
 
 async def stream_events(request: Request) -> Response:

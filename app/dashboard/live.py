@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
 
@@ -11,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from app.api.sse import PING, with_pings
 from app.api.state import app_state, service_of
 from app.dashboard.handlers import data
 from app.dashboard.visitor import Visitor
@@ -38,31 +37,15 @@ async def change_stream(
     """One `run` event per status change (of one tree with `root_id`), `: ping` when idle."""
     # Browsers reconnect by themselves; a short retry keeps a restarted dev server seamless.
     yield "retry: 2000\n\n"
-    pending: asyncio.Future[RunInfo] | None = None
+    stream = with_pings(changes, ping_seconds)
     try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(anext(changes))
-            done, _ = await asyncio.wait({pending}, timeout=ping_seconds)
-            if not done:
-                yield ": ping\n\n"
-                continue
-            finished, pending = pending, None
-            try:
-                run = finished.result()
-            except StopAsyncIteration:
-                return
-            if root_id is None or run.root_id == root_id:
+        async for run in stream:
+            if run is None:
+                yield PING
+            elif root_id is None or run.root_id == root_id:
                 yield change_event(run)
     finally:
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
-        aclose = getattr(changes, "aclose", None)
-        if aclose is not None:
-            with contextlib.suppress(Exception):
-                await aclose()
+        await stream.aclose()
 
 
 async def events(request: Request, visitor: Visitor) -> Response:
