@@ -14,3 +14,12 @@ from tests.integration.databases import BACKENDS, fresh_database
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with fresh_database(request.param, tmp_path) as url:
         yield url
+
+
+@pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder the engine test workflow's tasks and the test exchange files through."""
+    folder = tmp_path / "scratch"
+    folder.mkdir()
+    monkeypatch.setenv("ENGINE_SCRATCH", str(folder))
+    return folder

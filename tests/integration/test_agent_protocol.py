@@ -33,14 +33,6 @@ async def _socket_of(scratch: Path, name: str) -> str:
     return path.read_text()
 
 
-@pytest.fixture
-def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "scratch"
-    folder.mkdir()
-    monkeypatch.setenv("ENGINE_SCRATCH", str(folder))
-    return folder
-
-
 async def test_subtasks_on_a_live_socket(database_url: str, tmp_path: Path, scratch: Path) -> None:
     async with open_engine(tmp_path, database_url=database_url) as runtime:
         parent = await runtime.service.create_run(WS, "wf/expose_socket", ["p"])

@@ -39,14 +39,6 @@ async def _until_gone(pid: int, timeout: float = 10) -> None:
             await asyncio.sleep(0.05)
 
 
-@pytest.fixture
-def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "scratch"
-    folder.mkdir()
-    monkeypatch.setenv("ENGINE_SCRATCH", str(folder))
-    return folder
-
-
 async def test_retries_follow_the_backoff(database_url: str, tmp_path: Path, scratch: Path) -> None:
     async with open_engine(tmp_path, database_url=database_url) as runtime:
         run = await run_to_end(runtime, "wf/flaky", ["a", 2])
