@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
-import socket
 import subprocess
-import threading
 import time
 import uuid
 import zipfile
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import uvicorn
+from starlette.types import ASGIApp
 
 from app.github.signature import sign
 from app.server import create_app
 from core.build_settings import BuildSettings, GitHubSettings
 from core.settings import ExecutorSettings, LimitSettings, Settings
 from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
+from tests.served import ServedEngine, serve_engine
 
 T = TypeVar("T")
 WS = DEFAULT_WORKSPACE_ID
@@ -214,69 +212,31 @@ def build_settings(data_dir: Path, github_url: str, private_key: str) -> Setting
     )
 
 
-@dataclass
-class BuildServer:
-    url: str = ""
-    runtime: Runtime | None = None
-    loop: asyncio.AbstractEventLoop | None = None
-    server: uvicorn.Server | None = None
-    error: BaseException | None = None
-    ready: threading.Event = field(default_factory=threading.Event)
-
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
-        assert self.loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30)
+BuildServer = ServedEngine
 
 
-async def _serve(state: BuildServer, settings: Settings) -> None:
-    runtime = await Runtime.open(settings)
-    app = create_app(runtime, anonymous_workspace=WS)
-    try:
-        await runtime.start()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
-        server = uvicorn.Server(config)
-        state.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        state.runtime, state.loop, state.server = runtime, asyncio.get_running_loop(), server
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started and not serving.done():
-            await asyncio.sleep(0.01)
-        state.ready.set()
-        await serving
-    finally:
-        state.ready.set()
-        services = getattr(app.state, "builds", None)
+async def _close_build_services(apps: list[ASGIApp]) -> None:
+    for app in apps:
+        services = getattr(getattr(app, "state", None), "builds", None)
         if services is not None:
             await services.pipeline.close()
-        await runtime.close()
 
 
 @contextmanager
 def serve_builds(settings: Settings) -> Iterator[BuildServer]:
     """The engine with the API, the webhook and the build pipeline, on a loopback port."""
-    state = BuildServer()
 
-    def main() -> None:
-        try:
-            asyncio.run(_serve(state, settings))
-        except BaseException as exc:
-            state.error = exc
+    def make_app(runtime: Runtime) -> ASGIApp:
+        return create_app(runtime, anonymous_workspace=WS)
 
-    thread = threading.Thread(target=main, name="build-server", daemon=True)
-    thread.start()
-    state.ready.wait(60)
-    if state.error is not None or state.server is None or not state.server.started:
-        raise RuntimeError(f"server did not start: {state.error!r}")
-    try:
-        yield state
-    finally:
-        assert state.loop is not None
-        state.loop.call_soon_threadsafe(setattr, state.server, "should_exit", True)
-        thread.join(60)
+    with serve_engine(
+        settings, _start, [make_app], cleanup=_close_build_services, name="build-server"
+    ) as served:
+        yield served
+
+
+async def _start(runtime: Runtime) -> None:
+    await runtime.start()
 
 
 def wait_for(
