@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 # Upper bound between admission passes when nothing wakes the loop (a safety net only).
 _IDLE_TICK_SECONDS = 5.0
+# transient database failures: how long to wait before trying again, and how often
+_RETRY_SECONDS = 0.5
+_END_TRIES = 5
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,13 @@ class Scheduler:
         try:
             while not self._stopping:
                 self._store.wake_scheduler.clear()
-                await self.tick()
+                try:
+                    await self.tick()
+                except Exception:
+                    # a database hiccup must not end scheduling for good: log, wait, go on
+                    logger.exception("scheduler %s: admission pass failed", self.membership.id)
+                    await asyncio.sleep(_RETRY_SECONDS)
+                    continue
                 await self._sleep_until_woken()
         finally:
             heartbeat.cancel()
@@ -209,12 +218,25 @@ class Scheduler:
     ) -> None:
         try:
             log_path = self._blobs.staging_path(admitted.log_key)
-            await self._store.mark_ended(
-                admitted.attempt_id,
-                exit_code=exit_code,
-                stack_trace_from_log=await asyncio.to_thread(last_traceback, log_path),
-                out_of_memory=out_of_memory,
-            )
+            trace = await asyncio.to_thread(last_traceback, log_path)
+            for attempt in range(_END_TRIES):
+                try:
+                    await self._store.mark_ended(
+                        admitted.attempt_id,
+                        exit_code=exit_code,
+                        stack_trace_from_log=trace,
+                        out_of_memory=out_of_memory,
+                    )
+                    break
+                except Exception:
+                    if attempt == _END_TRIES - 1:
+                        raise
+                    logger.exception(
+                        "run %s attempt %s: recording its end failed; retrying",
+                        admitted.run_id,
+                        admitted.attempt,
+                    )
+                    await asyncio.sleep(_RETRY_SECONDS * 2**attempt)
         finally:
             await self._agent.close(admitted.attempt_id)
             self._live.pop(admitted.attempt_id, None)
