@@ -218,6 +218,8 @@ def runs_filter_query(workspace_id: str, run_filter: RunFilter) -> Select[TaskRu
         query = query.where(TaskRun.parent_id == run_filter.parent_id)
     if run_filter.roots_only:
         query = query.where(TaskRun.parent_id.is_(None))
+    if run_filter.children_only:
+        query = query.where(TaskRun.parent_id.is_not(None))
     return query
 
 

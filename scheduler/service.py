@@ -23,6 +23,7 @@ class RunFilter:
     root_ids: tuple[str, ...] = ()
     parent_id: str | None = None
     roots_only: bool = False
+    children_only: bool = False
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,7 @@ def _paths() -> Obj:
         _query("rootTaskRunId", _STR),
         _query("parentTaskRunId", _STR),
         _query("rootsOnly", {"type": "boolean"}),
+        _query("childrenOnly", {"type": "boolean"}),
     ]
     sse = {
         "description": "text/event-stream of `task.completed` events",

@@ -59,6 +59,7 @@ def parse_filter(request: Request) -> RunFilter:
         root_ids=tuple(list_param(request, "rootTaskRunId")),
         parent_id=single_param(request, "parentTaskRunId"),
         roots_only=bool_param(request, "rootsOnly"),
+        children_only=bool_param(request, "childrenOnly"),
     )
 
 

@@ -12,7 +12,7 @@ from core.domain import RunInfo, RunStatus
 from core.ids import new_id
 from scheduler.service import RunFilter
 
-KINDS = ("all", "roots")
+KINDS = ("all", "roots", "children")
 _TIME_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
 
 
@@ -55,7 +55,7 @@ class RunQuery:
             if status not in allowed:
                 self.problems.append(f"unknown status {status!r}")
         if self.kind not in KINDS:
-            self.problems.append(f"unknown kind {self.kind!r}: choose all or roots")
+            self.problems.append(f"unknown kind {self.kind!r}: choose all, roots or children")
         for name, value in (("created before", self.before), ("created after", self.after)):
             if value and parse_time(value) is None:
                 self.problems.append(f"{name}: {value!r} is not a date and time (UTC)")
@@ -75,6 +75,7 @@ class RunQuery:
             root_ids=(self.root,) if self.root else (),
             parent_id=self.parent or None,
             roots_only=self.kind == "roots",
+            children_only=self.kind == "children",
         )
 
     def keyset_cursor(self) -> str | None:

@@ -22,6 +22,14 @@ async def test_chain_returns_child_result(database_url: str, tmp_path: Path) -> 
             WS, RunFilter(parent_id=run.id), cursor=None, limit=10
         )
         assert [c.task_name for c in children.items] == ["leaf"]
+        only_children = await runtime.service.list_runs(
+            WS, RunFilter(children_only=True), cursor=None, limit=10
+        )
+        assert [c.id for c in only_children.items] == [c.id for c in children.items]
+        only_roots = await runtime.service.list_runs(
+            WS, RunFilter(roots_only=True), cursor=None, limit=10
+        )
+        assert [r.id for r in only_roots.items] == [run.id]
         assert children.items[0].root_id == run.id
         assert children.items[0].parent_attempt == 0
 

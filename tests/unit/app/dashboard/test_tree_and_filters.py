@@ -50,6 +50,11 @@ def test_filter_form_to_run_filter() -> None:
     assert query.link(cursor="trn-x").startswith("/runs?status=failed&status=running&task=")
 
 
+def test_children_only() -> None:
+    run_filter = RunQuery.parse(QueryParams("kind=children")).run_filter()
+    assert run_filter.children_only and not run_filter.roots_only
+
+
 def test_bad_filters_are_reported() -> None:
     query = RunQuery.parse(QueryParams("status=nope&kind=odd&before=yesterday&cursor=abc"))
     assert len(query.problems) == 4
