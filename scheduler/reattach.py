@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 from core.db.models import Attempt, Task, TaskRun
 from scheduler import queries
-from scheduler.runs import Admitted, RunStore
+from scheduler.admission import Admitted
+from scheduler.runs import RunStore
 
 
 async def readmit(store: RunStore, attempt_id: str) -> Admitted:

@@ -6,14 +6,13 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.blobs.base import BlobNotFound, BlobStore, attempt_log_key, run_input_key, run_output_key
+from core.blobs.base import BlobNotFound, BlobStore, run_input_key, run_output_key
 from core.db.models import Attempt, AttemptEvent, Task, TaskRun, Workspace
 from core.domain import (
     AttemptOutcome,
@@ -32,6 +31,7 @@ from core.ids import new_id
 from core.notify import notify
 from core.settings import Settings
 from scheduler import queries
+from scheduler.admission import Admitted, admit, changed
 from scheduler.payloads import PayloadStore, check_input
 from scheduler.service import LogChunk, RunFilter
 from scheduler.write_lock import WriteLock
@@ -49,20 +49,6 @@ LOG_CHUNK = 256 * 1024
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Admitted:
-    """An attempt the scheduler must now start."""
-
-    attempt_id: str
-    run_id: str
-    attempt: int
-    task_name: str
-    version_id: str
-    plan: str
-    timeout_seconds: int
-    log_key: str
 
 
 class RunStore:
@@ -102,10 +88,6 @@ class RunStore:
             self.bus.publish(change)
         if changes:
             self.wake_scheduler.set()
-
-    @staticmethod
-    def _changed(run: TaskRun, status: str) -> RunChanged:
-        return RunChanged(run.id, run.root_id, run.parent_id, status, RunStatus(status).terminal)
 
     # -- creation -------------------------------------------------------------------------------
 
@@ -155,7 +137,7 @@ class RunStore:
                 created_at=utcnow(),
             )
             session.add(run)
-            changes.append(self._changed(run, run.status))
+            changes.append(changed(run, run.status))
         return await self.get_run(workspace_id, run_id)
 
     async def _find_idempotent(self, scope: str | None, key: str) -> RunInfo | None:
@@ -218,7 +200,7 @@ class RunStore:
                 created_at=utcnow(),
             )
             session.add(child)
-            changes.append(self._changed(child, child.status))
+            changes.append(changed(child, child.status))
         return run_id
 
     # -- reads ----------------------------------------------------------------------------------
@@ -390,122 +372,8 @@ class RunStore:
 
     async def admit(self, workspace_id: str, now: datetime, scheduler_id: str) -> list[Admitted]:
         """Give free slots to waiting parents whose children ended, then to pending runs."""
-        admitted: list[Admitted] = []
         async with self._write() as (session, changes):
-            workspace = await session.get_one(Workspace, workspace_id, with_for_update=True)
-            active = await session.scalar(
-                select(func.count()).where(
-                    Attempt.workspace_id == workspace_id,
-                    Attempt.state.in_([AttemptState.STARTING.value, AttemptState.RUNNING.value]),
-                    Attempt.waiting.is_(False),
-                )
-            )
-            free = workspace.max_concurrency - (active or 0)
-            if free <= 0:
-                return admitted
-            free -= await self._grant_resumes(session, workspace_id, free, now, changes)
-            if free <= 0:
-                return admitted
-            pending = await session.scalars(
-                select(TaskRun)
-                .where(
-                    TaskRun.workspace_id == workspace_id,
-                    TaskRun.status == RunStatus.PENDING.value,
-                    (TaskRun.not_before.is_(None)) | (TaskRun.not_before <= now),
-                )
-                .order_by(TaskRun.parent_id.is_(None), TaskRun.root_id, TaskRun.id)
-                .limit(free)
-                .with_for_update(skip_locked=True)
-            )
-            for run in list(pending):
-                admitted.append(await self._start_attempt(session, run, now, scheduler_id))
-                changes.append(self._changed(run, RunStatus.RUNNING.value))
-        return admitted
-
-    async def _grant_resumes(
-        self,
-        session: AsyncSession,
-        workspace_id: str,
-        free: int,
-        now: datetime,
-        changes: list[RunChanged],
-    ) -> int:
-        child = TaskRun.__table__.alias("child")
-        blocked = exists().where(
-            child.c.parent_id == Attempt.run_id,
-            child.c.parent_attempt == Attempt.number,
-            child.c.awaited.is_(True),
-            child.c.status.in_(queries.NON_TERMINAL),
-        )
-        rows = list(
-            await session.execute(
-                select(Attempt, TaskRun)
-                .join(TaskRun, TaskRun.id == Attempt.run_id)
-                .where(
-                    Attempt.workspace_id == workspace_id,
-                    Attempt.waiting.is_(True),
-                    Attempt.state == AttemptState.RUNNING.value,
-                    Attempt.outcome.is_(None),
-                    ~blocked,
-                )
-                .order_by(TaskRun.root_id, TaskRun.id)
-                .limit(free)
-                .with_for_update(skip_locked=True, of=Attempt)
-            )
-        )
-        for attempt, run in rows:
-            attempt.waiting = False
-            session.add(
-                AttemptEvent(
-                    attempt_id=attempt.id, workspace_id=workspace_id, kind="resumed", at=now
-                )
-            )
-            changes.append(self._changed(run, run.status))
-        return len(rows)
-
-    async def _start_attempt(
-        self, session: AsyncSession, run: TaskRun, now: datetime, scheduler_id: str
-    ) -> Admitted:
-        task = await session.get_one(Task, run.task_id)
-        options = queries.options_from_json(task.options)
-        plan = self.settings.plan(options.plan).name
-        number = run.attempt_count
-        run.status = RunStatus.RUNNING.value
-        run.attempt_count = number + 1
-        run.started_at = run.started_at or now
-        enqueued = run.not_before or run.created_at
-        run.not_before = None
-        attempt = Attempt(
-            id=new_id("att"),
-            run_id=run.id,
-            workspace_id=run.workspace_id,
-            number=number,
-            state=AttemptState.STARTING.value,
-            waiting=False,
-            executor=self.settings.executor.kind,
-            scheduler_id=scheduler_id,
-            plan=plan,
-            enqueued_at=enqueued,
-            started_at=now,
-            log_key=attempt_log_key(run.id, number),
-        )
-        session.add(attempt)
-        await session.flush()
-        session.add(
-            AttemptEvent(
-                attempt_id=attempt.id, workspace_id=run.workspace_id, kind="started", at=now
-            )
-        )
-        return Admitted(
-            attempt_id=attempt.id,
-            run_id=run.id,
-            attempt=number,
-            task_name=run.task_name,
-            version_id=run.version_id,
-            plan=plan,
-            timeout_seconds=options.timeout_seconds or self.settings.limits.default_timeout_seconds,
-            log_key=attempt.log_key,
-        )
+            return await admit(session, self.settings, workspace_id, now, scheduler_id, changes)
 
     async def next_due(self) -> datetime | None:
         """When the earliest backed-off pending run becomes admissible."""
@@ -679,7 +547,7 @@ class RunStore:
             run.status = RunStatus.FAILED.value
             run.completed_at = now
             run.error, run.stack_trace = error, stack_trace
-        changes.append(self._changed(run, run.status))
+        changes.append(changed(run, run.status))
         if run.status != RunStatus.SUCCEEDED.value:
             await self._cancel_children_of_attempt(session, attempt, changes)
 
@@ -725,7 +593,7 @@ class RunStore:
             if run.status in queries.NON_TERMINAL:
                 run.status = RunStatus.CANCELED.value
                 run.completed_at = now
-                changes.append(self._changed(run, run.status))
+                changes.append(changed(run, run.status))
                 live = await session.scalars(
                     select(Attempt)
                     .where(
@@ -789,7 +657,7 @@ class RunStore:
                 )
             )
             await self._advance_run(session, run, attempt, changes)
-            changes.append(self._changed(run, run.status))
+            changes.append(changed(run, run.status))
 
     @staticmethod
     def _exit_outcome(exit_code: int | None, out_of_memory: bool) -> tuple[str, str]:

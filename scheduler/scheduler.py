@@ -14,6 +14,7 @@ from core.blobs.base import BlobStore
 from core.domain import AttemptOutcome, RunStatus
 from core.events import RunChanged
 from core.settings import Settings
+from scheduler.admission import Admitted
 from scheduler.agent import Agent
 from scheduler.executors.base import (
     AttemptSpec,
@@ -25,7 +26,7 @@ from scheduler.executors.base import (
 )
 from scheduler.membership import Membership
 from scheduler.reattach import readmit
-from scheduler.runs import Admitted, RunStore
+from scheduler.runs import RunStore
 from scheduler.tracebacks import last_traceback
 
 logger = logging.getLogger(__name__)

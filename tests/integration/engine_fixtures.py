@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core.db.models import AttemptEvent
+from core.db.models import Attempt, AttemptEvent, TaskRun
 from core.domain import RunInfo, VersionStatus
 from core.settings import DatabaseSettings, ExecutorSettings, LimitSettings, Settings
 from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
@@ -64,10 +64,17 @@ async def run_to_end(runtime: Runtime, task: str, input: Any, timeout: float = 6
     return done
 
 
-async def max_active_attempts(runtime: Runtime) -> int:
-    """Replays the slot history: the most attempts that held a slot at one moment."""
+async def max_active_attempts(runtime: Runtime, *, task_name: str | None = None) -> int:
+    """Replays the slot history: the most attempts (of one task) that held a slot at one moment."""
+    query = select(AttemptEvent).order_by(AttemptEvent.id)
+    if task_name is not None:
+        query = (
+            query.join(Attempt, Attempt.id == AttemptEvent.attempt_id)
+            .join(TaskRun, TaskRun.id == Attempt.run_id)
+            .where(TaskRun.task_name == task_name)
+        )
     async with runtime.store.sessions() as session:
-        events = list(await session.scalars(select(AttemptEvent).order_by(AttemptEvent.id)))
+        events = list(await session.scalars(query))
     active: set[str] = set()
     highest = 0
     for event in events:

@@ -48,3 +48,16 @@ async def test_fan_out_at_the_limit_never_deadlocks(database_url: str, tmp_path:
         total = await runtime.service.list_runs(WS, RunFilter(), cursor=None, limit=100)
         assert len(total.items) == 3 + 9 + 9
         assert await max_active_attempts(runtime) == 2
+
+
+async def test_a_task_concurrency_limit_holds_on_top_of_the_workspace_limit(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with open_engine(tmp_path, database_url=database_url, max_concurrency=4) as runtime:
+        runs = [await runtime.service.create_run(WS, "wf/one_at_a_time", [n]) for n in range(3)]
+        others = [await runtime.service.create_run(WS, "wf/leaf", [n]) for n in range(3)]
+        await runtime.run_until_idle(timeout=60)
+        for run in runs + others:
+            assert (await runtime.service.get_run(WS, run.id)).status is RunStatus.SUCCEEDED
+        assert await max_active_attempts(runtime, task_name="one_at_a_time") == 1
+        assert await max_active_attempts(runtime) > 1, "other tasks ran beside it"

@@ -107,3 +107,9 @@ def expose_socket(name: str) -> str:
     if not _wait_for(SCRATCH / f"release-{name}", 60):
         return "timed out waiting"
     return f"released {name}"
+
+
+@app.task(concurrency=1)
+def one_at_a_time(n: int) -> int:
+    time.sleep(0.3)
+    return n
