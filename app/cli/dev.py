@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import ipaddress
 import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,7 +111,23 @@ def _slug_of(path: Path) -> str:
     return path.name.lower().replace("_", "-").replace(" ", "-") or "workflow"
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything else starts: a busy port fails fast."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        hint = " (is another `conveyor dev` running? pick one with --port)"
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 async def serve(settings: Settings, path: Path, slug: str, start_command: str) -> None:
+    sock = listen(settings.host, settings.port)
     runtime = await Runtime.open(settings)
     try:
         await _register(runtime, path, slug, start_command)
@@ -130,10 +147,11 @@ async def serve(settings: Settings, path: Path, slug: str, start_command: str) -
         click.echo(f"Conveyor dev server on {url} (dashboard at {url}/)", err=True)
         click.echo(f"Next: in another terminal, `{example}`", err=True)
         async with watch_and_reregister(runtime, path, slug, start_command):
-            await server.serve()
+            await server.serve(sockets=[sock])
         if not server.started:
             raise CliError(f"could not serve on {url} (is the port in use?)")
     finally:
+        sock.close()
         await runtime.close()
 
 

@@ -138,3 +138,29 @@ def test_dev_serves_render_clients_and_stops_cleanly(tmp_path: Path) -> None:
     assert process.returncode == 0, err
     assert f"Conveyor dev server on {url}" in err
     assert "square" in err
+
+
+def test_dev_on_a_busy_port_fails_fast_with_a_hint(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        folder = write_workflow(tmp_path / "wf")
+        done = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("conveyor")),
+                "dev",
+                str(folder),
+                "--port",
+                str(port),
+                "--data-dir",
+                str(tmp_path / "data"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert f"error: cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "--port" in done.stderr
+    assert "Registering" not in done.stderr, "fails before doing any work"
