@@ -202,6 +202,8 @@ class Agent:
                 AttemptOutcome.ERROR,
                 error=str(details) if details is not None else "the task failed",
                 stack_trace=stack if isinstance(stack, str) and stack else None,
+                # Conveyor's SDK says when another attempt cannot help (input that does not fit)
+                retryable=error.get("retryable") is not False,
             )
         else:
             return _bad("callback must carry 'complete' or 'error'")

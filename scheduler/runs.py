@@ -492,6 +492,7 @@ class RunStore:
         output: str | None = None,
         error: str | None = None,
         stack_trace: str | None = None,
+        retryable: bool = True,
     ) -> bool:
         """The attempt's outcome, once (the first wins), and the run's next state. True if set.
 
@@ -513,7 +514,9 @@ class RunStore:
             attempt.waiting = False
             if outcome is AttemptOutcome.ERROR and stack_trace is None:
                 return True
-            await self._advance_run(session, run, attempt, changes, output_inline, output_key)
+            await self._advance_run(
+                session, run, attempt, changes, output_inline, output_key, retryable=retryable
+            )
         return True
 
     async def _advance_run(
@@ -524,6 +527,8 @@ class RunStore:
         changes: list[RunChanged],
         output_inline: str | None = None,
         output_key: str | None = None,
+        *,
+        retryable: bool = True,
     ) -> None:
         """Move a running run on after its current attempt's outcome."""
         if run.status != RunStatus.RUNNING.value or run.attempt_count - 1 != attempt.number:
@@ -539,7 +544,7 @@ class RunStore:
         elif outcome is AttemptOutcome.CANCELED:
             run.status = RunStatus.CANCELED.value
             run.completed_at = now
-        elif (delay := await self._retry_delay(session, run, outcome)) is not None:
+        elif retryable and (delay := await self._retry_delay(session, run, outcome)) is not None:
             run.status = RunStatus.PENDING.value
             run.not_before = now + timedelta(seconds=delay)
             run.error, run.stack_trace = error, stack_trace

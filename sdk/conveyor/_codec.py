@@ -93,18 +93,21 @@ class ErrorReport:
         type: The exception class's qualified name.
         details: ``"<ExcClass>: <message>"`` (the class alone when the message is empty).
         stack_trace: The formatted traceback.
+        retryable: False when another attempt cannot help (the input does not fit the task).
     """
 
     type: str
     details: str
     stack_trace: str
+    retryable: bool = True
 
     @classmethod
-    def from_exception(cls, exc: BaseException) -> ErrorReport:
+    def from_exception(cls, exc: BaseException, *, retryable: bool = True) -> ErrorReport:
         """Describes an exception.
 
         Args:
             exc: The exception raised by the task.
+            retryable: Whether another attempt could succeed.
 
         Returns:
             Its report.
@@ -113,8 +116,15 @@ class ErrorReport:
         message = str(exc)
         details = f"{name}: {message}" if message else name
         trace = "".join(traceback.format_exception(exc))
-        return cls(type=name, details=details, stack_trace=trace)
+        return cls(type=name, details=details, stack_trace=trace, retryable=retryable)
 
     def to_wire(self) -> dict[str, Any]:
         """The ``error`` object of a callback."""
-        return {"details": self.details, "stack_trace": self.stack_trace, "type": self.type}
+        wire: dict[str, Any] = {
+            "details": self.details,
+            "stack_trace": self.stack_trace,
+            "type": self.type,
+        }
+        if not self.retryable:
+            wire["retryable"] = False
+        return wire

@@ -120,13 +120,20 @@ async def run_one(tasks: Tasks, client: SocketClient) -> int:
         metadata=_metadata(answer),
         attempt=answer["attempt"] if isinstance(answer.get("attempt"), int) else 0,
     )
+    definition = tasks.get(name)
     try:
-        output = await _execute(tasks.get(name), ctx, payload)
+        # an unknown task or an input that does not fit it fails every attempt alike
+        if definition is None:
+            raise TaskNotFoundError(name)
+        args, kwargs = bind_input(
+            definition.func, definition.name, definition.takes_context, payload
+        )
     except Exception as exc:
-        report = ErrorReport.from_exception(exc)
-        sys.stderr.write(report.stack_trace)
-        await client.request("POST", "/callback", {"error": report.to_wire()})
-        return 1
+        return await _report_error(client, ErrorReport.from_exception(exc, retryable=False))
+    try:
+        output = await _execute(definition, ctx, args, kwargs)
+    except Exception as exc:
+        return await _report_error(client, ErrorReport.from_exception(exc))
     try:
         await client.request("POST", "/callback", {"complete": {"output": b64_json(output)}})
     except WorkerError as exc:
@@ -137,12 +144,18 @@ async def run_one(tasks: Tasks, client: SocketClient) -> int:
     return 0
 
 
+async def _report_error(client: SocketClient, report: ErrorReport) -> int:
+    sys.stderr.write(report.stack_trace)
+    await client.request("POST", "/callback", {"error": report.to_wire()})
+    return 1
+
+
 async def _execute(
-    definition: TaskDefinition[Any, Any] | None, ctx: TaskContext, payload: Any
+    definition: TaskDefinition[Any, Any],
+    ctx: TaskContext,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
 ) -> str:
-    if definition is None:
-        raise TaskNotFoundError(ctx.task_name)
-    args, kwargs = bind_input(definition.func, definition.name, definition.takes_context, payload)
     if definition.takes_context:
         args = (ctx, *args)
     token = current_context.set(ctx)

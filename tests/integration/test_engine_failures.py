@@ -169,11 +169,14 @@ async def test_bad_calls_fail_the_run_with_a_clear_error(
 ) -> None:
     async with open_engine(tmp_path, database_url=database_url) as runtime:
         arity = await run_to_end(runtime, "wf/leaf", [1, 2])
+        flaky_arity = await run_to_end(runtime, "wf/flaky", ["x", 1, "extra"])
         output = await run_to_end(runtime, "wf/unserialisable", [])
         quiet = await run_to_end(runtime, "wf/exits_quietly", [])
         nan = await run_to_end(runtime, "wf/not_a_number", [])
         keywords = await run_to_end(runtime, "wf/leaf", {"n": 41})
     assert arity.status is RunStatus.FAILED
+    assert len(flaky_arity.attempts) == 1, "input that does not fit is not retried"
+    assert flaky_arity.status is RunStatus.FAILED
     assert "leaf" in (arity.error or "") and "argument" in (arity.error or "")
     assert output.status is RunStatus.FAILED
     assert "JSON" in (output.error or "") or "serializ" in (output.error or "")

@@ -136,6 +136,7 @@ async def test_error_sends_details_type_and_stack_trace(
     error = callback(platform)["error"]
     assert set(error) == {"details", "stack_trace", "type"}
     assert error["details"] == "ValueError: it broke"
+    assert "retryable" not in error, "a failure inside the task may succeed on retry"
     assert error["type"] == "ValueError"
     assert error["stack_trace"].startswith("Traceback (most recent call last):")
     assert "raise ValueError(message)" in error["stack_trace"]
@@ -149,6 +150,7 @@ async def test_wrong_arity_names_the_task(platform: FakePlatform, tmp_path: Path
     assert error["type"] == "TypeError"
     assert error["details"].startswith("TypeError: task 'square' cannot take this input: ")
     assert "too many positional arguments" in error["details"]
+    assert error["retryable"] is False, "another attempt cannot make the input fit"
 
 
 async def test_non_json_output_is_an_error(platform: FakePlatform, tmp_path: Path) -> None:
@@ -163,6 +165,7 @@ async def test_unknown_task_is_an_error_callback(platform: FakePlatform, tmp_pat
     platform.input = {"task_name": "nope", "input": b64([])}
     assert (await run_worker(platform, tmp_path))[0] == 1
     assert callback(platform)["error"]["details"] == "TaskNotFoundError: task 'nope' not found"
+    assert callback(platform)["error"]["retryable"] is False
 
 
 async def test_fan_out_polls_until_children_complete(
