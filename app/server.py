@@ -16,6 +16,7 @@ from app.api import (
     logs,
     metrics,
     openapi,
+    schedules,
     task_runs,
     tasks,
     usage,
@@ -53,6 +54,7 @@ def api_routes() -> list[BaseRoute]:
         *logs.routes,
         *usage.routes,
         *metrics.routes,
+        *schedules.routes,
         *instance_relay.routes,
     ]
 

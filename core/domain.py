@@ -175,6 +175,17 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
+class ScheduleInfo:
+    id: str
+    workflow_id: str
+    task_slug: str
+    cron: str
+    next_fire_at: datetime
+    last_fired_at: datetime | None
+    last_run_id: str | None
+
+
+@dataclass(frozen=True)
 class WorkflowInfo:
     id: str
     slug: str

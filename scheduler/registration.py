@@ -22,6 +22,7 @@ from core.errors import InvalidRequest
 from core.ids import new_id
 from core.secrets import SecretBox
 from core.settings import Settings
+from scheduler import schedules
 from scheduler.agent import Agent, Registration
 from scheduler.executors.base import AttemptSpec, Executor, Mode
 from scheduler.registration_payload import InvalidRegistration
@@ -168,7 +169,7 @@ class Registrar(VersionLookup):
             version.env = json.dumps(env or {}, sort_keys=True)
             version.image = image
             workflow = await session.get_one(Workflow, version.workflow_id)
-            slug, workflow_id = workflow.slug, workflow.id
+            slug, workflow_id, workspace_id = workflow.slug, workflow.id, workflow.workspace_id
         self._commands.pop(version_id, None)
         command = await self.command(version_id)
         try:
@@ -184,6 +185,7 @@ class Registrar(VersionLookup):
             stored.message = None
             active = await session.get_one(Workflow, workflow_id)
             active.active_version_id = version_id
+            await schedules.sync(session, workspace_id, workflow_id, specs, now)
         logger.info("workflow %s version %s ready: %d tasks", slug, version_id, len(specs))
         return VersionInfo(
             version_id,

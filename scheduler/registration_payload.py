@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from croniter import croniter
+
 from core.domain import RetryPolicy, TaskOptions, TaskParameter, TaskSpec
 from core.settings import Settings
 
@@ -56,7 +58,11 @@ def _options(raw: Any, task: str, settings: Settings) -> TaskOptions:
         f"task {task!r}: concurrency must be a positive integer",
     )
     schedule = raw.get("schedule")
-    _require(schedule is None or isinstance(schedule, str), f"task {task!r}: bad schedule")
+    _require(
+        schedule is None or (isinstance(schedule, str) and croniter.is_valid(schedule)),
+        f"task {task!r}: schedule {schedule!r} is not a cron expression "
+        "(5 fields, or 6 with seconds last)",
+    )
     return TaskOptions(
         retry=_retry(raw.get("retry"), task),
         timeout_seconds=timeout,
@@ -98,12 +104,17 @@ def parse_registration(body: Any, settings: Settings) -> list[TaskSpec]:
         _require(isinstance(name, str) and name.strip() != "", "every task needs a name")
         _require(name not in seen, f"task {name!r} is registered twice")
         seen.add(name)
-        specs.append(
-            TaskSpec(
-                name=name,
-                options=_options(raw.get("options"), name, settings),
-                parameters=_parameters(raw.get("parameters"), name),
-            )
+        spec = TaskSpec(
+            name=name,
+            options=_options(raw.get("options"), name, settings),
+            parameters=_parameters(raw.get("parameters"), name),
         )
+        required = [p.name for p in spec.parameters if not p.has_default]
+        _require(
+            spec.options.schedule is None or not required,
+            f"task {name!r} has a schedule but needs {', '.join(required)}: "
+            "a scheduled run starts with no input",
+        )
+        specs.append(spec)
     _require(bool(specs), "the worker registered no tasks")
     return specs

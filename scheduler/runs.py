@@ -51,6 +51,35 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def root_run(
+    run_id: str,
+    workspace_id: str,
+    task: TaskInfo,
+    input_json: str | None,
+    input_key: str | None,
+    idempotency_scope: str | None,
+    idempotency_key: str | None,
+    now: datetime,
+) -> TaskRun:
+    """A new pending root run of `task`."""
+    return TaskRun(
+        id=run_id,
+        workspace_id=workspace_id,
+        task_id=task.id,
+        task_name=task.name,
+        workflow_id=task.workflow_id,
+        workflow_slug=task.workflow_slug,
+        version_id=task.version_id,
+        status=RunStatus.PENDING.value,
+        root_id=run_id,
+        input_json=input_json,
+        input_key=input_key,
+        idempotency_scope=idempotency_scope,
+        idempotency_key=idempotency_key,
+        created_at=now,
+    )
+
+
 class RunStore:
     def __init__(
         self,
@@ -73,7 +102,7 @@ class RunStore:
     # -- transactions -------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _write(self) -> AsyncIterator[tuple[AsyncSession, list[RunChanged]]]:
+    async def write(self) -> AsyncIterator[tuple[AsyncSession, list[RunChanged]]]:
         """A write transaction; the run changes it collects are published after commit.
 
         On PostgreSQL the changes are also NOTIFYed inside the transaction, so other processes
@@ -92,7 +121,7 @@ class RunStore:
     # -- creation -------------------------------------------------------------------------------
 
     async def ensure_workspace(self, workspace_id: str, name: str) -> None:
-        async with self._write() as (session, _):
+        async with self.write() as (session, _):
             workspace = await session.get(Workspace, workspace_id)
             if workspace is None:
                 session.add(
@@ -119,22 +148,9 @@ class RunStore:
                 return existing
         run_id = new_id("trn")
         inline, key = await self.payloads.save(run_input_key(run_id), text)
-        async with self._write() as (session, changes):
-            run = TaskRun(
-                id=run_id,
-                workspace_id=workspace_id,
-                task_id=task.id,
-                task_name=task.name,
-                workflow_id=task.workflow_id,
-                workflow_slug=task.workflow_slug,
-                version_id=task.version_id,
-                status=RunStatus.PENDING.value,
-                root_id=run_id,
-                input_json=inline,
-                input_key=key,
-                idempotency_scope=scope,
-                idempotency_key=idempotency_key,
-                created_at=utcnow(),
+        async with self.write() as (session, changes):
+            run = root_run(
+                run_id, workspace_id, task, inline, key, scope, idempotency_key, utcnow()
             )
             session.add(run)
             changes.append(changed(run, run.status))
@@ -177,7 +193,7 @@ class RunStore:
                     return existing
         run_id = new_id("trn")
         inline, key = await self.payloads.save(run_input_key(run_id), text)
-        async with self._write() as (session, changes):
+        async with self.write() as (session, changes):
             parent = await session.get_one(TaskRun, attempt.run_id, with_for_update=True)
             if parent.status != RunStatus.RUNNING.value:
                 raise Conflict(f"task run {parent.id} is {parent.status}: it cannot start children")
@@ -372,7 +388,7 @@ class RunStore:
 
     async def admit(self, workspace_id: str, now: datetime, scheduler_id: str) -> list[Admitted]:
         """Give free slots to waiting parents whose children ended, then to pending runs."""
-        async with self._write() as (session, changes):
+        async with self.write() as (session, changes):
             return await admit(session, self.settings, workspace_id, now, scheduler_id, changes)
 
     async def next_due(self) -> datetime | None:
@@ -416,13 +432,13 @@ class RunStore:
         return outcome is not None
 
     async def set_handle(self, attempt_id: str, handle: dict[str, Any]) -> None:
-        async with self._write() as (session, _):
+        async with self.write() as (session, _):
             attempt = await session.get_one(Attempt, attempt_id)
             attempt.handle = json.dumps(handle)
 
     async def input_for(self, attempt_id: str) -> tuple[RunInfo, int]:
         """The run an instance asks its input for; marks the attempt running."""
-        async with self._write() as (session, _):
+        async with self.write() as (session, _):
             attempt, run = await self._attempt_and_run(session, attempt_id)
             if attempt.state == AttemptState.STARTING.value:
                 attempt.state = AttemptState.RUNNING.value
@@ -439,7 +455,7 @@ class RunStore:
 
     async def await_child(self, attempt_id: str, child_id: str) -> bool:
         """The parent polls an unfinished child: it stops holding a slot. True if it changed."""
-        async with self._write() as (session, _):
+        async with self.write() as (session, _):
             attempt = await session.get_one(Attempt, attempt_id, with_for_update=True)
             await session.execute(
                 update(TaskRun).where(TaskRun.id == child_id).values(awaited=True)
@@ -504,7 +520,7 @@ class RunStore:
             async with self.sessions() as session:
                 run_id = (await session.get_one(Attempt, attempt_id)).run_id
             output_inline, output_key = await self.payloads.save(run_output_key(run_id), output)
-        async with self._write() as (session, changes):
+        async with self.write() as (session, changes):
             attempt, run = await self._attempt_and_run(session, attempt_id)
             if attempt.outcome is not None:
                 return False
@@ -622,7 +638,7 @@ class RunStore:
             )
 
     async def cancel_run(self, workspace_id: str, run_id: str) -> RunInfo:
-        async with self._write() as (session, changes):
+        async with self.write() as (session, changes):
             run = await queries.get_run_row(session, workspace_id, run_id, lock=True)
             await self._cancel_tree(session, run, changes)
         return await self.get_run(workspace_id, run_id)
@@ -639,7 +655,7 @@ class RunStore:
         async with self.sessions() as session:
             log_key = (await session.get_one(Attempt, attempt_id)).log_key
         await self.blobs.commit_staged(log_key)
-        async with self._write() as (session, changes):
+        async with self.write() as (session, changes):
             attempt, run = await self._attempt_and_run(session, attempt_id)
             if attempt.state == AttemptState.ENDED.value:
                 return

@@ -27,6 +27,7 @@ from scheduler.executors.base import (
 from scheduler.membership import Membership
 from scheduler.reattach import readmit
 from scheduler.runs import RunStore
+from scheduler.schedules import Schedules
 from scheduler.tracebacks import last_traceback
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class Scheduler:
             stale_after=timedelta(seconds=settings.scheduler.stale_after_seconds),
         )
         store.bus.add_listener(self._on_run_changed)
+        self._schedules = Schedules(store)
 
     # -- loop -----------------------------------------------------------------------------------
 
@@ -117,9 +119,9 @@ class Scheduler:
 
     async def _sleep_until_woken(self) -> None:
         timeout = _IDLE_TICK_SECONDS
-        due = await self._store.next_due()
-        if due is not None:
-            timeout = min(timeout, max((due - datetime.now(UTC)).total_seconds(), 0.0))
+        for due in (await self._store.next_due(), await self._schedules.next_fire()):
+            if due is not None:
+                timeout = min(timeout, max((due - datetime.now(UTC)).total_seconds(), 0.0))
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self._store.wake_scheduler.wait()
@@ -128,6 +130,7 @@ class Scheduler:
         """One admission pass over every workspace; the number of attempts started."""
         started = 0
         now = datetime.now(UTC)
+        await self._schedules.fire_due(now)
         for workspace_id in await self._store.workspace_ids():
             for admitted in await self._store.admit(workspace_id, now, self.membership.id):
                 # shielded: a start cut in half would leave an instance with no stored handle

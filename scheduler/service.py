@@ -6,7 +6,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from core.domain import JSON, Page, RunInfo, RunStatus, TaskInfo, VersionInfo, WorkflowInfo
+from core.domain import (
+    JSON,
+    Page,
+    RunInfo,
+    RunStatus,
+    ScheduleInfo,
+    TaskInfo,
+    VersionInfo,
+    WorkflowInfo,
+)
 
 if TYPE_CHECKING:
     from scheduler.runs import RunStore
@@ -105,6 +114,12 @@ class RunService:
 
     async def list_versions(self, workspace_id: str, workflow_id: str | None) -> list[VersionInfo]:
         return await self._store.list_versions(workspace_id, workflow_id)
+
+    async def list_schedules(self, workspace_id: str) -> list[ScheduleInfo]:
+        """The cron schedules of the workspace's active versions, soonest first."""
+        from scheduler.schedules import Schedules
+
+        return await Schedules(self._store).list(workspace_id)
 
     async def usage(self, workspace_id: str) -> dict[str, JSON]:
         """Compute seconds and cost per task and per day, and the queue's state."""

@@ -91,6 +91,28 @@ _USAGE: Obj = {
 }
 
 
+_SCHEDULE_ITEM: Obj = {
+    "type": "object",
+    "required": ["schedule", "cursor"],
+    "properties": {
+        "cursor": _STR,
+        "schedule": {
+            "type": "object",
+            "required": ["id", "workflowId", "taskSlug", "cron", "nextFireAt"],
+            "properties": {
+                "id": _STR,
+                "workflowId": _STR,
+                "taskSlug": _STR,
+                "cron": _STR,
+                "nextFireAt": {"type": "string", "format": "date-time"},
+                "lastFiredAt": {"type": "string", "format": "date-time"},
+                "lastTaskRunId": _STR,
+            },
+        },
+    },
+}
+
+
 def _paths() -> Obj:
     run_filters = [
         _query("status", _STRS, "repeat or comma-separate; `completed` = `succeeded`"),
@@ -183,6 +205,12 @@ def _paths() -> Obj:
         },
         "/v1/usage": {
             "get": _op("Compute seconds and cost", {"200": _json(_USAGE)}),
+        },
+        "/v1/schedules": {
+            "get": _op(
+                "Cron schedules of the active versions, soonest first",
+                {"200": _json({"type": "array", "items": _SCHEDULE_ITEM})},
+            ),
         },
         "/metrics": {
             "get": _op(

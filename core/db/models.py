@@ -247,3 +247,20 @@ class SchedulerProcess(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Schedule(Base):
+    """A task's cron schedule in its workflow's active version, and when it fires next."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (UniqueConstraint("workflow_id", "task_name"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(String(40))
+    workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id"))
+    task_name: Mapped[str] = mapped_column(String(200))
+    cron: Mapped[str] = mapped_column(String(200))
+    next_fire_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    last_fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
