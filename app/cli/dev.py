@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 import uvicorn
+from starlette.types import ASGIApp
 
 from app.cli.config import build_settings
 from app.cli.dev_builds import build_and_register, watch_and_reregister
@@ -111,6 +112,12 @@ def _slug_of(path: Path) -> str:
     return path.name.lower().replace("_", "-").replace(" ", "-") or "workflow"
 
 
+def http_server(app: ASGIApp) -> DevServer:
+    """uvicorn for `app`, quiet (the API logs requests itself), served on a socket from `listen`."""
+    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
+    return DevServer(config)
+
+
 def listen(host: str, port: int) -> socket.socket:
     """The server's socket, bound before anything else starts: a busy port fails fast."""
     try:
@@ -133,15 +140,7 @@ async def serve(settings: Settings, path: Path, slug: str, start_command: str) -
         await _register(runtime, path, slug, start_command)
         await runtime.start()
         app = create_app(runtime, anonymous_workspace=DEFAULT_WORKSPACE_ID)
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            lifespan="off",
-            log_level="warning",
-            access_log=False,
-        )
-        server = DevServer(config)
+        server = http_server(app)
         url = f"http://{settings.host}:{settings.port}"
         example = await _example_command(runtime, slug)
         click.echo(f"Conveyor dev server on {url} (dashboard at {url}/)", err=True)

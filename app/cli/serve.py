@@ -12,10 +12,9 @@ import logging
 import signal
 
 import click
-import uvicorn
 
 from app.cli.config import build_settings
-from app.cli.dev import DevServer
+from app.cli.dev import http_server, listen
 from app.cli.errors import CliError
 from app.server import create_app
 from core.settings import Settings
@@ -35,23 +34,17 @@ def server_command(host: str | None, port: int | None) -> None:
 
 
 async def _serve_api(settings: Settings) -> None:
+    sock = listen(settings.host, settings.port)
     runtime = await Runtime.open(settings)
     try:
-        config = uvicorn.Config(
-            create_app(runtime),
-            host=settings.host,
-            port=settings.port,
-            lifespan="off",
-            log_level="warning",
-            access_log=False,
-        )
-        server = DevServer(config)
+        server = http_server(create_app(runtime))
         click.echo(f"Conveyor API on http://{settings.host}:{settings.port}", err=True)
         # SIGTERM: stop accepting, let in-flight requests finish (uvicorn's graceful shutdown)
-        await server.serve()
+        await server.serve(sockets=[sock])
         if not server.started:
             raise CliError(f"could not serve on {settings.host}:{settings.port}")
     finally:
+        sock.close()
         await runtime.close()
 
 
