@@ -7,10 +7,11 @@ import contextlib
 import logging
 from collections.abc import Awaitable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from builder.base import Builder, BuildFailed, BuildRequest
@@ -32,6 +33,15 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _STEPS = 4  # fetch, environment, build command, register
+
+
+# a build older than its time limits by this much cannot still be running anywhere
+_STALE_MARGIN = 300.0
+_UNFINISHED_VERSION = (
+    VersionStatus.CREATED.value,
+    VersionStatus.BUILDING.value,
+    VersionStatus.REGISTERING.value,
+)
 
 
 class BuildPipeline:
@@ -62,11 +72,47 @@ class BuildPipeline:
     def checkouts(self) -> Path:
         return self._settings.data_dir / "checkouts"
 
+    async def fail_stale(self, now: datetime) -> int:
+        """Fail builds no process can still be running: older than every build's time limit.
+
+        A build runs in the process that started it; if that process died, its build would stay
+        `running` (and its version `building`) for ever. Checked whenever a build starts.
+        """
+        limits = self._settings.builds
+        horizon = now - timedelta(
+            seconds=limits.build_timeout_seconds + limits.clone_timeout_seconds + _STALE_MARGIN
+        )
+        message = "interrupted: the process building it stopped before the build ended"
+        async with self._sessions.begin() as session:
+            stale = list(
+                await session.scalars(
+                    select(Build)
+                    .where(
+                        Build.status.in_([BuildStatus.QUEUED.value, BuildStatus.RUNNING.value]),
+                        Build.created_at < horizon,
+                    )
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            stale = [build for build in stale if build.id not in self._running]
+            for build in stale:
+                build.status, build.message, build.finished_at = (
+                    BuildStatus.FAILED.value,
+                    message,
+                    now,
+                )
+                version = await session.get_one(WorkflowVersion, build.version_id)
+                if version.status in _UNFINISHED_VERSION:
+                    version.status, version.message = VersionStatus.BUILD_FAILED.value, message
+                logger.warning("build %s: %s", build.id, message)
+        return len(stale)
+
     async def trigger(
         self, workspace_id: str, workflow_id: str, *, commit_sha: str, trigger: str
     ) -> BuildInfo:
         """Record a new version and its build of `commit_sha`, and start building it."""
         now = datetime.now(UTC)
+        await self.fail_stale(now)
         async with self._sessions.begin() as session:
             workflow = await session.get(Workflow, workflow_id)
             if workflow is None or workflow.workspace_id != workspace_id:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from core.db.models import Build, WorkflowVersion
+from scheduler.runtime import Runtime
 from tests.integration.build_fixtures import (
     GitRemote,
     build_settings,
@@ -120,3 +123,36 @@ def test_deploy_builds_the_branch_head_and_a_bad_commit_is_refused(
     run = client.post("/v1/task-runs", json={"task": "dep/t", "input": []})
     assert run.status_code == 202
     assert client.delete(f"/v1/workflows/{workflow['id']}").status_code == 409
+
+
+async def _as_if_a_process_died_building(runtime: Runtime, build_id: str) -> None:
+    """The state a control plane leaves when it dies mid-build, two days ago."""
+    async with runtime.store.sessions.begin() as session:
+        build = await session.get_one(Build, build_id)
+        build.status, build.finished_at = "running", None
+        build.created_at = datetime.now(UTC) - timedelta(days=2)
+        version = await session.get_one(WorkflowVersion, build.version_id)
+        version.status = "building"
+
+
+@pytest.mark.slow
+def test_a_build_left_by_a_dead_process_fails_when_the_next_one_starts(
+    tmp_path: Path, remote: GitRemote
+) -> None:
+    settings = build_settings(tmp_path / "data", "http://127.0.0.1:9", "unused")
+    settings = settings.model_copy(
+        update={"github": settings.github.model_copy(update={"app_id": None})}
+    )
+    with serve_builds(settings) as server, server.client() as client:
+        workflow = client.post("/v1/workflows", json={"name": "st", "repo": remote.url}).json()
+        deploy = f"/v1/workflows/{workflow['id']}/deploy"
+        first = wait_build(client, client.post(deploy).json()["id"])
+        server.call(_as_if_a_process_died_building(server.engine, first["id"]))
+        second = wait_build(client, client.post(deploy).json()["id"])
+        assert second["status"] == "succeeded"
+        stale = client.get(f"/v1/builds/{first['id']}").json()
+        assert stale["status"] == "failed" and "interrupted" in stale["message"]
+        versions = client.get(f"/v1/workflows/{workflow['id']}/versions").json()
+        statuses = {v["workflowVersion"]["id"]: v["workflowVersion"]["status"] for v in versions}
+        assert statuses[first["workflowVersionId"]] == "build_failed"
+        assert statuses[second["workflowVersionId"]] == "ready"
