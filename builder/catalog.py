@@ -14,6 +14,7 @@ from core.db.models import Build, Task, TaskRun, Workflow, WorkflowVersion
 from core.errors import Conflict, InvalidRequest, NotFound
 from core.ids import new_id
 from core.secrets import SecretBox
+from scheduler.registration import slugify
 
 DEFAULT_START_COMMAND = "conveyor-worker main:app"
 RUNTIMES = ("python",)
@@ -79,10 +80,6 @@ def check_changes(changes: WorkflowChanges) -> None:
             raise InvalidRequest(f"env var name {name!r} is invalid or reserved")
 
 
-def _slug_from(name: str) -> str:
-    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:100] or "workflow"
-
-
 class WorkflowCatalog:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], secrets: SecretBox) -> None:
         self._sessions = sessions
@@ -109,7 +106,7 @@ class WorkflowCatalog:
     async def create(self, workspace_id: str, changes: WorkflowChanges) -> WorkflowRecord:
         if not changes.name and not changes.slug:
             raise InvalidRequest("name is required")
-        slug = changes.slug or _slug_from(changes.name or "")
+        slug = changes.slug or slugify(changes.name or "")
         changes.slug = slug
         check_changes(changes)
         now = datetime.now(UTC)

@@ -298,7 +298,7 @@ class Agent:
                         waiter.cancel()
 
     async def _child_answer(self, child_id: str) -> dict[str, Any]:
-        child = await self._store.child_result(child_id)
+        child = await self._store.run_by_id(child_id)
         if child.status is RunStatus.SUCCEEDED:
             return {
                 "still_running": False,

@@ -40,7 +40,8 @@ def registration_log_key(version_id: str) -> str:
 
 
 def slugify(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    """A workflow slug from a name or a folder's: lower case, runs of other characters to `-`."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:100].strip("-")
     return slug or "workflow"
 
 

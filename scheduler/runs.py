@@ -495,9 +495,6 @@ class RunStore:
             )
         return bool(others)
 
-    async def child_result(self, child_id: str) -> RunInfo:
-        return await self.run_by_id(child_id)
-
     # -- attempts: outcomes ---------------------------------------------------------------------
 
     async def record_outcome(

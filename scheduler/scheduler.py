@@ -335,7 +335,3 @@ class Scheduler:
     def agent(self) -> Agent:
         """Answers instance requests, including those relayed from remote instances."""
         return self._agent
-
-    @property
-    def live_count(self) -> int:
-        return len(self._live)

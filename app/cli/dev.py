@@ -22,6 +22,7 @@ from builder.base import BuildFailed
 from core.domain import VersionInfo, VersionStatus
 from core.errors import ServiceError
 from core.settings import Settings
+from scheduler.registration import slugify
 from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
 
 DEFAULT_START_COMMAND = "conveyor-worker main:app"
@@ -103,13 +104,9 @@ def dev_command(
             f"refusing to serve on {settings.host}: `conveyor dev` accepts requests without an "
             "API key, so it stays on loopback unless you pass --allow-remote"
         )
-    slug = name or _slug_of(path)
+    slug = name or slugify(path.name)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(settings, path, slug, start_command))
-
-
-def _slug_of(path: Path) -> str:
-    return path.name.lower().replace("_", "-").replace(" ", "-") or "workflow"
 
 
 def http_server(app: ASGIApp) -> DevServer:
