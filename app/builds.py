@@ -34,7 +34,9 @@ class BuildServices:
 def make_builder(runtime: Runtime) -> Builder:
     settings = runtime.settings
     if settings.builds.builder == "venv":
-        return VenvBuilder(settings.data_dir / "venvs", settings.builds)
+        return VenvBuilder(
+            settings.data_dir / "venvs", settings.builds, pass_env=settings.executor.pass_env
+        )
     if settings.builds.builder == "buildkit":
         from builder.buildkit import BuildKitBuilder  # python-on-whales only when chosen
 

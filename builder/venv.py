@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,8 +17,12 @@ from builder.dependencies import Dependencies, environment_key, find_dependencie
 from builder.log import BuildLog
 from builder.sdk_install import install_sdk, sdk_fingerprint
 from core.build_settings import BuildSettings
+from core.settings import ExecutorSettings
+from scheduler.executors.environment import default_path, host_variables
 
 MARKER = "conveyor-venv.json"
+# pip's and uv's own configuration (indexes, certificates, timeouts) reaches dependency installs
+_PIP_PREFIXES = ("PIP_", "UV_")
 
 # The venv is made without pip (seconds saved per environment); `pip` in it runs the server's
 # pip against the venv's interpreter, so a build command's `pip install` lands in the venv.
@@ -27,16 +32,34 @@ exec "{server_python}" -m pip --python "{venv}/bin/python" "$@"
 
 
 def venv_env(venv: Path) -> dict[str, str]:
-    path = os.pathsep.join([str(venv / "bin"), os.environ.get("PATH", "/usr/bin:/bin")])
+    path = os.pathsep.join([str(venv / "bin"), default_path()])
     return {"PATH": path, "VIRTUAL_ENV": str(venv)}
+
+
+def build_environment(
+    env_vars: Mapping[str, str], venv: Path, pass_env: Iterable[str]
+) -> dict[str, str]:
+    """What a build step that runs the workflow's code sees (its build command, its packages'
+    setup scripts): the tasks' allow-list, pip's own settings, the workflow's variables and the
+    venv. Never the control plane's environment."""
+    host = host_variables(os.environ, pass_env)
+    pip = {k: v for k, v in os.environ.items() if k.startswith(_PIP_PREFIXES)}
+    return {**host, **pip, **env_vars, **venv_env(venv)}
 
 
 class VenvBuilder:
     name = "venv"
 
-    def __init__(self, root: Path, settings: BuildSettings) -> None:
+    def __init__(
+        self,
+        root: Path,
+        settings: BuildSettings,
+        *,
+        pass_env: Iterable[str] = ExecutorSettings().pass_env,
+    ) -> None:
         self._root = root  # one folder per environment key below it
         self._settings = settings
+        self._pass_env = tuple(pass_env)  # host variables build steps see (`executor.pass_env`)
         self._python = settings.python or sys.executable
 
     async def build(self, request: BuildRequest, log: BuildLog) -> BuiltEnvironment:
@@ -59,7 +82,7 @@ class VenvBuilder:
                 ["/bin/sh", "-c", request.build_command],
                 log=log,
                 cwd=request.source,
-                env={**os.environ, **request.env_vars, **env},
+                env=build_environment(request.env_vars, venv, self._pass_env),
                 timeout=self._settings.build_timeout_seconds,
                 what="the build command",
             )
@@ -96,7 +119,7 @@ class VenvBuilder:
                     ],
                     log=log,
                     cwd=request.source,
-                    env={**os.environ, **request.env_vars, **venv_env(staging)},
+                    env=build_environment(request.env_vars, staging, self._pass_env),
                     timeout=self._settings.build_timeout_seconds,
                     what="installing dependencies",
                 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.build_settings import BuildSettings, GitHubSettings
@@ -49,6 +49,26 @@ class ExecutorSettings(BaseModel):
     kind: str = "local"
     kill_grace_seconds: float = 5.0
     enforce_memory: bool = True
+    # host variables a local task sees besides HOME, the locale, TZ and TMPDIR (never CONVEYOR_*)
+    pass_env: tuple[str, ...] = (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+    )
+
+    @field_validator("pass_env")
+    @classmethod
+    def _no_private_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        private = [name for name in names if name.upper().startswith("CONVEYOR_")]
+        if private:
+            raise ValueError(f"the control plane's own variables never reach tasks: {private}")
+        return names
 
 
 class NomadSettings(BaseModel):

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,8 +112,12 @@ class Registrar(VersionLookup):
         slug: str,
         start_command: str,
         env: dict[str, str] | None = None,
+        env_vars: Mapping[str, str] | None = None,
     ) -> VersionInfo:
-        """Register the folder `path` directly as a new version of workflow `slug` (dev)."""
+        """Register the folder `path` directly as a new version of workflow `slug` (dev).
+
+        `env_vars` replaces the workflow's own variables (stored encrypted) when given.
+        """
         if not _SLUG.match(slug):
             raise InvalidRequest(
                 f"workflow slug {slug!r} must be lower-case letters, digits and dashes"
@@ -137,6 +142,8 @@ class Registrar(VersionLookup):
                 )
                 session.add(workflow)
             workflow.start_command, workflow.root_dir = start_command, str(root)
+            if env_vars is not None:
+                workflow.env_vars = self._secret_box().seal(dict(env_vars))
             version = WorkflowVersion(
                 id=new_id("wfv"),
                 workflow_id=workflow.id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -54,7 +55,9 @@ def _blob_store(settings: Settings) -> BlobStore:
 
 def _executor(settings: Settings, reasons: WaitingReasons) -> Executor:
     if settings.executor.kind == "local":
-        return LocalExecutor(enforce_memory=settings.executor.enforce_memory)
+        return LocalExecutor(
+            enforce_memory=settings.executor.enforce_memory, pass_env=settings.executor.pass_env
+        )
     if settings.executor.kind == "docker":
         # python-on-whales is only imported by engines that run containers
         from scheduler.executors.docker import DockerExecutor
@@ -120,10 +123,17 @@ class Runtime:
             logger.warning("reconciled %d attempts left by the previous process", recovered)
         self._loop_task = asyncio.create_task(self.scheduler.run_forever())
 
-    async def register_workflow(self, path: Path, *, slug: str, start_command: str) -> VersionInfo:
+    async def register_workflow(
+        self,
+        path: Path,
+        *,
+        slug: str,
+        start_command: str,
+        env_vars: Mapping[str, str] | None = None,
+    ) -> VersionInfo:
         """Run `start_command` in register mode in `path`; a ready version becomes active."""
         return await self.registrar.register(
-            DEFAULT_WORKSPACE_ID, path, slug=slug, start_command=start_command
+            DEFAULT_WORKSPACE_ID, path, slug=slug, start_command=start_command, env_vars=env_vars
         )
 
     async def run_until_idle(self, timeout: float = 60.0) -> None:

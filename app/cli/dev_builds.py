@@ -37,7 +37,9 @@ async def build_and_register(
         settings = runtime.settings
         build_id = new_id("bld")
         log = BuildLog(runtime.store.blobs, build_id, steps=2)
-        builder = VenvBuilder(settings.data_dir / "venvs", settings.builds)
+        builder = VenvBuilder(
+            settings.data_dir / "venvs", settings.builds, pass_env=settings.executor.pass_env
+        )
         try:
             built = await builder.build(BuildRequest(build_id, slug, path, ""), log)
         except BuildFailed as exc:

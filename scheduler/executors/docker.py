@@ -21,6 +21,7 @@ from python_on_whales.exceptions import DockerException, NoSuchContainer, NoSuch
 
 from core.settings import DockerSettings
 from scheduler.executors.base import AttemptSpec, Handle, InstanceState, InstanceStatus
+from scheduler.executors.environment import container_environment
 
 logger = logging.getLogger(__name__)
 
@@ -91,12 +92,7 @@ class DockerExecutor:
             "detach": True,
             "init": True,  # PID 1 forwards TERM and reaps: a bare python as PID 1 ignores TERM
             "pull": "never",  # no registry is assumed; a missing image is an error at once
-            "envs": {
-                "PYTHONUNBUFFERED": "1",
-                **spec.env,
-                "RENDER_SDK_MODE": spec.mode.value,
-                "RENDER_SDK_SOCKET_PATH": str(spec.socket_path),
-            },
+            "envs": container_environment(spec),
             "labels": {
                 "conveyor.attempt": spec.attempt_id,
                 "conveyor.run": spec.run_id,

@@ -8,10 +8,11 @@ import os
 import resource
 import shlex
 import signal
-import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from scheduler.executors.base import AttemptSpec, Handle, InstanceState, InstanceStatus
+from scheduler.executors.environment import local_environment
 
 
 def _process_start_ticks(pid: int) -> int | None:
@@ -26,31 +27,19 @@ def _process_start_ticks(pid: int) -> int | None:
     return int(fields[19])
 
 
-def _worker_path() -> str:
-    """PATH with this interpreter's bin first, so `conveyor-worker` resolves to our venv."""
-    here = str(Path(sys.executable).parent)
-    return os.pathsep.join([here, os.environ.get("PATH", "")])
-
-
 class LocalExecutor:
     name = "local"
 
-    def __init__(self, *, enforce_memory: bool = True) -> None:
+    def __init__(self, *, enforce_memory: bool = True, pass_env: Iterable[str] = ()) -> None:
         self._enforce_memory = enforce_memory
+        self._pass_env = tuple(pass_env)
         self._processes: dict[int, asyncio.subprocess.Process] = {}
 
     async def start(self, spec: AttemptSpec) -> Handle:
         argv = shlex.split(spec.start_command)
         if not argv:
             raise ValueError("empty start command")
-        env = {
-            **os.environ,
-            "PATH": _worker_path(),
-            "PYTHONUNBUFFERED": "1",
-            **spec.env,
-            "RENDER_SDK_MODE": spec.mode.value,
-            "RENDER_SDK_SOCKET_PATH": str(spec.socket_path),
-        }
+        env = local_environment(spec, pass_env=self._pass_env)
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         with spec.log_path.open("ab") as log:
             process = await asyncio.create_subprocess_exec(

@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 
 from app.server import create_app
 from core.domain import VersionStatus
-from core.settings import ExecutorSettings, LimitSettings, Settings
+from core.settings import LimitSettings, Settings
 from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
+from tests.integration.engine_fixtures import executor_settings
 from tests.served import ServedEngine, serve_engine
 
 T = TypeVar("T")
@@ -63,7 +64,7 @@ def live_server(root: Path) -> Iterator[LiveServer]:
     settings = Settings(
         data_dir=root / "data",
         limits=LimitSettings(min_timeout_seconds=1, max_concurrency=MAX_CONCURRENCY),
-        executor=ExecutorSettings(kill_grace_seconds=1.0),
+        executor=executor_settings(kill_grace_seconds=1.0),
     )
     keys: list[str] = []
 

@@ -11,8 +11,9 @@ from starlette.types import ASGIApp
 
 from app.server import create_app
 from core.domain import VersionStatus
-from core.settings import ExecutorSettings, LimitSettings, Settings
+from core.settings import LimitSettings, Settings
 from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
+from tests.integration.engine_fixtures import executor_settings
 from tests.served import ServedEngine, serve_engine
 
 SLUG = "api"
@@ -71,7 +72,7 @@ def make_settings(data_dir: Path) -> Settings:
     return Settings(
         data_dir=data_dir,
         limits=LimitSettings(min_timeout_seconds=1),
-        executor=ExecutorSettings(kill_grace_seconds=1.0),
+        executor=executor_settings(kill_grace_seconds=1.0),
     )
 
 

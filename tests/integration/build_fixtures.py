@@ -21,8 +21,9 @@ from starlette.types import ASGIApp
 from app.github.signature import sign
 from app.server import create_app
 from core.build_settings import BuildSettings, GitHubSettings
-from core.settings import ExecutorSettings, LimitSettings, Settings
+from core.settings import LimitSettings, Settings
 from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
+from tests.integration.engine_fixtures import executor_settings
 from tests.served import ServedEngine, serve_engine
 
 T = TypeVar("T")
@@ -201,7 +202,7 @@ def build_settings(data_dir: Path, github_url: str, private_key: str) -> Setting
     return Settings(
         data_dir=data_dir,
         limits=LimitSettings(min_timeout_seconds=1, registration_timeout_seconds=60),
-        executor=ExecutorSettings(kill_grace_seconds=1.0),
+        executor=executor_settings(kill_grace_seconds=1.0),
         builds=BuildSettings(clone_timeout_seconds=60, build_timeout_seconds=300),
         github=GitHubSettings(
             app_id=APP_ID,

@@ -22,9 +22,9 @@ import pytest
 from python_on_whales import Container, DockerClient
 
 from core.domain import VersionStatus
-from core.settings import DockerSettings, ExecutorSettings, LimitSettings, Settings
+from core.settings import DockerSettings, LimitSettings, Settings
 from scheduler.runtime import Runtime
-from tests.integration.engine_fixtures import WORKFLOWS, copy_workflow
+from tests.integration.engine_fixtures import WORKFLOWS, copy_workflow, executor_settings
 
 DOCKER = "/usr/bin/docker"  # /usr/local/bin/docker may be a client without a daemon
 BASE_IMAGE = "conveyor-base:bookworm"
@@ -116,21 +116,29 @@ def docker_settings(data_dir: Path, image: str, **limits: Any) -> Settings:
     return Settings(
         data_dir=data_dir,
         limits=LimitSettings(min_timeout_seconds=1, **limits),
-        executor=ExecutorSettings(kind="docker", kill_grace_seconds=1.0),
+        executor=executor_settings(kind="docker", kill_grace_seconds=1.0),
         docker=DockerSettings(binary=DOCKER, image=image, network="none"),
     )
 
 
 @asynccontextmanager
 async def open_docker_engine(
-    tmp_path: Path, image: str, *, stop_instances: bool = True, **limits: Any
+    tmp_path: Path,
+    image: str,
+    *,
+    stop_instances: bool = True,
+    env_vars: dict[str, str] | None = None,
+    **limits: Any,
 ) -> AsyncIterator[Runtime]:
     """An engine whose attempts (registration too) run in containers of `image`."""
     runtime = await Runtime.open(docker_settings(tmp_path / "data", image, **limits))
     try:
         # the code runs from the image; the folder only gives the version a root
         version = await runtime.register_workflow(
-            copy_workflow("docker", tmp_path), slug="wf", start_command="conveyor-worker main:app"
+            copy_workflow("docker", tmp_path),
+            slug="wf",
+            start_command="conveyor-worker main:app",
+            env_vars=env_vars,
         )
         assert version.status is VersionStatus.READY, version.message
         await runtime.start()

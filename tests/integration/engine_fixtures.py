@@ -19,12 +19,22 @@ WORKFLOWS = Path(__file__).parent / "workflows"
 WS = DEFAULT_WORKSPACE_ID
 
 
+def executor_settings(**options: Any) -> ExecutorSettings:
+    """Test executors: a short kill grace, and the scratch folder's variable passed to tasks."""
+    pass_env = (*ExecutorSettings().pass_env, "ENGINE_SCRATCH")
+    return ExecutorSettings(**{"kill_grace_seconds": 1.0, "pass_env": pass_env, **options})
+
+
+# for engines started as subprocesses (`conveyor dev`, `conveyor scheduler`)
+PASS_SCRATCH_ENV = {"CONVEYOR_EXECUTOR__PASS_ENV": '["ENGINE_SCRATCH"]'}
+
+
 def make_settings(data_dir: Path, database_url: str | None = None, **limits: Any) -> Settings:
     return Settings(
         data_dir=data_dir,
         database=DatabaseSettings(url=database_url),
         limits=LimitSettings(min_timeout_seconds=1, **limits),
-        executor=ExecutorSettings(kill_grace_seconds=1.0),
+        executor=executor_settings(),
     )
 
 

@@ -15,9 +15,10 @@ import uvicorn
 
 from app.server import create_app
 from core.domain import RunInfo, VersionStatus
-from core.settings import ExecutorSettings, LimitSettings, NomadSettings, Settings
+from core.settings import LimitSettings, NomadSettings, Settings
 from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
 from tests.fakes.nomad import FakeNomad
+from tests.integration.engine_fixtures import executor_settings
 
 WS = DEFAULT_WORKSPACE_ID
 SECRET = "attempt-token-secret-for-tests"
@@ -57,7 +58,7 @@ def engine_settings(target: NomadTarget, data_dir: Path, port: int) -> Settings:
     return Settings(
         data_dir=data_dir,
         limits=LimitSettings(min_timeout_seconds=1),
-        executor=ExecutorSettings(kind="nomad", kill_grace_seconds=1.0),
+        executor=executor_settings(kind="nomad", kill_grace_seconds=1.0),
         nomad=NomadSettings(
             address=target.address,
             control_plane_url=f"http://{target.callback_host}:{port}",
@@ -79,6 +80,7 @@ async def nomad_engine(
     port: int = 0,
     register: bool = True,
     stop_instances: bool = True,
+    env_vars: dict[str, str] | None = None,
 ) -> AsyncIterator[NomadEngine]:
     """Serve the API first (registration runs on Nomad and calls back), then register, start."""
     sock = _bind(target.bind_host, port)
@@ -102,6 +104,7 @@ async def nomad_engine(
                 target.workflow,
                 slug="wf",
                 start_command="conveyor-worker main:app",
+                env_vars=env_vars,
             )
             assert version.status is VersionStatus.READY, version.message
         await runtime.start()

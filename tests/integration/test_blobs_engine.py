@@ -13,9 +13,9 @@ from sqlalchemy import select
 from core.blobs.base import BlobStoreUnavailable, attempt_log_key, run_input_key, run_output_key
 from core.db.models import Attempt
 from core.domain import AttemptState, RunInfo, RunStatus, VersionStatus
-from core.settings import BlobSettings, ExecutorSettings, LimitSettings, Settings
+from core.settings import BlobSettings, LimitSettings, Settings
 from scheduler.runtime import Runtime
-from tests.integration.engine_fixtures import WS, copy_workflow, run_to_end
+from tests.integration.engine_fixtures import WS, copy_workflow, executor_settings, run_to_end
 from tests.integration.s3_fixtures import REGION, Bucket, s3_bucket, s3_endpoint
 
 pytestmark = pytest.mark.anyio
@@ -29,7 +29,7 @@ def _settings(tmp_path: Path, bucket: Bucket) -> Settings:
         data_dir=tmp_path / "data",
         blobs=BlobSettings(url=bucket.url(PREFIX), endpoint_url=bucket.endpoint_url, region=REGION),
         limits=LimitSettings(min_timeout_seconds=1),
-        executor=ExecutorSettings(kill_grace_seconds=1.0),
+        executor=executor_settings(kill_grace_seconds=1.0),
     )
 
 

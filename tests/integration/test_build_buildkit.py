@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from core.build_settings import BuildSettings
-from core.settings import DockerSettings, ExecutorSettings
+from core.settings import DockerSettings
 from tests.integration.build_fixtures import (
     BuildServer,
     GitRemote,
@@ -22,6 +22,7 @@ from tests.integration.build_fixtures import (
     wait_build,
     wait_for,
 )
+from tests.integration.engine_fixtures import executor_settings
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +63,7 @@ def server(tmp_path: Path) -> Iterator[BuildServer]:
     settings = settings.model_copy(
         update={
             "builds": BuildSettings(builder="buildkit", base_image=BASE_IMAGE, registry=prefix),
-            "executor": ExecutorSettings(kind="docker", kill_grace_seconds=1.0),
+            "executor": executor_settings(kind="docker", kill_grace_seconds=1.0),
             "docker": DockerSettings(binary=DOCKER, name_prefix=f"cvt-{uuid.uuid4().hex[:6]}"),
             "github": settings.github.model_copy(update={"app_id": None}),
         }

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.integration.dev_server import dev_server, free_port
-from tests.integration.engine_fixtures import copy_workflow
+from tests.integration.engine_fixtures import PASS_SCRATCH_ENV, copy_workflow
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,11 @@ def test_runs_survive_a_killed_control_plane(tmp_path: Path) -> None:
     scratch.mkdir()
     workflow = copy_workflow("engine", tmp_path)
     data = tmp_path / "data"
-    env = {"ENGINE_SCRATCH": str(scratch), "CONVEYOR_LIMITS__MIN_TIMEOUT_SECONDS": "1"}
+    env = {
+        "ENGINE_SCRATCH": str(scratch),
+        "CONVEYOR_LIMITS__MIN_TIMEOUT_SECONDS": "1",
+        **PASS_SCRATCH_ENV,
+    }
     extra = ("--max-concurrency", "2")
     with dev_server(workflow, data, extra=extra, env=env) as first:
         holds = [_start(first.url, "wf/hold", [name]) for name in ("x", "y")]

@@ -28,6 +28,7 @@ from tests.integration.docker_fixtures import (
     worker_image,
 )
 from tests.integration.engine_fixtures import WS, run_to_end
+from tests.integration.task_environment import assert_task_environment, plant_control_plane_secrets
 
 __all__ = ["docker", "worker_image"]  # re-exported: pytest finds fixtures by module name
 
@@ -223,3 +224,15 @@ async def test_a_missing_image_is_a_clear_error(tmp_path: Path, docker: DockerCl
         DockerStartError, match=r"att-missing-.*conveyor-no-such:image.*No such image"
     ):
         await executor.start(_spec(tmp_path, "missing", "true"))
+
+
+async def test_a_container_sees_its_workflow_environment_and_nothing_of_the_server(
+    tmp_path: Path, worker_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_vars = {"GREETING": "hello from the workflow"}
+    async with open_docker_engine(tmp_path, worker_image, env_vars=env_vars) as runtime:
+        plant_control_plane_secrets(monkeypatch)
+        run = await run_to_end(runtime, "wf/environment", [])
+    assert run.status is RunStatus.SUCCEEDED, run.error
+    assert run.results is not None
+    assert_task_environment(run.results[0], run_id=run.id)

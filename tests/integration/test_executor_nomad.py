@@ -35,8 +35,10 @@ from tests.integration.nomad_fixtures import (
     engine_settings,
     nomad_engine,
     pid_alive,
+    run_to_end,
     until,
 )
+from tests.integration.task_environment import assert_task_environment, plant_control_plane_secrets
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -244,3 +246,15 @@ def _exists(path: Path) -> Callable[[], Awaitable[bool]]:
         return path.exists()
 
     return check
+
+
+async def test_a_dispatched_task_sees_its_workflow_environment_and_nothing_of_the_server(
+    target: NomadTarget, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_vars = {"GREETING": "hello from the workflow"}
+    async with nomad_engine(target, tmp_path / "data", env_vars=env_vars) as engine:
+        plant_control_plane_secrets(monkeypatch)
+        run = await run_to_end(engine.runtime, "wf/environment", [])
+    assert run.status is RunStatus.SUCCEEDED, run.error
+    assert run.results is not None
+    assert_task_environment(run.results[0], run_id=run.id)

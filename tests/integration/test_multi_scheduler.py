@@ -18,7 +18,13 @@ from core.db.models import Attempt, AttemptEvent, TaskRun
 from core.domain import RunStatus
 from scheduler.runtime import Runtime
 from tests.integration.databases import fresh_database
-from tests.integration.engine_fixtures import WS, copy_workflow, make_settings, max_active_attempts
+from tests.integration.engine_fixtures import (
+    PASS_SCRATCH_ENV,
+    WS,
+    copy_workflow,
+    make_settings,
+    max_active_attempts,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -36,6 +42,7 @@ def postgres_url(tmp_path: Path) -> Iterator[str]:
 def _schedulers(url: str, data_dir: Path, count: int) -> list[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
+        **PASS_SCRATCH_ENV,
         "CONVEYOR_DATABASE__URL": url,
         "CONVEYOR_DATA_DIR": str(data_dir),
         "CONVEYOR_LIMITS__MAX_CONCURRENCY": str(LIMIT),

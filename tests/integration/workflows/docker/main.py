@@ -61,3 +61,9 @@ def fails_first(marker: str) -> str:
         path.write_text("first")
         raise RuntimeError("first attempt fails")
     return f"{here} marker={path.exists()}"
+
+
+@app.task
+def environment() -> dict[str, str]:
+    """Everything the task's process sees in its environment."""
+    return dict(os.environ)

@@ -113,3 +113,9 @@ def expose_socket(name: str) -> str:
 def one_at_a_time(n: int) -> int:
     time.sleep(0.3)
     return n
+
+
+@app.task
+def environment() -> dict[str, str]:
+    """Everything the task's process sees in its environment."""
+    return dict(os.environ)

@@ -59,3 +59,9 @@ def hold(name: str) -> str:
 @app.task
 async def branch(ctx: TaskContext, name: str) -> str:
     return await ctx.run(hold, name)
+
+
+@app.task
+def environment() -> dict[str, str]:
+    """Everything the task's process sees in its environment."""
+    return dict(os.environ)
