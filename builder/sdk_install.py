@@ -8,12 +8,14 @@ from pathlib import Path
 
 import conveyor
 
+# the shape pip gives console scripts: importing it runs nothing, so a zygote can preload it
 WORKER_SCRIPT = """#!{python}
 import sys
 
 from conveyor._worker_cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())
 """
 
 

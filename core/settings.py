@@ -62,6 +62,12 @@ class ExecutorSettings(BaseModel):
         "REQUESTS_CA_BUNDLE",
     )
 
+    # local executor: fork attempts from a warm interpreter per version where the start command
+    # is `conveyor-worker module:app` or `render-workflows module:app` (others are spawned)
+    zygote: bool = True
+    zygote_idle_seconds: float = Field(default=600.0, gt=0)  # an unused zygote is closed then
+    max_zygotes: int = Field(default=16, ge=1)  # beyond this the least recently used idle goes
+
     @field_validator("pass_env")
     @classmethod
     def _no_private_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:

@@ -25,7 +25,7 @@ from core.secrets import SecretBox
 from core.settings import Settings
 from scheduler import schedules
 from scheduler.agent import Agent, Registration
-from scheduler.executors.base import AttemptSpec, Executor, Mode
+from scheduler.executors.base import AttemptSpec, Executor, Mode, VersionSpec
 from scheduler.registration_payload import InvalidRegistration
 from scheduler.scheduler import VersionCommand, VersionLookup
 
@@ -195,6 +195,8 @@ class Registrar(VersionLookup):
             active.active_version_id = version_id
             await schedules.sync(session, workspace_id, workflow_id, specs, now)
         logger.info("workflow %s version %s ready: %d tasks", slug, version_id, len(specs))
+        if executor is None:
+            await self._prepare(version_id)
         return VersionInfo(
             version_id,
             workflow_id,
@@ -203,6 +205,23 @@ class Registrar(VersionLookup):
             None,
             tuple(sorted(s.name for s in specs)),
         )
+
+    async def prepare_active(self) -> None:
+        """Get the executor ready for every workflow's active version (at start-up)."""
+        async with self._sessions() as session:
+            active = await session.scalars(
+                select(Workflow.active_version_id).where(Workflow.active_version_id.is_not(None))
+            )
+            version_ids = [v for v in active if v is not None]
+        for version_id in version_ids:
+            await self._prepare(version_id)
+
+    async def _prepare(self, version_id: str) -> None:
+        command = await self.command(version_id)
+        if command.image is None:  # an image's attempts run where the executor puts them
+            await self._executor.prepare(
+                VersionSpec(version_id, command.start_command, command.root_dir, command.env)
+            )
 
     async def _fail(self, version_id: str, message: str) -> VersionInfo:
         async with self._sessions.begin() as session:

@@ -23,6 +23,7 @@ from core.settings import Settings
 from scheduler.agent import Agent
 from scheduler.executors.base import Executor
 from scheduler.executors.local import LocalExecutor
+from scheduler.executors.zygotes import ZygotePool
 from scheduler.queries import NON_TERMINAL
 from scheduler.registration import Registrar
 from scheduler.runs import RunStore
@@ -55,8 +56,17 @@ def _blob_store(settings: Settings) -> BlobStore:
 
 def _executor(settings: Settings, reasons: WaitingReasons) -> Executor:
     if settings.executor.kind == "local":
+        zygotes = None
+        if settings.executor.zygote:
+            zygotes = ZygotePool(
+                settings.data_dir / "zygotes",
+                idle_seconds=settings.executor.zygote_idle_seconds,
+                max_zygotes=settings.executor.max_zygotes,
+            )
         return LocalExecutor(
-            enforce_memory=settings.executor.enforce_memory, pass_env=settings.executor.pass_env
+            enforce_memory=settings.executor.enforce_memory,
+            pass_env=settings.executor.pass_env,
+            zygotes=zygotes,
         )
     if settings.executor.kind == "docker":
         # python-on-whales is only imported by engines that run containers
@@ -82,12 +92,14 @@ class Runtime:
         store: RunStore,
         scheduler: Scheduler,
         registrar: Registrar,
+        executor: Executor,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.store = store
         self.scheduler = scheduler
         self.registrar = registrar
+        self.executor = executor
         self.service = RunService(store)
         self.keys = ApiKeys(store.sessions)
         self._loop_task: asyncio.Task[None] | None = None
@@ -108,7 +120,7 @@ class Runtime:
         executor = _executor(settings, WaitingReasons(sessions, lock))
         registrar = Registrar(settings, sessions, agent, executor, blobs)
         scheduler = Scheduler(settings, store, agent, executor, blobs, registrar)
-        runtime = cls(settings, engine, store, scheduler, registrar)
+        runtime = cls(settings, engine, store, scheduler, registrar, executor)
         if store.cross_process:
             runtime._listener = PgListener(
                 asyncpg_dsn(settings.database_url), store.origin, store.bus, store.wake_scheduler
@@ -121,6 +133,7 @@ class Runtime:
         recovered = await self.scheduler.start()
         if recovered:
             logger.warning("reconciled %d attempts left by the previous process", recovered)
+        await self.registrar.prepare_active()
         self._loop_task = asyncio.create_task(self.scheduler.run_forever())
 
     async def register_workflow(
@@ -166,4 +179,5 @@ class Runtime:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
+        await self.executor.close()
         await self.engine.dispose()

@@ -12,6 +12,10 @@ from core.settings import Plan
 Handle = dict[str, Any]  # JSON-able; stored with the attempt so a new process can find it
 
 
+# the run's own ids, set per attempt beside the version's environment
+ATTEMPT_VARIABLES = frozenset({"CONVEYOR_TASK_RUN_ID", "CONVEYOR_ATTEMPT"})
+
+
 class Mode(StrEnum):
     RUN = "run"  # execute one task
     REGISTER = "register"  # report the task list
@@ -31,6 +35,21 @@ class AttemptSpec:
     env: dict[str, str] = field(default_factory=dict)
     version_id: str = ""  # the workflow version (register mode: `attempt_id` is the version id)
     image: str | None = None  # the version's built image, for container executors
+
+
+@dataclass(frozen=True)
+class VersionSpec:
+    """What every attempt of a version shares: enough to get ready for them ahead of time."""
+
+    version_id: str
+    start_command: str
+    cwd: Path
+    env: dict[str, str] = field(default_factory=dict)  # the version's, no attempt's ids
+
+    @classmethod
+    def of(cls, spec: AttemptSpec) -> VersionSpec:
+        env = {k: v for k, v in spec.env.items() if k not in ATTEMPT_VARIABLES}
+        return cls(spec.version_id, spec.start_command, spec.cwd, env)
 
 
 class InstanceStatus(StrEnum):
@@ -69,4 +88,12 @@ class Executor(Protocol):
 
     async def wait(self, handle: Handle) -> InstanceState:
         """Block until the instance ends (only for instances this process started)."""
+        ...
+
+    async def prepare(self, version: VersionSpec) -> None:
+        """Get ready for the version's attempts ahead of need (returns at once)."""
+        ...
+
+    async def close(self) -> None:
+        """Release what the executor holds; running instances are not touched."""
         ...

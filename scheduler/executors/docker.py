@@ -20,7 +20,13 @@ from python_on_whales import Container, DockerClient
 from python_on_whales.exceptions import DockerException, NoSuchContainer, NoSuchImage
 
 from core.settings import DockerSettings
-from scheduler.executors.base import AttemptSpec, Handle, InstanceState, InstanceStatus
+from scheduler.executors.base import (
+    AttemptSpec,
+    Handle,
+    InstanceState,
+    InstanceStatus,
+    VersionSpec,
+)
 from scheduler.executors.environment import container_environment
 
 logger = logging.getLogger(__name__)
@@ -185,6 +191,12 @@ class DockerExecutor:
         if watch is not None and watch.final is not None:
             return watch.final
         return await self._inspect(handle["id"])
+
+    async def prepare(self, version: VersionSpec) -> None:
+        """Nothing to warm: each attempt is a new container from the version's image."""
+
+    async def close(self) -> None:
+        """Nothing held: containers outlive this process and are found again by name."""
 
     async def wait(self, handle: Handle) -> InstanceState:
         watch = self._watches.get(handle["id"])

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from scheduler.executors.base import AttemptSpec
+from scheduler.executors.base import AttemptSpec, VersionSpec
 
 # what any program may expect of its host; none of them carries a secret
 HOST_VARIABLES = (
@@ -64,12 +64,22 @@ def is_private(name: str) -> bool:
     return name.upper().startswith("CONVEYOR_")
 
 
+def local_version_environment(
+    version: VersionSpec, *, pass_env: Iterable[str], host: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """What every local process of a version shares (a zygote runs with exactly this)."""
+    env = host_variables(os.environ if host is None else host, pass_env)
+    env["PATH"] = default_path()
+    env.update(version.env)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
 def local_environment(
     spec: AttemptSpec, *, pass_env: Iterable[str], host: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """The whole environment of a local process (spawned or forked from a zygote)."""
-    env = host_variables(os.environ if host is None else host, pass_env)
-    env["PATH"] = default_path()
+    """The whole environment of a local attempt's process (spawned or forked from a zygote)."""
+    env = local_version_environment(VersionSpec.of(spec), pass_env=pass_env, host=host)
     env.update(spec.env)
     env.update(instance_variables(spec))
     return env

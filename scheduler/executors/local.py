@@ -11,8 +11,17 @@ import signal
 from collections.abc import Iterable
 from pathlib import Path
 
-from scheduler.executors.base import AttemptSpec, Handle, InstanceState, InstanceStatus
-from scheduler.executors.environment import local_environment
+from scheduler.executors.base import (
+    AttemptSpec,
+    Handle,
+    InstanceState,
+    InstanceStatus,
+    Mode,
+    VersionSpec,
+)
+from scheduler.executors.environment import local_environment, local_version_environment
+from scheduler.executors.zygote import Zygote
+from scheduler.executors.zygotes import ZygotePool
 
 
 def _process_start_ticks(pid: int) -> int | None:
@@ -28,19 +37,63 @@ def _process_start_ticks(pid: int) -> int | None:
 
 
 class LocalExecutor:
+    """Attempts as local processes: forked from the version's zygote, or spawned.
+
+    Both kinds have the same handle (pid and its start time) and the same process group, so
+    status, stop and reconciliation after a restart do not care how a process began.
+    """
+
     name = "local"
 
-    def __init__(self, *, enforce_memory: bool = True, pass_env: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        enforce_memory: bool = True,
+        pass_env: Iterable[str] = (),
+        zygotes: ZygotePool | None = None,
+    ) -> None:
         self._enforce_memory = enforce_memory
         self._pass_env = tuple(pass_env)
+        self._zygotes = zygotes
         self._processes: dict[int, asyncio.subprocess.Process] = {}
+        self._forked: dict[int, Zygote] = {}
+
+    @property
+    def zygotes(self) -> ZygotePool | None:
+        return self._zygotes
+
+    async def prepare(self, version: VersionSpec) -> None:
+        if self._zygotes is not None:
+            self._zygotes.prepare(version, self._version_environment(version))
+
+    async def close(self) -> None:
+        if self._zygotes is not None:
+            await self._zygotes.close()
+
+    def _version_environment(self, version: VersionSpec) -> dict[str, str]:
+        return local_version_environment(version, pass_env=self._pass_env)
 
     async def start(self, spec: AttemptSpec) -> Handle:
         argv = shlex.split(spec.start_command)
         if not argv:
             raise ValueError("empty start command")
         env = local_environment(spec, pass_env=self._pass_env)
+        memory = spec.plan.memory_mb * 1024 * 1024 if self._enforce_memory else None
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self._zygotes is not None and spec.mode is Mode.RUN:
+            version = VersionSpec.of(spec)
+            forked = await self._zygotes.fork(
+                version, self._version_environment(version), env, spec.log_path, memory
+            )
+            if forked is not None:
+                zygote, pid = forked
+                self._forked[pid] = zygote
+                return {"pid": pid, "start_ticks": _process_start_ticks(pid)}
+        return await self._spawn(argv, spec, env, memory)
+
+    async def _spawn(
+        self, argv: list[str], spec: AttemptSpec, env: dict[str, str], memory: int | None
+    ) -> Handle:
         with spec.log_path.open("ab") as log:
             process = await asyncio.create_subprocess_exec(
                 *argv,
@@ -51,22 +104,29 @@ class LocalExecutor:
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
             )
-        if self._enforce_memory:
-            limit = spec.plan.memory_mb * 1024 * 1024
+        if memory is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError, ValueError):
-                resource.prlimit(process.pid, resource.RLIMIT_DATA, (limit, limit))
+                resource.prlimit(process.pid, resource.RLIMIT_DATA, (memory, memory))
         self._processes[process.pid] = process
         return {"pid": process.pid, "start_ticks": _process_start_ticks(process.pid)}
 
     async def wait(self, handle: Handle) -> InstanceState:
-        process = self._processes.get(int(handle["pid"]))
-        if process is None:
+        pid = int(handle["pid"])
+        process = self._processes.get(pid)
+        zygote = self._forked.get(pid)
+        if process is not None:
+            code: int | None = await process.wait()
+            self._processes.pop(pid, None)
+        elif zygote is not None:
+            code = await zygote.exit_code(pid)
+            self._forked.pop(pid, None)
+            zygote.forget(pid)
+            if code is None:  # the zygote died first: the child is an orphan now
+                return await self._poll_until_gone(handle)
+        else:
             return await self._poll_until_gone(handle)
-        code = await process.wait()
-        self._processes.pop(process.pid, None)
         # the task may have left children in its group: they die with the attempt
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
+        self._kill_group(pid, signal.SIGKILL)
         return InstanceState(InstanceStatus.EXITED, exit_code=code)
 
     async def _poll_until_gone(self, handle: Handle) -> InstanceState:
@@ -81,6 +141,13 @@ class LocalExecutor:
             if process.returncode is None:
                 return InstanceState(InstanceStatus.ALIVE)
             return InstanceState(InstanceStatus.EXITED, exit_code=process.returncode)
+        zygote = self._forked.get(pid)
+        if zygote is not None:
+            exited = zygote.exit_code(pid)
+            if not exited.done():
+                return InstanceState(InstanceStatus.ALIVE)
+            if (code := exited.result()) is not None:
+                return InstanceState(InstanceStatus.EXITED, exit_code=code)
         ticks = _process_start_ticks(pid)
         if ticks is not None and ticks == handle.get("start_ticks"):
             return InstanceState(InstanceStatus.ALIVE)

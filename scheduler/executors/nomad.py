@@ -17,7 +17,14 @@ from typing import Any
 
 from core.settings import Settings
 from scheduler.attempt_tokens import attempt_token
-from scheduler.executors.base import AttemptSpec, Handle, InstanceState, InstanceStatus
+from scheduler.executors.base import (
+    ATTEMPT_VARIABLES,
+    AttemptSpec,
+    Handle,
+    InstanceState,
+    InstanceStatus,
+    VersionSpec,
+)
 from scheduler.executors.nomad_api import NomadApi, NomadError, NomadNotFound
 from scheduler.executors.nomad_jobs import (
     WORKER_TASK,
@@ -31,7 +38,6 @@ from scheduler.executors.nomad_state import allocation_state, blocked_reason, la
 logger = logging.getLogger(__name__)
 
 ReasonSink = Callable[[str, str | None], Awaitable[None]]
-_PER_ATTEMPT_ENV = ("CONVEYOR_TASK_RUN_ID", "CONVEYOR_ATTEMPT")  # from the dispatch meta instead
 _RETRY_S = 1.0  # after Nomad could not be reached while watching an attempt
 _STOP_MARGIN_S = 15.0  # past the kill grace, for Nomad to notice the dead tasks
 
@@ -94,7 +100,8 @@ class NomadExecutor:
                 f"version {version_id} has no image: build it with BuildKit or set "
                 "CONVEYOR_NOMAD__WORKER_IMAGE"
             )
-        env = {k: v for k, v in spec.env.items() if k not in _PER_ATTEMPT_ENV}
+        # the run's ids come from the dispatch's meta instead
+        env = {k: v for k, v in spec.env.items() if k not in ATTEMPT_VARIABLES}
         return JobShape(
             job_id=job_id_for(self._settings.job_prefix, version_id, spec.plan.name),
             version_id=version_id,
@@ -122,6 +129,12 @@ class NomadExecutor:
         except NomadNotFound:
             return InstanceState(InstanceStatus.UNKNOWN)
         return await self._state(handle, allocations)
+
+    async def prepare(self, version: VersionSpec) -> None:
+        """Nothing to warm: the version's job is registered with its first dispatch."""
+
+    async def close(self) -> None:
+        """Nothing held: dispatched jobs outlive this process and are found again by id."""
 
     async def wait(self, handle: Handle) -> InstanceState:
         index = 0

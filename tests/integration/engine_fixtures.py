@@ -29,12 +29,18 @@ def executor_settings(**options: Any) -> ExecutorSettings:
 PASS_SCRATCH_ENV = {"CONVEYOR_EXECUTOR__PASS_ENV": '["ENGINE_SCRATCH"]'}
 
 
-def make_settings(data_dir: Path, database_url: str | None = None, **limits: Any) -> Settings:
+def make_settings(
+    data_dir: Path,
+    database_url: str | None = None,
+    *,
+    executor: ExecutorSettings | None = None,
+    **limits: Any,
+) -> Settings:
     return Settings(
         data_dir=data_dir,
         database=DatabaseSettings(url=database_url),
         limits=LimitSettings(min_timeout_seconds=1, **limits),
-        executor=executor_settings(),
+        executor=executor or executor_settings(),
     )
 
 
@@ -52,10 +58,12 @@ async def open_engine(
     start_command: str = "conveyor-worker main:app",
     slug: str = "wf",
     database_url: str | None = None,
+    executor: ExecutorSettings | None = None,
     **limits: Any,
 ) -> AsyncIterator[Runtime]:
     """A started engine with `workflow` registered; SQLite in `tmp_path` unless `database_url`."""
-    runtime = await Runtime.open(make_settings(tmp_path / "data", database_url, **limits))
+    settings = make_settings(tmp_path / "data", database_url, executor=executor, **limits)
+    runtime = await Runtime.open(settings)
     try:
         version = await runtime.register_workflow(
             copy_workflow(workflow, tmp_path), slug=slug, start_command=start_command

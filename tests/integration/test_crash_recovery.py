@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from scheduler.executors.zygote import ZYGOTE_FILE
 from tests.integration.dev_server import dev_server, free_port
 from tests.integration.engine_fixtures import PASS_SCRATCH_ENV, copy_workflow
 
@@ -33,6 +34,26 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
 
 
+def _parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
+def _zygotes_of(pid: int) -> list[int]:
+    """The zygote processes a control plane started."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            if ZYGOTE_FILE.encode() in cmdline and _parent_of(int(entry.name)) == pid:
+                found.append(int(entry.name))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
 def _start(url: str, task: str, input: object) -> str:
     response = httpx.post(f"{url}/v1/task-runs", json={"task": task, "input": input})
     assert response.status_code == 202, response.text
@@ -54,9 +75,16 @@ def test_runs_survive_a_killed_control_plane(tmp_path: Path) -> None:
         holds = [_start(first.url, "wf/hold", [name]) for name in ("x", "y")]
         orphans = [int(_wait_file(scratch / f"pid-{name}")) for name in ("x", "y")]
         queued = [_start(first.url, "wf/leaf", [n]) for n in range(4)]
+        zygotes = _zygotes_of(first.process.pid)
+        assert zygotes, "the workflow's zygote runs beside the control plane"
+        assert all(_parent_of(pid) in zygotes for pid in orphans), "workers forked from it"
         first.process.send_signal(signal.SIGKILL)
         first.process.wait(timeout=10)
     assert all(_alive(pid) for pid in orphans), "workers outlive a SIGKILLed control plane"
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in zygotes) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in zygotes), "no zygote outlives its control plane"
     for name in ("x", "y"):
         (scratch / f"pid-{name}").unlink()
         (scratch / f"release-{name}").write_text("go")

@@ -119,3 +119,30 @@ def one_at_a_time(n: int) -> int:
 def environment() -> dict[str, str]:
     """Everything the task's process sees in its environment."""
     return dict(os.environ)
+
+
+@app.task
+def process_facts() -> dict[str, object]:
+    """How the task's process was started, as the process itself sees it."""
+    import sys
+
+    main = sys.modules["__main__"]
+    return {
+        "pid": os.getpid(),
+        "ppid": os.getppid(),
+        "pgid": os.getpgid(0),
+        "sid": os.getsid(0),
+        "argv": sys.argv,
+        "cwd": os.getcwd(),
+        "main_file": getattr(main, "__file__", None),
+        "path0": sys.path[0],
+        "stdin": os.readlink("/proc/self/fd/0"),
+        "stdout": os.readlink("/proc/self/fd/1"),
+    }
+
+
+@app.task(plan="starter")
+def allocate(megabytes: int) -> int:
+    """Holds `megabytes` MB at once: past the plan's memory it fails."""
+    block = bytearray(megabytes * 1024 * 1024)
+    return len(block) // (1024 * 1024)

@@ -1,0 +1,339 @@
+"""A warm worker interpreter: imports a version's entry point once, forks a child per attempt.
+
+The local executor starts it, instead of the start command, for start commands of the form
+``conveyor-worker module:app`` or ``render-workflows module:app``::
+
+    PYTHON -c BOOT /path/to/_zygote.py FD SCRIPT module:app
+
+in the version's folder and with the version's task environment. It runs the standard library
+only until it imports the user's code, so it can be run by any virtualenv's interpreter. It reads
+the console script ``SCRIPT`` (e.g. ``.../bin/render-workflows``), imports what it imports and the
+user's ``module``, then serves fork requests on the inherited socket ``FD``, one JSON object per
+line:
+
+- zygote → platform, once: ``{"ready": pid}`` or ``{"unusable": reason}`` (then it exits);
+- platform → zygote: ``{"fork": id, "env": {...}, "log": path, "memory_bytes": n | null}``;
+- zygote → platform: ``{"forked": id, "pid": pid}`` or ``{"forked": id, "error": message}``;
+- zygote → platform: ``{"exited": pid, "code": code}`` when a child ends (negative: its signal).
+
+Each child leaves the zygote's loop, takes its own process group, the attempt's environment, log
+and memory limit, and runs the console script as ``__main__`` — what a spawned
+``SCRIPT module:app`` would do, minus the interpreter's start and the imports. The zygote exits
+when the platform closes the socket; children that still run are left to the platform's
+reconciliation.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import importlib
+import json
+import os
+import resource
+import selectors
+import signal
+import socket
+import sys
+import threading
+import types
+from dataclasses import dataclass
+from typing import Any
+
+BOOT = (
+    "import sys, types\n"
+    "path = sys.argv[1]\n"
+    f"module = types.ModuleType({__name__!r})\n"
+    "module.__file__ = path\n"
+    "sys.modules[module.__name__] = module\n"
+    "exec(compile(open(path, 'rb').read(), path, 'exec'), module.__dict__)\n"
+    "module.main(sys.argv[2:])\n"
+)
+# modules the run mode imports on first use: imported here once, not in every child; an SDK's own
+# only when the entry point uses that SDK
+WARM_MODULES = ("asyncio", "concurrent.futures.thread", "http.client", "json", "base64", "uuid")
+WARM_SDK_MODULES = {
+    "conveyor": ("conveyor._worker", "conveyor._uds"),
+    "render": ("render.workflows.runner", "render.workflows.executor"),
+    "render_sdk": ("render_sdk.workflows.runner", "render_sdk.workflows.executor"),
+}
+_READ_BYTES = 1 << 16
+
+
+class Unusable(Exception):
+    """The start command cannot be served by forking; the platform spawns it instead."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What a child needs to become an attempt's instance."""
+
+    env: dict[str, str]
+    log: str
+    memory_bytes: int | None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """The console script, compiled once, and the argv it runs with."""
+
+    script: str
+    code: types.CodeType
+    argv: list[str]
+
+
+def check_console_script(tree: ast.Module, script: str) -> None:
+    """Raises Unusable unless the script only imports and runs ``main()`` under ``__main__``.
+
+    Args:
+        tree: The script's syntax tree.
+        script: Its path, for the message.
+    """
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue  # a docstring
+        if isinstance(node, ast.If) and _is_main_guard(node.test):
+            continue
+        raise Unusable(f"{script} does more than a console script at import (line {node.lineno})")
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.comparators) == 1
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+    )
+
+
+def prepare(script: str, args: list[str]) -> Entry:
+    """Imports what the console script and the user's ``module:app`` need.
+
+    Args:
+        script: The console script's path.
+        args: Its arguments: ``["module:app"]``.
+
+    Returns:
+        The entry to run in each child.
+
+    Raises:
+        Unusable: The script or the user's module cannot be served by forking.
+    """
+    if len(args) != 1 or ":" not in args[0]:
+        raise Unusable(f"expected one MODULE:ATTRIBUTE argument, got {args!r}")
+    with open(script, "rb") as handle:
+        source = handle.read()
+    try:
+        tree = ast.parse(source, script)
+    except SyntaxError as exc:
+        raise Unusable(f"{script} is not a Python script: {exc}") from None
+    check_console_script(tree, script)
+    code = compile(tree, script, "exec")
+    # what running the script would put first on sys.path: its own (resolved) folder
+    sys.path[0] = os.path.dirname(os.path.realpath(script))
+    sys.argv = [script, *args]
+    exec(code, {"__name__": "conveyor_zygote_preload", "__file__": script})
+    _import_user_module(args[0])
+    _warm_up()
+    if threading.active_count() > 1:
+        raise Unusable("importing the workflow started threads, which a fork would not carry")
+    return Entry(script, code, [script, *args])
+
+
+def _warm_up() -> None:
+    names = list(WARM_MODULES)
+    for sdk, modules in WARM_SDK_MODULES.items():
+        if sdk in sys.modules:
+            names.extend(modules)
+    for name in names:
+        with contextlib.suppress(ImportError):  # an SDK version without that module
+            importlib.import_module(name)
+
+
+def _import_user_module(target: str) -> None:
+    """Imports ``module`` of ``module:attribute`` as both CLIs do, from the working directory.
+
+    The CLI itself inserts the working directory into ``sys.path`` again in each child, so
+    ``sys.path`` is left as it was.
+    """
+    module_name, _, attribute = target.rpartition(":")
+    saved = list(sys.path)
+    sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise Unusable(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
+    finally:
+        sys.path[:] = saved
+    if not hasattr(module, attribute):
+        raise Unusable(f"module {module_name!r} has no attribute {attribute!r}")
+
+
+class Zygote:
+    """Serves fork requests on the platform's socket until it closes."""
+
+    def __init__(self, control: socket.socket) -> None:
+        """Uses ``control`` for requests and reports.
+
+        Args:
+            control: The socket the platform handed over.
+        """
+        self._control = control
+        self._buffer = b""
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
+        self._selector = selectors.DefaultSelector()
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Writes one report line.
+
+        Args:
+            message: The report.
+        """
+        self._control.sendall(json.dumps(message).encode() + b"\n")
+
+    def serve(self) -> Attempt | None:
+        """Forks a child per request; returns in a child (its attempt), or None at the end.
+
+        Returns:
+            The attempt, in a child; None in the zygote once the platform closed the socket.
+        """
+        signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)
+        signal.set_wakeup_fd(self._wake_write)
+        self._selector.register(self._control, selectors.EVENT_READ)
+        self._selector.register(self._wake_read, selectors.EVENT_READ)
+        while True:
+            for key, _ in self._selector.select():
+                if key.fileobj == self._wake_read:
+                    self._drain_wakeups()
+                    self._reap()
+                    continue
+                data = self._control.recv(_READ_BYTES)
+                if not data:
+                    return None
+                for request in self._requests(data):
+                    attempt = self._fork(request)
+                    if attempt is not None:
+                        return attempt
+
+    def _requests(self, data: bytes) -> list[dict[str, Any]]:
+        self._buffer += data
+        *lines, self._buffer = self._buffer.split(b"\n")
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def _fork(self, request: dict[str, Any]) -> Attempt | None:
+        attempt = Attempt(request["env"], request["log"], request.get("memory_bytes"))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        started_read, started_write = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            os.close(started_read)
+            os.close(started_write)
+            self.send({"forked": request["fork"], "error": f"fork failed: {exc}"})
+            return None
+        if pid == 0:
+            # its own session and process group, as a spawned instance has, before the platform
+            # learns the pid: a stop right after the start then reaches the whole group
+            os.setsid()
+            os.close(started_read)
+            os.close(started_write)
+            self._leave()
+            return attempt
+        os.close(started_write)
+        os.read(started_read, 1)  # end of file once the child has its session (or is gone)
+        os.close(started_read)
+        self.send({"forked": request["fork"], "pid": pid})
+        return None
+
+    def _leave(self) -> None:
+        """In a child: drop everything of the zygote's before becoming an attempt."""
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        self._selector.close()
+        os.close(self._wake_read)
+        os.close(self._wake_write)
+        self._control.close()
+
+    def _drain_wakeups(self) -> None:
+        try:
+            while os.read(self._wake_read, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.send({"exited": pid, "code": os.waitstatus_to_exitcode(status)})
+
+
+def become_attempt(attempt: Attempt, entry: Entry) -> None:
+    """In a child: the attempt's process group, environment, log and limits, as a spawn has.
+
+    Args:
+        attempt: What the platform asked for.
+        entry: The console script to run.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.environ.clear()
+    os.environ.update(attempt.env)
+    log = os.open(attempt.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(null)
+    os.close(log)
+    if attempt.memory_bytes:
+        limit = attempt.memory_bytes
+        # a hard limit below the plan's: the host's limit stands
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    sys.argv = list(entry.argv)
+    sys.modules.pop(__name__, None)  # nothing of the zygote is left for the task to see
+
+
+def run_entry(entry: Entry) -> None:
+    """Runs the console script as ``__main__``; its ``sys.exit`` ends the child.
+
+    Args:
+        entry: The console script.
+    """
+    main_module = types.ModuleType("__main__")
+    main_module.__file__ = entry.script
+    sys.modules["__main__"] = main_module
+    exec(entry.code, main_module.__dict__)
+
+
+def main(argv: list[str]) -> None:
+    """The zygote's entry: ``FD SCRIPT module:app``.
+
+    Args:
+        argv: The arguments after the zygote's own path.
+    """
+    control = socket.socket(fileno=int(argv[0]))
+    zygote = Zygote(control)
+    try:
+        entry = prepare(argv[1], argv[2:])
+    except Unusable as exc:
+        zygote.send({"unusable": str(exc)})
+        return
+    zygote.send({"ready": os.getpid()})
+    attempt = zygote.serve()
+    if attempt is None:
+        return
+    become_attempt(attempt, entry)
+    run_entry(entry)

@@ -1,0 +1,159 @@
+"""Attempts forked from a warm zygote see what a spawned instance would see, at less cost."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.domain import RunStatus
+from scheduler.executors.local import LocalExecutor
+from scheduler.executors.zygotes import ZygotePool
+from scheduler.runtime import Runtime
+from tests.integration.engine_fixtures import executor_settings, open_engine, run_to_end
+
+pytestmark = pytest.mark.anyio
+
+RENDER1 = "render-workflows main:app"
+# what differs between any two attempts, however started
+PER_ATTEMPT = {"CONVEYOR_TASK_RUN_ID", "RENDER_SDK_SOCKET_PATH"}
+
+
+def zygotes_of(runtime: Runtime) -> ZygotePool:
+    executor = runtime.executor
+    assert isinstance(executor, LocalExecutor) and executor.zygotes is not None
+    return executor.zygotes
+
+
+async def results_of(runtime: Runtime, task: str, input: Any = ()) -> Any:
+    run = await run_to_end(runtime, task, list(input))
+    assert run.status is RunStatus.SUCCEEDED, run.error
+    assert run.results is not None
+    return run.results[0]
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+    assert condition(), what
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+async def test_attempts_fork_from_the_zygote_and_see_what_a_spawned_instance_sees(
+    tmp_path: Path,
+) -> None:
+    async with open_engine(tmp_path / "spawned", executor=executor_settings(zygote=False)) as rt:
+        spawned = await results_of(rt, "wf/process_facts")
+        spawned_env = await results_of(rt, "wf/environment")
+    async with open_engine(tmp_path / "forked") as runtime:
+        (zygote,) = await zygotes_of(runtime).ready_pids()
+        forked = await results_of(runtime, "wf/process_facts")
+        forked_env = await results_of(runtime, "wf/environment")
+    assert forked["ppid"] == zygote, "forked from the version's zygote"
+    assert spawned["ppid"] == os.getpid(), "spawned by the control plane"
+    for facts, root in ((spawned, tmp_path / "spawned"), (forked, tmp_path / "forked")):
+        assert facts["pid"] == facts["pgid"] == facts["sid"], "its own session and group"
+        assert facts["argv"][1:] == ["main:app"]
+        assert Path(facts["argv"][0]).name == "conveyor-worker"
+        assert facts["main_file"] == facts["argv"][0]
+        assert facts["cwd"] == facts["path0"] == str(root / "engine")
+        assert facts["stdin"] == "/dev/null"
+        assert facts["stdout"].endswith("/0.log")
+
+    def same(env: dict[str, str]) -> dict[str, str]:
+        return {
+            k: v
+            for k, v in env.items()
+            if k not in PER_ATTEMPT and "/spawned/" not in v and "/forked/" not in v
+        }
+
+    assert same(forked_env) == same(spawned_env)
+    assert set(forked_env) == set(spawned_env)
+
+
+async def test_the_zygote_is_ready_before_the_first_attempt_and_started_again_if_it_dies(
+    tmp_path: Path,
+) -> None:
+    async with open_engine(tmp_path) as runtime:
+        pool = zygotes_of(runtime)
+        (first,) = await pool.ready_pids()  # started when the version became active
+        assert (await results_of(runtime, "wf/process_facts"))["ppid"] == first
+        os.kill(first, signal.SIGKILL)
+        await until(lambda: not alive(first), "the zygote to die")
+        assert await results_of(runtime, "wf/leaf", [1]) == 2
+        (second,) = await pool.ready_pids()
+        assert second != first
+        assert (await results_of(runtime, "wf/process_facts"))["ppid"] == second
+
+
+async def test_a_new_version_forks_from_a_zygote_with_its_own_code(tmp_path: Path) -> None:
+    async with open_engine(tmp_path) as runtime:
+        pool = zygotes_of(runtime)
+        assert await results_of(runtime, "wf/leaf", [1]) == 2
+        (old,) = await pool.ready_pids()
+        main = tmp_path / "engine" / "main.py"
+        main.write_text(main.read_text().replace("return n + 1", "return n + 100"))
+        version = await runtime.register_workflow(
+            tmp_path / "engine", slug="wf", start_command="conveyor-worker main:app"
+        )
+        assert version.status.value == "ready", version.message
+        assert await results_of(runtime, "wf/leaf", [1]) == 101
+        facts = await results_of(runtime, "wf/process_facts")
+        assert facts["ppid"] in await pool.ready_pids()
+        assert facts["ppid"] != old
+
+
+async def test_render_sdk_workers_fork_from_a_zygote_too(tmp_path: Path) -> None:
+    async with open_engine(tmp_path, "render1", start_command=RENDER1) as runtime:
+        (zygote,) = await zygotes_of(runtime).ready_pids()
+        run = await run_to_end(runtime, "wf/square", [7])
+        assert run.status is RunStatus.SUCCEEDED, run.error
+        assert run.results == [49]
+        logs = (tmp_path / "data" / "zygotes").glob("*.log")
+        assert all(not path.read_text() for path in logs), "the zygote reported no error"
+        assert zygote in zygotes_of(runtime).pids
+
+
+async def test_an_entry_point_that_starts_threads_at_import_is_spawned(tmp_path: Path) -> None:
+    async with open_engine(tmp_path, "threads") as runtime:
+        assert await zygotes_of(runtime).ready_pids() == []
+        assert await results_of(runtime, "wf/parent_pid") == os.getpid()
+
+
+async def test_other_start_commands_are_spawned(tmp_path: Path) -> None:
+    command = "python -c 'from conveyor._worker_cli import main; main()' main:app"
+    async with open_engine(tmp_path, start_command=command) as runtime:
+        assert await zygotes_of(runtime).ready_pids() == []
+        assert (await results_of(runtime, "wf/process_facts"))["ppid"] == os.getpid()
+
+
+async def test_a_forked_attempt_gets_the_plans_memory_limit(tmp_path: Path) -> None:
+    async with open_engine(tmp_path) as runtime:
+        assert await results_of(runtime, "wf/allocate", [64]) == 64
+        run = await run_to_end(runtime, "wf/allocate", [1024])  # the starter plan has 512 MB
+        assert run.status is RunStatus.FAILED
+        assert (await results_of(runtime, "wf/process_facts"))["ppid"] in zygotes_of(runtime).pids
+
+
+async def test_an_idle_zygote_is_closed(tmp_path: Path) -> None:
+    executor = executor_settings(zygote_idle_seconds=0.3)
+    async with open_engine(tmp_path, executor=executor) as runtime:
+        pool = zygotes_of(runtime)
+        (zygote,) = await pool.ready_pids()
+        assert await results_of(runtime, "wf/leaf", [1]) == 2
+        await until(lambda: not alive(zygote) and not pool.pids, "the idle zygote to close")
+        # the next attempt starts another
+        assert (await results_of(runtime, "wf/process_facts"))["ppid"] in pool.pids
