@@ -207,6 +207,28 @@ class VersionInfo:
 
 
 @dataclass(frozen=True)
+class RunFilter:
+    """Runs matching every given criterion; a tuple matches any of its values."""
+
+    status: tuple[RunStatus, ...] = ()
+    task_slugs: tuple[str, ...] = ()  # "wf/task" or a bare task name
+    workflow_ids: tuple[str, ...] = ()
+    version_ids: tuple[str, ...] = ()
+    root_ids: tuple[str, ...] = ()
+    parent_id: str | None = None
+    roots_only: bool = False
+    children_only: bool = False
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    data: bytes
+    next_offset: int
+    attempt: int
+    finished: bool  # the attempt's instance is gone: nothing more will be appended
+
+
+@dataclass(frozen=True)
 class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None

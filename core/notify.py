@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core.events import EventBus, RunChanged
 
@@ -33,7 +33,9 @@ def asyncpg_dsn(sqlalchemy_url: str) -> str:
     return sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-async def notify(session: AsyncSession, origin: str, changes: Sequence[RunChanged]) -> None:
+async def notify(
+    session: AsyncSession | AsyncConnection, origin: str, changes: Sequence[RunChanged]
+) -> None:
     """Queue the changes for delivery when the session's transaction commits."""
     for start in range(0, len(changes), _CHANGES_PER_NOTIFY):
         batch = changes[start : start + _CHANGES_PER_NOTIFY]

@@ -48,6 +48,8 @@ class BlobSettings(BaseModel):
 class ExecutorSettings(BaseModel):
     kind: str = "local"
     kill_grace_seconds: float = 5.0
+    # an instance still running this long after it reported its result is stopped
+    linger_seconds: float = Field(default=5.0, gt=0)
     enforce_memory: bool = True
     # host variables a local task sees besides HOME, the locale, TZ and TMPDIR (never CONVEYOR_*)
     pass_env: tuple[str, ...] = (

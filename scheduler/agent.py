@@ -18,9 +18,11 @@ from typing import Any
 from core.domain import AttemptOutcome, RunStatus, TaskSpec
 from core.errors import ServiceError
 from core.settings import Settings
-from scheduler.payloads import dumps
+from scheduler.payloads import check_input, dumps
 from scheduler.registration_payload import InvalidRegistration, parse_registration
-from scheduler.runs import RunStore
+from scheduler.runs.admission import Admitted
+from scheduler.runs.reads import RunReads
+from scheduler.runs.transitions import Transitions
 from scheduler.uds_http import Request, Response, serve_unix
 
 logger = logging.getLogger(__name__)
@@ -46,6 +48,26 @@ def _unb64_json(value: Any) -> tuple[str, Any]:
     return text, json.loads(text)
 
 
+def _input_answer(
+    task_name: str,
+    input_text: str,
+    run_id: str,
+    root_id: str,
+    parent_id: str | None,
+    attempt: int,
+) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "task_name": task_name,
+        "input": _b64(input_text),
+        "task_run_id": run_id,
+        "root_task_run_id": root_id,
+        "attempt": attempt,
+    }
+    if parent_id is not None:
+        answer["parent_task_run_id"] = parent_id
+    return answer
+
+
 def _bad(message: str) -> Response:
     return Response.json(400, {"message": message})
 
@@ -68,14 +90,20 @@ class Instance:
     registration: Registration | None
     server: asyncio.Server | None = None
     held: int = 0
+    # what admission read: `/input` is answered from it (None: read from the database)
+    admitted: Admitted | None = None
+    canceled: bool = False  # its run was cancelled: its input is refused
 
 
 class Agent:
     """Opens and closes instance sockets and answers what the workers ask."""
 
-    def __init__(self, settings: Settings, store: RunStore) -> None:
+    def __init__(self, settings: Settings, transitions: Transitions, reads: RunReads) -> None:
         self._settings = settings
-        self._store = store
+        self._transitions = transitions
+        self._reads = reads
+        # told when an attempt's worker reported its result itself (it is about to exit)
+        self.on_result: Callable[[str], None] = lambda _attempt_id: None
         self._instances: dict[str, Instance] = {}
         # attempts other processes started, answered here for their relays (oldest dropped first)
         self._relayed: dict[str, Instance] = {}
@@ -94,11 +122,14 @@ class Agent:
         attempt_id: str | None,
         run_id: str | None,
         registration: Registration | None,
+        admitted: Admitted | None = None,
     ) -> Path:
         """A fresh socket in a 0700 folder; short enough for the 108-byte limit."""
         directory = Path(tempfile.mkdtemp(prefix="cvy-"))
         socket_path = directory / "s"
-        instance = Instance(attempt_id, run_id, directory, socket_path, registration)
+        instance = Instance(
+            attempt_id, run_id, directory, socket_path, registration, admitted=admitted
+        )
 
         async def handle(request: Request) -> Response:
             return await self._dispatch(instance, request)
@@ -130,7 +161,7 @@ class Agent:
         """
         instance = self._instances.get(key) or self._relayed.get(key)
         if instance is None:
-            run_id = await self._store.live_attempt_run(key)
+            run_id = await self._reads.live_attempt_run(key)
             if run_id is None:
                 return None
             instance = Instance(key, run_id, None, None, None)
@@ -151,6 +182,12 @@ class Agent:
         if instance.directory is not None:
             shutil.rmtree(instance.directory, ignore_errors=True)
 
+    def cancel(self, key: str) -> None:
+        """The instance's run was cancelled: if it has not asked for its input, it gets none."""
+        instance = self._instances.get(key)
+        if instance is not None:
+            instance.canceled = True
+
     async def close_all(self) -> None:
         for key in list(self._instances):
             await self.close(key)
@@ -169,20 +206,37 @@ class Agent:
     # -- run mode -------------------------------------------------------------------------------
 
     async def _input(self, instance: Instance, request: Request) -> Response:
-        if instance.attempt_id is None:
+        if instance.attempt_id is None or instance.run_id is None:
             return Response.json(409, {"message": "this instance registers tasks; it runs none"})
-        run, attempt = await self._store.input_for(instance.attempt_id)
-        if run.status is not RunStatus.RUNNING:
-            return Response.json(409, {"message": f"task run {run.id} is {run.status}"})
-        answer: dict[str, Any] = {
-            "task_name": run.task_name,
-            "input": _b64(dumps(run.input if run.input is not None else [])),
-            "task_run_id": run.id,
-            "root_task_run_id": run.root_id,
-            "attempt": attempt,
-        }
-        if run.parent_id is not None:
-            answer["parent_task_run_id"] = run.parent_id
+        admitted = instance.admitted
+        if admitted is None:
+            return await self._relayed_input(instance.attempt_id)
+        if instance.canceled:
+            return Response.json(409, {"message": f"task run {admitted.run_id} is canceled"})
+        text = admitted.input_json
+        if text is None and admitted.input_key is not None:
+            text = dumps(await self._transitions.payloads.load(None, admitted.input_key))
+        answer = _input_answer(
+            admitted.task_name,
+            text or "[]",
+            admitted.run_id,
+            admitted.root_id,
+            admitted.parent_id,
+            admitted.attempt,
+        )
+        return Response.json(200, answer)
+
+    async def _relayed_input(self, attempt_id: str) -> Response:
+        """An instance another process started (a Nomad relay): its input from the database."""
+        row = await self._reads.attempt_row(attempt_id)
+        if row.run_status != RunStatus.RUNNING.value:
+            return Response.json(409, {"message": f"task run {row.run_id} is {row.run_status}"})
+        await self._transitions.mark_running(attempt_id)
+        value = await self._transitions.payloads.load(row.input_json, row.input_key)
+        text = dumps(value if value is not None else [])
+        answer = _input_answer(
+            row.task_name, text, row.run_id, row.root_id, row.parent_id, row.number
+        )
         return Response.json(200, answer)
 
     async def _callback(self, instance: Instance, request: Request) -> Response:
@@ -192,43 +246,45 @@ class Agent:
         if not isinstance(body, dict):
             return _bad("callback must be an object with 'complete' or 'error'")
         if isinstance(body.get("complete"), dict):
-            await self._complete(instance.attempt_id, body["complete"])
+            if await self._complete(instance.attempt_id, instance.run_id, body["complete"]):
+                self.on_result(instance.attempt_id)
         elif isinstance(body.get("error"), dict):
             error = body["error"]
             details = error.get("details")
             stack = error.get("stack_trace")
-            await self._store.record_outcome(
+            recorded = await self._transitions.record_outcome(
                 instance.attempt_id,
                 AttemptOutcome.ERROR,
+                run_id=instance.run_id,
                 error=str(details) if details is not None else "the task failed",
                 stack_trace=stack if isinstance(stack, str) and stack else None,
                 # Conveyor's SDK says when another attempt cannot help (input that does not fit)
                 retryable=error.get("retryable") is not False,
             )
+            if recorded and isinstance(stack, str) and stack:
+                self.on_result(instance.attempt_id)
         else:
             return _bad("callback must carry 'complete' or 'error'")
         return Response(200)
 
-    async def _complete(self, attempt_id: str, complete: dict[str, Any]) -> None:
+    async def _complete(
+        self, attempt_id: str, run_id: str | None, complete: dict[str, Any]
+    ) -> bool:
+        """Record the result (or why it is unusable); True if it was the attempt's first."""
         raw = complete.get("output", "")
         limit = self._settings.limits.max_output_bytes
+        record = self._transitions.record_outcome
         try:
             text, value = _unb64_json(raw) if raw else ("[]", [])
         except ValueError as exc:
-            await self._store.record_outcome(
-                attempt_id, AttemptOutcome.ERROR, error=f"the task's output is not JSON: {exc}"
-            )
-            return
+            error = f"the task's output is not JSON: {exc}"
+            return await record(attempt_id, AttemptOutcome.ERROR, run_id=run_id, error=error)
         if len(text.encode()) > limit:
-            await self._store.record_outcome(
-                attempt_id,
-                AttemptOutcome.ERROR,
-                error=f"the task's output is {len(text.encode())} bytes; the limit is {limit}",
-            )
-            return
+            error = f"the task's output is {len(text.encode())} bytes; the limit is {limit}"
+            return await record(attempt_id, AttemptOutcome.ERROR, run_id=run_id, error=error)
         if not isinstance(value, list):
             text = dumps([value])
-        await self._store.record_outcome(attempt_id, AttemptOutcome.OK, output=text)
+        return await record(attempt_id, AttemptOutcome.OK, run_id=run_id, output=text)
 
     async def _run_subtask(self, instance: Instance, request: Request) -> Response:
         if instance.attempt_id is None:
@@ -242,8 +298,9 @@ class Agent:
         except ValueError as exc:
             return _bad(f"input: {exc}")
         key = body.get("idempotency_key")
-        child_id = await self._store.create_child_run(
-            instance.attempt_id, body["task_name"], value, key if isinstance(key, str) else None
+        text = check_input(value, max_bytes=self._settings.limits.max_input_bytes)
+        child_id = await self._transitions.create_child(
+            instance.attempt_id, body["task_name"], text, key if isinstance(key, str) else None
         )
         return Response.json(200, {"task_run_id": child_id})
 
@@ -254,7 +311,7 @@ class Agent:
         if not isinstance(body, dict) or not isinstance(body.get("task_run_id"), str):
             return _bad("expected {task_run_id}")
         child_id = body["task_run_id"]
-        await self._store.child_of(instance.attempt_id, child_id)
+        await self._reads.child_status(instance.run_id, child_id)
         limits = self._settings.limits
         hold = instance.held < limits.held_requests_per_instance
         instance.held += hold
@@ -273,15 +330,15 @@ class Agent:
     ) -> Response:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + hold_seconds
-        bus = self._store.bus
+        bus = self._reads.bus
         while True:
             with bus.watch_run(child_id) as child_changed, bus.watch_run(run_id) as parent_changed:
-                child = await self._store.child_of(attempt_id, child_id)
-                if RunStatus(child.status).terminal:
-                    if await self._store.may_deliver(attempt_id, child_id):
+                status = await self._reads.child_status(run_id, child_id)
+                if status.terminal:
+                    if await self._reads.may_deliver(attempt_id, child_id):
                         return Response.json(200, await self._child_answer(child_id))
                 else:
-                    await self._store.await_child(attempt_id, child_id)
+                    await self._transitions.await_child(attempt_id, child_id)
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return Response.json(200, {"still_running": True})
@@ -298,7 +355,7 @@ class Agent:
                         waiter.cancel()
 
     async def _child_answer(self, child_id: str) -> dict[str, Any]:
-        child = await self._store.run_by_id(child_id)
+        child = await self._reads.run_by_id(child_id)
         if child.status is RunStatus.SUCCEEDED:
             return {
                 "still_running": False,

@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import socket
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Table, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db.models import Attempt, SchedulerProcess
 from core.domain import AttemptState
 from core.ids import new_id
+
+schedulers = cast(Table, SchedulerProcess.__table__)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -27,19 +30,17 @@ def _pid_alive(pid: int) -> bool:
 class Membership:
     """This scheduler's row: registered at start, heartbeated, marked stopped at shutdown."""
 
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], *, stale_after: timedelta
-    ) -> None:
-        self._sessions = sessions
+    def __init__(self, engine: AsyncEngine, *, stale_after: timedelta) -> None:
+        self._engine = engine
         self._stale_after = stale_after
         self.id = new_id("sch")
         self.hostname = socket.gethostname()
 
     async def register(self) -> None:
         now = datetime.now(UTC)
-        async with self._sessions.begin() as session:
-            session.add(
-                SchedulerProcess(
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                insert(schedulers).values(
                     id=self.id,
                     hostname=self.hostname,
                     pid=os.getpid(),
@@ -49,38 +50,38 @@ class Membership:
             )
 
     async def heartbeat(self) -> None:
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(SchedulerProcess)
-                .where(SchedulerProcess.id == self.id)
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(schedulers)
+                .where(schedulers.c.id == self.id)
                 .values(heartbeat_at=datetime.now(UTC))
             )
 
     async def stop(self) -> None:
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(SchedulerProcess)
-                .where(SchedulerProcess.id == self.id)
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(schedulers)
+                .where(schedulers.c.id == self.id)
                 .values(stopped_at=datetime.now(UTC))
             )
 
-    def _gone(self, process: SchedulerProcess, now: datetime) -> bool:
+    def _gone(self, process: Any, now: datetime) -> bool:
         if process.id == self.id:
             return False
         if process.stopped_at is not None:
             return True
         if process.hostname == self.hostname and not _pid_alive(process.pid):
             return True
-        return now - process.heartbeat_at > self._stale_after
+        return bool(now - process.heartbeat_at > self._stale_after)
 
     async def claim_orphans(self) -> list[tuple[str, str, str | None]]:
         """Take over unfinished attempts of schedulers that are gone: (attempt, run, handle)."""
         now = datetime.now(UTC)
-        async with self._sessions() as session:
-            processes = list(await session.scalars(select(SchedulerProcess)))
+        async with self._engine.connect() as conn:
+            processes = (await conn.execute(select(schedulers))).all()
             live_ids = {p.id for p in processes if not self._gone(p, now)}
             rows = (
-                await session.execute(
+                await conn.execute(
                     select(Attempt.id, Attempt.run_id, Attempt.handle, Attempt.scheduler_id).where(
                         Attempt.state != AttemptState.ENDED.value,
                         or_(
@@ -92,8 +93,8 @@ class Membership:
             ).all()
         claimed = []
         for attempt_id, run_id, handle, owner in rows:
-            async with self._sessions.begin() as session:
-                taken = await session.execute(
+            async with self._engine.begin() as conn:
+                taken = await conn.execute(
                     update(Attempt)
                     .where(
                         Attempt.id == attempt_id,
@@ -103,6 +104,6 @@ class Membership:
                     )
                     .values(scheduler_id=self.id)
                 )
-            if taken.rowcount == 1:  # type: ignore[attr-defined]
+            if taken.rowcount == 1:
                 claimed.append((attempt_id, run_id, handle))
         return claimed

@@ -5,29 +5,29 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-from core.db.models import Attempt, Task, TaskRun
-from scheduler import queries
-from scheduler.admission import Admitted
-from scheduler.runs import RunStore
+from scheduler.runs.admission import Admitted
+from scheduler.runs.reads import RunReads
 
 
-async def readmit(store: RunStore, attempt_id: str) -> Admitted:
+async def readmit(reads: RunReads, attempt_id: str) -> Admitted:
     """The attempt as admitted, with only the rest of its timeout left to run."""
-    async with store.sessions() as session:
-        attempt = await session.get_one(Attempt, attempt_id)
-        run = await session.get_one(TaskRun, attempt.run_id)
-        task = await session.get_one(Task, run.task_id)
-    options = queries.options_from_json(task.options)
-    timeout = options.timeout_seconds or store.settings.limits.default_timeout_seconds
-    started = attempt.started_at or datetime.now(UTC)
+    row = await reads.attempt_row(attempt_id)
+    options = await reads.task_options(row.task_id)
+    timeout = options.timeout_seconds or reads.settings.limits.default_timeout_seconds
+    started = row.started_at or datetime.now(UTC)
     elapsed = (datetime.now(UTC) - started).total_seconds()
     return Admitted(
-        attempt_id=attempt.id,
-        run_id=run.id,
-        attempt=attempt.number,
-        task_name=run.task_name,
-        version_id=run.version_id,
-        plan=attempt.plan,
+        attempt_id=row.id,
+        run_id=row.run_id,
+        attempt=row.number,
+        task_name=row.task_name,
+        version_id=row.version_id,
+        plan=row.plan,
         timeout_seconds=max(math.ceil(timeout - elapsed), 1),
-        log_key=attempt.log_key,
+        log_key=row.log_key,
+        workspace_id=row.workspace_id,
+        root_id=row.root_id,
+        parent_id=row.parent_id,
+        input_json=row.input_json,
+        input_key=row.input_key,
     )

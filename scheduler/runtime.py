@@ -9,26 +9,29 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.auth import ApiKeys
 from core.blobs import LocalBlobStore
 from core.blobs.base import BlobStore
 from core.db.engine import create_engine, migrate, session_factory
-from core.db.models import TaskRun
 from core.domain import VersionInfo
 from core.events import EventBus
+from core.ids import new_id
 from core.notify import PgListener, asyncpg_dsn
 from core.settings import Settings
 from scheduler.agent import Agent
 from scheduler.executors.base import Executor
 from scheduler.executors.local import LocalExecutor
 from scheduler.executors.zygotes import ZygotePool
-from scheduler.queries import NON_TERMINAL
+from scheduler.payloads import PayloadStore
 from scheduler.registration import Registrar
-from scheduler.runs import RunStore
+from scheduler.runs.logs import RunLogs
+from scheduler.runs.rows import NON_TERMINAL, runs
+from scheduler.runs.service import RunService
+from scheduler.runs.store import EngineStore
+from scheduler.runs.transitions import Transitions
+from scheduler.runs.writes import Writer
 from scheduler.scheduler import Scheduler
-from scheduler.service import RunService
 from scheduler.waiting_reasons import WaitingReasons
 from scheduler.write_lock import WriteLock
 
@@ -82,25 +85,40 @@ def _executor(settings: Settings, reasons: WaitingReasons) -> Executor:
     raise ValueError(f"unknown executor {settings.executor.kind!r}")
 
 
+async def _seed_workspace(transitions: Transitions, settings: Settings) -> None:
+    """The default workspace, its limit seeded by this process's setting if it is new."""
+    seed = settings.limits.max_concurrency
+    stored = await transitions.ensure_workspace(DEFAULT_WORKSPACE_ID, "default", seed)
+    if stored != seed and "max_concurrency" in settings.limits.model_fields_set:
+        logger.warning(
+            "workspace %s keeps its max concurrency of %d: a process's setting (%d here) only "
+            "seeds a new workspace; change it with `conveyor workspace set --max-concurrency`",
+            DEFAULT_WORKSPACE_ID,
+            stored,
+            seed,
+        )
+
+
 class Runtime:
     """Build with `await Runtime.open(settings)`, then `await start()`; `close()` ends it."""
 
     def __init__(
         self,
-        settings: Settings,
-        engine: AsyncEngine,
-        store: RunStore,
+        store: EngineStore,
+        transitions: Transitions,
+        service: RunService,
         scheduler: Scheduler,
         registrar: Registrar,
         executor: Executor,
     ) -> None:
-        self.settings = settings
-        self.engine = engine
+        self.settings = store.settings
+        self.engine = store.engine
         self.store = store
+        self.transitions = transitions
+        self.service = service
         self.scheduler = scheduler
         self.registrar = registrar
         self.executor = executor
-        self.service = RunService(store)
         self.keys = ApiKeys(store.sessions)
         self._loop_task: asyncio.Task[None] | None = None
         self._listener: PgListener | None = None
@@ -114,16 +132,21 @@ class Runtime:
         await migrate(engine)
         sessions = session_factory(engine)
         lock = WriteLock(serialise=engine.dialect.name == "sqlite")
-        store = RunStore(settings, sessions, blobs, EventBus(), lock)
-        await store.ensure_workspace(DEFAULT_WORKSPACE_ID, "default")
-        agent = Agent(settings, store)
+        bus = EventBus()
+        payloads = PayloadStore(blobs, inline_bytes=settings.blobs.inline_bytes)
+        store = EngineStore(settings, engine, sessions, blobs, bus, payloads)
+        writer = Writer(engine, bus, lock, origin=new_id("proc"))
+        transitions = Transitions(settings, writer, payloads)
+        service = RunService(settings, transitions, payloads, bus, RunLogs(engine, blobs, bus))
+        await _seed_workspace(transitions, settings)
+        agent = Agent(settings, transitions, service)
         executor = _executor(settings, WaitingReasons(sessions, lock))
         registrar = Registrar(settings, sessions, agent, executor, blobs)
-        scheduler = Scheduler(settings, store, agent, executor, blobs, registrar)
-        runtime = cls(settings, engine, store, scheduler, registrar, executor)
-        if store.cross_process:
+        scheduler = Scheduler(settings, transitions, service, agent, executor, blobs, registrar)
+        runtime = cls(store, transitions, service, scheduler, registrar, executor)
+        if writer.cross_process:
             runtime._listener = PgListener(
-                asyncpg_dsn(settings.database_url), store.origin, store.bus, store.wake_scheduler
+                asyncpg_dsn(settings.database_url), writer.origin, bus, writer.wake_scheduler
             )
             await runtime._listener.start()
         return runtime
@@ -158,10 +181,8 @@ class Runtime:
                         await changes.get()
 
     async def _unfinished(self) -> int:
-        async with self.store.sessions() as session:
-            count = await session.scalar(
-                select(func.count()).where(TaskRun.status.in_(NON_TERMINAL))
-            )
+        async with self.engine.connect() as conn:
+            count = await conn.scalar(select(func.count()).where(runs.c.status.in_(NON_TERMINAL)))
         return count or 0
 
     async def close(self, *, stop_instances: bool = True) -> None:

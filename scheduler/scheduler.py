@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,20 +14,23 @@ from core.blobs.base import BlobStore
 from core.domain import AttemptOutcome, RunStatus
 from core.events import RunChanged
 from core.settings import Settings
-from scheduler.admission import Admitted
 from scheduler.agent import Agent
 from scheduler.executors.base import (
     AttemptSpec,
     Executor,
     Handle,
+    InstanceState,
     InstanceStatus,
     Mode,
     can_reattach,
 )
 from scheduler.membership import Membership
 from scheduler.reattach import readmit
-from scheduler.runs import RunStore
-from scheduler.schedules import Schedules
+from scheduler.runs.admission import Admitted
+from scheduler.runs.reads import RunReads
+from scheduler.runs.transitions import Transitions
+from scheduler.runs.writes import Admitter
+from scheduler.schedules import next_fire
 from scheduler.tracebacks import last_traceback
 
 logger = logging.getLogger(__name__)
@@ -59,20 +62,26 @@ class _Live:
     admitted: Admitted
     handle: Handle | None
     monitor: asyncio.Task[None] | None = None
+    canceled: bool = False  # its run was cancelled while its instance was starting
+    # the worker reported its result: the instance must exit soon, or it is stopped
+    reported: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Scheduler:
     def __init__(
         self,
         settings: Settings,
-        store: RunStore,
+        transitions: Transitions,
+        reads: RunReads,
         agent: Agent,
         executor: Executor,
         blobs: BlobStore,
         versions: VersionLookup,
     ) -> None:
         self._settings = settings
-        self._store = store
+        self._transitions = transitions
+        self._reads = reads
+        self._writer = transitions.writer
         self._agent = agent
         self._executor = executor
         self._blobs = blobs
@@ -82,11 +91,11 @@ class Scheduler:
         self._launching: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.membership = Membership(
-            store.sessions,
+            transitions.writer.engine,
             stale_after=timedelta(seconds=settings.scheduler.stale_after_seconds),
         )
-        store.bus.add_listener(self._on_run_changed)
-        self._schedules = Schedules(store)
+        reads.bus.add_listener(self._on_run_changed)
+        agent.on_result = self._on_result
 
     # -- loop -----------------------------------------------------------------------------------
 
@@ -94,7 +103,7 @@ class Scheduler:
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
             while not self._stopping:
-                self._store.wake_scheduler.clear()
+                self._writer.wake_scheduler.clear()
                 try:
                     await self.tick()
                 except Exception:
@@ -119,27 +128,40 @@ class Scheduler:
 
     async def _sleep_until_woken(self) -> None:
         timeout = _IDLE_TICK_SECONDS
-        for due in (await self._store.next_due(), await self._schedules.next_fire()):
+        engine = self._writer.engine
+        for due in (await self._reads.next_due(), await next_fire(engine)):
             if due is not None:
                 timeout = min(timeout, max((due - datetime.now(UTC)).total_seconds(), 0.0))
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
-                await self._store.wake_scheduler.wait()
+                await self._writer.wake_scheduler.wait()
 
     async def tick(self) -> int:
-        """One admission pass over every workspace; the number of attempts started."""
+        """One admission pass over every workspace; the number of attempts started.
+
+        Slots freed by this process are handed over in the transactions that free them; the
+        loop starts what is left: runs past their backoff, schedules, and what other processes
+        (an API without a scheduler) created.
+        """
         started = 0
-        now = datetime.now(UTC)
-        await self._schedules.fire_due(now)
-        for workspace_id in await self._store.workspace_ids():
-            for admitted in await self._store.admit(workspace_id, now, self.membership.id):
+        await self._transitions.fire_schedules(datetime.now(UTC))
+        for workspace_id in await self._reads.workspace_ids():
+            admitted = await self._transitions.admit(workspace_id, self.membership.id)
+            for launch in self._launch_all(admitted):
                 # shielded: a start cut in half would leave an instance with no stored handle
-                launch = self._spawn(self._launch(admitted))
-                self._launching.add(launch)
-                launch.add_done_callback(self._launching.discard)
                 await asyncio.shield(launch)
                 started += 1
         return started
+
+    def _launch_all(self, admitted: list[Admitted]) -> list[asyncio.Task[None]]:
+        """Start the admitted attempts' instances (each in a task of its own)."""
+        launches = []
+        for item in admitted:
+            launch = self._spawn(self._launch(item))
+            self._launching.add(launch)
+            launch.add_done_callback(self._launching.discard)
+            launches.append(launch)
+        return launches
 
     # -- one attempt ----------------------------------------------------------------------------
 
@@ -153,6 +175,7 @@ class Scheduler:
                 attempt_id=admitted.attempt_id,
                 run_id=admitted.run_id,
                 registration=None,
+                admitted=admitted,
             )
             spec = AttemptSpec(
                 attempt_id=admitted.attempt_id,
@@ -173,18 +196,24 @@ class Scheduler:
                 image=version.image,
             )
             live.handle = await self._executor.start(spec)
-            await self._store.set_handle(admitted.attempt_id, live.handle)
+            await self._transitions.started(admitted.attempt_id, live.handle)
         except Exception as exc:
-            logger.exception("could not start run %s attempt %s", admitted.run_id, admitted.attempt)
-            await self._store.record_outcome(
+            logger.exception(
+                "run %s attempt %s (%s): could not start its instance",
+                admitted.run_id,
+                admitted.attempt,
+                admitted.task_name,
+            )
+            await self._transitions.record_outcome(
                 admitted.attempt_id,
                 AttemptOutcome.EXITED_WITHOUT_RESULT,
+                run_id=admitted.run_id,
                 error=f"could not start the instance: {exc}",
             )
-            await self._finish(admitted, exit_code=None)
+            await self._finish(live, exit_code=None)
             return
         live.monitor = self._spawn(self._monitor(live, live.handle))
-        if await self._store.has_outcome(admitted.attempt_id):
+        if live.canceled:
             # cancelled while the instance was starting, before anyone could see its handle
             await self._executor.stop(live.handle, self._settings.executor.kill_grace_seconds)
 
@@ -197,8 +226,13 @@ class Scheduler:
     async def _monitor(self, live: _Live, handle: Handle) -> None:
         admitted = live.admitted
         exit_wait = asyncio.ensure_future(self._executor.wait(handle))
+        reported = asyncio.ensure_future(live.reported.wait())
         try:
-            state = await asyncio.wait_for(asyncio.shield(exit_wait), admitted.timeout_seconds)
+            async with asyncio.timeout(admitted.timeout_seconds):
+                await asyncio.wait([exit_wait, reported], return_when=asyncio.FIRST_COMPLETED)
+                if not exit_wait.done():
+                    await self._linger(live, handle, exit_wait)
+                state = await asyncio.shield(exit_wait)
         except TimeoutError:
             logger.info(
                 "run %s attempt %s (%s) timed out after %ss",
@@ -207,25 +241,54 @@ class Scheduler:
                 admitted.task_name,
                 admitted.timeout_seconds,
             )
-            await self._store.record_outcome(
+            await self._transitions.record_outcome(
                 admitted.attempt_id,
                 AttemptOutcome.TIMEOUT,
+                run_id=admitted.run_id,
                 error=f"task {admitted.task_name} timed out after {admitted.timeout_seconds} s",
             )
             await self._executor.stop(handle, self._settings.executor.kill_grace_seconds)
             state = await exit_wait
+        finally:
+            reported.cancel()
         code = state.exit_code if state.status is InstanceStatus.EXITED else None
-        await self._finish(admitted, exit_code=code, out_of_memory=state.out_of_memory)
+        await self._finish(live, exit_code=code, out_of_memory=state.out_of_memory)
+
+    async def _linger(
+        self, live: _Live, handle: Handle, exit_wait: asyncio.Future[InstanceState]
+    ) -> None:
+        """The worker reported its result: it exits now, or it is stopped after a grace."""
+        linger = self._settings.executor.linger_seconds
+        done, _ = await asyncio.wait([exit_wait], timeout=linger)
+        if not done:
+            logger.warning(
+                "run %s attempt %s (%s) still runs %ss after its result: stopping it",
+                live.admitted.run_id,
+                live.admitted.attempt,
+                live.admitted.task_name,
+                linger,
+            )
+            await self._executor.stop(handle, self._settings.executor.kill_grace_seconds)
+
+    def _on_result(self, attempt_id: str) -> None:
+        live = self._live.get(attempt_id)
+        if live is not None:
+            live.reported.set()
 
     async def _finish(
-        self, admitted: Admitted, *, exit_code: int | None, out_of_memory: bool = False
+        self, live: _Live, *, exit_code: int | None, out_of_memory: bool = False
     ) -> None:
+        admitted = live.admitted
         try:
-            log_path = self._blobs.staging_path(admitted.log_key)
-            trace = await asyncio.to_thread(last_traceback, log_path)
+            trace = None
+            if not live.reported.is_set():  # no result: what it printed says why
+                log_path = self._blobs.staging_path(admitted.log_key)
+                trace = await asyncio.to_thread(last_traceback, log_path)
+            # the instance is gone: a store that stages remotely (S3) uploads the log now
+            await self._blobs.commit_staged(admitted.log_key)
             for attempt in range(_END_TRIES):
                 try:
-                    await self._store.mark_ended(
+                    await self._transitions.end(
                         admitted.attempt_id,
                         exit_code=exit_code,
                         stack_trace_from_log=trace,
@@ -250,7 +313,12 @@ class Scheduler:
         if change.status != RunStatus.CANCELED.value:
             return
         for live in list(self._live.values()):
-            if live.admitted.run_id == change.run_id and live.handle is not None:
+            if live.admitted.run_id != change.run_id:
+                continue
+            self._agent.cancel(live.admitted.attempt_id)
+            if live.handle is None:
+                live.canceled = True  # stopped as soon as its start returns
+            else:
                 self._spawn(
                     self._executor.stop(live.handle, self._settings.executor.kill_grace_seconds)
                 )
@@ -258,9 +326,11 @@ class Scheduler:
     # -- start and stop -------------------------------------------------------------------------
 
     async def start(self) -> int:
-        """Join the schedulers, then reconcile what departed ones left; the count reconciled."""
+        """Join the schedulers, reconcile what departed ones left; from now on, admit here."""
         await self.membership.register()
-        return await self.reconcile()
+        reconciled = await self.reconcile()
+        self._writer.admitter = Admitter(self.membership.id, self._launch_all)
+        return reconciled
 
     async def reconcile(self) -> int:
         """Attempts of schedulers that are gone: kill what still runs, retry them as lost."""
@@ -280,18 +350,19 @@ class Scheduler:
                     await self._executor.stop(handle, 0)
                 exit_code = state.exit_code
             logger.warning("attempt %s of run %s was left running: retrying it", attempt_id, run_id)
-            await self._store.record_outcome(
+            await self._transitions.record_outcome(
                 attempt_id,
                 AttemptOutcome.LOST,
+                run_id=run_id,
                 error="the instance was lost with the control plane",
             )
-            await self._store.mark_ended(attempt_id, exit_code=exit_code, stack_trace_from_log=None)
+            await self._transitions.end(attempt_id, exit_code=exit_code, stack_trace_from_log=None)
             count += 1
         return count
 
     async def _reattach(self, attempt_id: str, handle: Handle) -> None:
         """Watch an instance a previous control plane started; its relay finds this one."""
-        admitted = await readmit(self._store, attempt_id)
+        admitted = await readmit(self._reads, attempt_id)
         self._agent.register_remote(
             attempt_id, attempt_id=attempt_id, run_id=admitted.run_id, registration=None
         )
@@ -308,7 +379,8 @@ class Scheduler:
     async def shutdown(self, *, stop_instances: bool) -> None:
         """Stop admitting; with `stop_instances`, kill running ones and leave them as lost."""
         self._stopping = True
-        self._store.wake_scheduler.set()
+        self._writer.admitter = None
+        self._writer.wake_scheduler.set()
         await self.membership.stop()
         if self._launching:
             # let starts finish so every instance has a stored handle before deciding its fate
@@ -316,9 +388,10 @@ class Scheduler:
         if stop_instances:
             for live in list(self._live.values()):
                 if live.handle is not None:
-                    await self._store.record_outcome(
+                    await self._transitions.record_outcome(
                         live.admitted.attempt_id,
                         AttemptOutcome.LOST,
+                        run_id=live.admitted.run_id,
                         error="the control plane shut down",
                     )
                     await self._executor.stop(

@@ -1,28 +1,27 @@
 """Cron schedules: a task registered with `schedule=` gets a root run at each of its times.
 
 Schedules follow the workflow's active version: a version that drops a task's schedule removes
-it. Each firing creates its run with an idempotency key of the schedule and the fire time, in the
-same transaction that moves the schedule on, so no two schedulers fire one time twice. Missed
-times (the control plane was down) fire once, then the schedule continues from now.
+it. Firing is a transition (`Transitions.fire_schedules`): each run is created with an idempotency
+key of the schedule and the fire time, in the same transaction that moves the schedule on, so no
+two schedulers fire one time twice. Missed times (the control plane was down) fire once, then the
+schedule continues from now.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from croniter import croniter
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from core.db.models import Schedule, Task, TaskRun, Workflow
+from core.db.models import Schedule, Workflow
 from core.domain import ScheduleInfo, TaskSpec
 from core.ids import new_id
-from scheduler import queries
-from scheduler.admission import changed
-from scheduler.runs import RunStore, root_run
 
-# schedules fired per pass; the rest fire on the next pass, moments later
-_BATCH = 100
+schedules = cast(Table, Schedule.__table__)
+workflows = cast(Table, Workflow.__table__)
 
 
 def next_time(cron: str, after: datetime) -> datetime:
@@ -66,83 +65,31 @@ async def sync(
             )
 
 
-class Schedules:
-    def __init__(self, store: RunStore) -> None:
-        self._store = store
-
-    async def next_fire(self) -> datetime | None:
-        async with self._store.sessions() as session:
-            return await session.scalar(select(func.min(Schedule.next_fire_at)))
-
-    async def fire_due(self, now: datetime) -> int:
-        """Start a run for every schedule whose time has come; the number started."""
-        async with self._store.write() as (session, changes):
-            due = list(
-                await session.scalars(
-                    select(Schedule)
-                    .where(Schedule.next_fire_at <= now)
-                    .order_by(Schedule.next_fire_at)
-                    .limit(_BATCH)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            for schedule in due:
-                run = await self._fire(session, schedule, now)
-                if run is not None:
-                    changes.append(changed(run, run.status))
-        return len(due)
-
-    async def _fire(
-        self, session: AsyncSession, schedule: Schedule, now: datetime
-    ) -> TaskRun | None:
-        fire_time = schedule.next_fire_at
-        schedule.next_fire_at = next_time(schedule.cron, now)
-        row = (
-            await session.execute(
-                select(Task, Workflow.slug)
-                .join(Workflow, Workflow.id == Task.workflow_id)
-                .where(
-                    Workflow.id == schedule.workflow_id,
-                    Task.version_id == Workflow.active_version_id,
-                    Task.name == schedule.task_name,
-                )
-            )
-        ).first()
-        if row is None:  # the active version no longer has the task; sync removes it soon
-            return None
-        task = queries.task_info(row[0], row[1])
-        run = root_run(
-            new_id("trn"),
-            schedule.workspace_id,
-            task,
-            "[]",
-            None,
-            f"schedule:{schedule.id}",
-            fire_time.isoformat(),
-            now,
+async def list_schedules(engine: AsyncEngine, workspace_id: str) -> list[ScheduleInfo]:
+    """The cron schedules of the workspace's active versions, soonest first."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(schedules, workflows.c.slug)
+            .join(workflows, workflows.c.id == schedules.c.workflow_id)
+            .where(schedules.c.workspace_id == workspace_id)
+            .order_by(schedules.c.next_fire_at)
         )
-        session.add(run)
-        schedule.last_fired_at = now
-        schedule.last_run_id = run.id
-        return run
-
-    async def list(self, workspace_id: str) -> list[ScheduleInfo]:
-        async with self._store.sessions() as session:
-            rows = await session.execute(
-                select(Schedule, Workflow.slug)
-                .join(Workflow, Workflow.id == Schedule.workflow_id)
-                .where(Schedule.workspace_id == workspace_id)
-                .order_by(Schedule.next_fire_at)
+        return [
+            ScheduleInfo(
+                id=row.id,
+                workflow_id=row.workflow_id,
+                task_slug=f"{row.slug}/{row.task_name}",
+                cron=row.cron,
+                next_fire_at=row.next_fire_at,
+                last_fired_at=row.last_fired_at,
+                last_run_id=row.last_run_id,
             )
-            return [
-                ScheduleInfo(
-                    id=row.id,
-                    workflow_id=row.workflow_id,
-                    task_slug=f"{slug}/{row.task_name}",
-                    cron=row.cron,
-                    next_fire_at=row.next_fire_at,
-                    last_fired_at=row.last_fired_at,
-                    last_run_id=row.last_run_id,
-                )
-                for row, slug in rows
-            ]
+            for row in rows
+        ]
+
+
+async def next_fire(engine: AsyncEngine) -> datetime | None:
+    """The earliest time any schedule fires."""
+    async with engine.connect() as conn:
+        fire: datetime | None = await conn.scalar(select(func.min(schedules.c.next_fire_at)))
+    return fire

@@ -11,8 +11,9 @@ from starlette.routing import Route
 from app.api.auth import workspace_of
 from app.api.params import bool_param, optional_int_param, single_param
 from app.api.state import service_of
+from core.domain import LogChunk
 from core.errors import InvalidRequest
-from scheduler.service import LogChunk, RunService
+from scheduler.runs.service import RunService
 
 MEDIA_TYPE = "text/plain; charset=utf-8"
 

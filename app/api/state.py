@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, cast
 from starlette.requests import Request
 
 if TYPE_CHECKING:
+    from scheduler.runs.service import RunService
     from scheduler.runtime import Runtime
-    from scheduler.service import RunService
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,8 @@ from app.api.body import ENVELOPE_BYTES, read_json_body
 from app.api.params import bool_param, float_param, int_param, list_param, single_param
 from app.api.responses import JSONResponse
 from app.api.state import app_state, service_of
-from core.domain import RunStatus
+from core.domain import RunFilter, RunStatus
 from core.errors import InvalidRequest
-from scheduler.service import RunFilter
 
 # Render's legacy synonym, still sent by old clients.
 _STATUS_ALIASES = {"completed": RunStatus.SUCCEEDED}

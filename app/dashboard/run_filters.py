@@ -8,9 +8,8 @@ from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
 
-from core.domain import RunInfo, RunStatus
+from core.domain import RunFilter, RunInfo, RunStatus
 from core.ids import new_id
-from scheduler.service import RunFilter
 
 KINDS = ("all", "roots", "children")
 _TIME_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from scheduler.service import RunFilter
+from core.domain import RunFilter
 from tests.e2e.conftest import VIEWPORT, screenshot
 from tests.e2e.live_server import WS, LiveServer
 

@@ -88,7 +88,8 @@ async def test_any_control_plane_process_answers_a_relayed_attempt(
         run = await runtime.service.create_run(WS, "wf/expose_socket", ["r"])
         await _socket_of(scratch, "r")
         attempt_id = await _attempt_id(runtime, run.id)
-        elsewhere = Agent(runtime.settings, runtime.store)  # as in a separate API process
+        # as in a separate API process
+        elsewhere = Agent(runtime.settings, runtime.transitions, runtime.service)
         answer = await elsewhere.handle(attempt_id, Request("GET", "/input", {}, b""))
         assert answer is not None and answer.status == 200
         body = json.loads(answer.body)

@@ -48,15 +48,17 @@ async def _s3_engine(tmp_path: Path, bucket: Bucket) -> AsyncIterator[Runtime]:
 
 
 async def _all_attempts_ended(runtime: Runtime, run_id: str, timeout: float = 30) -> RunInfo:
-    """The run's record once every attempt has ended (its log committed), which can trail the
-    run's own terminal status by a moment."""
+    """The run's record once every attempt's instance is gone (metered, its log committed),
+    which can trail the run's own terminal status by a moment."""
     # polls the attempts table alone: each get_run would fetch the 10 MB output again
-    query = select(Attempt.state).where(Attempt.run_id == run_id)
+    query = select(Attempt.state, Attempt.compute_seconds).where(Attempt.run_id == run_id)
     async with asyncio.timeout(timeout):
         while True:
             async with runtime.store.sessions() as session:
-                states = set(await session.scalars(query))
-            if states == {AttemptState.ENDED.value}:
+                rows = (await session.execute(query)).all()
+            if all(
+                state == AttemptState.ENDED.value and seconds is not None for state, seconds in rows
+            ):
                 return await runtime.service.get_run(WS, run_id)
             await asyncio.sleep(0.05)
 

@@ -97,7 +97,7 @@ async def test_cancel_mid_tree_kills_that_subtree_only(
         root = await runtime.service.create_run(WS, "wf/two_branches", ["a", "b"])
         pid_a = int(await _file(scratch / "pid-a"))
         pid_b = int(await _file(scratch / "pid-b"))
-        from scheduler.service import RunFilter
+        from core.domain import RunFilter
 
         branches = await runtime.service.list_runs(
             WS, RunFilter(parent_id=root.id), cursor=None, limit=10
@@ -134,7 +134,7 @@ async def test_cancelled_parent_cannot_start_children(
         await runtime.service.cancel_run(WS, root.id)
         attempt_id = await _attempt_id(runtime, root.id)
         with pytest.raises(Conflict):
-            await runtime.store.create_child_run(attempt_id, "leaf", [1], None)
+            await runtime.transitions.create_child(attempt_id, "leaf", "[1]", None)
 
 
 async def _attempt_id(runtime: Runtime, run_id: str) -> str:

@@ -30,7 +30,9 @@ async def test_a_failed_admission_pass_is_retried(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with open_engine(tmp_path) as runtime:
-        monkeypatch.setattr(runtime.store, "admit", _failing_once(runtime.store.admit))
+        # as if an API process without a scheduler created the run: the loop admits it
+        monkeypatch.setattr(runtime.transitions.writer, "admitter", None)
+        monkeypatch.setattr(runtime.transitions, "admit", _failing_once(runtime.transitions.admit))
         run = await run_to_end(runtime, "wf/leaf", [1])
     assert run.status is RunStatus.SUCCEEDED and run.results == [2]
     assert "admission pass failed" in caplog.text
@@ -40,7 +42,7 @@ async def test_a_failed_end_of_attempt_is_recorded_on_retry(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with open_engine(tmp_path) as runtime:
-        monkeypatch.setattr(runtime.store, "mark_ended", _failing_once(runtime.store.mark_ended))
+        monkeypatch.setattr(runtime.transitions, "end", _failing_once(runtime.transitions.end))
         run = await run_to_end(runtime, "wf/exits_quietly", [])
         await runtime.run_until_idle(timeout=30)
         ended = await runtime.service.get_run("wsp-default", run.id)

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.domain import RunStatus
-from scheduler.service import RunFilter
+from core.domain import RunFilter, RunStatus
 from tests.integration.engine_fixtures import WS, max_active_attempts, open_engine, run_to_end
 
 pytestmark = pytest.mark.anyio

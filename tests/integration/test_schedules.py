@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core.domain import RunStatus, VersionStatus
+from core.domain import RunFilter, RunStatus, VersionStatus
 from scheduler.runtime import Runtime
-from scheduler.service import RunFilter
 from tests.integration.engine_fixtures import WORKFLOWS, WS, make_settings
 
 pytestmark = pytest.mark.anyio

@@ -16,9 +16,9 @@ from app.dashboard.present import pretty_json
 from app.dashboard.rendering import render
 from app.dashboard.tree import TreeNode, build_tree
 from app.dashboard.visitor import Visitor
-from core.domain import RunInfo
+from core.domain import RunFilter, RunInfo
 from core.errors import InvalidRequest, NotFound
-from scheduler.service import RunFilter, RunService
+from scheduler.runs.service import RunService
 
 logger = logging.getLogger("conveyor.dashboard")
 

@@ -15,7 +15,7 @@ from app.dashboard.run_filters import RunQuery
 from app.dashboard.visitor import Visitor
 from core.domain import RunInfo, RunStatus
 from core.errors import InvalidRequest
-from scheduler.service import RunService
+from scheduler.runs.service import RunService
 
 PAGE_SIZE = 50
 CHOICES_LIMIT = 100

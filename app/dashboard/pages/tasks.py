@@ -18,7 +18,7 @@ from app.dashboard.run_input import FIELD_PREFIX, InputProblem, from_fields, fro
 from app.dashboard.visitor import Visitor
 from core.domain import TaskInfo
 from core.errors import InvalidRequest, PayloadTooLarge
-from scheduler.service import RunService
+from scheduler.runs.service import RunService
 
 logger = logging.getLogger("conveyor.dashboard")
 

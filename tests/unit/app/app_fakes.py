@@ -14,8 +14,10 @@ from core.domain import (
     AttemptInfo,
     AttemptOutcome,
     AttemptState,
+    LogChunk,
     Page,
     RetryPolicy,
+    RunFilter,
     RunInfo,
     RunStatus,
     TaskInfo,
@@ -28,7 +30,6 @@ from core.domain import (
 from core.errors import NotFound
 from core.settings import Settings
 from scheduler.runtime import Runtime
-from scheduler.service import LogChunk, RunFilter
 
 WS = "wsp-default"
 T0 = datetime(2026, 11, 25, 21, 18, 8, 123456, tzinfo=UTC)

@@ -10,8 +10,7 @@ import httpx
 import pytest
 from render.public_api.models.task_run import TaskRun as RenderTaskRun
 
-from core.domain import RunStatus
-from scheduler.service import RunFilter
+from core.domain import RunFilter, RunStatus
 from tests.unit.app.app_fakes import WS, FakeRuntime, fake_app, make_run
 
 

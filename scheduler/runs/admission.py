@@ -1,0 +1,195 @@
+"""Admission policy: who gets the workspace's free slots, under its limit and each task's own.
+
+Active = attempts starting or running and not waiting on children. Free slots go first to
+waiting parents whose awaited children have all ended (they resume: a resuming parent needs a
+slot, or the limit would be exceeded the moment it continues), then to pending runs —
+descendants of running roots before new roots, then by root creation time. A task with a
+`concurrency` option also gets no more than that many active attempts; resumes are not held back
+by it, so a tree can never wait on itself.
+
+These are the reads of an admission pass, made inside the caller's write transaction; the writes
+(starting attempts, granting resumes) are transitions (`transitions.py`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.domain import AttemptState, RunStatus, TaskOptions
+from scheduler.runs.rows import (
+    LIVE_STATES,
+    NON_TERMINAL,
+    AnyRow,
+    attempts,
+    options_from_json,
+    runs,
+    tasks,
+    workspaces,
+)
+
+# how many pending runs beyond the free slots are looked at, so that runs of tasks at their own
+# limit do not hide admissible ones behind them
+LOOKAHEAD = 200
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """An attempt the scheduler must now start, with what its instance will ask for."""
+
+    attempt_id: str
+    run_id: str
+    attempt: int
+    task_name: str
+    version_id: str
+    plan: str
+    timeout_seconds: int
+    log_key: str
+    workspace_id: str = ""
+    root_id: str = ""
+    parent_id: str | None = None
+    input_json: str | None = None  # inline input, or
+    input_key: str | None = None  # the blob holding it
+
+
+@dataclass(frozen=True)
+class Slots:
+    """A workspace's slots as one admission pass sees them."""
+
+    limit: int
+    active: int
+    waiting: int  # attempts waiting on children: maybe resumable
+
+    @property
+    def free(self) -> int:
+        return self.limit - self.active
+
+
+async def slots(conn: AsyncConnection, workspace_id: str) -> Slots:
+    """The workspace's limit and live attempts; its row stays locked until the transaction ends.
+
+    The lock serialises admission passes across schedulers (a no-op on SQLite, where the
+    engine's write lock already does).
+    """
+    limit = await conn.scalar(
+        select(workspaces.c.max_concurrency)
+        .where(workspaces.c.id == workspace_id)
+        .with_for_update()
+    )
+    waiting = case((attempts.c.waiting.is_(True), 1), else_=0)
+    row = (
+        await conn.execute(
+            select(func.count(), func.coalesce(func.sum(waiting), 0)).where(
+                attempts.c.workspace_id == workspace_id, attempts.c.state.in_(LIVE_STATES)
+            )
+        )
+    ).one()
+    total, waiting_count = int(row[0]), int(row[1])
+    return Slots(int(limit or 0), total - waiting_count, waiting_count)
+
+
+async def resumable(conn: AsyncConnection, workspace_id: str, limit: int) -> list[AnyRow]:
+    """Waiting attempts none of whose awaited children is unfinished, locked, oldest tree first."""
+    child = runs.alias("child")
+    blocked = exists().where(
+        child.c.parent_id == attempts.c.run_id,
+        child.c.parent_attempt == attempts.c.number,
+        child.c.awaited.is_(True),
+        child.c.status.in_(NON_TERMINAL),
+    )
+    query = (
+        select(attempts.c.id, runs.c.id.label("run_id"), runs.c.root_id, runs.c.parent_id)
+        .join(runs, runs.c.id == attempts.c.run_id)
+        .where(
+            attempts.c.workspace_id == workspace_id,
+            attempts.c.waiting.is_(True),
+            attempts.c.state.in_(LIVE_STATES),
+            attempts.c.outcome.is_(None),
+            ~blocked,
+        )
+        .order_by(runs.c.root_id, runs.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=attempts)
+    )
+    return list((await conn.execute(query)).all())
+
+
+async def admissible(
+    conn: AsyncConnection, workspace_id: str, now: datetime, free: int
+) -> list[AnyRow]:
+    """Pending runs whose backoff has passed, in admission order, locked (others skip them)."""
+    query = (
+        select(runs)
+        .where(
+            runs.c.workspace_id == workspace_id,
+            runs.c.status == RunStatus.PENDING.value,
+            (runs.c.not_before.is_(None)) | (runs.c.not_before <= now),
+        )
+        .order_by(runs.c.parent_id.is_(None), runs.c.root_id, runs.c.id)
+        .limit(free + LOOKAHEAD)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await conn.execute(query)).all())
+
+
+class TaskOptionsCache:
+    """Each task's options by id: a task row never changes once registered."""
+
+    def __init__(self) -> None:
+        self._options: dict[str, TaskOptions] = {}
+
+    async def of(self, conn: AsyncConnection, task_ids: set[str]) -> dict[str, TaskOptions]:
+        missing = task_ids - self._options.keys()
+        if missing:
+            rows = await conn.execute(
+                select(tasks.c.id, tasks.c.options).where(tasks.c.id.in_(missing))
+            )
+            for task_id, text in rows:
+                self._options[task_id] = options_from_json(text)
+        return {task_id: self._options[task_id] for task_id in task_ids}
+
+
+async def task_room(
+    conn: AsyncConnection, workspace_id: str, options: dict[str, TaskOptions]
+) -> dict[str, int]:
+    """How many more attempts each task with a `concurrency` limit may start now."""
+    limited = {task_id: o.concurrency for task_id, o in options.items() if o.concurrency}
+    if not limited:
+        return {}
+    rows = await conn.execute(
+        select(runs.c.task_id, func.count())
+        .join(attempts, attempts.c.run_id == runs.c.id)
+        .where(
+            attempts.c.workspace_id == workspace_id,
+            attempts.c.state.in_(LIVE_STATES),
+            attempts.c.waiting.is_(False),
+            runs.c.task_id.in_(limited),
+        )
+        .group_by(runs.c.task_id)
+    )
+    busy: Counter[str] = Counter({task_id: count for task_id, count in rows})
+    return {task_id: limit - busy[task_id] for task_id, limit in limited.items()}
+
+
+def choose(
+    pending: list[AnyRow], options: dict[str, TaskOptions], room: dict[str, int], free: int
+) -> list[AnyRow]:
+    """The pending runs to start now: in order, skipping tasks at their own limit."""
+    chosen: list[AnyRow] = []
+    room = dict(room)
+    for run in pending:
+        if len(chosen) == free:
+            break
+        if run.task_id in room:
+            if room[run.task_id] <= 0:
+                continue
+            room[run.task_id] -= 1
+        chosen.append(run)
+    return chosen
+
+
+__all__ = ["Admitted", "AttemptState", "Slots", "TaskOptionsCache"]

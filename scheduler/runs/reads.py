@@ -1,0 +1,408 @@
+"""The read side of runs: queries as domain values, and waits for changes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Select, Table, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from core.db.models import WorkflowVersion
+from core.domain import (
+    AttemptState,
+    Page,
+    RunFilter,
+    RunInfo,
+    RunStatus,
+    TaskInfo,
+    TaskOptions,
+    VersionInfo,
+    VersionStatus,
+    WorkflowInfo,
+)
+from core.errors import InvalidRequest, NotFound
+from core.events import EventBus
+from core.settings import Settings
+from scheduler.payloads import PayloadStore
+from scheduler.runs.rows import (
+    NON_TERMINAL,
+    AnyRow,
+    attempts,
+    options_from_json,
+    results_of,
+    run_info,
+    runs,
+    task_info,
+    tasks,
+    workflow_info,
+    workflows,
+    workspaces,
+)
+
+versions = cast(Table, WorkflowVersion.__table__)
+
+
+def parse_task_ref(task_ref: str) -> tuple[str | None, str, str | None]:
+    """`wf/task[:version]` → (workflow slug, task name, version id); a bare name has no slug."""
+    ref = task_ref.strip()
+    if not ref:
+        raise InvalidRequest("task is required, as 'workflow/task'")
+    version: str | None = None
+    if ":" in ref:
+        ref, version = ref.rsplit(":", 1)
+    slug, _, name = ref.rpartition("/")
+    if not name or (slug == "" and "/" in ref):
+        raise InvalidRequest(f"task {task_ref!r} is not of the form 'workflow/task[:version]'")
+    return (slug or None), name, version
+
+
+def runs_filter_query(workspace_id: str, run_filter: RunFilter) -> Select[Any]:
+    query = select(runs).where(runs.c.workspace_id == workspace_id)
+    if run_filter.status:
+        query = query.where(runs.c.status.in_([str(s) for s in run_filter.status]))
+    if run_filter.task_slugs:
+        by_slug = []
+        for task_slug in run_filter.task_slugs:
+            slug, _, name = task_slug.rpartition("/")
+            condition = runs.c.task_name == name
+            by_slug.append(and_(condition, runs.c.workflow_slug == slug) if slug else condition)
+        query = query.where(or_(*by_slug))
+    for column, values in (
+        (runs.c.workflow_id, run_filter.workflow_ids),
+        (runs.c.version_id, run_filter.version_ids),
+        (runs.c.root_id, run_filter.root_ids),
+    ):
+        if values:
+            query = query.where(column.in_(values))
+    if run_filter.parent_id:
+        query = query.where(runs.c.parent_id == run_filter.parent_id)
+    if run_filter.roots_only:
+        query = query.where(runs.c.parent_id.is_(None))
+    if run_filter.children_only:
+        query = query.where(runs.c.parent_id.is_not(None))
+    return query
+
+
+class RunReads:
+    """Runs, tasks, workflows and usage of a workspace; waits on the bus for changes."""
+
+    def __init__(
+        self, settings: Settings, engine: AsyncEngine, payloads: PayloadStore, bus: EventBus
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.payloads = payloads
+        self.bus = bus
+
+    # -- runs -------------------------------------------------------------------------------
+
+    async def _run_row(
+        self, conn: AsyncConnection, workspace_id: str | None, run_id: str
+    ) -> AnyRow:
+        query = select(runs).where(runs.c.id == run_id)
+        if workspace_id is not None:
+            query = query.where(runs.c.workspace_id == workspace_id)
+        row = (await conn.execute(query)).first()
+        if row is None:
+            raise NotFound(f"task run {run_id} not found")
+        return row
+
+    async def _details(self, conn: AsyncConnection, run: AnyRow) -> RunInfo:
+        attempt_rows = (
+            await conn.execute(
+                select(attempts).where(attempts.c.run_id == run.id).order_by(attempts.c.number)
+            )
+        ).all()
+        input_value = await self.payloads.load(run.input_json, run.input_key)
+        output = await self.payloads.load(run.output_json, run.output_key)
+        return run_info(run, attempt_rows, input=input_value, results=results_of(output) or [])
+
+    async def get_run(self, workspace_id: str, run_id: str) -> RunInfo:
+        """The run with its attempts, input and results. Raises NotFound."""
+        async with self.engine.connect() as conn:
+            return await self._details(conn, await self._run_row(conn, workspace_id, run_id))
+
+    async def run_by_id(self, run_id: str) -> RunInfo:
+        """Any workspace's run (the agent answers for its own attempts' children)."""
+        async with self.engine.connect() as conn:
+            return await self._details(conn, await self._run_row(conn, None, run_id))
+
+    async def wait_run(self, workspace_id: str, run_id: str, timeout: float) -> RunInfo:
+        """The run once terminal, or as it is after `timeout` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            with self.bus.watch_run(run_id) as run_changed:
+                # only the status while waiting: payloads (maybe large blobs) load once, at the end
+                async with self.engine.connect() as conn:
+                    run = await self._run_row(conn, workspace_id, run_id)
+                    remaining = deadline - loop.time()
+                    if RunStatus(run.status).terminal or remaining <= 0:
+                        return await self._details(conn, run)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(remaining):
+                        await run_changed.wait()
+
+    async def list_runs(
+        self, workspace_id: str, run_filter: RunFilter, *, cursor: str | None, limit: int
+    ) -> Page[RunInfo]:
+        """Newest first; `cursor` is the last id of the previous page. InvalidRequest if bad."""
+        if not 1 <= limit <= 100:
+            raise InvalidRequest("limit must be between 1 and 100")
+        query = runs_filter_query(workspace_id, run_filter)
+        if cursor:
+            query = query.where(runs.c.id < cursor)
+        query = query.order_by(runs.c.id.desc()).limit(limit + 1)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+            page, more = rows[:limit], len(rows) > limit
+            by_run = await self._attempts_by_run(conn, [r.id for r in page])
+        items = [run_info(r, by_run[r.id]) for r in page]
+        return Page(items, page[-1].id if more and page else None)
+
+    async def _attempts_by_run(
+        self, conn: AsyncConnection, run_ids: Sequence[str]
+    ) -> dict[str, list[AnyRow]]:
+        grouped: dict[str, list[AnyRow]] = defaultdict(list)
+        if run_ids:
+            rows = await conn.execute(
+                select(attempts).where(attempts.c.run_id.in_(run_ids)).order_by(attempts.c.number)
+            )
+            for row in rows:
+                grouped[row.run_id].append(row)
+        return grouped
+
+    async def watch_runs(self, workspace_id: str, run_ids: list[str]) -> AsyncIterator[RunInfo]:
+        """Yield each listed run once, when it is (or becomes) terminal; unknown ids → NotFound."""
+        remaining = set(run_ids)
+        async with self.bus.subscribe() as changes:
+            for run_id in run_ids:
+                run = await self.get_run(workspace_id, run_id)
+                if run.status.terminal and run_id in remaining:
+                    remaining.discard(run_id)
+                    yield run
+            while remaining:
+                change = await changes.get()
+                if change.terminal and change.run_id in remaining:
+                    remaining.discard(change.run_id)
+                    yield await self.get_run(workspace_id, change.run_id)
+
+    async def watch_changes(self, workspace_id: str) -> AsyncIterator[RunInfo]:
+        """Yield every run of the workspace each time its status changes (dashboard)."""
+        async with self.bus.subscribe() as changes:
+            while True:
+                change = await changes.get()
+                with contextlib.suppress(NotFound):
+                    yield await self.get_run(workspace_id, change.run_id)
+
+    # -- tasks and workflows ----------------------------------------------------------------
+
+    async def resolve_task(self, workspace_id: str, task_ref: str) -> TaskInfo:
+        """A task by `wf/task[:version]`, by bare name when unambiguous, or by its `tsk-` id."""
+        async with self.engine.connect() as conn:
+            return await resolve_task(conn, workspace_id, task_ref)
+
+    async def list_tasks(
+        self, workspace_id: str, *, workflow_id: str | None, cursor: str | None, limit: int
+    ) -> Page[TaskInfo]:
+        """Tasks of each workflow's active version."""
+        query = (
+            select(tasks, workflows.c.slug)
+            .join(workflows, workflows.c.id == tasks.c.workflow_id)
+            .where(
+                workflows.c.workspace_id == workspace_id,
+                tasks.c.version_id == workflows.c.active_version_id,
+            )
+            .order_by(tasks.c.id)
+            .limit(limit + 1)
+        )
+        if workflow_id:
+            query = query.where(tasks.c.workflow_id == workflow_id)
+        if cursor:
+            query = query.where(tasks.c.id > cursor)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        items = [task_info(row, row.slug) for row in rows[:limit]]
+        return Page(items, items[-1].id if len(rows) > limit and items else None)
+
+    async def get_task(self, workspace_id: str, task_ref: str) -> TaskInfo:
+        return await self.resolve_task(workspace_id, task_ref)
+
+    async def list_workflows(self, workspace_id: str) -> list[WorkflowInfo]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(workflows)
+                .where(workflows.c.workspace_id == workspace_id)
+                .order_by(workflows.c.slug)
+            )
+            return [workflow_info(row) for row in rows]
+
+    async def list_versions(self, workspace_id: str, workflow_id: str | None) -> list[VersionInfo]:
+        query = (
+            select(versions)
+            .join(workflows, workflows.c.id == versions.c.workflow_id)
+            .where(workflows.c.workspace_id == workspace_id)
+            .order_by(versions.c.id.desc())
+        )
+        if workflow_id:
+            query = query.where(versions.c.workflow_id == workflow_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+            names: dict[str, list[str]] = defaultdict(list)
+            if rows:
+                named = await conn.execute(
+                    select(tasks.c.version_id, tasks.c.name)
+                    .where(tasks.c.version_id.in_([v.id for v in rows]))
+                    .order_by(tasks.c.name)
+                )
+                for version_id, name in named:
+                    names[version_id].append(name)
+        return [
+            VersionInfo(
+                id=v.id,
+                workflow_id=v.workflow_id,
+                status=VersionStatus(v.status),
+                created_at=v.created_at,
+                message=v.message,
+                task_names=tuple(names[v.id]),
+            )
+            for v in rows
+        ]
+
+    # -- the scheduler's questions ----------------------------------------------------------
+
+    async def workspace_ids(self) -> list[str]:
+        async with self.engine.connect() as conn:
+            return list(await conn.scalars(select(workspaces.c.id)))
+
+    async def workspace_limit(self, workspace_id: str) -> int:
+        async with self.engine.connect() as conn:
+            limit = await conn.scalar(
+                select(workspaces.c.max_concurrency).where(workspaces.c.id == workspace_id)
+            )
+        if limit is None:
+            raise NotFound(f"workspace {workspace_id} not found")
+        return int(limit)
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest backed-off pending run becomes admissible."""
+        async with self.engine.connect() as conn:
+            due: datetime | None = await conn.scalar(
+                select(func.min(runs.c.not_before)).where(
+                    runs.c.status == RunStatus.PENDING.value, runs.c.not_before.is_not(None)
+                )
+            )
+        return due
+
+    async def live_attempt_run(self, attempt_id: str) -> str | None:
+        """The run of an attempt whose instance has not ended, or None."""
+        async with self.engine.connect() as conn:
+            run_id: str | None = await conn.scalar(
+                select(attempts.c.run_id).where(
+                    attempts.c.id == attempt_id, attempts.c.state != AttemptState.ENDED.value
+                )
+            )
+        return run_id
+
+    async def child_status(self, run_id: str, child_id: str) -> RunStatus:
+        """The status of `child_id`, a child of run `run_id` (else NotFound)."""
+        async with self.engine.connect() as conn:
+            status = await conn.scalar(
+                select(runs.c.status).where(runs.c.id == child_id, runs.c.parent_id == run_id)
+            )
+        if status is None:
+            raise NotFound(f"task run {child_id} is not a child of run {run_id}")
+        return RunStatus(status)
+
+    async def may_deliver(self, attempt_id: str, child_id: str) -> bool:
+        """Whether a finished child's result may go to the parent now without exceeding the limit.
+
+        A waiting parent still blocked on other children may take it; one that would resume
+        needs a slot, which admission grants by clearing `waiting`.
+        """
+        async with self.engine.connect() as conn:
+            attempt = (
+                await conn.execute(
+                    select(attempts.c.waiting, attempts.c.run_id, attempts.c.number).where(
+                        attempts.c.id == attempt_id
+                    )
+                )
+            ).one()
+            if not attempt.waiting:
+                return True
+            others = await conn.scalar(
+                select(func.count()).where(
+                    runs.c.parent_id == attempt.run_id,
+                    runs.c.parent_attempt == attempt.number,
+                    runs.c.awaited.is_(True),
+                    runs.c.status.in_(NON_TERMINAL),
+                    runs.c.id != child_id,
+                )
+            )
+        return bool(others)
+
+    async def task_options(self, task_id: str) -> TaskOptions:
+        async with self.engine.connect() as conn:
+            text = await conn.scalar(select(tasks.c.options).where(tasks.c.id == task_id))
+        if text is None:
+            raise NotFound(f"task {task_id} not found")
+        return options_from_json(text)
+
+    async def attempt_row(self, attempt_id: str) -> AnyRow:
+        """An attempt with its run's fields (relayed instances, reattaching)."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        attempts,
+                        runs.c.task_id,
+                        runs.c.task_name,
+                        runs.c.version_id,
+                        runs.c.root_id,
+                        runs.c.parent_id,
+                        runs.c.status.label("run_status"),
+                        runs.c.input_json,
+                        runs.c.input_key,
+                    )
+                    .join(runs, runs.c.id == attempts.c.run_id)
+                    .where(attempts.c.id == attempt_id)
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"attempt {attempt_id} not found")
+        return row
+
+
+async def resolve_task(conn: AsyncConnection, workspace_id: str, task_ref: str) -> TaskInfo:
+    """A task by `wf/task[:version]`, by bare name when unambiguous, or by its `tsk-` id."""
+    base = select(tasks, workflows.c.slug).join(workflows, workflows.c.id == tasks.c.workflow_id)
+    if task_ref.startswith("tsk-") and "/" not in task_ref:
+        row = (
+            await conn.execute(
+                base.where(workflows.c.workspace_id == workspace_id, tasks.c.id == task_ref)
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"task {task_ref!r} not found")
+        return task_info(row, row.slug)
+    slug, name, version_id = parse_task_ref(task_ref)
+    query = base.where(workflows.c.workspace_id == workspace_id, tasks.c.name == name)
+    if slug is not None:
+        query = query.where(workflows.c.slug == slug)
+    if version_id is not None:
+        query = query.join(versions, versions.c.id == tasks.c.version_id).where(
+            versions.c.id == version_id, versions.c.status == VersionStatus.READY.value
+        )
+    else:
+        query = query.where(tasks.c.version_id == workflows.c.active_version_id)
+    rows = (await conn.execute(query)).all()
+    if not rows:
+        raise NotFound(f"task {task_ref!r} not found")
+    if len(rows) > 1:
+        raise InvalidRequest(f"task {name!r} is in several workflows: name it as 'workflow/task'")
+    return task_info(rows[0], rows[0].slug)

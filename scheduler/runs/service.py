@@ -1,0 +1,105 @@
+"""What the API, the CLI and the dashboard may ask of the engine (one workspace at a time).
+
+Reads come from `RunReads`; creating and cancelling runs check what clients send and then take
+their transitions. Errors are `core.errors.ServiceError` subclasses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from core.domain import JSON, LogChunk, RunInfo, ScheduleInfo
+from core.events import EventBus
+from core.settings import Settings
+from scheduler.payloads import PayloadStore, check_input
+from scheduler.runs.logs import RunLogs
+from scheduler.runs.reads import RunReads
+from scheduler.runs.rows import runs, workspaces
+from scheduler.runs.transitions import Transitions
+from scheduler.runs.usage import usage
+
+
+class RunService(RunReads):
+    def __init__(
+        self,
+        settings: Settings,
+        transitions: Transitions,
+        payloads: PayloadStore,
+        bus: EventBus,
+        logs: RunLogs,
+    ) -> None:
+        super().__init__(settings, transitions.writer.engine, payloads, bus)
+        self._transitions = transitions
+        self._logs = logs
+
+    async def create_run(
+        self, workspace_id: str, task_ref: str, input: Any, idempotency_key: str | None = None
+    ) -> RunInfo:
+        """Start a root run of `wf/task[:version]` (or a bare task name when unambiguous).
+
+        Raises NotFound (unknown task/version), InvalidRequest (input neither array nor object),
+        PayloadTooLarge (input over `limits.max_input_bytes`).
+        """
+        text = check_input(input, max_bytes=self.settings.limits.max_input_bytes)
+        task = await self.resolve_task(workspace_id, task_ref)
+        idempotency = (f"api:{workspace_id}", idempotency_key) if idempotency_key else None
+        if idempotency is not None and (earlier := await self._idempotent(*idempotency)):
+            return earlier
+        created = await self._transitions.create_root(workspace_id, task, text, idempotency)
+        if created is not None:
+            return created
+        assert idempotency is not None  # only a taken key gives no run
+        earlier = await self._idempotent(*idempotency)
+        assert earlier is not None, "the run holding the key is committed"
+        return earlier
+
+    async def _idempotent(self, scope: str, key: str) -> RunInfo | None:
+        window = timedelta(seconds=self.settings.limits.idempotency_window_seconds)
+        async with self.engine.connect() as conn:
+            run_id = await conn.scalar(
+                select(runs.c.id).where(
+                    runs.c.idempotency_scope == scope,
+                    runs.c.idempotency_key == key,
+                    runs.c.created_at >= datetime.now(UTC) - window,
+                )
+            )
+        return None if run_id is None else await self.run_by_id(run_id)
+
+    async def cancel_run(self, workspace_id: str, run_id: str) -> RunInfo:
+        """Cancel the run and its non-terminal descendants; a terminal run is left as it is."""
+        await self._transitions.cancel(workspace_id, run_id)
+        return await self.get_run(workspace_id, run_id)
+
+    async def read_log(
+        self, workspace_id: str, run_id: str, attempt: int | None, offset: int = 0
+    ) -> LogChunk:
+        """A chunk of an attempt's log (the latest attempt by default). NotFound if none."""
+        return await self._logs.read_log(workspace_id, run_id, attempt, offset)
+
+    def follow_log(
+        self, workspace_id: str, run_id: str, attempt: int | None
+    ) -> AsyncIterator[bytes]:
+        """The attempt's log from the start, then new bytes as written, until the attempt ends."""
+        return self._logs.follow_log(workspace_id, run_id, attempt)
+
+    async def list_schedules(self, workspace_id: str) -> list[ScheduleInfo]:
+        """The cron schedules of the workspace's active versions, soonest first."""
+        from scheduler.schedules import list_schedules
+
+        return await list_schedules(self.engine, workspace_id)
+
+    async def usage(self, workspace_id: str) -> dict[str, JSON]:
+        """Compute seconds and cost per task and per day, and the queue's state."""
+        async with self.engine.connect() as conn:
+            limit = await conn.scalar(
+                select(workspaces.c.max_concurrency).where(workspaces.c.id == workspace_id)
+            )
+            return await usage(conn, workspace_id, limit or self.settings.limits.max_concurrency)
+
+    async def set_max_concurrency(self, workspace_id: str, limit: int) -> None:
+        """The workspace's concurrency limit (data: every process follows it at once)."""
+        await self._transitions.set_limit(workspace_id, limit)
