@@ -16,8 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import Connection, text
 
 from core.events import EventBus, RunChanged
 
@@ -33,9 +32,7 @@ def asyncpg_dsn(sqlalchemy_url: str) -> str:
     return sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-async def notify(
-    session: AsyncSession | AsyncConnection, origin: str, changes: Sequence[RunChanged]
-) -> None:
+def notify(conn: Connection, origin: str, changes: Sequence[RunChanged]) -> None:
     """Queue the changes for delivery when the session's transaction commits."""
     for start in range(0, len(changes), _CHANGES_PER_NOTIFY):
         batch = changes[start : start + _CHANGES_PER_NOTIFY]
@@ -45,7 +42,7 @@ async def notify(
                 "c": [[c.run_id, c.root_id, c.parent_id, c.status, c.terminal] for c in batch],
             }
         )
-        await session.execute(
+        conn.execute(
             text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload}
         )
 

@@ -13,14 +13,16 @@ from sqlalchemy import func, select
 from core.auth import ApiKeys
 from core.blobs import LocalBlobStore
 from core.blobs.base import BlobStore
+from core.db.database import open_database
 from core.db.engine import create_engine, migrate, session_factory
+from core.db.write_lock import WriteLock
 from core.domain import VersionInfo
 from core.events import EventBus
 from core.ids import new_id
 from core.notify import PgListener, asyncpg_dsn
 from core.settings import Settings
 from scheduler.agent import Agent
-from scheduler.executors.base import Executor
+from scheduler.executors.base import Executor, ReasonSink
 from scheduler.executors.local import LocalExecutor
 from scheduler.executors.zygotes import ZygotePool
 from scheduler.payloads import PayloadStore
@@ -32,8 +34,6 @@ from scheduler.runs.store import EngineStore
 from scheduler.runs.transitions import Transitions
 from scheduler.runs.writes import Writer
 from scheduler.scheduler import Scheduler
-from scheduler.waiting_reasons import WaitingReasons
-from scheduler.write_lock import WriteLock
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def _blob_store(settings: Settings) -> BlobStore:
     raise ValueError(f"unsupported blob store URL {url!r} (expected file:///path or s3://bucket)")
 
 
-def _executor(settings: Settings, reasons: WaitingReasons) -> Executor:
+def _executor(settings: Settings, reasons: ReasonSink) -> Executor:
     if settings.executor.kind == "local":
         zygotes = None
         if settings.executor.zygote:
@@ -135,14 +135,17 @@ class Runtime:
         bus = EventBus()
         payloads = PayloadStore(blobs, inline_bytes=settings.blobs.inline_bytes)
         store = EngineStore(settings, engine, sessions, blobs, bus, payloads)
-        writer = Writer(engine, bus, lock, origin=new_id("proc"))
+        db = open_database(engine, lock)
+        writer = Writer(db, bus, origin=new_id("proc"))
         transitions = Transitions(settings, writer, payloads)
-        service = RunService(settings, transitions, payloads, bus, RunLogs(engine, blobs, bus))
+        service = RunService(settings, transitions, payloads, bus, RunLogs(db, blobs, bus))
         await _seed_workspace(transitions, settings)
         agent = Agent(settings, transitions, service)
-        executor = _executor(settings, WaitingReasons(sessions, lock))
+        executor = _executor(settings, transitions.set_waiting_reason)
         registrar = Registrar(settings, sessions, agent, executor, blobs)
-        scheduler = Scheduler(settings, transitions, service, agent, executor, blobs, registrar)
+        scheduler = Scheduler(
+            settings, transitions, service, agent, executor, blobs, registrar, engine
+        )
         runtime = cls(store, transitions, service, scheduler, registrar, executor)
         if writer.cross_process:
             runtime._listener = PgListener(
@@ -181,9 +184,9 @@ class Runtime:
                         await changes.get()
 
     async def _unfinished(self) -> int:
-        async with self.engine.connect() as conn:
-            count = await conn.scalar(select(func.count()).where(runs.c.status.in_(NON_TERMINAL)))
-        return count or 0
+        query = select(func.count()).where(runs.c.status.in_(NON_TERMINAL))
+        count = await self.service.db.read(lambda conn: conn.scalar(query))
+        return int(count or 0)
 
     async def close(self, *, stop_instances: bool = True) -> None:
         """Stop the scheduler (if started) and release connections.
@@ -201,4 +204,5 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
         await self.executor.close()
+        await self.transitions.writer.db.close()
         await self.engine.dispose()

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from core.blobs.base import BlobStore
 from core.domain import AttemptOutcome, RunStatus
 from core.events import RunChanged
@@ -77,6 +79,7 @@ class Scheduler:
         executor: Executor,
         blobs: BlobStore,
         versions: VersionLookup,
+        membership_engine: AsyncEngine,
     ) -> None:
         self._settings = settings
         self._transitions = transitions
@@ -91,7 +94,7 @@ class Scheduler:
         self._launching: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.membership = Membership(
-            transitions.writer.engine,
+            membership_engine,
             stale_after=timedelta(seconds=settings.scheduler.stale_after_seconds),
         )
         reads.bus.add_listener(self._on_run_changed)
@@ -128,8 +131,7 @@ class Scheduler:
 
     async def _sleep_until_woken(self) -> None:
         timeout = _IDLE_TICK_SECONDS
-        engine = self._writer.engine
-        for due in (await self._reads.next_due(), await next_fire(engine)):
+        for due in (await self._reads.next_due(), await self._reads.db.read(next_fire)):
             if due is not None:
                 timeout = min(timeout, max((due - datetime.now(UTC)).total_seconds(), 0.0))
         with contextlib.suppress(TimeoutError):

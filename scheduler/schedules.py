@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import cast
 
 from croniter import croniter
-from sqlalchemy import Table, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import Connection, Table, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db.models import Schedule, Workflow
 from core.domain import ScheduleInfo, TaskSpec
@@ -65,31 +65,29 @@ async def sync(
             )
 
 
-async def list_schedules(engine: AsyncEngine, workspace_id: str) -> list[ScheduleInfo]:
+def list_schedules(workspace_id: str, conn: Connection) -> list[ScheduleInfo]:
     """The cron schedules of the workspace's active versions, soonest first."""
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            select(schedules, workflows.c.slug)
-            .join(workflows, workflows.c.id == schedules.c.workflow_id)
-            .where(schedules.c.workspace_id == workspace_id)
-            .order_by(schedules.c.next_fire_at)
+    rows = conn.execute(
+        select(schedules, workflows.c.slug)
+        .join(workflows, workflows.c.id == schedules.c.workflow_id)
+        .where(schedules.c.workspace_id == workspace_id)
+        .order_by(schedules.c.next_fire_at)
+    )
+    return [
+        ScheduleInfo(
+            id=row.id,
+            workflow_id=row.workflow_id,
+            task_slug=f"{row.slug}/{row.task_name}",
+            cron=row.cron,
+            next_fire_at=row.next_fire_at,
+            last_fired_at=row.last_fired_at,
+            last_run_id=row.last_run_id,
         )
-        return [
-            ScheduleInfo(
-                id=row.id,
-                workflow_id=row.workflow_id,
-                task_slug=f"{row.slug}/{row.task_name}",
-                cron=row.cron,
-                next_fire_at=row.next_fire_at,
-                last_fired_at=row.last_fired_at,
-                last_run_id=row.last_run_id,
-            )
-            for row in rows
-        ]
+        for row in rows
+    ]
 
 
-async def next_fire(engine: AsyncEngine) -> datetime | None:
+def next_fire(conn: Connection) -> datetime | None:
     """The earliest time any schedule fires."""
-    async with engine.connect() as conn:
-        fire: datetime | None = await conn.scalar(select(func.min(schedules.c.next_fire_at)))
+    fire: datetime | None = conn.scalar(select(func.min(schedules.c.next_fire_at)))
     return fire

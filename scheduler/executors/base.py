@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any, Protocol
 from core.settings import Plan
 
 Handle = dict[str, Any]  # JSON-able; stored with the attempt so a new process can find it
+# records why an attempt's instance is not running yet (None: it runs), e.g. no capacity
+ReasonSink = Callable[[str, str | None], Awaitable[None]]
 
 
 # the run's own ids, set per attempt beside the version's environment

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from scheduler.executors.base import (
     Handle,
     InstanceState,
     InstanceStatus,
+    ReasonSink,
     VersionSpec,
 )
 from scheduler.executors.nomad_api import NomadApi, NomadError, NomadNotFound
@@ -37,7 +37,6 @@ from scheduler.executors.nomad_state import allocation_state, blocked_reason, la
 
 logger = logging.getLogger(__name__)
 
-ReasonSink = Callable[[str, str | None], Awaitable[None]]
 _RETRY_S = 1.0  # after Nomad could not be reached while watching an attempt
 _STOP_MARGIN_S = 15.0  # past the kill grace, for Nomad to notice the dead tasks
 

@@ -17,8 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, exists, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, exists, func, select
 
 from core.domain import AttemptState, RunStatus, TaskOptions
 from scheduler.runs.rows import (
@@ -69,30 +68,24 @@ class Slots:
         return self.limit - self.active
 
 
-async def slots(conn: AsyncConnection, workspace_id: str) -> Slots:
+def slots(conn: Connection, workspace_id: str) -> Slots:
     """The workspace's limit and live attempts; its row stays locked until the transaction ends.
 
     The lock serialises admission passes across schedulers (a no-op on SQLite, where the
     engine's write lock already does).
     """
-    limit = await conn.scalar(
-        select(workspaces.c.max_concurrency)
+    live = (attempts.c.workspace_id == workspace_id) & attempts.c.state.in_(LIVE_STATES)
+    active = select(func.count()).where(live, attempts.c.waiting.is_(False)).scalar_subquery()
+    waiting = select(func.count()).where(live, attempts.c.waiting.is_(True)).scalar_subquery()
+    row = conn.execute(
+        select(workspaces.c.max_concurrency, active, waiting)
         .where(workspaces.c.id == workspace_id)
-        .with_for_update()
-    )
-    waiting = case((attempts.c.waiting.is_(True), 1), else_=0)
-    row = (
-        await conn.execute(
-            select(func.count(), func.coalesce(func.sum(waiting), 0)).where(
-                attempts.c.workspace_id == workspace_id, attempts.c.state.in_(LIVE_STATES)
-            )
-        )
+        .with_for_update(of=workspaces)
     ).one()
-    total, waiting_count = int(row[0]), int(row[1])
-    return Slots(int(limit or 0), total - waiting_count, waiting_count)
+    return Slots(int(row[0]), int(row[1]), int(row[2]))
 
 
-async def resumable(conn: AsyncConnection, workspace_id: str, limit: int) -> list[AnyRow]:
+def resumable(conn: Connection, workspace_id: str, limit: int) -> list[AnyRow]:
     """Waiting attempts none of whose awaited children is unfinished, locked, oldest tree first."""
     child = runs.alias("child")
     blocked = exists().where(
@@ -115,12 +108,10 @@ async def resumable(conn: AsyncConnection, workspace_id: str, limit: int) -> lis
         .limit(limit)
         .with_for_update(skip_locked=True, of=attempts)
     )
-    return list((await conn.execute(query)).all())
+    return list(conn.execute(query).all())
 
 
-async def admissible(
-    conn: AsyncConnection, workspace_id: str, now: datetime, free: int
-) -> list[AnyRow]:
+def admissible(conn: Connection, workspace_id: str, now: datetime, free: int) -> list[AnyRow]:
     """Pending runs whose backoff has passed, in admission order, locked (others skip them)."""
     query = (
         select(runs)
@@ -133,7 +124,7 @@ async def admissible(
         .limit(free + LOOKAHEAD)
         .with_for_update(skip_locked=True)
     )
-    return list((await conn.execute(query)).all())
+    return list(conn.execute(query).all())
 
 
 class TaskOptionsCache:
@@ -142,25 +133,23 @@ class TaskOptionsCache:
     def __init__(self) -> None:
         self._options: dict[str, TaskOptions] = {}
 
-    async def of(self, conn: AsyncConnection, task_ids: set[str]) -> dict[str, TaskOptions]:
+    def of(self, conn: Connection, task_ids: set[str]) -> dict[str, TaskOptions]:
         missing = task_ids - self._options.keys()
         if missing:
-            rows = await conn.execute(
-                select(tasks.c.id, tasks.c.options).where(tasks.c.id.in_(missing))
-            )
+            rows = conn.execute(select(tasks.c.id, tasks.c.options).where(tasks.c.id.in_(missing)))
             for task_id, text in rows:
                 self._options[task_id] = options_from_json(text)
         return {task_id: self._options[task_id] for task_id in task_ids}
 
 
-async def task_room(
-    conn: AsyncConnection, workspace_id: str, options: dict[str, TaskOptions]
+def task_room(
+    conn: Connection, workspace_id: str, options: dict[str, TaskOptions]
 ) -> dict[str, int]:
     """How many more attempts each task with a `concurrency` limit may start now."""
     limited = {task_id: o.concurrency for task_id, o in options.items() if o.concurrency}
     if not limited:
         return {}
-    rows = await conn.execute(
+    rows = conn.execute(
         select(runs.c.task_id, func.count())
         .join(attempts, attempts.c.run_id == runs.c.id)
         .where(

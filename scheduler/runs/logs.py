@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Connection, select
 
 from core.blobs.base import BlobNotFound, BlobStore
+from core.db.database import Database
 from core.domain import LogChunk
 from core.errors import NotFound
 from core.events import EventBus
@@ -21,35 +22,13 @@ _FOLLOW_SECONDS = 0.25
 
 
 class RunLogs:
-    def __init__(self, engine: AsyncEngine, blobs: BlobStore, bus: EventBus) -> None:
-        self._engine = engine
+    def __init__(self, db: Database, blobs: BlobStore, bus: EventBus) -> None:
+        self._db = db
         self._blobs = blobs
         self._bus = bus
 
     async def _attempt(self, workspace_id: str, run_id: str, number: int | None) -> AnyRow:
-        query = (
-            select(attempts.c.number, attempts.c.log_key, attempts.c.compute_seconds)
-            .join(runs, runs.c.id == attempts.c.run_id)
-            .where(runs.c.id == run_id, runs.c.workspace_id == workspace_id)
-        )
-        if number is None:
-            query = query.order_by(attempts.c.number.desc()).limit(1)
-        else:
-            query = query.where(attempts.c.number == number)
-        async with self._engine.connect() as conn:
-            attempt = (await conn.execute(query)).first()
-            if attempt is None:
-                exists = await conn.scalar(
-                    select(runs.c.id).where(
-                        runs.c.id == run_id, runs.c.workspace_id == workspace_id
-                    )
-                )
-        if attempt is None:
-            if exists is None:
-                raise NotFound(f"task run {run_id} not found")
-            which = "any attempt" if number is None else f"attempt {number}"
-            raise NotFound(f"task run {run_id} has no log for {which} yet")
-        return attempt
+        return await self._db.read(functools.partial(_log_attempt, workspace_id, run_id, number))
 
     async def read_log(
         self, workspace_id: str, run_id: str, attempt: int | None, offset: int = 0
@@ -81,3 +60,23 @@ class RunLogs:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(_FOLLOW_SECONDS):
                         await changed.wait()
+
+
+def _log_attempt(workspace_id: str, run_id: str, number: int | None, conn: Connection) -> AnyRow:
+    query = (
+        select(attempts.c.number, attempts.c.log_key, attempts.c.compute_seconds)
+        .join(runs, runs.c.id == attempts.c.run_id)
+        .where(runs.c.id == run_id, runs.c.workspace_id == workspace_id)
+    )
+    if number is None:
+        query = query.order_by(attempts.c.number.desc()).limit(1)
+    else:
+        query = query.where(attempts.c.number == number)
+    attempt = conn.execute(query).first()
+    if attempt is not None:
+        return attempt
+    known = select(runs.c.id).where(runs.c.id == run_id, runs.c.workspace_id == workspace_id)
+    if conn.scalar(known) is None:
+        raise NotFound(f"task run {run_id} not found")
+    which = "any attempt" if number is None else f"attempt {number}"
+    raise NotFound(f"task run {run_id} has no log for {which} yet")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, and_, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Connection, Select, Table, and_, func, or_, select
 
+from core.db.database import Database
 from core.db.models import WorkflowVersion
 from core.domain import (
     AttemptState,
@@ -92,45 +93,31 @@ class RunReads:
     """Runs, tasks, workflows and usage of a workspace; waits on the bus for changes."""
 
     def __init__(
-        self, settings: Settings, engine: AsyncEngine, payloads: PayloadStore, bus: EventBus
+        self, settings: Settings, db: Database, payloads: PayloadStore, bus: EventBus
     ) -> None:
         self.settings = settings
-        self.engine = engine
+        self.db = db
         self.payloads = payloads
         self.bus = bus
 
     # -- runs -------------------------------------------------------------------------------
 
-    async def _run_row(
-        self, conn: AsyncConnection, workspace_id: str | None, run_id: str
-    ) -> AnyRow:
-        query = select(runs).where(runs.c.id == run_id)
-        if workspace_id is not None:
-            query = query.where(runs.c.workspace_id == workspace_id)
-        row = (await conn.execute(query)).first()
-        if row is None:
-            raise NotFound(f"task run {run_id} not found")
-        return row
-
-    async def _details(self, conn: AsyncConnection, run: AnyRow) -> RunInfo:
-        attempt_rows = (
-            await conn.execute(
-                select(attempts).where(attempts.c.run_id == run.id).order_by(attempts.c.number)
-            )
-        ).all()
-        input_value = await self.payloads.load(run.input_json, run.input_key)
-        output = await self.payloads.load(run.output_json, run.output_key)
-        return run_info(run, attempt_rows, input=input_value, results=results_of(output) or [])
-
     async def get_run(self, workspace_id: str, run_id: str) -> RunInfo:
         """The run with its attempts, input and results. Raises NotFound."""
-        async with self.engine.connect() as conn:
-            return await self._details(conn, await self._run_row(conn, workspace_id, run_id))
+        run, attempt_rows = await self.db.read(
+            functools.partial(_run_and_attempts, workspace_id, run_id)
+        )
+        return await self._details(run, attempt_rows)
 
     async def run_by_id(self, run_id: str) -> RunInfo:
         """Any workspace's run (the agent answers for its own attempts' children)."""
-        async with self.engine.connect() as conn:
-            return await self._details(conn, await self._run_row(conn, None, run_id))
+        run, attempt_rows = await self.db.read(functools.partial(_run_and_attempts, None, run_id))
+        return await self._details(run, attempt_rows)
+
+    async def _details(self, run: AnyRow, attempt_rows: list[AnyRow]) -> RunInfo:
+        input_value = await self.payloads.load(run.input_json, run.input_key)
+        output = await self.payloads.load(run.output_json, run.output_key)
+        return run_info(run, attempt_rows, input=input_value, results=results_of(output) or [])
 
     async def wait_run(self, workspace_id: str, run_id: str, timeout: float) -> RunInfo:
         """The run once terminal, or as it is after `timeout` seconds."""
@@ -139,11 +126,10 @@ class RunReads:
         while True:
             with self.bus.watch_run(run_id) as run_changed:
                 # only the status while waiting: payloads (maybe large blobs) load once, at the end
-                async with self.engine.connect() as conn:
-                    run = await self._run_row(conn, workspace_id, run_id)
-                    remaining = deadline - loop.time()
-                    if RunStatus(run.status).terminal or remaining <= 0:
-                        return await self._details(conn, run)
+                status = await self.db.read(functools.partial(_status, workspace_id, run_id))
+                remaining = deadline - loop.time()
+                if status.terminal or remaining <= 0:
+                    return await self.get_run(workspace_id, run_id)
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(remaining):
                         await run_changed.wait()
@@ -158,24 +144,15 @@ class RunReads:
         if cursor:
             query = query.where(runs.c.id < cursor)
         query = query.order_by(runs.c.id.desc()).limit(limit + 1)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-            page, more = rows[:limit], len(rows) > limit
-            by_run = await self._attempts_by_run(conn, [r.id for r in page])
-        items = [run_info(r, by_run[r.id]) for r in page]
-        return Page(items, page[-1].id if more and page else None)
 
-    async def _attempts_by_run(
-        self, conn: AsyncConnection, run_ids: Sequence[str]
-    ) -> dict[str, list[AnyRow]]:
-        grouped: dict[str, list[AnyRow]] = defaultdict(list)
-        if run_ids:
-            rows = await conn.execute(
-                select(attempts).where(attempts.c.run_id.in_(run_ids)).order_by(attempts.c.number)
-            )
-            for row in rows:
-                grouped[row.run_id].append(row)
-        return grouped
+        def page_of(conn: Connection) -> Page[RunInfo]:
+            rows = conn.execute(query).all()
+            page, more = rows[:limit], len(rows) > limit
+            by_run = _attempts_by_run(conn, [r.id for r in page])
+            items = [run_info(r, by_run[r.id]) for r in page]
+            return Page(items, page[-1].id if more and page else None)
+
+        return await self.db.read(page_of)
 
     async def watch_runs(self, workspace_id: str, run_ids: list[str]) -> AsyncIterator[RunInfo]:
         """Yield each listed run once, when it is (or becomes) terminal; unknown ids → NotFound."""
@@ -204,8 +181,10 @@ class RunReads:
 
     async def resolve_task(self, workspace_id: str, task_ref: str) -> TaskInfo:
         """A task by `wf/task[:version]`, by bare name when unambiguous, or by its `tsk-` id."""
-        async with self.engine.connect() as conn:
-            return await resolve_task(conn, workspace_id, task_ref)
+        return await self.db.read(functools.partial(resolve_task, workspace_id, task_ref))
+
+    async def get_task(self, workspace_id: str, task_ref: str) -> TaskInfo:
+        return await self.resolve_task(workspace_id, task_ref)
 
     async def list_tasks(
         self, workspace_id: str, *, workflow_id: str | None, cursor: str | None, limit: int
@@ -225,96 +204,47 @@ class RunReads:
             query = query.where(tasks.c.workflow_id == workflow_id)
         if cursor:
             query = query.where(tasks.c.id > cursor)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await self.db.read(lambda conn: conn.execute(query).all())
         items = [task_info(row, row.slug) for row in rows[:limit]]
         return Page(items, items[-1].id if len(rows) > limit and items else None)
 
-    async def get_task(self, workspace_id: str, task_ref: str) -> TaskInfo:
-        return await self.resolve_task(workspace_id, task_ref)
-
     async def list_workflows(self, workspace_id: str) -> list[WorkflowInfo]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(workflows)
-                .where(workflows.c.workspace_id == workspace_id)
-                .order_by(workflows.c.slug)
-            )
-            return [workflow_info(row) for row in rows]
+        query = (
+            select(workflows)
+            .where(workflows.c.workspace_id == workspace_id)
+            .order_by(workflows.c.slug)
+        )
+        rows = await self.db.read(lambda conn: conn.execute(query).all())
+        return [workflow_info(row) for row in rows]
 
     async def list_versions(self, workspace_id: str, workflow_id: str | None) -> list[VersionInfo]:
-        query = (
-            select(versions)
-            .join(workflows, workflows.c.id == versions.c.workflow_id)
-            .where(workflows.c.workspace_id == workspace_id)
-            .order_by(versions.c.id.desc())
-        )
-        if workflow_id:
-            query = query.where(versions.c.workflow_id == workflow_id)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-            names: dict[str, list[str]] = defaultdict(list)
-            if rows:
-                named = await conn.execute(
-                    select(tasks.c.version_id, tasks.c.name)
-                    .where(tasks.c.version_id.in_([v.id for v in rows]))
-                    .order_by(tasks.c.name)
-                )
-                for version_id, name in named:
-                    names[version_id].append(name)
-        return [
-            VersionInfo(
-                id=v.id,
-                workflow_id=v.workflow_id,
-                status=VersionStatus(v.status),
-                created_at=v.created_at,
-                message=v.message,
-                task_names=tuple(names[v.id]),
-            )
-            for v in rows
-        ]
+        return await self.db.read(functools.partial(_versions, workspace_id, workflow_id))
 
-    # -- the scheduler's questions ----------------------------------------------------------
+    # -- the scheduler's and the agent's questions ------------------------------------------
 
     async def workspace_ids(self) -> list[str]:
-        async with self.engine.connect() as conn:
-            return list(await conn.scalars(select(workspaces.c.id)))
-
-    async def workspace_limit(self, workspace_id: str) -> int:
-        async with self.engine.connect() as conn:
-            limit = await conn.scalar(
-                select(workspaces.c.max_concurrency).where(workspaces.c.id == workspace_id)
-            )
-        if limit is None:
-            raise NotFound(f"workspace {workspace_id} not found")
-        return int(limit)
+        return await self.db.read(lambda conn: list(conn.scalars(select(workspaces.c.id))))
 
     async def next_due(self) -> datetime | None:
         """When the earliest backed-off pending run becomes admissible."""
-        async with self.engine.connect() as conn:
-            due: datetime | None = await conn.scalar(
-                select(func.min(runs.c.not_before)).where(
-                    runs.c.status == RunStatus.PENDING.value, runs.c.not_before.is_not(None)
-                )
-            )
+        query = select(func.min(runs.c.not_before)).where(
+            runs.c.status == RunStatus.PENDING.value, runs.c.not_before.is_not(None)
+        )
+        due: datetime | None = await self.db.read(lambda conn: conn.scalar(query))
         return due
 
     async def live_attempt_run(self, attempt_id: str) -> str | None:
         """The run of an attempt whose instance has not ended, or None."""
-        async with self.engine.connect() as conn:
-            run_id: str | None = await conn.scalar(
-                select(attempts.c.run_id).where(
-                    attempts.c.id == attempt_id, attempts.c.state != AttemptState.ENDED.value
-                )
-            )
+        query = select(attempts.c.run_id).where(
+            attempts.c.id == attempt_id, attempts.c.state != AttemptState.ENDED.value
+        )
+        run_id: str | None = await self.db.read(lambda conn: conn.scalar(query))
         return run_id
 
     async def child_status(self, run_id: str, child_id: str) -> RunStatus:
         """The status of `child_id`, a child of run `run_id` (else NotFound)."""
-        async with self.engine.connect() as conn:
-            status = await conn.scalar(
-                select(runs.c.status).where(runs.c.id == child_id, runs.c.parent_id == run_id)
-            )
+        query = select(runs.c.status).where(runs.c.id == child_id, runs.c.parent_id == run_id)
+        status = await self.db.read(lambda conn: conn.scalar(query))
         if status is None:
             raise NotFound(f"task run {child_id} is not a child of run {run_id}")
         return RunStatus(status)
@@ -325,65 +255,133 @@ class RunReads:
         A waiting parent still blocked on other children may take it; one that would resume
         needs a slot, which admission grants by clearing `waiting`.
         """
-        async with self.engine.connect() as conn:
-            attempt = (
-                await conn.execute(
-                    select(attempts.c.waiting, attempts.c.run_id, attempts.c.number).where(
-                        attempts.c.id == attempt_id
-                    )
-                )
-            ).one()
-            if not attempt.waiting:
-                return True
-            others = await conn.scalar(
-                select(func.count()).where(
-                    runs.c.parent_id == attempt.run_id,
-                    runs.c.parent_attempt == attempt.number,
-                    runs.c.awaited.is_(True),
-                    runs.c.status.in_(NON_TERMINAL),
-                    runs.c.id != child_id,
-                )
-            )
-        return bool(others)
+        return await self.db.read(functools.partial(_may_deliver, attempt_id, child_id))
 
     async def task_options(self, task_id: str) -> TaskOptions:
-        async with self.engine.connect() as conn:
-            text = await conn.scalar(select(tasks.c.options).where(tasks.c.id == task_id))
+        query = select(tasks.c.options).where(tasks.c.id == task_id)
+        text = await self.db.read(lambda conn: conn.scalar(query))
         if text is None:
             raise NotFound(f"task {task_id} not found")
         return options_from_json(text)
 
     async def attempt_row(self, attempt_id: str) -> AnyRow:
         """An attempt with its run's fields (relayed instances, reattaching)."""
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(
-                        attempts,
-                        runs.c.task_id,
-                        runs.c.task_name,
-                        runs.c.version_id,
-                        runs.c.root_id,
-                        runs.c.parent_id,
-                        runs.c.status.label("run_status"),
-                        runs.c.input_json,
-                        runs.c.input_key,
-                    )
-                    .join(runs, runs.c.id == attempts.c.run_id)
-                    .where(attempts.c.id == attempt_id)
-                )
-            ).first()
+        query = (
+            select(
+                attempts,
+                runs.c.task_id,
+                runs.c.task_name,
+                runs.c.version_id,
+                runs.c.root_id,
+                runs.c.parent_id,
+                runs.c.status.label("run_status"),
+                runs.c.input_json,
+                runs.c.input_key,
+            )
+            .join(runs, runs.c.id == attempts.c.run_id)
+            .where(attempts.c.id == attempt_id)
+        )
+        row: AnyRow | None = await self.db.read(lambda conn: conn.execute(query).first())
         if row is None:
             raise NotFound(f"attempt {attempt_id} not found")
         return row
 
 
-async def resolve_task(conn: AsyncConnection, workspace_id: str, task_ref: str) -> TaskInfo:
+def _run_row(conn: Connection, workspace_id: str | None, run_id: str) -> AnyRow:
+    query = select(runs).where(runs.c.id == run_id)
+    if workspace_id is not None:
+        query = query.where(runs.c.workspace_id == workspace_id)
+    row: AnyRow | None = conn.execute(query).first()
+    if row is None:
+        raise NotFound(f"task run {run_id} not found")
+    return row
+
+
+def _run_and_attempts(
+    workspace_id: str | None, run_id: str, conn: Connection
+) -> tuple[AnyRow, list[AnyRow]]:
+    run = _run_row(conn, workspace_id, run_id)
+    query = select(attempts).where(attempts.c.run_id == run.id).order_by(attempts.c.number)
+    return run, list(conn.execute(query).all())
+
+
+def _status(workspace_id: str, run_id: str, conn: Connection) -> RunStatus:
+    query = select(runs.c.status).where(runs.c.id == run_id, runs.c.workspace_id == workspace_id)
+    status = conn.scalar(query)
+    if status is None:
+        raise NotFound(f"task run {run_id} not found")
+    return RunStatus(status)
+
+
+def _attempts_by_run(conn: Connection, run_ids: Sequence[str]) -> dict[str, list[AnyRow]]:
+    grouped: dict[str, list[AnyRow]] = defaultdict(list)
+    if run_ids:
+        rows = conn.execute(
+            select(attempts).where(attempts.c.run_id.in_(run_ids)).order_by(attempts.c.number)
+        )
+        for row in rows:
+            grouped[row.run_id].append(row)
+    return grouped
+
+
+def _may_deliver(attempt_id: str, child_id: str, conn: Connection) -> bool:
+    attempt = conn.execute(
+        select(attempts.c.waiting, attempts.c.run_id, attempts.c.number).where(
+            attempts.c.id == attempt_id
+        )
+    ).one()
+    if not attempt.waiting:
+        return True
+    others = conn.scalar(
+        select(func.count()).where(
+            runs.c.parent_id == attempt.run_id,
+            runs.c.parent_attempt == attempt.number,
+            runs.c.awaited.is_(True),
+            runs.c.status.in_(NON_TERMINAL),
+            runs.c.id != child_id,
+        )
+    )
+    return bool(others)
+
+
+def _versions(workspace_id: str, workflow_id: str | None, conn: Connection) -> list[VersionInfo]:
+    query = (
+        select(versions)
+        .join(workflows, workflows.c.id == versions.c.workflow_id)
+        .where(workflows.c.workspace_id == workspace_id)
+        .order_by(versions.c.id.desc())
+    )
+    if workflow_id:
+        query = query.where(versions.c.workflow_id == workflow_id)
+    rows = conn.execute(query).all()
+    names: dict[str, list[str]] = defaultdict(list)
+    if rows:
+        named = conn.execute(
+            select(tasks.c.version_id, tasks.c.name)
+            .where(tasks.c.version_id.in_([v.id for v in rows]))
+            .order_by(tasks.c.name)
+        )
+        for version_id, name in named:
+            names[version_id].append(name)
+    return [
+        VersionInfo(
+            id=v.id,
+            workflow_id=v.workflow_id,
+            status=VersionStatus(v.status),
+            created_at=v.created_at,
+            message=v.message,
+            task_names=tuple(names[v.id]),
+        )
+        for v in rows
+    ]
+
+
+def resolve_task(workspace_id: str, task_ref: str, conn: Connection) -> TaskInfo:
     """A task by `wf/task[:version]`, by bare name when unambiguous, or by its `tsk-` id."""
     base = select(tasks, workflows.c.slug).join(workflows, workflows.c.id == tasks.c.workflow_id)
     if task_ref.startswith("tsk-") and "/" not in task_ref:
         row = (
-            await conn.execute(
+            conn.execute(
                 base.where(workflows.c.workspace_id == workspace_id, tasks.c.id == task_ref)
             )
         ).first()
@@ -400,7 +398,7 @@ async def resolve_task(conn: AsyncConnection, workspace_id: str, task_ref: str) 
         )
     else:
         query = query.where(tasks.c.version_id == workflows.c.active_version_id)
-    rows = (await conn.execute(query)).all()
+    rows = (conn.execute(query)).all()
     if not rows:
         raise NotFound(f"task {task_ref!r} not found")
     if len(rows) > 1:

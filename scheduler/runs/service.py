@@ -6,11 +6,12 @@ their transitions. Errors are `core.errors.ServiceError` subclasses.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from core.domain import JSON, LogChunk, RunInfo, ScheduleInfo
 from core.events import EventBus
@@ -21,6 +22,7 @@ from scheduler.runs.reads import RunReads
 from scheduler.runs.rows import runs, workspaces
 from scheduler.runs.transitions import Transitions
 from scheduler.runs.usage import usage
+from scheduler.schedules import list_schedules
 
 
 class RunService(RunReads):
@@ -32,7 +34,7 @@ class RunService(RunReads):
         bus: EventBus,
         logs: RunLogs,
     ) -> None:
-        super().__init__(settings, transitions.writer.engine, payloads, bus)
+        super().__init__(settings, transitions.writer.db, payloads, bus)
         self._transitions = transitions
         self._logs = logs
 
@@ -59,14 +61,12 @@ class RunService(RunReads):
 
     async def _idempotent(self, scope: str, key: str) -> RunInfo | None:
         window = timedelta(seconds=self.settings.limits.idempotency_window_seconds)
-        async with self.engine.connect() as conn:
-            run_id = await conn.scalar(
-                select(runs.c.id).where(
-                    runs.c.idempotency_scope == scope,
-                    runs.c.idempotency_key == key,
-                    runs.c.created_at >= datetime.now(UTC) - window,
-                )
-            )
+        query = select(runs.c.id).where(
+            runs.c.idempotency_scope == scope,
+            runs.c.idempotency_key == key,
+            runs.c.created_at >= datetime.now(UTC) - window,
+        )
+        run_id = await self.db.read(lambda conn: conn.scalar(query))
         return None if run_id is None else await self.run_by_id(run_id)
 
     async def cancel_run(self, workspace_id: str, run_id: str) -> RunInfo:
@@ -88,17 +88,19 @@ class RunService(RunReads):
 
     async def list_schedules(self, workspace_id: str) -> list[ScheduleInfo]:
         """The cron schedules of the workspace's active versions, soonest first."""
-        from scheduler.schedules import list_schedules
-
-        return await list_schedules(self.engine, workspace_id)
+        return await self.db.read(functools.partial(list_schedules, workspace_id))
 
     async def usage(self, workspace_id: str) -> dict[str, JSON]:
         """Compute seconds and cost per task and per day, and the queue's state."""
-        async with self.engine.connect() as conn:
-            limit = await conn.scalar(
+        default = self.settings.limits.max_concurrency
+
+        def read(conn: Connection) -> dict[str, JSON]:
+            limit = conn.scalar(
                 select(workspaces.c.max_concurrency).where(workspaces.c.id == workspace_id)
             )
-            return await usage(conn, workspace_id, limit or self.settings.limits.max_concurrency)
+            return usage(conn, workspace_id, limit or default)
+
+        return await self.db.read(read)
 
     async def set_max_concurrency(self, workspace_id: str, limit: int) -> None:
         """The workspace's concurrency limit (data: every process follows it at once)."""

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, and_, func, select
 
 from core.db.models import Attempt, TaskRun
 from core.domain import AttemptState, RunStatus
 from scheduler.runs.rows import NON_TERMINAL
 
 
-async def usage(
-    session: AsyncConnection, workspace_id: str, max_concurrency: int
-) -> dict[str, Any]:
+def usage(session: Connection, workspace_id: str, max_concurrency: int) -> dict[str, Any]:
     day = func.substr(func.cast(Attempt.started_at, type_=TaskRun.task_name.type), 1, 10)
-    per_task = await session.execute(
+    per_task = session.execute(
         select(
             TaskRun.workflow_slug,
             TaskRun.task_name,
@@ -29,7 +26,7 @@ async def usage(
         .group_by(TaskRun.workflow_slug, TaskRun.task_name)
         .order_by(TaskRun.workflow_slug, TaskRun.task_name)
     )
-    per_day = await session.execute(
+    per_day = session.execute(
         select(
             day,
             func.coalesce(func.sum(Attempt.compute_seconds), 0.0),
@@ -41,14 +38,14 @@ async def usage(
     )
     counts = dict(
         (
-            await session.execute(
+            session.execute(
                 select(TaskRun.status, func.count())
                 .where(TaskRun.workspace_id == workspace_id, TaskRun.status.in_(NON_TERMINAL))
                 .group_by(TaskRun.status)
             )
         ).all()
     )
-    waiting = await session.scalar(
+    waiting = session.scalar(
         select(func.count()).where(
             and_(
                 Attempt.workspace_id == workspace_id,

@@ -10,19 +10,18 @@ instances.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Connection
 
+from core.db.database import Database
 from core.events import EventBus, RunChanged
 from core.notify import notify
 from scheduler.runs.admission import Admitted
-from scheduler.write_lock import WriteLock
 
-logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Launch = Callable[[list[Admitted]], object]
 
@@ -49,25 +48,35 @@ class Admitter:
 
 
 class Writer:
-    """Opens write transactions; one at a time where the database allows one writer."""
+    """Runs write transactions on the database and publishes what they changed."""
 
-    def __init__(self, engine: AsyncEngine, bus: EventBus, lock: WriteLock, *, origin: str) -> None:
-        self.engine = engine
+    def __init__(self, db: Database, bus: EventBus, *, origin: str) -> None:
+        self.db = db
         self.bus = bus
         self.origin = origin
-        self.cross_process = engine.dialect.name == "postgresql"
+        self.cross_process = db.dialect == "postgresql"
         self.wake_scheduler = asyncio.Event()
         self.admitter: Admitter | None = None
-        self._lock = lock
 
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[tuple[AsyncConnection, Changes]]:
+    async def run(self, fn: Callable[[Connection, Changes], T]) -> T:
+        """`fn` as one transaction; its changes are published once it commits.
+
+        Shielded: a caller that goes away does not stop a commit from being published.
+        """
+        return await asyncio.shield(self._run(fn))
+
+    async def _run(self, fn: Callable[[Connection, Changes], T]) -> T:
         changes = Changes()
-        async with self._lock, self.engine.begin() as conn:
-            yield conn, changes
+
+        def transaction(conn: Connection) -> T:
+            result = fn(conn, changes)
             if changes.runs and self.cross_process:
-                await notify(conn, self.origin, changes.runs)
+                notify(conn, self.origin, changes.runs)
+            return result
+
+        result = await self.db.write(transaction)
         self.publish(changes)
+        return result
 
     def publish(self, changes: Changes) -> None:
         for change in changes.runs:

@@ -1,0 +1,132 @@
+"""Run a function of a connection as one transaction, with no hop between threads per statement.
+
+The engine's hot path (run and attempt state) is written as plain functions of a synchronous
+SQLAlchemy `Connection`, then run whole:
+
+- SQLite: on a thread of its own with the standard library's driver — one hand-over between
+  threads per transaction, where an asyncio driver pays one per statement, cursor and fetch.
+  Writes run on a single thread in `BEGIN IMMEDIATE` transactions, after the process's write
+  lock (which the ORM's writers take too): one writer at a time, never a busy upgrade.
+  Reads run on a few other threads; WAL lets them read while the writer writes.
+- PostgreSQL: in the event loop through asyncpg (`AsyncConnection.run_sync` runs the function
+  in a greenlet: no thread at all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import QueuePool
+
+from core.db.engine import sqlite_pragmas
+from core.db.write_lock import WriteLock
+
+T = TypeVar("T")
+
+_READ_THREADS = 2
+
+
+class Database(Protocol):
+    dialect: str
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """`fn` in a write transaction; committed if it returns, rolled back if it raises."""
+        ...
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """`fn` on a connection that only reads."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def open_database(engine: AsyncEngine, lock: WriteLock) -> Database:
+    """The database behind `engine`, reached the fastest way its dialect allows."""
+    if engine.dialect.name == "sqlite":
+        return ThreadedSQLite(engine.url.database or ":memory:", lock)
+    return AsyncDatabase(engine)
+
+
+class AsyncDatabase:
+    """Any asyncio driver's database (asyncpg): functions run in a greenlet on the loop."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.dialect = engine.dialect.name
+        self._engine = engine
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        async with self._engine.begin() as conn:
+            return await conn.run_sync(fn)
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        async with self._engine.connect() as conn:
+            return await conn.run_sync(fn)
+
+    async def close(self) -> None:
+        """The engine is its owner's to dispose of."""
+
+
+def _sqlite_engine(path: str, *, immediate: bool, pool_size: int) -> Engine:
+    engine = create_sync_engine(
+        f"sqlite+pysqlite:///{path}",
+        # a pooled connection is used by one thread at a time, not always the same one
+        connect_args={"check_same_thread": False},
+        poolclass=QueuePool,
+        pool_size=pool_size,
+        max_overflow=0,
+    )
+
+    @event.listens_for(engine, "connect")
+    def connect(dbapi_connection: Any, record: Any) -> None:
+        sqlite_pragmas(dbapi_connection, record)
+        # transactions are begun below, not by the driver
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class ThreadedSQLite:
+    """SQLite on threads of its own: one writer, a few readers."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str, lock: WriteLock) -> None:
+        self._lock = lock
+        self._writer = _sqlite_engine(path, immediate=True, pool_size=1)
+        self._reader = _sqlite_engine(path, immediate=False, pool_size=_READ_THREADS)
+        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
+        self._read_threads = ThreadPoolExecutor(_READ_THREADS, thread_name_prefix="sqlite-read")
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            return await loop.run_in_executor(self._write_thread, _transaction, self._writer, fn)
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read_threads, _transaction, self._reader, fn)
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._shutdown)
+
+    def _shutdown(self) -> None:
+        self._write_thread.shutdown(wait=True)
+        self._read_threads.shutdown(wait=True)
+        self._writer.dispose()
+        self._reader.dispose()
+
+
+def _transaction(engine: Engine, fn: Callable[[Connection], T]) -> T:
+    with engine.begin() as conn:
+        return fn(conn)
