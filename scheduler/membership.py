@@ -35,6 +35,7 @@ class Membership:
         self._stale_after = stale_after
         self.id = new_id("sch")
         self.hostname = socket.gethostname()
+        self.live_count = 1  # schedulers alive at the last look (this one included)
 
     async def register(self) -> None:
         now = datetime.now(UTC)
@@ -80,6 +81,7 @@ class Membership:
         async with self._engine.connect() as conn:
             processes = (await conn.execute(select(schedulers))).all()
             live_ids = {p.id for p in processes if not self._gone(p, now)}
+            self.live_count = max(len(live_ids | {self.id}), 1)
             rows = (
                 await conn.execute(
                     select(Attempt.id, Attempt.run_id, Attempt.handle, Attempt.scheduler_id).where(

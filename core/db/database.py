@@ -72,7 +72,7 @@ class AsyncDatabase:
         """The engine is its owner's to dispose of."""
 
 
-def _sqlite_engine(path: str, *, immediate: bool, pool_size: int) -> Engine:
+def _sqlite_engine(path: str, *, pool_size: int) -> Engine:
     engine = create_sync_engine(
         f"sqlite+pysqlite:///{path}",
         # a pooled connection is used by one thread at a time, not always the same one
@@ -85,12 +85,9 @@ def _sqlite_engine(path: str, *, immediate: bool, pool_size: int) -> Engine:
     @event.listens_for(engine, "connect")
     def connect(dbapi_connection: Any, record: Any) -> None:
         sqlite_pragmas(dbapi_connection, record)
-        # transactions are begun below, not by the driver
+        # the driver begins nothing: `_transaction` does (a connection event for it would
+        # cost every statement a dispatch)
         dbapi_connection.isolation_level = None
-
-    @event.listens_for(engine, "begin")
-    def begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
@@ -102,19 +99,23 @@ class ThreadedSQLite:
 
     def __init__(self, path: str, lock: WriteLock) -> None:
         self._lock = lock
-        self._writer = _sqlite_engine(path, immediate=True, pool_size=1)
-        self._reader = _sqlite_engine(path, immediate=False, pool_size=_READ_THREADS)
+        self._writer = _sqlite_engine(path, pool_size=1)
+        self._reader = _sqlite_engine(path, pool_size=_READ_THREADS)
         self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
         self._read_threads = ThreadPoolExecutor(_READ_THREADS, thread_name_prefix="sqlite-read")
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         loop = asyncio.get_running_loop()
         async with self._lock:
-            return await loop.run_in_executor(self._write_thread, _transaction, self._writer, fn)
+            return await loop.run_in_executor(
+                self._write_thread, _transaction, self._writer, "BEGIN IMMEDIATE", fn
+            )
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._read_threads, _transaction, self._reader, fn)
+        return await loop.run_in_executor(
+            self._read_threads, _transaction, self._reader, "BEGIN", fn
+        )
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
@@ -127,6 +128,8 @@ class ThreadedSQLite:
         self._reader.dispose()
 
 
-def _transaction(engine: Engine, fn: Callable[[Connection], T]) -> T:
+def _transaction(engine: Engine, begin: str, fn: Callable[[Connection], T]) -> T:
+    """`fn` in one transaction; the driver commits it (or rolls it back) as SQLAlchemy ends it."""
     with engine.begin() as conn:
+        conn.exec_driver_sql(begin)
         return fn(conn)

@@ -75,14 +75,10 @@ def local_version_environment(
     return env
 
 
-def local_environment(
-    spec: AttemptSpec, *, pass_env: Iterable[str], host: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The whole environment of a local attempt's process (spawned or forked from a zygote)."""
-    env = local_version_environment(VersionSpec.of(spec), pass_env=pass_env, host=host)
-    env.update(spec.env)
-    env.update(instance_variables(spec))
-    return env
+def local_attempt_environment(version_env: Mapping[str, str], spec: AttemptSpec) -> dict[str, str]:
+    """The whole environment of a local attempt's process (spawned or forked from a zygote),
+    from its version's (`local_version_environment`)."""
+    return {**version_env, **spec.env, **instance_variables(spec)}
 
 
 def container_environment(spec: AttemptSpec) -> dict[str, str]:

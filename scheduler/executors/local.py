@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import resource
 import shlex
@@ -19,7 +20,10 @@ from scheduler.executors.base import (
     Mode,
     VersionSpec,
 )
-from scheduler.executors.environment import local_environment, local_version_environment
+from scheduler.executors.environment import (
+    local_attempt_environment,
+    local_version_environment,
+)
 from scheduler.executors.zygote import Zygote
 from scheduler.executors.zygotes import ZygotePool
 
@@ -34,6 +38,11 @@ def _process_start_ticks(pid: int) -> int | None:
     if fields[0] == "Z":
         return None
     return int(fields[19])
+
+
+@functools.lru_cache(maxsize=256)
+def _argv(start_command: str) -> tuple[str, ...]:
+    return tuple(shlex.split(start_command))
 
 
 class LocalExecutor:
@@ -57,6 +66,8 @@ class LocalExecutor:
         self._zygotes = zygotes
         self._processes: dict[int, asyncio.subprocess.Process] = {}
         self._forked: dict[int, Zygote] = {}
+        # per version: its environment as given, and the whole of what its processes see
+        self._environments: dict[tuple[str, str, str], tuple[dict[str, str], dict[str, str]]] = {}
 
     @property
     def zygotes(self) -> ZygotePool | None:
@@ -71,25 +82,30 @@ class LocalExecutor:
             await self._zygotes.close()
 
     def _version_environment(self, version: VersionSpec) -> dict[str, str]:
-        return local_version_environment(version, pass_env=self._pass_env)
+        lookup = (version.version_id, version.start_command, str(version.cwd))
+        known = self._environments.get(lookup)
+        if known is None or known[0] != version.env:
+            env = local_version_environment(version, pass_env=self._pass_env)
+            known = (dict(version.env), env)
+            self._environments[lookup] = known
+        return known[1]
 
     async def start(self, spec: AttemptSpec) -> Handle:
-        argv = shlex.split(spec.start_command)
+        argv = _argv(spec.start_command)
         if not argv:
             raise ValueError("empty start command")
-        env = local_environment(spec, pass_env=self._pass_env)
+        version = VersionSpec.of(spec)
+        version_env = self._version_environment(version)
+        env = local_attempt_environment(version_env, spec)
         memory = spec.plan.memory_mb * 1024 * 1024 if self._enforce_memory else None
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         if self._zygotes is not None and spec.mode is Mode.RUN:
-            version = VersionSpec.of(spec)
-            forked = await self._zygotes.fork(
-                version, self._version_environment(version), env, spec.log_path, memory
-            )
+            forked = await self._zygotes.fork(version, version_env, env, spec.log_path, memory)
             if forked is not None:
                 zygote, pid = forked
                 self._forked[pid] = zygote
                 return {"pid": pid, "start_ticks": _process_start_ticks(pid)}
-        return await self._spawn(argv, spec, env, memory)
+        return await self._spawn(list(argv), spec, env, memory)
 
     async def _spawn(
         self, argv: list[str], spec: AttemptSpec, env: dict[str, str], memory: int | None

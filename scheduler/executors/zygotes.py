@@ -20,6 +20,8 @@ from scheduler.executors.zygote import Zygote, ZygoteEntry, ZygoteUnusable, zygo
 
 logger = logging.getLogger(__name__)
 
+_Entry = ZygoteEntry | None  # None: the start command is spawned
+
 
 @dataclass(frozen=True)
 class ZygoteKey:
@@ -52,11 +54,22 @@ class ZygotePool:
         self._unusable: dict[ZygoteKey, str] = {}
         self._reaper: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
+        # per version: its environment, and the key and entry worked out from it
+        self._targets: dict[tuple[str, str, str], tuple[dict[str, str], ZygoteKey, _Entry]] = {}
+
+    def _target(self, version: VersionSpec, env: dict[str, str]) -> tuple[ZygoteKey, _Entry]:
+        """The zygote a version's attempts fork from (worked out once per version)."""
+        lookup = (version.version_id, version.start_command, str(version.cwd))
+        known = self._targets.get(lookup)
+        if known is None or known[0] != env:
+            entry = zygote_entry(version.start_command, env.get("PATH", ""))
+            known = (dict(env), ZygoteKey.of(version, env), entry)
+            self._targets[lookup] = known
+        return known[1], known[2]
 
     def prepare(self, version: VersionSpec, env: dict[str, str]) -> None:
         """Start the version's zygote now, in the background, so its first attempt forks."""
-        entry = zygote_entry(version.start_command, env.get("PATH", ""))
-        key = ZygoteKey.of(version, env)
+        key, entry = self._target(version, env)
         if entry is None or key in self._unusable or self._current(key) is not None:
             return
         self._start(key, entry, version, env)
@@ -70,8 +83,7 @@ class ZygotePool:
         memory_bytes: int | None,
     ) -> tuple[Zygote, int] | None:
         """A child of the version's zygote running the attempt, or None: spawn it instead."""
-        entry = zygote_entry(version.start_command, env.get("PATH", ""))
-        key = ZygoteKey.of(version, env)
+        key, entry = self._target(version, env)
         if entry is None or key in self._unusable:
             return None
         try:

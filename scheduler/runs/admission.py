@@ -17,9 +17,9 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, exists, func, select
+from sqlalchemy import BindParameter, Connection, String, bindparam, exists, func, select
 
-from core.domain import AttemptState, RunStatus, TaskOptions
+from core.domain import RunStatus, TaskOptions
 from scheduler.runs.rows import (
     LIVE_STATES,
     NON_TERMINAL,
@@ -68,63 +68,88 @@ class Slots:
         return self.limit - self.active
 
 
+# Statements are built once: building a statement costs more than running it on SQLite.
+_WORKSPACE: BindParameter[str] = bindparam("workspace_id", type_=String)
+_LIVE = (attempts.c.workspace_id == _WORKSPACE) & attempts.c.state.in_(LIVE_STATES)
+_LOCK_WORKSPACE = (
+    select(workspaces.c.max_concurrency)
+    .where(workspaces.c.id == _WORKSPACE)
+    .with_for_update(of=workspaces)
+)
+_ACTIVE = select(
+    select(func.count()).where(_LIVE, attempts.c.waiting.is_(False)).scalar_subquery(),
+    select(func.count()).where(_LIVE, attempts.c.waiting.is_(True)).scalar_subquery(),
+)
+_child = runs.alias("child")
+_RESUMABLE = (
+    select(attempts.c.id, runs.c.id.label("run_id"), runs.c.root_id, runs.c.parent_id)
+    .join(runs, runs.c.id == attempts.c.run_id)
+    .where(
+        attempts.c.workspace_id == _WORKSPACE,
+        attempts.c.waiting.is_(True),
+        attempts.c.state.in_(LIVE_STATES),
+        attempts.c.outcome.is_(None),
+        ~exists().where(
+            _child.c.parent_id == attempts.c.run_id,
+            _child.c.parent_attempt == attempts.c.number,
+            _child.c.awaited.is_(True),
+            _child.c.status.in_(NON_TERMINAL),
+        ),
+    )
+    .order_by(runs.c.root_id, runs.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True, of=attempts)
+)
+_ADMISSIBLE = (
+    select(runs)
+    .where(
+        runs.c.workspace_id == _WORKSPACE,
+        runs.c.status == RunStatus.PENDING.value,
+        (runs.c.not_before.is_(None)) | (runs.c.not_before <= bindparam("now")),
+    )
+    # children of running trees first (false sorts first), then by tree, oldest first
+    .order_by(runs.c.parent_id.is_(None), runs.c.root_id, runs.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_OPTIONS = select(tasks.c.id, tasks.c.options).where(
+    tasks.c.id.in_(bindparam("ids", expanding=True))
+)
+_BUSY = (
+    select(runs.c.task_id, func.count())
+    .join(attempts, attempts.c.run_id == runs.c.id)
+    .where(
+        _LIVE,
+        attempts.c.waiting.is_(False),
+        runs.c.task_id.in_(bindparam("task_ids", expanding=True)),
+    )
+    .group_by(runs.c.task_id)
+)
+
+
 def slots(conn: Connection, workspace_id: str) -> Slots:
     """The workspace's limit and live attempts; its row stays locked until the transaction ends.
 
-    The lock serialises admission passes across schedulers (a no-op on SQLite, where the
-    engine's write lock already does).
+    The lock serialises admission passes across schedulers (a no-op on SQLite, where there is
+    one writer at a time anyway).
     """
-    live = (attempts.c.workspace_id == workspace_id) & attempts.c.state.in_(LIVE_STATES)
-    active = select(func.count()).where(live, attempts.c.waiting.is_(False)).scalar_subquery()
-    waiting = select(func.count()).where(live, attempts.c.waiting.is_(True)).scalar_subquery()
-    row = conn.execute(
-        select(workspaces.c.max_concurrency, active, waiting)
-        .where(workspaces.c.id == workspace_id)
-        .with_for_update(of=workspaces)
-    ).one()
-    return Slots(int(row[0]), int(row[1]), int(row[2]))
+    params = {"workspace_id": workspace_id}
+    limit = conn.scalar(_LOCK_WORKSPACE, params)
+    # counted in a statement of its own, after the lock: on PostgreSQL a statement that waited
+    # for the lock would count with the snapshot it took before waiting
+    active, waiting = conn.execute(_ACTIVE, params).one()
+    return Slots(int(limit or 0), int(active), int(waiting))
 
 
 def resumable(conn: Connection, workspace_id: str, limit: int) -> list[AnyRow]:
     """Waiting attempts none of whose awaited children is unfinished, locked, oldest tree first."""
-    child = runs.alias("child")
-    blocked = exists().where(
-        child.c.parent_id == attempts.c.run_id,
-        child.c.parent_attempt == attempts.c.number,
-        child.c.awaited.is_(True),
-        child.c.status.in_(NON_TERMINAL),
-    )
-    query = (
-        select(attempts.c.id, runs.c.id.label("run_id"), runs.c.root_id, runs.c.parent_id)
-        .join(runs, runs.c.id == attempts.c.run_id)
-        .where(
-            attempts.c.workspace_id == workspace_id,
-            attempts.c.waiting.is_(True),
-            attempts.c.state.in_(LIVE_STATES),
-            attempts.c.outcome.is_(None),
-            ~blocked,
-        )
-        .order_by(runs.c.root_id, runs.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=attempts)
-    )
-    return list(conn.execute(query).all())
+    return list(conn.execute(_RESUMABLE, {"workspace_id": workspace_id, "limit": limit}).all())
 
 
 def admissible(conn: Connection, workspace_id: str, now: datetime, free: int) -> list[AnyRow]:
     """Pending runs whose backoff has passed, in admission order, locked (others skip them)."""
-    query = (
-        select(runs)
-        .where(
-            runs.c.workspace_id == workspace_id,
-            runs.c.status == RunStatus.PENDING.value,
-            (runs.c.not_before.is_(None)) | (runs.c.not_before <= now),
-        )
-        .order_by(runs.c.parent_id.is_(None), runs.c.root_id, runs.c.id)
-        .limit(free + LOOKAHEAD)
-        .with_for_update(skip_locked=True)
-    )
-    return list(conn.execute(query).all())
+    params = {"workspace_id": workspace_id, "now": now, "limit": free + LOOKAHEAD}
+    return list(conn.execute(_ADMISSIBLE, params).all())
 
 
 class TaskOptionsCache:
@@ -136,7 +161,7 @@ class TaskOptionsCache:
     def of(self, conn: Connection, task_ids: set[str]) -> dict[str, TaskOptions]:
         missing = task_ids - self._options.keys()
         if missing:
-            rows = conn.execute(select(tasks.c.id, tasks.c.options).where(tasks.c.id.in_(missing)))
+            rows = conn.execute(_OPTIONS, {"ids": sorted(missing)})
             for task_id, text in rows:
                 self._options[task_id] = options_from_json(text)
         return {task_id: self._options[task_id] for task_id in task_ids}
@@ -149,17 +174,7 @@ def task_room(
     limited = {task_id: o.concurrency for task_id, o in options.items() if o.concurrency}
     if not limited:
         return {}
-    rows = conn.execute(
-        select(runs.c.task_id, func.count())
-        .join(attempts, attempts.c.run_id == runs.c.id)
-        .where(
-            attempts.c.workspace_id == workspace_id,
-            attempts.c.state.in_(LIVE_STATES),
-            attempts.c.waiting.is_(False),
-            runs.c.task_id.in_(limited),
-        )
-        .group_by(runs.c.task_id)
-    )
+    rows = conn.execute(_BUSY, {"workspace_id": workspace_id, "task_ids": sorted(limited)})
     busy: Counter[str] = Counter({task_id: count for task_id, count in rows})
     return {task_id: limit - busy[task_id] for task_id, limit in limited.items()}
 
@@ -179,6 +194,3 @@ def choose(
             room[run.task_id] -= 1
         chosen.append(run)
     return chosen
-
-
-__all__ = ["Admitted", "AttemptState", "Slots", "TaskOptionsCache"]

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Select, Table, and_, func, or_, select
+from sqlalchemy import Connection, Select, Table, and_, bindparam, func, or_, select
 
 from core.db.database import Database
 from core.db.models import WorkflowVersion
@@ -87,6 +87,40 @@ def runs_filter_query(workspace_id: str, run_filter: RunFilter) -> Select[Any]:
     if run_filter.children_only:
         query = query.where(runs.c.parent_id.is_not(None))
     return query
+
+
+# Statements of the hot path are built once (building one costs more than running it).
+_RUN_ROW = select(runs).where(runs.c.id == bindparam("run_id"))
+_RUN_ROW_IN = _RUN_ROW.where(runs.c.workspace_id == bindparam("workspace_id"))
+_ATTEMPTS_OF = (
+    select(attempts).where(attempts.c.run_id == bindparam("run_id")).order_by(attempts.c.number)
+)
+_STATUS = select(runs.c.status).where(
+    runs.c.id == bindparam("run_id"), runs.c.workspace_id == bindparam("workspace_id")
+)
+_CHILD_STATUS = select(runs.c.status).where(
+    runs.c.id == bindparam("child_id"), runs.c.parent_id == bindparam("run_id")
+)
+_LIVE_ATTEMPT_RUN = select(attempts.c.run_id).where(
+    attempts.c.id == bindparam("attempt_id"), attempts.c.state != AttemptState.ENDED.value
+)
+_WAITING = select(attempts.c.waiting, attempts.c.run_id, attempts.c.number).where(
+    attempts.c.id == bindparam("attempt_id")
+)
+_OTHER_AWAITED = select(func.count()).where(
+    runs.c.parent_id == bindparam("run_id"),
+    runs.c.parent_attempt == bindparam("number"),
+    runs.c.awaited.is_(True),
+    runs.c.status.in_(NON_TERMINAL),
+    runs.c.id != bindparam("child_id"),
+)
+_TASKS = select(tasks, workflows.c.slug).join(workflows, workflows.c.id == tasks.c.workflow_id)
+_ACTIVE_TASK = _TASKS.where(
+    workflows.c.workspace_id == bindparam("workspace_id"),
+    tasks.c.name == bindparam("name"),
+    workflows.c.slug == bindparam("slug"),
+    tasks.c.version_id == workflows.c.active_version_id,
+)
 
 
 class RunReads:
@@ -235,16 +269,14 @@ class RunReads:
 
     async def live_attempt_run(self, attempt_id: str) -> str | None:
         """The run of an attempt whose instance has not ended, or None."""
-        query = select(attempts.c.run_id).where(
-            attempts.c.id == attempt_id, attempts.c.state != AttemptState.ENDED.value
-        )
-        run_id: str | None = await self.db.read(lambda conn: conn.scalar(query))
+        params = {"attempt_id": attempt_id}
+        run_id: str | None = await self.db.read(lambda conn: conn.scalar(_LIVE_ATTEMPT_RUN, params))
         return run_id
 
     async def child_status(self, run_id: str, child_id: str) -> RunStatus:
         """The status of `child_id`, a child of run `run_id` (else NotFound)."""
-        query = select(runs.c.status).where(runs.c.id == child_id, runs.c.parent_id == run_id)
-        status = await self.db.read(lambda conn: conn.scalar(query))
+        params = {"run_id": run_id, "child_id": child_id}
+        status = await self.db.read(lambda conn: conn.scalar(_CHILD_STATUS, params))
         if status is None:
             raise NotFound(f"task run {child_id} is not a child of run {run_id}")
         return RunStatus(status)
@@ -288,10 +320,11 @@ class RunReads:
 
 
 def _run_row(conn: Connection, workspace_id: str | None, run_id: str) -> AnyRow:
-    query = select(runs).where(runs.c.id == run_id)
-    if workspace_id is not None:
-        query = query.where(runs.c.workspace_id == workspace_id)
-    row: AnyRow | None = conn.execute(query).first()
+    if workspace_id is None:
+        row: AnyRow | None = conn.execute(_RUN_ROW, {"run_id": run_id}).first()
+    else:
+        params = {"run_id": run_id, "workspace_id": workspace_id}
+        row = conn.execute(_RUN_ROW_IN, params).first()
     if row is None:
         raise NotFound(f"task run {run_id} not found")
     return row
@@ -301,13 +334,11 @@ def _run_and_attempts(
     workspace_id: str | None, run_id: str, conn: Connection
 ) -> tuple[AnyRow, list[AnyRow]]:
     run = _run_row(conn, workspace_id, run_id)
-    query = select(attempts).where(attempts.c.run_id == run.id).order_by(attempts.c.number)
-    return run, list(conn.execute(query).all())
+    return run, list(conn.execute(_ATTEMPTS_OF, {"run_id": run.id}).all())
 
 
 def _status(workspace_id: str, run_id: str, conn: Connection) -> RunStatus:
-    query = select(runs.c.status).where(runs.c.id == run_id, runs.c.workspace_id == workspace_id)
-    status = conn.scalar(query)
+    status = conn.scalar(_STATUS, {"run_id": run_id, "workspace_id": workspace_id})
     if status is None:
         raise NotFound(f"task run {run_id} not found")
     return RunStatus(status)
@@ -325,23 +356,11 @@ def _attempts_by_run(conn: Connection, run_ids: Sequence[str]) -> dict[str, list
 
 
 def _may_deliver(attempt_id: str, child_id: str, conn: Connection) -> bool:
-    attempt = conn.execute(
-        select(attempts.c.waiting, attempts.c.run_id, attempts.c.number).where(
-            attempts.c.id == attempt_id
-        )
-    ).one()
+    attempt = conn.execute(_WAITING, {"attempt_id": attempt_id}).one()
     if not attempt.waiting:
         return True
-    others = conn.scalar(
-        select(func.count()).where(
-            runs.c.parent_id == attempt.run_id,
-            runs.c.parent_attempt == attempt.number,
-            runs.c.awaited.is_(True),
-            runs.c.status.in_(NON_TERMINAL),
-            runs.c.id != child_id,
-        )
-    )
-    return bool(others)
+    params = {"run_id": attempt.run_id, "number": attempt.number, "child_id": child_id}
+    return bool(conn.scalar(_OTHER_AWAITED, params))
 
 
 def _versions(workspace_id: str, workflow_id: str | None, conn: Connection) -> list[VersionInfo]:
@@ -378,7 +397,7 @@ def _versions(workspace_id: str, workflow_id: str | None, conn: Connection) -> l
 
 def resolve_task(workspace_id: str, task_ref: str, conn: Connection) -> TaskInfo:
     """A task by `wf/task[:version]`, by bare name when unambiguous, or by its `tsk-` id."""
-    base = select(tasks, workflows.c.slug).join(workflows, workflows.c.id == tasks.c.workflow_id)
+    base = _TASKS
     if task_ref.startswith("tsk-") and "/" not in task_ref:
         row = (
             conn.execute(
@@ -389,6 +408,12 @@ def resolve_task(workspace_id: str, task_ref: str, conn: Connection) -> TaskInfo
             raise NotFound(f"task {task_ref!r} not found")
         return task_info(row, row.slug)
     slug, name, version_id = parse_task_ref(task_ref)
+    if slug is not None and version_id is None:  # the common case, with a statement built once
+        params = {"workspace_id": workspace_id, "name": name, "slug": slug}
+        row = conn.execute(_ACTIVE_TASK, params).first()
+        if row is None:
+            raise NotFound(f"task {task_ref!r} not found")
+        return task_info(row, row.slug)
     query = base.where(workflows.c.workspace_id == workspace_id, tasks.c.name == name)
     if slug is not None:
         query = query.where(workflows.c.slug == slug)

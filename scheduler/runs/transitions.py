@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, insert, select, update
+from sqlalchemy import BindParameter, Connection, String, bindparam, case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.blobs.base import run_input_key, run_output_key
@@ -58,6 +59,85 @@ from scheduler.runs.writes import Changes, Writer
 from scheduler.schedules import next_time, schedules
 
 _SCHEDULES_PER_PASS = 100  # the rest fire on the next pass, moments later
+
+# Statements are built once: building a statement costs more than running it on SQLite. Bound
+# names start with `b_` where a statement also sets columns from its parameters.
+_RUN: BindParameter[str] = bindparam("b_run", type_=String)
+_ATTEMPT: BindParameter[str] = bindparam("b_attempt", type_=String)
+_INSERT_RUN = insert(runs)
+_INSERT_ATTEMPT = insert(attempts)
+_INSERT_EVENT = insert(attempt_events)
+_LOCK_RUN = select(runs).where(runs.c.id == _RUN).with_for_update()
+_LOCK_RUN_STATUS = select(runs.c.status).where(runs.c.id == _RUN).with_for_update()
+_UPDATE_RUN = update(runs).where(runs.c.id == _RUN)
+_START_RUN = (
+    update(runs)
+    .where(runs.c.id == _RUN)
+    .values(
+        status=RunStatus.RUNNING.value,
+        attempt_count=bindparam("b_count"),
+        started_at=bindparam("b_started"),
+        not_before=None,
+    )
+)
+_ATTEMPT_ROW = select(attempts).where(attempts.c.id == _ATTEMPT)
+_UPDATE_ATTEMPT = update(attempts).where(attempts.c.id == _ATTEMPT)
+_RECORD_OUTCOME = (
+    update(attempts)
+    .where(attempts.c.id == _ATTEMPT, attempts.c.outcome.is_(None))
+    .returning(attempts.c.number, attempts.c.workspace_id)
+)
+_STARTED = (
+    update(attempts)
+    .where(attempts.c.id == _ATTEMPT)
+    .values(
+        handle=bindparam("b_handle"),
+        state=case(
+            (attempts.c.state == AttemptState.STARTING.value, AttemptState.RUNNING.value),
+            else_=attempts.c.state,
+        ),
+    )
+)
+_RESUME = (
+    update(attempts)
+    .where(attempts.c.id.in_(bindparam("b_ids", expanding=True)))
+    .values(waiting=False)
+)
+_WAIT = (
+    update(attempts)
+    .where(
+        attempts.c.id == _ATTEMPT,
+        attempts.c.waiting.is_(False),
+        attempts.c.outcome.is_(None),
+        attempts.c.state.in_(LIVE_STATES),
+    )
+    .values(waiting=True)
+    .returning(attempts.c.workspace_id)
+)
+_AWAITED = update(runs).where(runs.c.id == _RUN, runs.c.awaited.is_(False)).values(awaited=True)
+_CHILD_BY_KEY = select(runs.c.id).where(
+    runs.c.idempotency_scope == bindparam("scope"), runs.c.idempotency_key == bindparam("key")
+)
+_LIVE_CHILDREN = (
+    select(runs)
+    .where(runs.c.parent_id == _RUN, runs.c.status.in_(NON_TERMINAL))
+    .order_by(runs.c.id)
+)
+_LIVE_CHILDREN_OF_ATTEMPT = _LIVE_CHILDREN.where(runs.c.parent_attempt == bindparam("number"))
+_CANCEL_RUN = (
+    update(runs)
+    .where(runs.c.id == _RUN)
+    .values(status=RunStatus.CANCELED.value, completed_at=bindparam("b_now"))
+)
+_CANCEL_ATTEMPTS = (
+    update(attempts)
+    .where(
+        attempts.c.run_id == _RUN,
+        attempts.c.state != AttemptState.ENDED.value,
+        attempts.c.outcome.is_(None),
+    )
+    .values(outcome=AttemptOutcome.CANCELED.value, error="canceled", waiting=False)
+)
 
 
 class Transitions:
@@ -123,7 +203,7 @@ class Transitions:
         values = root_run_values(run_id, workspace_id, task, inline, key, idempotency, utcnow())
 
         def create(conn: Connection, changes: Changes) -> Admitted | None:
-            conn.execute(insert(runs).values(values))
+            conn.execute(_INSERT_RUN, values)
             changes.add(changed(SimpleNamespace(**values), RunStatus.PENDING.value))
             self._admit(conn, changes, workspace_id)
             return next((a for a in changes.admitted if a.run_id == run_id), None)
@@ -144,14 +224,8 @@ class Transitions:
             functools.partial(_child_target, attempt_id, task_name)
         )
         if idempotency_key:
-            existing = await self.writer.db.read(
-                lambda conn: conn.scalar(
-                    select(runs.c.id).where(
-                        runs.c.idempotency_scope == parent.run_id,
-                        runs.c.idempotency_key == idempotency_key,
-                    )
-                )
-            )
+            params = {"scope": parent.run_id, "key": idempotency_key}
+            existing = await self.writer.db.read(lambda conn: conn.scalar(_CHILD_BY_KEY, params))
             if existing is not None:
                 return str(existing)
         run_id = new_id("trn")
@@ -159,12 +233,10 @@ class Transitions:
         values = child_run_values(run_id, parent, task, inline, key, idempotency_key, utcnow())
 
         def create(conn: Connection, changes: Changes) -> None:
-            status = conn.scalar(
-                select(runs.c.status).where(runs.c.id == parent.run_id).with_for_update()
-            )
+            status = conn.scalar(_LOCK_RUN_STATUS, {"b_run": parent.run_id})
             if status != RunStatus.RUNNING.value:
                 raise Conflict(f"task run {parent.run_id} is {status}: it cannot start children")
-            conn.execute(insert(runs).values(values))
+            conn.execute(_INSERT_RUN, values)
             changes.add(changed(SimpleNamespace(**values), RunStatus.PENDING.value))
             self._admit(conn, changes, parent.workspace_id)
 
@@ -209,43 +281,50 @@ class Transitions:
         if admitter is None:
             changes.wake = True  # another process's scheduler hears of it by NOTIFY
             return
-        admitted = self._admission_pass(conn, changes, workspace_id, admitter.scheduler_id)
+        admitted = self._admission_pass(
+            conn, changes, workspace_id, admitter.scheduler_id, room=admitter.room
+        )
         changes.admitted.extend(admitted)
 
     def _admission_pass(
-        self, conn: Connection, changes: Changes, workspace_id: str, scheduler_id: str
+        self,
+        conn: Connection,
+        changes: Changes,
+        workspace_id: str,
+        scheduler_id: str,
+        *,
+        room: Callable[[int], int] | None = None,
     ) -> list[Admitted]:
         now = utcnow()
         slots = admission.slots(conn, workspace_id)
         free = slots.free
         if free > 0 and slots.waiting:
             free -= self._grant_resumes(conn, changes, workspace_id, free, now)
+        if room is not None:
+            free = min(free, room(slots.limit))  # the rest is for the other schedulers
         if free <= 0:
             return []
         pending = admission.admissible(conn, workspace_id, now, free)
         if not pending:
             return []
         options = self.options.of(conn, {run.task_id for run in pending})
-        room = admission.task_room(conn, workspace_id, options)
-        chosen = admission.choose(pending, options, room, free)
+        task_room = admission.task_room(conn, workspace_id, options)
+        chosen = admission.choose(pending, options, task_room, free)
         if not chosen:
             return []
         started = [
             attempt_values(self.settings, run, options[run.task_id], scheduler_id, now)
             for run in chosen
         ]
-        conn.execute(insert(attempts), [values for values, _ in started])
+        conn.execute(_INSERT_ATTEMPT, [values for values, _ in started])
         conn.execute(
-            update(runs)
-            .where(runs.c.id == bindparam("run_id"))
-            .values(
-                status=RunStatus.RUNNING.value,
-                attempt_count=bindparam("count"),
-                started_at=bindparam("started"),
-                not_before=None,
-            ),
+            _START_RUN,
             [
-                {"run_id": run.id, "count": run.attempt_count + 1, "started": run.started_at or now}
+                {
+                    "b_run": run.id,
+                    "b_count": run.attempt_count + 1,
+                    "b_started": run.started_at or now,
+                }
                 for run in chosen
             ],
         )
@@ -261,7 +340,7 @@ class Transitions:
         if not rows:
             return 0
         ids = [row.id for row in rows]
-        conn.execute(update(attempts).where(attempts.c.id.in_(ids)).values(waiting=False))
+        conn.execute(_RESUME, {"b_ids": ids})
         _events(conn, workspace_id, "resumed", ids, now)
         for row in rows:
             run = SimpleNamespace(id=row.run_id, root_id=row.root_id, parent_id=row.parent_id)
@@ -272,16 +351,8 @@ class Transitions:
 
     async def started(self, attempt_id: str, handle: dict[str, Any]) -> None:
         """The instance exists: its handle (to find it after a restart), and it runs."""
-        starting = attempts.c.state == AttemptState.STARTING.value
-        statement = (
-            update(attempts)
-            .where(attempts.c.id == attempt_id)
-            .values(
-                handle=json.dumps(handle),
-                state=case((starting, AttemptState.RUNNING.value), else_=attempts.c.state),
-            )
-        )
-        await self.writer.run(lambda conn, _: conn.execute(statement))
+        params = {"b_attempt": attempt_id, "b_handle": json.dumps(handle)}
+        await self.writer.run(lambda conn, _: conn.execute(_STARTED, params))
 
     async def mark_running(self, attempt_id: str) -> None:
         """A relayed instance asked for its input (local instances are marked by `started`)."""
@@ -308,22 +379,8 @@ class Transitions:
         """The parent polls an unfinished child: it stops holding a slot. True if it changed."""
 
         def wait(conn: Connection, changes: Changes) -> bool:
-            workspace_id = conn.execute(
-                update(attempts)
-                .where(
-                    attempts.c.id == attempt_id,
-                    attempts.c.waiting.is_(False),
-                    attempts.c.outcome.is_(None),
-                    attempts.c.state.in_(LIVE_STATES),
-                )
-                .values(waiting=True)
-                .returning(attempts.c.workspace_id)
-            ).scalar()
-            conn.execute(
-                update(runs)
-                .where(runs.c.id == child_id, runs.c.awaited.is_(False))
-                .values(awaited=True)
-            )
+            workspace_id = conn.execute(_WAIT, {"b_attempt": attempt_id}).scalar()
+            conn.execute(_AWAITED, {"b_run": child_id})
             if workspace_id is None:
                 return False
             _events(conn, workspace_id, "waiting", [attempt_id], utcnow())
@@ -382,6 +439,7 @@ class Transitions:
         now = utcnow()
         run = self._locked_run(conn, run_id)
         values: dict[str, Any] = {
+            "b_attempt": attempt_id,
             "outcome": outcome.kind.value,
             "error": outcome.error,
             "stack_trace": outcome.stack_trace,
@@ -389,12 +447,7 @@ class Transitions:
         }
         if outcome.frees_slot:
             values |= {"state": AttemptState.ENDED.value, "ended_at": now}
-        recorded = conn.execute(
-            update(attempts)
-            .where(attempts.c.id == attempt_id, attempts.c.outcome.is_(None))
-            .values(values)
-            .returning(attempts.c.number, attempts.c.workspace_id)
-        ).first()
+        recorded = conn.execute(_RECORD_OUTCOME, values).first()
         if recorded is None:
             return False
         if outcome.advances:
@@ -405,7 +458,7 @@ class Transitions:
         return True
 
     def _locked_run(self, conn: Connection, run_id: str) -> AnyRow:
-        run = conn.execute(select(runs).where(runs.c.id == run_id).with_for_update()).first()
+        run = conn.execute(_LOCK_RUN, {"b_run": run_id}).first()
         if run is None:
             raise NotFound(f"task run {run_id} not found")
         return run
@@ -448,7 +501,7 @@ class Transitions:
                 "stack_trace": outcome.stack_trace,
                 "lost_count": lost,
             }
-        conn.execute(update(runs).where(runs.c.id == run.id).values(values))
+        conn.execute(_UPDATE_RUN, {"b_run": run.id, **values})
         changes.add(changed(run, values["status"]))
         if values["status"] != RunStatus.SUCCEEDED.value:
             self._cancel_children_of_attempt(conn, changes, run.id, number, now)
@@ -480,16 +533,8 @@ class Transitions:
     def _cancel_children_of_attempt(
         self, conn: Connection, changes: Changes, run_id: str, number: int, now: datetime
     ) -> None:
-        children = conn.execute(
-            select(runs)
-            .where(
-                runs.c.parent_id == run_id,
-                runs.c.parent_attempt == number,
-                runs.c.status.in_(NON_TERMINAL),
-            )
-            .order_by(runs.c.id)
-            .with_for_update()
-        ).all()
+        params = {"b_run": run_id, "number": number}
+        children = conn.execute(_LIVE_CHILDREN_OF_ATTEMPT, params).all()
         if children:
             self._cancel_tree(conn, changes, list(children), now)
 
@@ -499,30 +544,11 @@ class Transitions:
         while frontier:
             run = frontier.pop()
             if run.status in NON_TERMINAL:
-                conn.execute(
-                    update(runs)
-                    .where(runs.c.id == run.id)
-                    .values(status=RunStatus.CANCELED.value, completed_at=now)
-                )
+                conn.execute(_CANCEL_RUN, {"b_run": run.id, "b_now": now})
                 changes.add(changed(run, RunStatus.CANCELED.value))
                 # the instance is stopped by the scheduler that watches it; its exit ends it
-                conn.execute(
-                    update(attempts)
-                    .where(
-                        attempts.c.run_id == run.id,
-                        attempts.c.state != AttemptState.ENDED.value,
-                        attempts.c.outcome.is_(None),
-                    )
-                    .values(outcome=AttemptOutcome.CANCELED.value, error="canceled", waiting=False)
-                )
-            frontier.extend(
-                conn.execute(
-                    select(runs)
-                    .where(runs.c.parent_id == run.id, runs.c.status.in_(NON_TERMINAL))
-                    .order_by(runs.c.id)
-                    .with_for_update()
-                ).all()
-            )
+                conn.execute(_CANCEL_ATTEMPTS, {"b_run": run.id})
+            frontier.extend(conn.execute(_LIVE_CHILDREN, {"b_run": run.id}).all())
 
     # -- the end of an instance -------------------------------------------------------------
 
@@ -556,7 +582,7 @@ class Transitions:
         out_of_memory: bool,
     ) -> None:
         now = utcnow()
-        attempt = conn.execute(select(attempts).where(attempts.c.id == attempt_id)).first()
+        attempt = conn.execute(_ATTEMPT_ROW, {"b_attempt": attempt_id}).first()
         if attempt is None:
             raise NotFound(f"attempt {attempt_id} not found")
         if attempt.compute_seconds is not None:
@@ -568,7 +594,7 @@ class Transitions:
             "cost_usd": seconds * self.settings.plan(attempt.plan).usd_per_second,
         }
         if attempt.state == AttemptState.ENDED.value:  # its result freed its slot already
-            conn.execute(update(attempts).where(attempts.c.id == attempt_id).values(values))
+            conn.execute(_UPDATE_ATTEMPT, {"b_attempt": attempt_id, **values})
             return
         run = self._locked_run(conn, attempt.run_id)
         values |= {"state": AttemptState.ENDED.value, "waiting": False, "ended_at": now}
@@ -580,7 +606,7 @@ class Transitions:
             values["stack_trace"] = trace
         else:
             trace = attempt.stack_trace
-        conn.execute(update(attempts).where(attempts.c.id == attempt_id).values(values))
+        conn.execute(_UPDATE_ATTEMPT, {"b_attempt": attempt_id, **values})
         _events(conn, attempt.workspace_id, "ended", [attempt_id], now)
         outcome = _Outcome(AttemptOutcome(kind), error, trace)
         if self._advance_run(conn, changes, run, attempt.number, outcome) == run.status:
@@ -665,7 +691,7 @@ def _fire(conn: Connection, changes: Changes, schedule: AnyRow, now: datetime) -
     values = root_run_values(
         run_id, schedule.workspace_id, task_info(row, row.slug), "[]", None, key, now
     )
-    conn.execute(insert(runs).values(values))
+    conn.execute(_INSERT_RUN, values)
     changes.add(changed(SimpleNamespace(**values), RunStatus.PENDING.value))
     return run_id
 
@@ -675,7 +701,7 @@ def _events(
 ) -> None:
     """The slot history: an attempt started, waits, resumed or ended."""
     conn.execute(
-        insert(attempt_events),
+        _INSERT_EVENT,
         [
             {"attempt_id": attempt_id, "workspace_id": workspace_id, "kind": kind, "at": at}
             for attempt_id in attempt_ids

@@ -41,10 +41,16 @@ class Changes:
 
 @dataclass(frozen=True)
 class Admitter:
-    """This process's scheduler: admits in the transactions that free slots, starts instances."""
+    """This process's scheduler: admits in the transactions that free slots, starts instances.
+
+    `room(limit)` says how many more attempts it takes that way in a workspace of `limit`
+    slots: its fair share when several schedulers run, so that none keeps every slot it frees
+    (the others take what it leaves, woken by the change).
+    """
 
     scheduler_id: str
     launch: Launch
+    room: Callable[[int], int] = lambda limit: limit
 
 
 class Writer:
