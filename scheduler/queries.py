@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections import defaultdict
 from typing import Any
@@ -73,9 +74,12 @@ def task_info(row: Task, workflow_slug: str) -> TaskInfo:
         created_at=row.created_at,
         options=options_from_json(row.options),
         parameters=tuple(
-            TaskParameter(p["name"], p.get("type"), p["has_default"], p.get("default_value"))
+            TaskParameter(
+                p["name"], p.get("type"), p["has_default"], p.get("default_value"), p.get("schema")
+            )
             for p in json.loads(row.parameters)
         ),
+        description=row.description,
     )
 
 
@@ -189,11 +193,27 @@ async def resolve_task(session: AsyncSession, workspace_id: str, task_ref: str) 
         query = query.where(Task.version_id == Workflow.active_version_id)
     rows = (await session.execute(query)).all()
     if not rows:
-        raise NotFound(f"task {task_ref!r} not found")
+        raise await _task_not_found(session, workspace_id, task_ref, version_id)
     if len(rows) > 1:
         raise InvalidRequest(f"task {name!r} is in several workflows: name it as 'workflow/task'")
     task, workflow_slug = rows[0]
     return task_info(task, workflow_slug)
+
+
+async def _task_not_found(
+    session: AsyncSession, workspace_id: str, task_ref: str, version_id: str | None
+) -> NotFound:
+    """NotFound naming the closest task slug of the active versions, when one is close."""
+    rows = await session.execute(
+        select(Workflow.slug, Task.name)
+        .join(Workflow, Workflow.id == Task.workflow_id)
+        .where(Workflow.workspace_id == workspace_id, Task.version_id == Workflow.active_version_id)
+    )
+    slugs = [f"{slug}/{name}" for slug, name in rows]
+    wanted = task_ref.rsplit(":", 1)[0] if version_id else task_ref
+    close = difflib.get_close_matches(wanted, slugs, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]}?)" if close and close[0] != wanted else ""
+    return NotFound(f"task {task_ref!r} not found{hint}")
 
 
 def runs_filter_query(workspace_id: str, run_filter: RunFilter) -> Select[TaskRun]:

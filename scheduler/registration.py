@@ -54,6 +54,7 @@ def _task_row(spec: TaskSpec, version_id: str, workflow_id: str, now: datetime) 
         name=spec.name,
         options=json.dumps({k: v for k, v in options.items() if v is not None}),
         parameters=json.dumps([asdict(p) for p in spec.parameters]),
+        description=spec.description,
         created_at=now,
     )
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from conveyor._input_check import input_problem
 from core.domain import (
     JSON,
     Page,
@@ -16,6 +17,7 @@ from core.domain import (
     VersionInfo,
     WorkflowInfo,
 )
+from core.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from scheduler.runs import RunStore
@@ -54,9 +56,15 @@ class RunService:
     ) -> RunInfo:
         """Start a root run of `wf/task[:version]` (or a bare task name when unambiguous).
 
-        Raises NotFound (unknown task/version), InvalidRequest (input neither array nor object),
-        PayloadTooLarge (input over `limits.max_input_bytes`).
+        Raises NotFound (unknown task/version), InvalidRequest (input neither array nor object,
+        or not fitting the parameter schemas Conveyor's SDK registered), PayloadTooLarge (input
+        over `limits.max_input_bytes`).
         """
+        if isinstance(input, list | dict):
+            task = await self._store.resolve_task(workspace_id, task_ref)
+            problem = input_problem(task.parameters, input)
+            if problem:
+                raise InvalidRequest(f"task {task.slug!r} cannot take this input: {problem}")
         return await self._store.create_root_run(workspace_id, task_ref, input, idempotency_key)
 
     async def get_run(self, workspace_id: str, run_id: str) -> RunInfo:

@@ -102,6 +102,12 @@ class TaskParameter(Shape):
     type: str | None = None
     has_default: bool
     default_value: str | None = Field(default=None, description="JSON text")
+    schema_: dict[str, Any] | None = Field(
+        default=None,
+        alias="schema",
+        description="JSON Schema of the values it takes (Conveyor's SDK registers it); "
+        "`POST /v1/task-runs` refuses input that does not fit",
+    )
 
 
 class Task(Shape):
@@ -113,6 +119,7 @@ class Task(Shape):
     workflow_version_id: str
     options: TaskOptions
     parameters: list[TaskParameter]
+    description: str | None = Field(default=None, description="the task function's docstring")
 
 
 class TaskWithCursor(Shape):

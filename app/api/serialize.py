@@ -127,11 +127,12 @@ def task_parameter(param: TaskParameter) -> Obj:
     out: Obj = {"name": param.name, "hasDefault": param.has_default}
     _put(out, "type", param.type)
     _put(out, "defaultValue", param.default_value)
+    _put(out, "schema", param.schema)
     return out
 
 
 def task(info: TaskInfo) -> Obj:
-    return {
+    out: Obj = {
         "id": info.id,
         "name": info.name,
         "slug": info.slug,
@@ -141,6 +142,8 @@ def task(info: TaskInfo) -> Obj:
         "options": task_options(info.options),
         "parameters": [task_parameter(p) for p in info.parameters],
     }
+    _put(out, "description", info.description)
+    return out
 
 
 def workflow(info: WorkflowInfo, workspace_id: str) -> Obj:

@@ -29,6 +29,7 @@ WORKFLOW = textwrap.dedent("""
 
     @app.task
     def square(a: int) -> int:
+        '''The square of a.'''
         return a * a
 
 
