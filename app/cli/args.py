@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from conveyor._jsonschema import accepts_string, check
+
 
 def parse_arg(text: str) -> Any:
     """JSON when it parses (`7` → 7, `'"x"'` → "x", `[1]` → [1]); the plain string otherwise."""
@@ -15,6 +17,33 @@ def parse_arg(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def parse_typed_arg(text: str, schema: dict[str, Any] | None) -> Any:
+    """An argument read by its parameter's schema: text stays text where a string fits.
+
+    `42` for a `str` parameter is the string "42", `null` for an `int | None` one is None, and
+    text that fits nothing (`three` for an `int`) goes as a string, for the server to refuse
+    with its message. Without a schema (a task of Render's SDK) it is `parse_arg`.
+    """
+    if schema is None:
+        return parse_arg(text)
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, str) or check(schema, value, "") is None:
+        return value
+    return text if accepts_string(schema) else value
+
+
+def typed_args(args: tuple[str, ...], parameters: list[dict[str, Any]]) -> list[Any]:
+    """Positional ARGS read by the schemas of the task's parameters (the API's task shape)."""
+    schemas = [p.get("schema") for p in parameters]
+    return [
+        parse_typed_arg(text, schemas[i] if i < len(schemas) else None)
+        for i, text in enumerate(args)
+    ]
 
 
 def run_input(args: tuple[str, ...], input_json: str | None, input_file: Path | None) -> Any:

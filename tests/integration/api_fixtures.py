@@ -34,6 +34,11 @@ WORKFLOW = textwrap.dedent("""
 
 
     @app.task
+    def kind_of(value: str, maybe: int | None = None) -> list[str]:
+        return [type(value).__name__, type(maybe).__name__]
+
+
+    @app.task
     def fails(message: str) -> str:
         raise ValueError(message)
 
