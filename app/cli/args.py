@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from conveyor._jsonschema import accepts_string, check
+from app.typed_text import parse_typed
 
 
 def parse_arg(text: str) -> Any:
@@ -20,21 +20,10 @@ def parse_arg(text: str) -> Any:
 
 
 def parse_typed_arg(text: str, schema: dict[str, Any] | None) -> Any:
-    """An argument read by its parameter's schema: text stays text where a string fits.
-
-    `42` for a `str` parameter is the string "42", `null` for an `int | None` one is None, and
-    text that fits nothing (`three` for an `int`) goes as a string, for the server to refuse
-    with its message. Without a schema (a task of Render's SDK) it is `parse_arg`.
+    """An argument read by its parameter's schema (`app.typed_text`), so the server refuses
+    what does not fit with its message; without a schema (Render's SDK) it is `parse_arg`.
     """
-    if schema is None:
-        return parse_arg(text)
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return text
-    if isinstance(value, str) or check(schema, value, "") is None:
-        return value
-    return text if accepts_string(schema) else value
+    return parse_arg(text) if schema is None else parse_typed(text, schema)
 
 
 def typed_args(args: tuple[str, ...], parameters: list[dict[str, Any]]) -> list[Any]:

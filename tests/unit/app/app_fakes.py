@@ -97,6 +97,26 @@ def make_task(name: str = "square") -> TaskInfo:
     )
 
 
+INT = {"type": "integer"}
+# A task of Conveyor's SDK: every parameter with the JSON Schema the SDK registers.
+TYPED_PARAMETERS = (
+    TaskParameter("count", "int", False, None, INT),
+    TaskParameter("ratio", "float", True, "1.5", {"type": "number"}),
+    TaskParameter("name", "str", False, None, {"type": "string"}),
+    TaskParameter("loud", "bool", True, "false", {"type": "boolean"}),
+    TaskParameter("color", "Color", True, '"red"', {"enum": ["red", "green"], "title": "Color"}),
+    TaskParameter("items", "list", True, None, {"items": INT, "type": "array"}),
+)
+
+
+def make_typed_task() -> TaskInfo:
+    return replace(
+        make_task("typed"),
+        parameters=TYPED_PARAMETERS,
+        description="Counts things.\n\nThe second paragraph.",
+    )
+
+
 @dataclass
 class FakeKeys:
     keys: dict[str, str] = field(default_factory=lambda: {"cvy_good": "wsp-key"})
@@ -169,6 +189,8 @@ class FakeService:
         return Page([make_task(), make_task("add")], None)
 
     async def get_task(self, workspace_id: str, task_ref: str) -> TaskInfo:
+        if task_ref == "hello/typed":
+            return make_typed_task()
         if task_ref != "hello/square":
             raise NotFound(f"task {task_ref} not found")
         return make_task()
