@@ -198,6 +198,10 @@ class WorkflowInfo:
     root_dir: str
     active_version_id: str | None
     created_at: datetime
+    # Where versions come from: None for a folder registered directly (`conveyor dev`).
+    repo_url: str | None = None
+    branch: str | None = None
+    build_command: str = ""
 
 
 @dataclass(frozen=True)

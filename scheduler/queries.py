@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +27,9 @@ from core.domain import (
 )
 from core.errors import InvalidRequest, NotFound
 from scheduler.payloads import PayloadStore
-from scheduler.service import RunFilter
+
+if TYPE_CHECKING:
+    from scheduler.service import RunFilter
 
 NON_TERMINAL = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
 
@@ -252,12 +254,22 @@ def workflow_info(row: Workflow) -> WorkflowInfo:
         root_dir=row.root_dir,
         active_version_id=row.active_version_id,
         created_at=row.created_at,
+        repo_url=row.repo_url,
+        branch=row.branch,
+        build_command=row.build_command or "",
     )
 
 
 async def version_infos(
-    session: AsyncSession, workspace_id: str, workflow_id: str | None
+    session: AsyncSession,
+    workspace_id: str,
+    workflow_id: str | None,
+    *,
+    version_ids: list[str] | None = None,
 ) -> list[VersionInfo]:
+    """Newest first; only `version_ids` when given (an empty list gives none)."""
+    if version_ids is not None and not version_ids:
+        return []
     query = (
         select(WorkflowVersion)
         .join(Workflow, Workflow.id == WorkflowVersion.workflow_id)
@@ -266,6 +278,8 @@ async def version_infos(
     )
     if workflow_id:
         query = query.where(WorkflowVersion.workflow_id == workflow_id)
+    if version_ids is not None:
+        query = query.where(WorkflowVersion.id.in_(version_ids))
     versions = list(await session.scalars(query))
     names: dict[str, list[str]] = defaultdict(list)
     if versions:

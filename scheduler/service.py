@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from conveyor._input_check import input_problem
@@ -18,6 +18,8 @@ from core.domain import (
     WorkflowInfo,
 )
 from core.errors import InvalidRequest
+from scheduler import catalog_queries
+from scheduler.catalog_queries import TaskFilter, VersionFilter, WorkflowFilter
 
 if TYPE_CHECKING:
     from scheduler.runs import RunStore
@@ -109,10 +111,24 @@ class RunService:
             yield data
 
     async def list_tasks(
-        self, workspace_id: str, *, workflow_id: str | None, cursor: str | None, limit: int
+        self,
+        workspace_id: str,
+        *,
+        workflow_id: str | None,
+        cursor: str | None,
+        limit: int,
+        task_filter: TaskFilter | None = None,
     ) -> Page[TaskInfo]:
-        """Tasks of each workflow's active version."""
-        return await self._store.list_tasks(workspace_id, workflow_id, cursor=cursor, limit=limit)
+        """Tasks of each workflow's active version (of the filter's versions when it names any)."""
+        task_filter = task_filter or TaskFilter()
+        if workflow_id:
+            task_filter = replace(
+                task_filter, workflow_ids=(*task_filter.workflow_ids, workflow_id)
+            )
+        async with self._store.sessions() as session:
+            return await catalog_queries.list_tasks(
+                session, workspace_id, task_filter, cursor, limit
+            )
 
     async def get_task(self, workspace_id: str, task_ref: str) -> TaskInfo:
         return await self._store.resolve_task(workspace_id, task_ref)
@@ -122,6 +138,29 @@ class RunService:
 
     async def list_versions(self, workspace_id: str, workflow_id: str | None) -> list[VersionInfo]:
         return await self._store.list_versions(workspace_id, workflow_id)
+
+    async def find_workflows(
+        self, workspace_id: str, workflow_filter: WorkflowFilter, *, cursor: str | None, limit: int
+    ) -> Page[WorkflowInfo]:
+        """A page of workflows, oldest first, matching the filter."""
+        async with self._store.sessions() as session:
+            return await catalog_queries.list_workflows(
+                session, workspace_id, workflow_filter, cursor, limit
+            )
+
+    async def find_versions(
+        self, workspace_id: str, version_filter: VersionFilter, *, cursor: str | None, limit: int
+    ) -> Page[VersionInfo]:
+        """A page of versions, newest first, matching the filter."""
+        async with self._store.sessions() as session:
+            return await catalog_queries.list_versions(
+                session, workspace_id, version_filter, cursor, limit
+            )
+
+    async def get_version(self, workspace_id: str, version_id: str) -> VersionInfo:
+        """Raises NotFound."""
+        async with self._store.sessions() as session:
+            return await catalog_queries.get_version(session, workspace_id, version_id)
 
     async def list_schedules(self, workspace_id: str) -> list[ScheduleInfo]:
         """The cron schedules of the workspace's active versions, soonest first."""

@@ -131,6 +131,8 @@ class BuildConfig(Shape):
     build_command: str
     repo: str
     runtime: Literal["python"]
+    branch: str
+    root_dir: str
 
 
 class Workflow(Shape):
@@ -144,6 +146,10 @@ class Workflow(Shape):
     root_dir: str
     build_config: BuildConfig
     region: str = Field(description="a placeholder that Render's models require")
+    branch: str = Field(description="the tracked branch; empty for a local folder")
+    auto_deploy_trigger: Literal["commit", "off"] = Field(
+        description="`commit`: every push to the branch deploys; `off`: a local folder"
+    )
     active_version_id: str | None = None
 
 

@@ -27,6 +27,7 @@ from core.domain import (
 )
 from core.errors import NotFound
 from core.settings import Settings
+from scheduler.catalog_queries import TaskFilter, VersionFilter, WorkflowFilter
 from scheduler.runtime import Runtime
 from scheduler.service import LogChunk, RunFilter
 
@@ -184,8 +185,15 @@ class FakeService:
         yield self.log
 
     async def list_tasks(
-        self, workspace_id: str, *, workflow_id: str | None, cursor: str | None, limit: int
+        self,
+        workspace_id: str,
+        *,
+        workflow_id: str | None,
+        cursor: str | None,
+        limit: int,
+        task_filter: TaskFilter | None = None,
     ) -> Page[TaskInfo]:
+        self.calls.append(("list_tasks", task_filter))
         return Page([make_task(), make_task("add")], None)
 
     async def get_task(self, workspace_id: str, task_ref: str) -> TaskInfo:
@@ -202,6 +210,23 @@ class FakeService:
 
     async def list_versions(self, workspace_id: str, workflow_id: str | None) -> list[VersionInfo]:
         return [VersionInfo("wfv-1", "wf-1", VersionStatus.READY, T0, None, ("square",))]
+
+    async def find_workflows(
+        self, workspace_id: str, workflow_filter: WorkflowFilter, *, cursor: str | None, limit: int
+    ) -> Page[WorkflowInfo]:
+        self.calls.append(("find_workflows", workflow_filter))
+        return Page(await self.list_workflows(workspace_id), None)
+
+    async def find_versions(
+        self, workspace_id: str, version_filter: VersionFilter, *, cursor: str | None, limit: int
+    ) -> Page[VersionInfo]:
+        self.calls.append(("find_versions", version_filter))
+        return Page(await self.list_versions(workspace_id, None), None)
+
+    async def get_version(self, workspace_id: str, version_id: str) -> VersionInfo:
+        if version_id != "wfv-1":
+            raise NotFound(f"workflow version {version_id} not found")
+        return (await self.list_versions(workspace_id, None))[0]
 
     async def usage(self, workspace_id: str) -> dict[str, JSON]:
         return {"computeSeconds": 1.5}
