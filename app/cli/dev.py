@@ -8,6 +8,7 @@ import ipaddress
 import signal
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -15,7 +16,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from app.cli.config import build_settings
-from app.cli.dev_builds import build_and_register, watch_and_reregister
+from app.cli.dev_builds import build_and_register, registered_line, watch_and_reregister
 from app.cli.errors import CliError
 from app.server import create_app
 from builder.base import BuildFailed
@@ -167,6 +168,7 @@ async def _example_command(runtime: Runtime, slug: str) -> str:
 
 async def _register(runtime: Runtime, path: Path, slug: str, start_command: str) -> VersionInfo:
     click.echo(f"Registering {path} as '{slug}' with `{start_command}` …", err=True)
+    since = datetime.now(UTC)
     try:
         version = await build_and_register(runtime, path, slug=slug, start_command=start_command)
     except ServiceError as exc:
@@ -175,6 +177,5 @@ async def _register(runtime: Runtime, path: Path, slug: str, start_command: str)
         raise CliError(f"build failed: {exc}") from None
     if version.status is not VersionStatus.READY:
         raise CliError(f"registration failed ({version.status.value}): {version.message or ''}")
-    tasks = ", ".join(version.task_names) or "(none)"
-    click.echo(f"Registered {slug} version {version.id}: {tasks}", err=True)
+    click.echo(registered_line(slug, version, since), err=True)
     return version
