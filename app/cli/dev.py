@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import shutil
 import signal
 import socket
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -158,12 +160,26 @@ async def _example_command(runtime: Runtime, slug: str) -> str:
         DEFAULT_WORKSPACE_ID, workflow_id=None, cursor=None, limit=100
     )
     tasks = sorted((t for t in page.items if t.workflow_slug == slug), key=lambda t: t.name)
+    conveyor = cli_path()
     if not tasks:
-        return "conveyor tasks"
+        return f"{conveyor} tasks"
     # a task that needs arguments shows how to pass them; prefer one that fans out
     task = next((t for t in tasks if len(t.parameters) > 1), tasks[0])
     required = [f"<{p.name}>" for p in task.parameters if not p.has_default]
-    return " ".join(["conveyor run", task.slug, *required, "--wait"])
+    return " ".join([conveyor, "run", task.slug, *required, "--wait"])
+
+
+def cli_path() -> str:
+    """How to call this `conveyor` from the current folder: `conveyor` when PATH finds this
+    one, else its path (`.venv/bin/conveyor` after `make dev`)."""
+    this = Path(sys.executable).with_name("conveyor")
+    found = shutil.which("conveyor")
+    if found is not None and Path(found).resolve() == this.resolve():
+        return "conveyor"
+    try:
+        return str(this.relative_to(Path.cwd()))
+    except ValueError:
+        return str(this)
 
 
 async def _register(runtime: Runtime, path: Path, slug: str, start_command: str) -> VersionInfo:

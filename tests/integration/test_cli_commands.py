@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -174,6 +175,10 @@ def test_dev_serves_render_clients_and_stops_cleanly(tmp_path: Path) -> None:
     assert process.returncode == 0, err
     assert f"Conveyor dev server on {url}" in err
     assert "square" in err
+    # the hint names a conveyor that runs as printed from the folder `conveyor dev` ran in
+    hint = err.split("Next: in another terminal, `", 1)[1].split("`", 1)[0].split()
+    assert hint[1:] == ["run", "hello/kind_of", "<value>", "--wait"]
+    assert Path(shutil.which(hint[0]) or hint[0]).resolve() == conveyor_bin.resolve()
 
 
 def test_dev_on_a_busy_port_fails_fast_with_a_hint(tmp_path: Path) -> None:
