@@ -80,8 +80,10 @@ def to_jsonable(value: Any) -> Any:
     if hasattr(value, "model_dump") and callable(value.model_dump):
         return value.model_dump(mode="json")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        from pydantic import TypeAdapter
-
+        try:
+            from pydantic import TypeAdapter
+        except ImportError:  # a worker's environment may have only the standard library
+            return dataclasses.asdict(value)
         return TypeAdapter(type(value)).dump_python(value, mode="json")
     if isinstance(value, enum.Enum):
         return value.value

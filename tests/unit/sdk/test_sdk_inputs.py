@@ -302,6 +302,33 @@ def test_typed_values_travel_to_children_and_back() -> None:
     assert asyncio.run(parent()) == {"child": {"x": 3, "y": 1}, "kind": "dict"}
 
 
+def test_without_pydantic_other_types_go_unchecked() -> None:
+    # A task's environment may hold only the standard library (docs/sdk.md).
+    code = (
+        "import sys\n"
+        "sys.modules['pydantic'] = None  # any import of it fails\n"
+        "from dataclasses import dataclass\n"
+        "from conveyor import Workflows\n"
+        "from conveyor._codec import encode_input\n"
+        "@dataclass\n"
+        "class Box:\n"
+        "    label: str\n"
+        "app = Workflows()\n"
+        "@app.task\n"
+        "def f(box: Box, n: int) -> int:\n"
+        "    return n\n"
+        "print(f.inputs.bind([{'label': 3}, 1]))\n"
+        "print([p.schema for p in f.parameters])\n"
+        "print(encode_input('f', (Box('x'), 1), {}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == [
+        "(({'label': 3}, 1), {})",
+        "[{}, {'type': 'integer'}]",
+        '[{"label": "x"}, 1]',
+    ]
+
+
 def test_a_worker_of_json_types_never_imports_pydantic() -> None:
     code = (
         "import sys\n"
