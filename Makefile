@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install services dev test check lint typecheck imports clean
+.PHONY: install services dev test screenshots check lint typecheck imports clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ services:
 
 test: $(STAMP) services
 	$(BIN)/pytest
+
+# The tests write their screenshots to a temporary folder; this refreshes docs/screenshots.
+screenshots: $(STAMP)
+	bash .ci/setup.d/40-chromium.sh
+	SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/e2e -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -86,6 +86,8 @@ class TaskParameter:
     type: str | None
     has_default: bool
     default_value: str | None  # JSON text, as the SDKs send it
+    # JSON Schema of the values it takes, from Conveyor's SDK; None from Render's
+    schema: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class TaskSpec:
     name: str
     options: TaskOptions = field(default_factory=TaskOptions)
     parameters: tuple[TaskParameter, ...] = ()
+    description: str | None = None  # the function's docstring (Conveyor's SDK)
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,7 @@ class TaskInfo:
     created_at: datetime
     options: TaskOptions
     parameters: tuple[TaskParameter, ...]
+    description: str | None = None
 
     @property
     def slug(self) -> str:
@@ -194,6 +198,10 @@ class WorkflowInfo:
     root_dir: str
     active_version_id: str | None
     created_at: datetime
+    # Where versions come from: None for a folder registered directly (`conveyor dev`).
+    repo_url: str | None = None
+    branch: str | None = None
+    build_command: str = ""
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import re
@@ -55,8 +56,27 @@ def _task_row(spec: TaskSpec, version_id: str, workflow_id: str, now: datetime) 
         name=spec.name,
         options=json.dumps({k: v for k, v in options.items() if v is not None}),
         parameters=json.dumps([asdict(p) for p in spec.parameters]),
+        description=spec.description,
         created_at=now,
     )
+
+
+def _fingerprint(source_digest: str, version: WorkflowVersion, specs: list[TaskSpec]) -> str:
+    """What makes a registration what it is: the files, how they start, what they registered.
+
+    The environment counts as the built one (paths) and the workflow's env vars as stored:
+    encrypted, so no secret is hashed, and re-saving them changes the token and so this.
+    """
+    described = {
+        "source": source_digest,
+        "start_command": version.start_command,
+        "root_dir": version.root_dir,
+        "image": version.image,
+        "built_env": version.env,
+        "env_vars": version.env_vars,
+        "tasks": [asdict(spec) for spec in specs],
+    }
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
 
 class Registrar(VersionLookup):
@@ -113,10 +133,14 @@ class Registrar(VersionLookup):
         start_command: str,
         env: dict[str, str] | None = None,
         env_vars: Mapping[str, str] | None = None,
+        source_digest: str | None = None,
     ) -> VersionInfo:
         """Register the folder `path` directly as a new version of workflow `slug` (dev).
 
-        `env_vars` replaces the workflow's own variables (stored encrypted) when given.
+        `env_vars` replaces the workflow's own variables (stored encrypted) when given. With
+        `source_digest` (a hash of the folder's files), a registration identical to the active
+        version's (same files, command, environment and tasks) keeps that version instead of
+        adding one: restarting `conveyor dev` on unchanged code makes no version.
         """
         if not _SLUG.match(slug):
             raise InvalidRequest(
@@ -154,7 +178,7 @@ class Registrar(VersionLookup):
                 env_vars=workflow.env_vars,
             )
             session.add(version)
-        return await self.register_version(version.id, env=env)
+        return await self.register_version(version.id, env=env, source_digest=source_digest)
 
     async def register_version(
         self,
@@ -163,6 +187,7 @@ class Registrar(VersionLookup):
         env: dict[str, str] | None = None,
         image: str | None = None,
         executor: Executor | None = None,
+        source_digest: str | None = None,
     ) -> VersionInfo:
         """Run an existing version's start command in register mode in its built environment.
 
@@ -178,12 +203,19 @@ class Registrar(VersionLookup):
             version.image = image
             workflow = await session.get_one(Workflow, version.workflow_id)
             slug, workflow_id, workspace_id = workflow.slug, workflow.id, workflow.workspace_id
+            registered = version
         self._commands.pop(version_id, None)
         command = await self.command(version_id)
         try:
             specs = await self._collect(version_id, command, executor or self._executor)
         except InvalidRegistration as exc:
             return await self._fail(version_id, str(exc))
+        fingerprint = _fingerprint(source_digest, registered, specs) if source_digest else None
+        if fingerprint is not None:
+            kept = await self._keep_if_unchanged(version_id, workflow_id, fingerprint)
+            if kept is not None:
+                logger.info("workflow %s unchanged: version %s stays active", slug, kept.id)
+                return kept
         now = datetime.now(UTC)
         async with self._sessions.begin() as session:
             for spec in specs:
@@ -191,6 +223,7 @@ class Registrar(VersionLookup):
             stored = await session.get_one(WorkflowVersion, version_id)
             stored.status = VersionStatus.READY.value
             stored.message = None
+            stored.fingerprint = fingerprint
             active = await session.get_one(Workflow, workflow_id)
             active.active_version_id = version_id
             await schedules.sync(session, workspace_id, workflow_id, specs, now)
@@ -222,6 +255,30 @@ class Registrar(VersionLookup):
             await self._executor.prepare(
                 VersionSpec(version_id, command.start_command, command.root_dir, command.env)
             )
+
+    async def _keep_if_unchanged(
+        self, version_id: str, workflow_id: str, fingerprint: str
+    ) -> VersionInfo | None:
+        """The active version when it has this fingerprint; the new one is then dropped."""
+        async with self._sessions.begin() as session:
+            workflow = await session.get_one(Workflow, workflow_id)
+            active_id = workflow.active_version_id
+            active = await session.get(WorkflowVersion, active_id) if active_id else None
+            if active is None or active.fingerprint != fingerprint:
+                return None
+            new = await session.get_one(WorkflowVersion, version_id)
+            await session.delete(new)
+            names = await session.scalars(select(Task.name).where(Task.version_id == active.id))
+            kept = VersionInfo(
+                active.id,
+                workflow_id,
+                VersionStatus(active.status),
+                active.created_at,
+                active.message,
+                tuple(sorted(names)),
+            )
+        self._commands.pop(version_id, None)
+        return kept
 
     async def _fail(self, version_id: str, message: str) -> VersionInfo:
         async with self._sessions.begin() as session:

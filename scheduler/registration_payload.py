@@ -9,6 +9,8 @@ from croniter import croniter
 from core.domain import RetryPolicy, TaskOptions, TaskParameter, TaskSpec
 from core.settings import Settings
 
+MAX_DESCRIPTION_CHARS = 10_000
+
 
 class InvalidRegistration(ValueError):
     """The worker's task list is malformed or breaks a rule; the message says which."""
@@ -81,15 +83,28 @@ def _parameters(raw: Any, task: str) -> tuple[TaskParameter, ...]:
             isinstance(item, dict) and isinstance(item.get("name"), str),
             f"task {task!r}: every parameter needs a name",
         )
+        # Conveyor's SDK adds each parameter's JSON Schema; Render's sends none.
+        schema = item.get("schema")
+        _require(
+            schema is None or isinstance(schema, dict),
+            f"task {task!r}: the schema of parameter {item['name']!r} must be a JSON object",
+        )
         parameters.append(
             TaskParameter(
                 name=item["name"],
                 type=item.get("type"),
                 has_default=bool(item.get("has_default", False)),
                 default_value=item.get("default_value"),
+                schema=schema,
             )
         )
     return tuple(parameters)
+
+
+def _description(raw: Any, task: str) -> str | None:
+    _require(raw is None or isinstance(raw, str), f"task {task!r}: description must be a string")
+    text = (raw or "").strip()[:MAX_DESCRIPTION_CHARS]
+    return text or None
 
 
 def parse_registration(body: Any, settings: Settings) -> list[TaskSpec]:
@@ -108,6 +123,7 @@ def parse_registration(body: Any, settings: Settings) -> list[TaskSpec]:
             name=name,
             options=_options(raw.get("options"), name, settings),
             parameters=_parameters(raw.get("parameters"), name),
+            description=_description(raw.get("description"), name),
         )
         required = [p.name for p in spec.parameters if not p.has_default]
         _require(

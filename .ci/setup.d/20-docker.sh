@@ -4,6 +4,7 @@
 # so it is made with debootstrap once per machine and its tarball cached under /var/cache/conveyor).
 # Idempotent: each step is skipped when its result is already there.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../apt.sh"
 
 DOCKER=/usr/bin/docker # /usr/local/bin/docker may be a client-only CLI earlier on PATH
 CACHE=/var/cache/conveyor
@@ -15,10 +16,10 @@ mkdir -p "$CACHE"
 apt_updated=0
 apt_install() {
   if [ "$apt_updated" = 0 ]; then
-    apt-get -o DPkg::Lock::Timeout=300 update -qq
+    apt_get update -qq
     apt_updated=1
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "$@" >/dev/null
+  apt_get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
 if [ ! -x /usr/sbin/dockerd ] || [ ! -x "$DOCKER" ]; then
@@ -53,9 +54,9 @@ if ! "$DOCKER" buildx version >/dev/null 2>&1; then
     -o "Dir::State::Lists=$A/lists" -o "Dir::Cache=$A/cache")
   deb=$(ls "$A"/docker-buildx_*.deb 2>/dev/null | head -n 1 || true)
   if [ -z "$deb" ]; then
-    apt-get "${opts[@]}" update -qq
+    apt_get "${opts[@]}" update -qq
     chown _apt "$A" # apt downloads as _apt and warns when it cannot write there
-    (cd "$A" && apt-get "${opts[@]}" download docker-buildx >/dev/null)
+    (cd "$A" && apt_get "${opts[@]}" download docker-buildx >/dev/null)
     deb=$(ls "$A"/docker-buildx_*.deb | head -n 1)
   fi
   # dpkg has no lock timeout of its own; another install may be running on this machine

@@ -3,6 +3,7 @@
 # images and their inline cache are pushed there. Docker trusts 127.0.0.0/8 over plain HTTP.
 # Idempotent: installs once, starts only when nothing answers on the port.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../apt.sh"
 
 ADDR=127.0.0.1:5000
 LOG=/var/log/conveyor-registry.log
@@ -10,8 +11,8 @@ STORE=/var/lib/conveyor-registry
 CONFIG=/etc/conveyor-registry.yml
 
 if ! command -v docker-registry >/dev/null 2>&1; then
-  apt-get -o DPkg::Lock::Timeout=300 update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+  apt_get update -qq
+  apt_get install -y -qq \
     --no-install-recommends docker-registry >/dev/null
 fi
 

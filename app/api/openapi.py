@@ -51,6 +51,7 @@ _ERRORS: Obj = {
         (500, "internal error"),
     ]
 }
+_OWNER = _query("ownerId", _STRS, "ignored: a key sees one workspace")
 _CURSOR = [
     _query("cursor", _STR, "the previous page's last cursor"),
     _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
@@ -123,6 +124,7 @@ def _paths() -> Obj:
         _query("parentTaskRunId", _STR),
         _query("rootsOnly", {"type": "boolean"}),
         _query("childrenOnly", {"type": "boolean"}),
+        _OWNER,
     ]
     sse = {
         "description": "text/event-stream of `task.completed` events",
@@ -172,9 +174,15 @@ def _paths() -> Obj:
         },
         "/v1/tasks": {
             "get": _op(
-                "Tasks of the active versions",
+                "Tasks of the active versions (of the versions named by workflowVersionId)",
                 {"200": _list_of("TaskWithCursor")},
-                [*_CURSOR, _query("workflowId", _STR)],
+                [
+                    *_CURSOR,
+                    _query("taskSlug", _STRS, "`workflow/task` or a bare task name"),
+                    _query("workflowId", _STRS),
+                    _query("workflowVersionId", _STRS),
+                    _OWNER,
+                ],
             ),
         },
         "/v1/tasks/{taskRef}": {
@@ -183,13 +191,35 @@ def _paths() -> Obj:
             ),
         },
         "/v1/workflows": {
-            "get": _op("Workflows", {"200": _list_of("WorkflowWithCursor")}),
+            "get": _op(
+                "Workflows, oldest first",
+                {"200": _list_of("WorkflowWithCursor")},
+                [
+                    *_CURSOR,
+                    _query("name", _STRS, "a workflow's name or slug"),
+                    _query("workflowID", _STRS, "Render's spelling; workflowId also works"),
+                    _OWNER,
+                    _query("environmentId", _STRS, "ignored: a workspace has no environments"),
+                ],
+            ),
         },
         "/v1/workflowversions": {
             "get": _op(
-                "Workflow versions",
+                "Workflow versions, newest first",
                 {"200": _list_of("WorkflowVersionWithCursor")},
-                [_query("workflowId", _STR)],
+                [
+                    *_CURSOR,
+                    _query("workflowID", _STRS, "Render's spelling; workflowId also works"),
+                    _query("workflowVersionId", _STRS),
+                    _OWNER,
+                ],
+            ),
+        },
+        "/v1/workflowversions/{workflowVersionId}": {
+            "get": _op(
+                "A workflow version",
+                {"200": _json(_ref("WorkflowVersion"))},
+                [_path("workflowVersionId")],
             ),
         },
         "/v1/logs": {

@@ -102,6 +102,12 @@ class TaskParameter(Shape):
     type: str | None = None
     has_default: bool
     default_value: str | None = Field(default=None, description="JSON text")
+    schema_: dict[str, Any] | None = Field(
+        default=None,
+        alias="schema",
+        description="JSON Schema of the values it takes (Conveyor's SDK registers it); "
+        "`POST /v1/task-runs` refuses input that does not fit",
+    )
 
 
 class Task(Shape):
@@ -113,6 +119,7 @@ class Task(Shape):
     workflow_version_id: str
     options: TaskOptions
     parameters: list[TaskParameter]
+    description: str | None = Field(default=None, description="the task function's docstring")
 
 
 class TaskWithCursor(Shape):
@@ -124,6 +131,8 @@ class BuildConfig(Shape):
     build_command: str
     repo: str
     runtime: Literal["python"]
+    branch: str
+    root_dir: str
 
 
 class Workflow(Shape):
@@ -137,6 +146,10 @@ class Workflow(Shape):
     root_dir: str
     build_config: BuildConfig
     region: str = Field(description="a placeholder that Render's models require")
+    branch: str = Field(description="the tracked branch; empty for a local folder")
+    auto_deploy_trigger: Literal["commit", "off"] = Field(
+        description="`commit`: every push to the branch deploys; `off`: a local folder"
+    )
     active_version_id: str | None = None
 
 

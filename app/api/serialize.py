@@ -127,11 +127,12 @@ def task_parameter(param: TaskParameter) -> Obj:
     out: Obj = {"name": param.name, "hasDefault": param.has_default}
     _put(out, "type", param.type)
     _put(out, "defaultValue", param.default_value)
+    _put(out, "schema", param.schema)
     return out
 
 
 def task(info: TaskInfo) -> Obj:
-    return {
+    out: Obj = {
         "id": info.id,
         "name": info.name,
         "slug": info.slug,
@@ -141,6 +142,8 @@ def task(info: TaskInfo) -> Obj:
         "options": task_options(info.options),
         "parameters": [task_parameter(p) for p in info.parameters],
     }
+    _put(out, "description", info.description)
+    return out
 
 
 def workflow(info: WorkflowInfo, workspace_id: str) -> Obj:
@@ -154,12 +157,26 @@ def workflow(info: WorkflowInfo, workspace_id: str) -> Obj:
         "updatedAt": created,
         "runCommand": info.start_command,
         "rootDir": info.root_dir,
-        # Render's generated models require these; Conveyor has no region or build command.
-        "buildConfig": {"buildCommand": "", "repo": "", "runtime": "python"},
+        "buildConfig": {
+            "buildCommand": info.build_command,
+            "repo": info.repo_url or "",
+            "runtime": "python",
+            "branch": info.branch or "",
+            "rootDir": info.root_dir,
+        },
+        "branch": info.branch or "",
+        "autoDeployTrigger": auto_deploy_trigger(info.repo_url),
+        # Render's generated models require a region; Conveyor runs where it is deployed.
         "region": "oregon",
     }
     _put(out, "activeVersionId", info.active_version_id)
     return out
+
+
+def auto_deploy_trigger(repo_url: str | None) -> str:
+    """A workflow built from a repository deploys on every push to its branch (Render's
+    "commit"); a folder registered by `conveyor dev` re-registers on change, not on a push."""
+    return "commit" if repo_url else "off"
 
 
 def workflow_version(info: VersionInfo) -> Obj:

@@ -11,7 +11,13 @@ from starlette.routing import Route
 from app.api import serialize
 from app.api.auth import workspace_of
 from app.api.body import ENVELOPE_BYTES, read_json_body
-from app.api.params import bool_param, float_param, int_param, list_param, single_param
+from app.api.params import (
+    bool_param,
+    float_param,
+    int_param,
+    list_param,
+    single_param,
+)
 from app.api.responses import JSONResponse
 from app.api.state import app_state, service_of
 from core.domain import RunFilter, RunStatus

@@ -14,13 +14,15 @@ from starlette.routing import Route
 from app.api import serialize
 from app.api.auth import workspace_of
 from app.api.body import read_json_body
-from app.api.params import bool_param, single_param
+from app.api.params import bool_param, int_param, single_param
 from app.api.responses import JSONResponse
 from app.api.state import app_state, service_of
+from app.api.workflows import versions_json
 from app.builds import build_services_of
 from builder.catalog import WorkflowChanges, WorkflowRecord
 from builder.records import BuildInfo, BuildStatus
 from core.errors import InvalidRequest
+from scheduler.runs.catalog import VersionFilter
 
 _MAX_BODY = 256 * 1024
 _SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -51,8 +53,11 @@ def workflow_json(record: WorkflowRecord, workspace_id: str) -> dict[str, Any]:
             "buildCommand": record.build_command,
             "repo": record.repo_url or "",
             "runtime": record.runtime,
+            "branch": record.branch or "",
+            "rootDir": record.root_dir,
         },
         "branch": record.branch or "",
+        "autoDeployTrigger": serialize.auto_deploy_trigger(record.repo_url),
         # Names only: values are write-only through the API.
         "envVarKeys": list(record.env_names),
         "region": "oregon",
@@ -168,10 +173,13 @@ async def list_workflow_versions(request: Request) -> Response:
     record = await build_services_of(request).catalog.get(
         workspace, request.path_params["workflow_id"]
     )
-    items = await service_of(request).list_versions(workspace, record.id)
-    return JSONResponse(
-        [serialize.with_cursor("workflowVersion", serialize.workflow_version(v)) for v in items]
+    page = await service_of(request).find_versions(
+        workspace,
+        VersionFilter(workflow_ids=(record.id,)),
+        cursor=request.query_params.get("cursor") or None,
+        limit=int_param(request, "limit", default=20, low=1, high=100),
     )
+    return JSONResponse(versions_json(page))
 
 
 async def list_builds(request: Request) -> Response:

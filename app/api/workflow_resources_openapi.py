@@ -50,10 +50,13 @@ _WORKFLOW: Obj = {
             for k in ("id", "name", "slug", "ownerId", "createdAt", "updatedAt", "runCommand")
         },
         **{k: _STR for k in ("rootDir", "activeVersionId", "branch", "region")},
+        "autoDeployTrigger": {"enum": ["commit", "off"]},
         "envVarKeys": {"type": "array", "items": _STR},
         "buildConfig": {
             "type": "object",
-            "properties": {"buildCommand": _STR, "repo": _STR, "runtime": _STR},
+            "properties": {
+                k: _STR for k in ("buildCommand", "repo", "runtime", "branch", "rootDir")
+            },
         },
     },
 }
@@ -137,7 +140,11 @@ def paths() -> Obj:
             "get": _op(
                 "The workflow's versions, newest first",
                 {"200": _json({"type": "array", "items": {"type": "object"}})},
-                parameters=workflow,
+                parameters=[
+                    *workflow,
+                    {"name": "cursor", "in": "query", "schema": _STR},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 20}},
+                ],
             ),
         },
         "/v1/builds": {

@@ -37,6 +37,10 @@ class ApiClient:
     def cancel(self, run_id: str) -> None:
         self._request("DELETE", f"/v1/task-runs/{run_id}")
 
+    def task(self, task_ref: str) -> Obj:
+        task: Obj = self._json("GET", f"/v1/tasks/{task_ref}")
+        return task
+
     def tasks(self) -> list[Obj]:
         items: list[Obj] = []
         cursor: str | None = None

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from app.typed_text import parse_typed
+
 
 def parse_arg(text: str) -> Any:
     """JSON when it parses (`7` → 7, `'"x"'` → "x", `[1]` → [1]); the plain string otherwise."""
@@ -15,6 +17,22 @@ def parse_arg(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def parse_typed_arg(text: str, schema: dict[str, Any] | None) -> Any:
+    """An argument read by its parameter's schema (`app.typed_text`), so the server refuses
+    what does not fit with its message; without a schema (Render's SDK) it is `parse_arg`.
+    """
+    return parse_arg(text) if schema is None else parse_typed(text, schema)
+
+
+def typed_args(args: tuple[str, ...], parameters: list[dict[str, Any]]) -> list[Any]:
+    """Positional ARGS read by the schemas of the task's parameters (the API's task shape)."""
+    schemas = [p.get("schema") for p in parameters]
+    return [
+        parse_typed_arg(text, schemas[i] if i < len(schemas) else None)
+        for i, text in enumerate(args)
+    ]
 
 
 def run_input(args: tuple[str, ...], input_json: str | None, input_file: Path | None) -> Any:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import shutil
 import signal
 import socket
+import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -15,7 +18,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from app.cli.config import build_settings
-from app.cli.dev_builds import build_and_register, watch_and_reregister
+from app.cli.dev_builds import build_and_register, registered_line, watch_and_reregister
 from app.cli.errors import CliError
 from app.server import create_app
 from builder.base import BuildFailed
@@ -157,16 +160,31 @@ async def _example_command(runtime: Runtime, slug: str) -> str:
         DEFAULT_WORKSPACE_ID, workflow_id=None, cursor=None, limit=100
     )
     tasks = sorted((t for t in page.items if t.workflow_slug == slug), key=lambda t: t.name)
+    conveyor = cli_path()
     if not tasks:
-        return "conveyor tasks"
+        return f"{conveyor} tasks"
     # a task that needs arguments shows how to pass them; prefer one that fans out
     task = next((t for t in tasks if len(t.parameters) > 1), tasks[0])
     required = [f"<{p.name}>" for p in task.parameters if not p.has_default]
-    return " ".join(["conveyor run", task.slug, *required, "--wait"])
+    return " ".join([conveyor, "run", task.slug, *required, "--wait"])
+
+
+def cli_path() -> str:
+    """How to call this `conveyor` from the current folder: `conveyor` when PATH finds this
+    one, else its path (`.venv/bin/conveyor` after `make dev`)."""
+    this = Path(sys.executable).with_name("conveyor")
+    found = shutil.which("conveyor")
+    if found is not None and Path(found).resolve() == this.resolve():
+        return "conveyor"
+    try:
+        return str(this.relative_to(Path.cwd()))
+    except ValueError:
+        return str(this)
 
 
 async def _register(runtime: Runtime, path: Path, slug: str, start_command: str) -> VersionInfo:
     click.echo(f"Registering {path} as '{slug}' with `{start_command}` …", err=True)
+    since = datetime.now(UTC)
     try:
         version = await build_and_register(runtime, path, slug=slug, start_command=start_command)
     except ServiceError as exc:
@@ -175,6 +193,5 @@ async def _register(runtime: Runtime, path: Path, slug: str, start_command: str)
         raise CliError(f"build failed: {exc}") from None
     if version.status is not VersionStatus.READY:
         raise CliError(f"registration failed ({version.status.value}): {version.message or ''}")
-    tasks = ", ".join(version.task_names) or "(none)"
-    click.echo(f"Registered {slug} version {version.id}: {tasks}", err=True)
+    click.echo(registered_line(slug, version, since), err=True)
     return version

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import os
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -52,9 +55,39 @@ async def build_and_register(
             f"{'Reusing' if built.cached else 'Built'} virtualenv {built.env['VIRTUAL_ENV']}",
             err=True,
         )
+    digest = await asyncio.to_thread(source_digest, path, runtime.settings.data_dir)
     return await runtime.registrar.register(
-        DEFAULT_WORKSPACE_ID, path, slug=slug, start_command=start_command, env=env
+        DEFAULT_WORKSPACE_ID,
+        path,
+        slug=slug,
+        start_command=start_command,
+        env=env,
+        source_digest=digest,
     )
+
+
+def registered_line(slug: str, version: VersionInfo, since: datetime) -> str:
+    """What a registration did: a new version, or none because nothing changed."""
+    tasks = ", ".join(version.task_names) or "(none)"
+    if version.created_at < since:
+        return f"Unchanged: {slug} version {version.id} stays active: {tasks}"
+    return f"Registered {slug} version {version.id}: {tasks}"
+
+
+def source_digest(path: Path, data_dir: Path) -> str:
+    """sha256 of every file the watcher would react to (names and contents), in name order."""
+    accept = _SourceFilter(data_dir)
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if accept(Change.added, os.path.join(root, d)))
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            if not accept(Change.added, full) or not os.path.isfile(full):
+                continue
+            digest.update(os.path.relpath(full, path).encode() + b"\0")
+            with open(full, "rb") as source:
+                digest.update(hashlib.sha256(source.read()).digest())
+    return digest.hexdigest()
 
 
 class _SourceFilter(DefaultFilter):
@@ -74,6 +107,7 @@ async def _reregister_on_change(
     async for changes in awatch(path, watch_filter=_SourceFilter(runtime.settings.data_dir)):
         names = sorted({Path(p).name for _, p in changes})
         click.echo(f"Changed: {', '.join(names[:5])} — registering again …", err=True)
+        since = datetime.now(UTC)
         try:
             version = await build_and_register(
                 runtime, path, slug=slug, start_command=start_command
@@ -82,8 +116,7 @@ async def _reregister_on_change(
             click.echo(f"Build failed; the previous version stays active:\n{exc}", err=True)
             continue
         if version.status is VersionStatus.READY:
-            tasks = ", ".join(version.task_names)
-            click.echo(f"Registered {slug} version {version.id}: {tasks}", err=True)
+            click.echo(registered_line(slug, version, since), err=True)
         else:
             click.echo(
                 f"Registration failed; the previous version stays active:\n{version.message}",

@@ -17,7 +17,7 @@ COMMANDS = {
     "dev": "app.cli.dev:dev_command",
     "run": "app.cli.runs:run_command",
     "runs": "app.cli.runs:runs_group",
-    "tasks": "app.cli.runs:tasks_command",
+    "tasks": "app.cli.runs:tasks_group",
     "keys": "app.cli.keys:keys_group",
     "workflows": "app.cli.workflows:workflows_group",
     "versions": "app.cli.workflows:versions_group",

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from conveyor._jsonschema import describe
+
 Obj = dict[str, Any]
 
 
@@ -78,6 +80,36 @@ def tasks_table(tasks: Sequence[Obj]) -> str:
             ]
         )
     return table(["TASK", "ID", "PLAN", "TIMEOUT", "PARAMETERS"], rows)
+
+
+def parameter_line(param: Obj) -> str:
+    """`name: type = default`, the type from the schema when the task registered one."""
+    schema = param.get("schema")
+    kind = describe(schema) if isinstance(schema, dict) and schema else param.get("type")
+    line = str(param["name"]) + (f": {kind}" if kind else "")
+    if param.get("hasDefault"):
+        line += f" = {param.get('defaultValue') or 'null'}"
+    return line
+
+
+def task_details(task: Obj) -> str:
+    lines = [f"{task.get('slug', task['name'])}  {task['id']}  version {task['workflowVersionId']}"]
+    if task.get("description"):
+        lines += ["", *("  " + line for line in task["description"].splitlines()), ""]
+    params = task.get("parameters") or []
+    lines.append("  parameters:" if params else "  parameters: none")
+    lines += [f"    {parameter_line(p)}" for p in params]
+    options = task.get("options") or {}
+    for key in ("timeoutSeconds", "plan", "schedule", "concurrency"):
+        if options.get(key) is not None:
+            lines.append(f"  {key}: {options[key]}")
+    retry = options.get("retry")
+    if retry:
+        lines.append(
+            f"  retry: {retry['maxRetries']} times, first after {retry['waitDurationMs']} ms, "
+            f"then times {retry['factor']}"
+        )
+    return "\n".join(lines)
 
 
 def run_details(run: Obj) -> str:

@@ -11,7 +11,7 @@ import click
 
 from app.cli import output
 from app.cli.api_client import ApiClient, Obj
-from app.cli.args import run_input
+from app.cli.args import run_input, typed_args
 from app.cli.context import client_of
 from app.cli.errors import CliError
 
@@ -45,9 +45,16 @@ def run_command(
     wait: bool,
     timeout: float | None,
 ) -> None:
-    """Start TASK (`workflow/task`) with ARGS (each parsed as JSON when it parses)."""
+    """Start TASK (`workflow/task`) with ARGS, each read by its parameter's type.
+
+    An argument for a `str` parameter is taken as text; others are JSON (`3`, `[1, 2]`,
+    `{"a": 1}`, `null`). Tasks of Render's SDK register no types: their arguments are JSON
+    when they parse, text otherwise.
+    """
     payload = run_input(args, input_json, input_file)
     client = client_of(ctx)
+    if args:
+        payload = typed_args(args, client.task(task).get("parameters") or [])
     run = client.start(task, payload)
     if not wait:
         click.echo(run["id"])
@@ -147,7 +154,12 @@ def show_command(ctx: click.Context, run_id: str, as_json: bool) -> None:
 @click.pass_context
 def cancel_command(ctx: click.Context, run_id: str) -> None:
     """Cancel a run and every unfinished run under it."""
-    client_of(ctx).cancel(run_id)
+    client = client_of(ctx)
+    before = client.get(run_id)
+    if before["status"] in TERMINAL:
+        click.echo(f"{run_id} had already ended ({before['status']}): nothing to cancel", err=True)
+        return
+    client.cancel(run_id)
     click.echo(f"{run_id} cancel requested", err=True)
 
 
@@ -164,10 +176,29 @@ def logs_command(ctx: click.Context, run_id: str, attempt: int | None, follow: b
         out.flush()
 
 
-@click.command("tasks")
+@click.group("tasks", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
 @click.pass_context
-def tasks_command(ctx: click.Context, as_json: bool) -> None:
+def tasks_group(ctx: click.Context, as_json: bool) -> None:
+    """Tasks of every workflow's active version (`conveyor tasks` lists them too)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(tasks_list_command, as_json=as_json)
+
+
+@tasks_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
+@click.pass_context
+def tasks_list_command(ctx: click.Context, as_json: bool) -> None:
     """Tasks of every workflow's active version."""
     items = client_of(ctx).tasks()
     click.echo(output.to_json(items, indent=2) if as_json else output.tasks_table(items))
+
+
+@tasks_group.command("show")
+@click.argument("task")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
+@click.pass_context
+def tasks_show_command(ctx: click.Context, task: str, as_json: bool) -> None:
+    """A task's description, parameters and options (TASK is `workflow/task`)."""
+    item = client_of(ctx).task(task)
+    click.echo(output.to_json(item, indent=2) if as_json else output.task_details(item))

@@ -155,14 +155,16 @@ def versions_group() -> None:
 @click.pass_context
 def versions_list_command(ctx: click.Context, workflow: str | None, as_json: bool) -> None:
     """List versions, newest first."""
-    items = _client(ctx).versions(workflow)
+    client = _client(ctx)
+    items = client.versions(workflow)
     if as_json:
         click.echo(output.to_json(items, indent=2))
         return
+    names = {w["id"]: w.get("slug") or w["name"] for w in client.workflows()}
     rows = [
         [
             v["id"],
-            v["workflowId"],
+            names.get(v["workflowId"], v["workflowId"]),
             v["status"],
             output.short_time(v["createdAt"]),
             ", ".join(v["tasks"]) or "-",

@@ -6,6 +6,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from conveyor._jsonschema import describe
+from core.domain import TaskParameter
+
 MAX_STRING = 400  # characters of one string value shown before it is cut
 MAX_ITEMS = 50  # items of one array or object shown before the rest are summarised
 MAX_DEPTH = 8
@@ -79,3 +82,17 @@ def pretty_json(value: Any) -> tuple[str, bool]:
     if len(text) > MAX_TEXT:
         return text[:MAX_TEXT] + "\n… (cut: download the whole value)", True
     return text, cut
+
+
+def parameter_type(param: TaskParameter) -> str | None:
+    """What a parameter takes: from its schema when registered (`list[int]`), else its type."""
+    if param.schema:
+        return describe(param.schema)
+    return param.type
+
+
+def summary(description: str | None) -> str:
+    """The first paragraph of a docstring, on one line."""
+    if not description:
+        return ""
+    return " ".join(description.strip().split("\n\n", 1)[0].split())

@@ -47,6 +47,8 @@ def environment() -> Environment:
     env.filters["when"] = present.when
     env.filters["iso"] = present.iso
     env.filters["seconds"] = present.seconds_text
+    env.filters["param_type"] = present.parameter_type
+    env.filters["summary"] = present.summary
     env.globals["duration"] = present.duration
     env.globals["status_labels"] = STATUS_LABELS
     return env

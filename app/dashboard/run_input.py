@@ -1,4 +1,12 @@
-"""A run's input from the "Run" form: one JSON field per registered parameter, or raw JSON."""
+"""A run's input from the "Run" form: one field per parameter, shaped by its type, or raw JSON.
+
+A parameter whose SDK registered a JSON Schema gets the field its type calls for: a number
+input for `int` and `float`, a checkbox for `bool`, a text input for `str`, a list of choices for
+an enum or `Literal`, and a JSON text area for lists, objects and anything else. Each value is
+then checked against the schema with the worker's own check, so a mistake is shown at its field
+before any run exists. Parameters without a schema (Render's SDK) take JSON, or bare text when
+annotated `str`.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +14,70 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from app.typed_text import parse_typed
+from conveyor._jsonschema import check, describe
 from core.domain import TaskParameter
 
 FIELD_PREFIX = "param."
 _STRING_TYPES = frozenset({"str", "string"})
+_SCALAR_KINDS = {"integer": "integer", "number": "number", "string": "text", "boolean": "checkbox"}
 
 
 @dataclass(frozen=True)
 class InputProblem:
     field: str  # the form field to point at ("raw_input" or "param.<name>")
     message: str
+
+
+@dataclass(frozen=True)
+class Field:
+    """How one parameter is asked for.
+
+    Attributes:
+        name: The form field's name (``param.<parameter>``).
+        parameter: The parameter.
+        kind: ``integer``, ``number``, ``text``, ``checkbox``, ``choice`` or ``json``.
+        type_text: What it takes, in Python's words (``list[int]``, ``Point``).
+        choices: For ``choice``: (JSON of the value, label) pairs.
+    """
+
+    name: str
+    parameter: TaskParameter
+    kind: str
+    type_text: str
+    choices: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def default_json(self) -> str:
+        """The default as registered (JSON text); "null" for a None default."""
+        return self.parameter.default_value or "null"
+
+    def checked(self, fields: dict[str, str]) -> bool:
+        """Whether a checkbox shows as ticked: as submitted, else the default."""
+        if self.name in fields:
+            return fields[self.name] == "true"
+        return self.parameter.default_value == "true"
+
+
+def form_fields(parameters: tuple[TaskParameter, ...]) -> list[Field]:
+    """One `Field` per parameter, in order."""
+    return [_field(p) for p in parameters]
+
+
+def _field(param: TaskParameter) -> Field:
+    name = FIELD_PREFIX + param.name
+    schema = param.schema
+    if schema is None:
+        return Field(name, param, "json", param.type or "JSON")
+    type_text = describe(schema) if schema else (param.type or "any JSON")
+    if isinstance(schema.get("enum"), list) and all(
+        isinstance(v, str | int | float | bool) for v in schema["enum"]
+    ):
+        choices = tuple((json.dumps(v), str(v)) for v in schema["enum"])
+        return Field(name, param, "choice", type_text, choices)
+    type_name = schema.get("type")
+    kind = _SCALAR_KINDS.get(type_name) if isinstance(type_name, str) else None
+    return Field(name, param, kind or "json", type_text)
 
 
 def from_raw(text: str) -> tuple[Any, list[InputProblem]]:
@@ -40,29 +102,53 @@ def from_fields(
 ) -> tuple[dict[str, Any], list[InputProblem]]:
     """Keyword input from one field per parameter; an empty field keeps the default.
 
-    Values are JSON (`3`, `[1, 2]`, `"text"`); a parameter annotated `str` also takes bare text,
-    because quoting every string by hand is what people get wrong first.
+    Every problem is reported, each at its field: a required field left empty, JSON that does
+    not parse, a value that does not fit the parameter's schema.
     """
     values: dict[str, Any] = {}
     problems: list[InputProblem] = []
-    for param in parameters:
-        name = FIELD_PREFIX + param.name
-        text = fields.get(name, "").strip()
+    for field in form_fields(parameters):
+        param = field.parameter
+        text = fields.get(field.name, "")
+        if field.kind != "text":
+            text = text.strip()
+        if field.kind == "checkbox":
+            values[param.name] = text == "true"
+            continue
         if not text:
             if not param.has_default:
-                problems.append(InputProblem(name, f"{param.name} is required"))
+                problems.append(InputProblem(field.name, f"{param.name} is required"))
             continue
         try:
-            values[param.name] = json.loads(text)
+            value = _value(field, text)
         except json.JSONDecodeError as exc:
-            if (param.type or "").lower() in _STRING_TYPES:
-                values[param.name] = text
-                continue
             problems.append(
                 InputProblem(
-                    name,
+                    field.name,
                     f"{param.name}: not valid JSON ({exc.msg}); "
                     'write strings in double quotes, like "text"',
                 )
             )
+            continue
+        problem = check(param.schema, value, param.name) if param.schema else None
+        if problem:
+            problems.append(InputProblem(field.name, problem))
+            continue
+        values[param.name] = value
     return values, problems
+
+
+def _value(field: Field, text: str) -> Any:
+    schema = field.parameter.schema
+    if field.kind == "text":
+        return text
+    if field.kind in ("integer", "number") and schema is not None:
+        return parse_typed(text, schema)
+    if field.kind == "choice":
+        return json.loads(text)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        if schema is None and (field.parameter.type or "").lower() in _STRING_TYPES:
+            return text  # quoting every string by hand is what people get wrong first
+        raise

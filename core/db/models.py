@@ -102,6 +102,9 @@ class WorkflowVersion(Base):
     env: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: the built environment
     image: Mapped[str | None] = mapped_column(Text, nullable=True)  # image builds: its reference
     env_vars: Mapped[str | None] = mapped_column(Text, nullable=True)  # SecretBox token
+    # sha256 of the source, the environment and the registered tasks: an unchanged restart of
+    # `conveyor dev` keeps this version instead of making another
+    fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Build(Base):
@@ -152,6 +155,7 @@ class Task(Base):
     name: Mapped[str] = mapped_column(String(200))
     options: Mapped[str] = mapped_column(Text)  # JSON
     parameters: Mapped[str] = mapped_column(Text)  # JSON
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)  # the docstring
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

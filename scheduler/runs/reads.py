@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import functools
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
@@ -220,28 +221,6 @@ class RunReads:
     async def get_task(self, workspace_id: str, task_ref: str) -> TaskInfo:
         return await self.resolve_task(workspace_id, task_ref)
 
-    async def list_tasks(
-        self, workspace_id: str, *, workflow_id: str | None, cursor: str | None, limit: int
-    ) -> Page[TaskInfo]:
-        """Tasks of each workflow's active version."""
-        query = (
-            select(tasks, workflows.c.slug)
-            .join(workflows, workflows.c.id == tasks.c.workflow_id)
-            .where(
-                workflows.c.workspace_id == workspace_id,
-                tasks.c.version_id == workflows.c.active_version_id,
-            )
-            .order_by(tasks.c.id)
-            .limit(limit + 1)
-        )
-        if workflow_id:
-            query = query.where(tasks.c.workflow_id == workflow_id)
-        if cursor:
-            query = query.where(tasks.c.id > cursor)
-        rows = await self.db.read(lambda conn: conn.execute(query).all())
-        items = [task_info(row, row.slug) for row in rows[:limit]]
-        return Page(items, items[-1].id if len(rows) > limit and items else None)
-
     async def list_workflows(self, workspace_id: str) -> list[WorkflowInfo]:
         query = (
             select(workflows)
@@ -252,7 +231,7 @@ class RunReads:
         return [workflow_info(row) for row in rows]
 
     async def list_versions(self, workspace_id: str, workflow_id: str | None) -> list[VersionInfo]:
-        return await self.db.read(functools.partial(_versions, workspace_id, workflow_id))
+        return await self.db.read(functools.partial(versions_of, workspace_id, workflow_id))
 
     # -- the scheduler's and the agent's questions ------------------------------------------
 
@@ -363,7 +342,16 @@ def _may_deliver(attempt_id: str, child_id: str, conn: Connection) -> bool:
     return bool(conn.scalar(_OTHER_AWAITED, params))
 
 
-def _versions(workspace_id: str, workflow_id: str | None, conn: Connection) -> list[VersionInfo]:
+def versions_of(
+    workspace_id: str,
+    workflow_id: str | None,
+    conn: Connection,
+    *,
+    version_ids: list[str] | None = None,
+) -> list[VersionInfo]:
+    """Newest first; only `version_ids` when given (an empty list gives none)."""
+    if version_ids is not None and not version_ids:
+        return []
     query = (
         select(versions)
         .join(workflows, workflows.c.id == versions.c.workflow_id)
@@ -372,6 +360,8 @@ def _versions(workspace_id: str, workflow_id: str | None, conn: Connection) -> l
     )
     if workflow_id:
         query = query.where(versions.c.workflow_id == workflow_id)
+    if version_ids is not None:
+        query = query.where(versions.c.id.in_(version_ids))
     rows = conn.execute(query).all()
     names: dict[str, list[str]] = defaultdict(list)
     if rows:
@@ -412,7 +402,7 @@ def resolve_task(workspace_id: str, task_ref: str, conn: Connection) -> TaskInfo
         params = {"workspace_id": workspace_id, "name": name, "slug": slug}
         row = conn.execute(_ACTIVE_TASK, params).first()
         if row is None:
-            raise NotFound(f"task {task_ref!r} not found")
+            raise _task_not_found(conn, workspace_id, task_ref, version_id)
         return task_info(row, row.slug)
     query = base.where(workflows.c.workspace_id == workspace_id, tasks.c.name == name)
     if slug is not None:
@@ -425,7 +415,26 @@ def resolve_task(workspace_id: str, task_ref: str, conn: Connection) -> TaskInfo
         query = query.where(tasks.c.version_id == workflows.c.active_version_id)
     rows = (conn.execute(query)).all()
     if not rows:
-        raise NotFound(f"task {task_ref!r} not found")
+        raise _task_not_found(conn, workspace_id, task_ref, version_id)
     if len(rows) > 1:
         raise InvalidRequest(f"task {name!r} is in several workflows: name it as 'workflow/task'")
     return task_info(rows[0], rows[0].slug)
+
+
+def _task_not_found(
+    conn: Connection, workspace_id: str, task_ref: str, version_id: str | None
+) -> NotFound:
+    """NotFound naming the closest task slug of the active versions, when one is close."""
+    rows = conn.execute(
+        select(workflows.c.slug, tasks.c.name)
+        .join(workflows, workflows.c.id == tasks.c.workflow_id)
+        .where(
+            workflows.c.workspace_id == workspace_id,
+            tasks.c.version_id == workflows.c.active_version_id,
+        )
+    )
+    slugs = [f"{slug}/{name}" for slug, name in rows]
+    wanted = task_ref.rsplit(":", 1)[0] if version_id else task_ref
+    close = difflib.get_close_matches(wanted, slugs, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]}?)" if close and close[0] != wanted else ""
+    return NotFound(f"task {task_ref!r} not found{hint}")

@@ -130,9 +130,12 @@ def task_info(row: AnyRow | Task, workflow_slug: str) -> TaskInfo:
         created_at=row.created_at,
         options=options_from_json(row.options),
         parameters=tuple(
-            TaskParameter(p["name"], p.get("type"), p["has_default"], p.get("default_value"))
+            TaskParameter(
+                p["name"], p.get("type"), p["has_default"], p.get("default_value"), p.get("schema")
+            )
             for p in json.loads(row.parameters)
         ),
+        description=row.description,
     )
 
 
@@ -145,4 +148,7 @@ def workflow_info(row: Any) -> WorkflowInfo:
         root_dir=row.root_dir,
         active_version_id=row.active_version_id,
         created_at=row.created_at,
+        repo_url=row.repo_url,
+        branch=row.branch,
+        build_command=row.build_command or "",
     )

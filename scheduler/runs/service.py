@@ -8,15 +8,29 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select
 
-from core.domain import JSON, LogChunk, RunInfo, ScheduleInfo
+from conveyor._input_check import input_problem
+from core.domain import (
+    JSON,
+    LogChunk,
+    Page,
+    RunInfo,
+    ScheduleInfo,
+    TaskInfo,
+    VersionInfo,
+    WorkflowInfo,
+)
+from core.errors import InvalidRequest
 from core.events import EventBus
 from core.settings import Settings
 from scheduler.payloads import PayloadStore, check_input
+from scheduler.runs import catalog
+from scheduler.runs.catalog import TaskFilter, VersionFilter, WorkflowFilter
 from scheduler.runs.logs import RunLogs
 from scheduler.runs.reads import RunReads
 from scheduler.runs.rows import runs, workspaces
@@ -43,11 +57,15 @@ class RunService(RunReads):
     ) -> RunInfo:
         """Start a root run of `wf/task[:version]` (or a bare task name when unambiguous).
 
-        Raises NotFound (unknown task/version), InvalidRequest (input neither array nor object),
-        PayloadTooLarge (input over `limits.max_input_bytes`).
+        Raises NotFound (unknown task/version), InvalidRequest (input neither array nor object,
+        or not fitting the parameter schemas Conveyor's SDK registered), PayloadTooLarge (input
+        over `limits.max_input_bytes`).
         """
         text = check_input(input, max_bytes=self.settings.limits.max_input_bytes)
         task = await self.resolve_task(workspace_id, task_ref)
+        problem = input_problem(task.parameters, input)
+        if problem:
+            raise InvalidRequest(f"task {task.slug!r} cannot take this input: {problem}")
         idempotency = (f"api:{workspace_id}", idempotency_key) if idempotency_key else None
         if idempotency is not None and (earlier := await self._idempotent(*idempotency)):
             return earlier
@@ -68,6 +86,45 @@ class RunService(RunReads):
         )
         run_id = await self.db.read(lambda conn: conn.scalar(query))
         return None if run_id is None else await self.run_by_id(run_id)
+
+    async def list_tasks(
+        self,
+        workspace_id: str,
+        *,
+        workflow_id: str | None,
+        cursor: str | None,
+        limit: int,
+        task_filter: TaskFilter | None = None,
+    ) -> Page[TaskInfo]:
+        """Tasks of each workflow's active version (of the filter's versions when it names any)."""
+        task_filter = task_filter or TaskFilter()
+        if workflow_id:
+            task_filter = replace(
+                task_filter, workflow_ids=(*task_filter.workflow_ids, workflow_id)
+            )
+        return await self.db.read(
+            lambda conn: catalog.list_tasks(conn, workspace_id, task_filter, cursor, limit)
+        )
+
+    async def find_workflows(
+        self, workspace_id: str, workflow_filter: WorkflowFilter, *, cursor: str | None, limit: int
+    ) -> Page[WorkflowInfo]:
+        """A page of workflows, oldest first, matching the filter."""
+        return await self.db.read(
+            lambda conn: catalog.list_workflows(conn, workspace_id, workflow_filter, cursor, limit)
+        )
+
+    async def find_versions(
+        self, workspace_id: str, version_filter: VersionFilter, *, cursor: str | None, limit: int
+    ) -> Page[VersionInfo]:
+        """A page of versions, newest first, matching the filter."""
+        return await self.db.read(
+            lambda conn: catalog.list_versions(conn, workspace_id, version_filter, cursor, limit)
+        )
+
+    async def get_version(self, workspace_id: str, version_id: str) -> VersionInfo:
+        """Raises NotFound."""
+        return await self.db.read(lambda conn: catalog.get_version(conn, workspace_id, version_id))
 
     async def cancel_run(self, workspace_id: str, run_id: str) -> RunInfo:
         """Cancel the run and its non-terminal descendants; a terminal run is left as it is."""

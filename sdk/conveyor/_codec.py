@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
+import datetime
+import enum
 import json
+import sys
 import traceback
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +37,7 @@ def encode_input(task_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) 
         )
     payload: list[Any] | dict[str, Any] = dict(kwargs) if kwargs else list(args)
     try:
-        return json.dumps(payload)
+        return json.dumps(payload, default=to_jsonable)
     except (TypeError, ValueError) as exc:
         raise SerializationError(
             f"input of task {task_name!r} is not JSON-serialisable: {exc}"
@@ -55,11 +59,42 @@ def encode_output(task_name: str, result: Any) -> str:
     """
     wrapped = result if isinstance(result, list) else [result]
     try:
-        return json.dumps(wrapped)
+        return json.dumps(wrapped, default=to_jsonable)
     except (TypeError, ValueError) as exc:
         raise SerializationError(
             f"task {task_name!r} returned a value that is not JSON-serialisable: {exc}"
         ) from None
+
+
+def to_jsonable(value: Any) -> Any:
+    """JSON's view of the typed values a task may take or return (``json.dumps``'s ``default``).
+
+    Pydantic models and dataclasses become objects (as pydantic dumps them in JSON mode), enums
+    their value, dates and times ISO 8601 strings, UUIDs and decimals strings: what the receiving
+    task's annotations turn back into the same types. Sets stay unserialisable, as in Render's
+    SDK (JSON has no set, and a list would lose what the caller meant).
+
+    Raises:
+        TypeError: The value has no JSON form.
+    """
+    if hasattr(value, "model_dump") and callable(value.model_dump):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        try:
+            from pydantic import TypeAdapter
+        except ImportError:  # a worker's environment may have only the standard library
+            return dataclasses.asdict(value)
+        return TypeAdapter(type(value)).dump_python(value, mode="json")
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    # Without the module imported, no value can be of its types: skip importing it here.
+    for module, name in (("uuid", "UUID"), ("decimal", "Decimal")):
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(value, getattr(loaded, name)):
+            return str(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def unwrap_output(output: Any) -> Any:

@@ -4,8 +4,9 @@ The semantics follow a real run: input must be JSON-serialisable and reaches the
 as decoded JSON; the output goes through JSON (a non-JSON result fails the attempt) and a
 one-element result list is unwrapped for the caller; a failed attempt is retried under the
 task's retry policy (the server's default, 3 retries, when the task has none) but without
-waiting; a failed child raises `TaskRunError` in its parent. A failed root re-raises the
-last attempt's own exception, so tests can match it.
+waiting, except for input that does not fit the task (`InvalidInputError`, never retried); a
+failed child raises `TaskRunError` in its parent. A failed root re-raises the last attempt's own
+exception, so tests can match it.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 from conveyor._codec import ErrorReport, encode_input, encode_output, unwrap_output
 from conveyor._context import TaskContext, TaskRunMetadata, current_context
 from conveyor._options import Retry
-from conveyor._signature import bind_input
-from conveyor.errors import TaskNotFoundError, TaskRunError
+from conveyor.errors import InvalidInputError, TaskNotFoundError, TaskRunError
 
 if TYPE_CHECKING:
     from conveyor._task import TaskDefinition
@@ -78,6 +78,8 @@ def run_root_sync(
         ctx = TaskContext(runtime, task_name=definition.name, metadata=meta, attempt=attempt)
         try:
             output = _attempt_sync(definition, ctx, input_json)
+        except InvalidInputError:
+            raise  # another attempt gets the same input
         except Exception:
             if attempt >= policy.max_retries:
                 raise
@@ -111,6 +113,8 @@ async def run_with_retries(
             if definition.is_async:
                 return await _attempt_async(definition, ctx, input_json)
             return _attempt_sync(definition, ctx, input_json)
+        except InvalidInputError:
+            raise
         except Exception:
             if attempt >= policy.max_retries:
                 raise
@@ -143,7 +147,7 @@ def _arguments(
     definition: TaskDefinition[Any, Any], ctx: TaskContext, input_json: str
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     payload = json.loads(input_json)
-    args, kwargs = bind_input(definition.func, definition.name, definition.takes_context, payload)
+    args, kwargs = definition.inputs.bind(payload)
     if definition.takes_context:
         args = (ctx, *args)
     return args, kwargs

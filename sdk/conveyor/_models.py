@@ -121,12 +121,13 @@ class TaskOptionsInfo(_Model):
 
 
 class TaskParameter(_Model):
-    """One input of a registered task."""
+    """One input of a registered task; ``json_schema`` is what it accepts (Conveyor's SDK)."""
 
     name: str
     type: str | None = None
     has_default: bool = False
     default_value: str | None = None
+    json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
 
 
 class Task(_Model):
@@ -140,6 +141,7 @@ class Task(_Model):
     workflow_version_id: str | None = None
     options: TaskOptionsInfo = Field(default_factory=TaskOptionsInfo)
     parameters: builtins.list[TaskParameter] = Field(default_factory=builtins.list)
+    description: str | None = None
 
 
 class Page(_Model):

@@ -1,9 +1,8 @@
-"""Reading a task function's signature: the context parameter, inputs, and binding wire input."""
+"""Reading a task function's signature: whether it takes a context, and its inputs as registered."""
 
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,12 +19,15 @@ class Parameter:
         type: The annotation's name, None without an annotation.
         has_default: Whether the parameter has a default.
         default_value: The default as a JSON string; None when absent, None or not JSON.
+        schema: The JSON Schema of the values it accepts (``{}`` for any); None for ``*args``
+            and ``**kwargs``, which the server leaves to the worker.
     """
 
     name: str
     type: str | None
     has_default: bool
     default_value: str | None = None
+    schema: dict[str, Any] | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """The registration form of the parameter."""
@@ -35,6 +37,8 @@ class Parameter:
         wire["has_default"] = self.has_default
         if self.default_value is not None:
             wire["default_value"] = self.default_value
+        if self.schema is not None:
+            wire["schema"] = self.schema
         return wire
 
 
@@ -68,71 +72,3 @@ def takes_context(func: Callable[..., Any]) -> bool:
     except Exception:
         return False
     return is_context_annotation(resolved)
-
-
-def input_parameters(func: Callable[..., Any], with_context: bool) -> list[Parameter]:
-    """The task's inputs (the context parameter left out).
-
-    Args:
-        func: The task function.
-        with_context: Whether its first parameter is the context.
-
-    Returns:
-        One `Parameter` per input, in order.
-    """
-    params = list(inspect.signature(func).parameters.values())
-    if with_context:
-        params = params[1:]
-    return [_describe(p) for p in params]
-
-
-def _describe(param: inspect.Parameter) -> Parameter:
-    type_name: str | None = None
-    if param.annotation is not inspect.Parameter.empty:
-        ann = param.annotation
-        type_name = ann if isinstance(ann, str) else getattr(ann, "__name__", None) or str(ann)
-    has_default = param.default is not inspect.Parameter.empty
-    default_value: str | None = None
-    if has_default and param.default is not None:
-        try:
-            default_value = json.dumps(param.default)
-        except (TypeError, ValueError):
-            default_value = None
-    return Parameter(param.name, type_name, has_default, default_value)
-
-
-def bind_input(
-    func: Callable[..., Any],
-    task_name: str,
-    with_context: bool,
-    payload: list[Any] | dict[str, Any],
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """Turns wire input into call arguments, checking them against the signature.
-
-    Args:
-        func: The task function.
-        task_name: The task's name, for the error message.
-        with_context: Whether a context goes first (a placeholder stands in while binding).
-        payload: A JSON array (positional) or object (keywords).
-
-    Returns:
-        The positional and keyword arguments, without the context.
-
-    Raises:
-        TypeError: The input does not fit the task's parameters; the message names the task.
-    """
-    if isinstance(payload, dict):
-        args: tuple[Any, ...] = ()
-        kwargs = dict(payload)
-    elif isinstance(payload, list):
-        args, kwargs = tuple(payload), {}
-    else:
-        raise TypeError(
-            f"task {task_name!r} input must be a JSON array or object, got {type(payload).__name__}"
-        )
-    probe = (None, *args) if with_context else args
-    try:
-        inspect.signature(func).bind(*probe, **kwargs)
-    except TypeError as exc:
-        raise TypeError(f"task {task_name!r} cannot take this input: {exc}") from None
-    return args, kwargs

@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 from conveyor import _local
 from conveyor._context import current_context
 from conveyor._options import TaskOptions
-from conveyor._signature import Parameter, input_parameters, takes_context
+from conveyor._signature import Parameter, takes_context
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from conveyor._inputs import TaskInputs
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -55,7 +57,7 @@ class TaskDefinition(Generic[P, R]):
         self._options = options
         self._registry = registry
         self._takes_context = takes_context(func)
-        self._parameters = tuple(input_parameters(func, self._takes_context))
+        self._inputs: TaskInputs | None = None
         self._is_async = inspect.iscoroutinefunction(func)
 
     def __repr__(self) -> str:
@@ -78,8 +80,22 @@ class TaskDefinition(Generic[P, R]):
 
     @property
     def parameters(self) -> tuple[Parameter, ...]:
-        """The task's inputs, the context parameter left out."""
-        return self._parameters
+        """The task's inputs, the context parameter left out, each with its JSON Schema."""
+        return self.inputs.parameters
+
+    @property
+    def inputs(self) -> TaskInputs:
+        """Checks and converts a run's input; described on first use, then kept."""
+        if self._inputs is None:
+            from conveyor._inputs import TaskInputs
+
+            self._inputs = TaskInputs(self._func, self._name, self._takes_context)
+        return self._inputs
+
+    @property
+    def description(self) -> str | None:
+        """The function's docstring, cleaned of indentation; None without one."""
+        return inspect.getdoc(self._func) or None
 
     @property
     def takes_context(self) -> bool:

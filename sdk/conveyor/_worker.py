@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from conveyor._codec import ErrorReport, b64_json, encode_output, from_b64_json, unwrap_output
 from conveyor._context import TaskContext, TaskRunMetadata, current_context
-from conveyor._signature import bind_input
 from conveyor._uds import Sleep, SocketClient
 from conveyor.errors import TaskNotFoundError, TaskRunError, WorkerError
 
@@ -125,9 +124,7 @@ async def run_one(tasks: Tasks, client: SocketClient) -> int:
         # an unknown task or an input that does not fit it fails every attempt alike
         if definition is None:
             raise TaskNotFoundError(name)
-        args, kwargs = bind_input(
-            definition.func, definition.name, definition.takes_context, payload
-        )
+        args, kwargs = definition.inputs.bind(payload)
     except Exception as exc:
         return await _report_error(client, ErrorReport.from_exception(exc, retryable=False))
     try:
@@ -204,13 +201,16 @@ def registration(tasks: Tasks) -> list[dict[str, Any]]:
         tasks: The app's tasks by name.
 
     Returns:
-        One object per task: name, options (``{}`` when none), parameters (when any).
+        One object per task: name, options (``{}`` when none), parameters (when any), each with
+        its JSON Schema, and the docstring as ``description`` (extra keys the server may ignore).
     """
     wire: list[dict[str, Any]] = []
     for definition in tasks.values():
         entry: dict[str, Any] = {"name": definition.name, "options": definition.options.to_wire()}
         if definition.parameters:
             entry["parameters"] = [p.to_wire() for p in definition.parameters]
+        if definition.description:
+            entry["description"] = definition.description
         wire.append(entry)
     return wire
 

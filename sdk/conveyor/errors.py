@@ -7,6 +7,7 @@ ConveyorError                      conveyor_error
 ├── TaskDefinitionError            invalid_task_definition   (also ValueError)
 │   └── DuplicateTaskError         duplicate_task
 ├── SerializationError             not_serializable          (also TypeError)
+├── InvalidInputError              invalid_input             (also TypeError)
 ├── TaskNotFoundError              task_not_found
 ├── TaskRunError                   subtask_failed
 ├── WorkerError                    worker_error
@@ -30,6 +31,7 @@ __all__ = [
     "ConflictError",
     "ConveyorError",
     "DuplicateTaskError",
+    "InvalidInputError",
     "InvalidRequestError",
     "NotFoundError",
     "PayloadTooLargeError",
@@ -75,6 +77,23 @@ class SerializationError(ConveyorError, TypeError):
     """A task's input or output is not JSON-serialisable."""
 
     code: str = "not_serializable"
+
+
+class InvalidInputError(ConveyorError, TypeError):
+    """A run's input does not fit the task's parameters; another attempt cannot help."""
+
+    code: str = "invalid_input"
+
+    def __init__(self, task_name: str, problem: str) -> None:
+        """Builds the message from the task and what is wrong with its input.
+
+        Args:
+            task_name: The task (its name, or ``workflow/task`` on the server).
+            problem: What does not fit, such as ``"count: expected int, got 'abc'"``.
+        """
+        self.task_name = task_name
+        self.problem = problem
+        super().__init__(f"task {task_name!r} cannot take this input: {problem}")
 
 
 class TaskNotFoundError(ConveyorError):

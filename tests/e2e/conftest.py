@@ -6,7 +6,8 @@ main thread while it is open, which would break every anyio test collected after
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# `make screenshots` points this at docs/screenshots; otherwise they go to a temporary folder,
+# so running the tests never rewrites tracked files.
+SCREENSHOTS_ENV = "SCREENSHOTS_DIR"
 VIEWPORT = {"width": 1280, "height": 860}
+Shot = Callable[[Page, str], None]
 
 
 @pytest.fixture(scope="package")
@@ -63,7 +67,19 @@ def page(context: BrowserContext) -> Page:
     return context.new_page()
 
 
-def screenshot(page: Page, name: str) -> None:
-    """Saved for docs/dashboard.md, overwritten on every run."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+@pytest.fixture(scope="package")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    chosen = os.environ.get(SCREENSHOTS_ENV)
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def screenshot(screenshots: Path) -> Shot:
+    """Saves a full-page PNG (the images of docs/dashboard.md under `make screenshots`)."""
+
+    def save(page: Page, name: str) -> None:
+        page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)
+
+    return save

@@ -1,4 +1,4 @@
-"""A real engine (hello + the retry workflow) behind two loopback uvicorn servers in a thread.
+"""A real engine (hello, retry, typed) behind two loopback uvicorn servers in a thread.
 
 One server acts as `conveyor dev` does (anonymous workspace, no sign-in); the other requires an
 API key, so sign-in and CSRF are exercised against the same engine.
@@ -25,6 +25,7 @@ WS = DEFAULT_WORKSPACE_ID
 REPO = Path(__file__).resolve().parents[2]
 HELLO = REPO / "examples" / "hello"
 RETRY = Path(__file__).parent / "workflows" / "retry"
+TYPED = Path(__file__).parent / "workflows" / "typed"
 MAX_CONCURRENCY = 2  # small, so a test can fill every slot and hold a run in `pending`
 
 
@@ -71,6 +72,7 @@ def live_server(root: Path) -> Iterator[LiveServer]:
     async def prepare(runtime: Runtime) -> None:
         await _register(runtime, HELLO, root, "hello", "conveyor-worker main:app")
         await _register(runtime, RETRY, root, "retry", "conveyor-worker retry_once:app")
+        await _register(runtime, TYPED, root, "typed", "conveyor-worker main:app")
         await runtime.start()
         keys.append((await runtime.keys.create(WS, "e2e")).secret)
 

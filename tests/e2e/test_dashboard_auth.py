@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from core.domain import RunFilter
-from tests.e2e.conftest import VIEWPORT, screenshot
+from tests.e2e.conftest import VIEWPORT, Shot
 from tests.e2e.live_server import WS, LiveServer
 
 pytestmark = pytest.mark.slow
@@ -17,7 +17,9 @@ def run_count(server: LiveServer) -> int:
     return len(page.items)
 
 
-def test_sign_in_is_required_without_the_dev_workspace(page: Page, server: LiveServer) -> None:
+def test_sign_in_is_required_without_the_dev_workspace(
+    page: Page, server: LiveServer, screenshot: Shot
+) -> None:
     page.goto(f"{server.auth_url}/runs?status=failed")
     expect(page).to_have_url(f"{server.auth_url}/sign-in?next=%2Fruns%3Fstatus%3Dfailed")
     answer = page.request.get(f"{server.auth_url}/dashboard/events")
@@ -59,22 +61,32 @@ def test_forged_csrf_token_is_rejected(browser: Browser, server: LiveServer) -> 
         context.close()
 
 
-def test_bad_form_input_shows_a_message_and_starts_nothing(page: Page, server: LiveServer) -> None:
+def test_bad_form_input_shows_a_message_and_starts_nothing(
+    page: Page, server: LiveServer, screenshot: Shot
+) -> None:
     page.goto(f"{server.url}/tasks/hello/add_squares")
+    expect(page.locator("#task-doc")).to_contain_text("each square computed by its own child")
     before = run_count(server)
-    page.locator("input[name='param.a']").fill("[1,")
+    # int parameters get number fields; 3.5 is a number but not an int
+    expect(page.locator("input[name='param.a']")).to_have_attribute("type", "number")
+    page.locator("input[name='param.a']").fill("3.5")
     page.get_by_role("button", name="Start run").click()
     alert = page.get_by_role("alert")
-    expect(alert).to_contain_text("a: not valid JSON")
+    expect(alert).to_contain_text("a: expected int, got 3.5")
     expect(alert).to_contain_text("b is required")
     expect(page.locator("input[name='param.a']")).to_have_attribute("aria-invalid", "true")
-    expect(page.locator("input[name='param.a']")).to_have_value("[1,")
+    expect(page.locator("input[name='param.a']")).to_have_value("3.5")
     screenshot(page, "task-form-error")
 
     page.get_by_label("Raw JSON", exact=True).check()
     page.locator("#raw_input").fill('"just a string"')
     page.get_by_role("button", name="Start run").click()
     expect(page.get_by_role("alert")).to_contain_text("must be a JSON array or object")
+    page.locator("#raw_input").fill('["three", 4]')
+    page.get_by_role("button", name="Start run").click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        "task 'hello/add_squares' cannot take this input: a: expected int, got 'three'"
+    )
 
     page.goto(f"{server.url}/runs?after=not-a-time")
     expect(page.get_by_role("alert")).to_contain_text("is not a date and time")

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from core.domain import RunInfo, RunStatus
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import Shot
 from tests.e2e.live_server import MAX_CONCURRENCY, WS, LiveServer
 
 pytestmark = pytest.mark.slow
@@ -41,7 +41,9 @@ def status_of(page: Page) -> Any:
     return page.locator("#run-status [data-status]")
 
 
-def test_run_started_from_the_form_goes_live_to_succeeded(page: Page, server: LiveServer) -> None:
+def test_run_started_from_the_form_goes_live_to_succeeded(
+    page: Page, server: LiveServer, screenshot: Shot
+) -> None:
     # Every slot busy, so the new run must wait in `pending` until the blockers are cancelled.
     blockers = [start(server, "hello/sleeper", {"seconds": 120}) for _ in range(MAX_CONCURRENCY)]
     for blocker in blockers:
@@ -51,7 +53,6 @@ def test_run_started_from_the_form_goes_live_to_succeeded(page: Page, server: Li
     screenshot(page, "tasks")
     page.get_by_role("link", name="Run hello/sleeper").click()
     page.get_by_label("seconds").fill("2")
-    screenshot(page, "task-form")
     page.get_by_role("button", name="Start run").click()
     expect(page).to_have_url(RUN_URL)
     page.evaluate("window.__sameDocument = true")
@@ -69,7 +70,38 @@ def test_run_started_from_the_form_goes_live_to_succeeded(page: Page, server: Li
     screenshot(page, "runs")
 
 
-def test_fan_out_tree_shows_every_child(page: Page, server: LiveServer) -> None:
+def test_the_form_asks_for_each_type_as_it_should(
+    page: Page, server: LiveServer, screenshot: Shot
+) -> None:
+    page.goto(f"{server.url}/tasks/typed/describe")
+    expect(page.locator("#task-doc")).to_contain_text("Gives back its input")
+    expect(page.get_by_label("count")).to_have_attribute("type", "number")
+    page.get_by_label("count").fill("3")
+    page.get_by_label("loud").check()
+    page.get_by_label("color").select_option("green")
+    page.get_by_label("tags").fill('["a", "b"]')
+    screenshot(page, "task-form")
+    page.get_by_role("button", name="Start run").click()
+    expect(page).to_have_url(RUN_URL)
+    expect(status_of(page)).to_have_attribute("data-status", "succeeded")
+    output = page.locator("#output")
+    for shown in ('"count": [', '"int"', '"loud": [', "true", '"green"', '"list"'):
+        expect(output).to_contain_text(shown)
+    run_id = page.url.rsplit("/", 1)[-1]
+    run = server.call(server.engine.service.get_run(WS, run_id))
+    assert run.input == {"count": 3, "loud": True, "color": "green", "tags": ["a", "b"]}
+    assert run.results == [
+        {
+            "count": [3, "int"],
+            "ratio": [1.5, "float"],
+            "loud": [True, "bool"],
+            "color": ["green", "str"],
+            "tags": [["a", "b"], "list"],
+        }
+    ]
+
+
+def test_fan_out_tree_shows_every_child(page: Page, server: LiveServer, screenshot: Shot) -> None:
     page.goto(f"{server.url}/tasks/hello/sum_of_squares")
     page.get_by_label("Raw JSON", exact=True).check()
     page.get_by_label(re.compile("^Raw JSON input")).fill("[[1, 2, 3, 4, 5]]")
@@ -91,7 +123,7 @@ def test_fan_out_tree_shows_every_child(page: Page, server: LiveServer) -> None:
 
 
 def test_failed_attempt_shows_its_stack_trace_and_the_retry(
-    page: Page, server: LiveServer, tmp_path: Path
+    page: Page, server: LiveServer, tmp_path: Path, screenshot: Shot
 ) -> None:
     run = start(server, "retry/fails_once", {"marker": str(tmp_path / "marker")})
     page.goto(f"{server.url}/runs/{run.id}")
@@ -131,7 +163,9 @@ def test_cancel_a_sleeping_run(page: Page, server: LiveServer) -> None:
     assert server.call(server.engine.service.get_run(WS, run.id)).status is RunStatus.CANCELED
 
 
-def test_logs_follow_live_while_the_attempt_runs(page: Page, server: LiveServer) -> None:
+def test_logs_follow_live_while_the_attempt_runs(
+    page: Page, server: LiveServer, screenshot: Shot
+) -> None:
     run = start(server, "hello/sleeper", {"seconds": 5})
     wait_status(server, run.id, RunStatus.RUNNING)
     page.goto(f"{server.url}/runs/{run.id}")
@@ -147,7 +181,7 @@ def test_logs_follow_live_while_the_attempt_runs(page: Page, server: LiveServer)
     assert page.evaluate("window.__sameDocument") is True
 
 
-def test_pages_read_without_javascript(browser: Any, server: LiveServer) -> None:
+def test_pages_read_without_javascript(browser: Any, server: LiveServer, screenshot: Shot) -> None:
     run = start(server, "hello/add_squares", [3, 4])
     wait_status(server, run.id, RunStatus.SUCCEEDED)
     context = browser.new_context(java_script_enabled=False)
@@ -158,7 +192,7 @@ def test_pages_read_without_javascript(browser: Any, server: LiveServer) -> None
         expect(page.locator("#run-tree li li")).to_have_count(2)
         expect(page.locator("#output")).to_contain_text("25")
         page.goto(f"{server.url}/workflows")
-        expect(page.locator("table.versions .badge")).to_have_count(2)
+        expect(page.locator("table.versions .badge")).to_have_count(3)  # hello, retry, typed
         screenshot(page, "workflows")
         page.goto(f"{server.url}/usage")
         expect(page.locator("#q-limit")).to_have_text(str(MAX_CONCURRENCY))

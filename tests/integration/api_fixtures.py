@@ -30,7 +30,13 @@ WORKFLOW = textwrap.dedent("""
 
     @app.task
     def square(a: int) -> int:
+        '''The square of a.'''
         return a * a
+
+
+    @app.task
+    def kind_of(value: str, maybe: int | None = None) -> list[str]:
+        return [type(value).__name__, type(maybe).__name__]
 
 
     @app.task

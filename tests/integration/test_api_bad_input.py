@@ -50,6 +50,16 @@ def test_rejections_are_clear_and_store_nothing(http: httpx.Client) -> None:
     _error(not_object, 400)
     unknown = http.post("/v1/task-runs", json={"task": "api/no_such_task", "input": []})
     assert "no_such_task" in _error(unknown, 404)
+    misspelt = http.post("/v1/task-runs", json={"task": "api/sqare", "input": [1]})
+    assert _error(misspelt, 404) == "task 'api/sqare' not found (did you mean api/square?)"
+    wrong_type = http.post("/v1/task-runs", json={"task": "api/square", "input": ["three"]})
+    assert _error(wrong_type, 400) == (
+        "task 'api/square' cannot take this input: a: expected int, got 'three'"
+    )
+    wrong_keyword = http.post("/v1/task-runs", json={"task": "api/square", "input": {"b": 1}})
+    assert "unexpected input 'b' (inputs: 'a')" in _error(wrong_keyword, 400)
+    too_many = http.post("/v1/task-runs", json={"task": "api/square", "input": [1, 2]})
+    assert _error(too_many, 400).endswith("takes 1 input, got 2")
     scalar = http.post("/v1/task-runs", json={"task": "api/square", "input": "7"})
     assert "array" in _error(scalar, 400)
     huge = json.dumps({"task": "api/square", "input": ["x" * (5 * 1024 * 1024)]})

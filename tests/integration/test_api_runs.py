@@ -121,7 +121,12 @@ def test_tasks_workflows(http: httpx.Client) -> None:
     items = http.get("/v1/tasks", params={"limit": 100}).json()
     names = {TaskWithCursor.from_dict(item).task.name for item in items}
     assert {"square", "fails", "square_plus_one"} <= names
-    assert http.get("/v1/tasks/api/square").json()["slug"] == "api/square"
+    square = http.get("/v1/tasks/api/square").json()
+    assert square["slug"] == "api/square"
+    assert square["description"] == "The square of a."
+    assert square["parameters"] == [
+        {"name": "a", "hasDefault": False, "type": "int", "schema": {"type": "integer"}}
+    ]
     workflows = http.get("/v1/workflows").json()
     assert [w["workflow"]["slug"] for w in workflows] == ["api"]
     versions = http.get("/v1/workflowversions").json()

@@ -68,3 +68,27 @@ def test_dev_uses_a_virtualenv_and_reregisters_on_change(tmp_path: Path) -> None
         active = [w["workflow"].get("activeVersionId") for w in client.get("/v1/workflows").json()]
         assert active == [two_ready_ids[0]]
         assert "Reusing virtualenv" in server.output()
+
+
+def test_restarting_dev_on_unchanged_code_makes_no_version(tmp_path: Path) -> None:
+    folder = tmp_path / "same"
+    folder.mkdir()
+    (folder / "main.py").write_text(
+        MAIN.replace("import tinydep\n", "").replace(
+            "{GREETING} {tinydep.NAME} in {os.environ['VIRTUAL_ENV']}", "same"
+        )
+    )
+    data = tmp_path / "data"
+
+    def versions(url: str) -> list[str]:
+        items = httpx.get(f"{url}/v1/workflowversions").json()
+        return [item["workflowVersion"]["id"] for item in items]
+
+    with dev_server(folder, data, name="same") as first:
+        [version] = versions(first.url)
+        assert f"Registered same version {version}: hello" in first.output()
+    with dev_server(folder, data, name="same") as again:
+        assert versions(again.url) == [version]
+        assert f"Unchanged: same version {version} stays active: hello" in again.output()
+        (folder / "main.py").write_text((folder / "main.py").read_text() + "\n# changed\n")
+        wait_for("a second version", lambda: len(versions(again.url)) == 2 or None, timeout=60)

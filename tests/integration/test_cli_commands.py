@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -41,6 +42,25 @@ def test_run_wait_prints_result(server: ApiServer, capsys: pytest.CaptureFixture
         capsys, "--url", server.url, "run", "api/square_plus_one", "--input", '{"a": 2}', "--wait"
     )
     assert (code, out) == (0, "5\n")
+
+
+def test_run_reads_arguments_by_the_parameter_types(
+    server: ApiServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = ["--url", server.url]
+    code, out, _ = conveyor(capsys, *url, "run", "api/kind_of", "42", "null", "--wait")
+    assert (code, out) == (0, '["str", "NoneType"]\n')
+    code, out, _ = conveyor(capsys, *url, "run", "api/kind_of", "hi", "7", "--wait")
+    assert (code, out) == (0, '["str", "int"]\n')
+    before = httpx.get(f"{server.url}/v1/task-runs", params={"limit": 100}).json()
+    code, out, err = conveyor(capsys, *url, "run", "api/square", "three")
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: task 'api/square' cannot take this input: a: expected int, got 'three' (HTTP 400)\n"
+    )
+    code, _, err = conveyor(capsys, *url, "run", "api/sqare", "3")
+    assert code == 1 and "not found (did you mean api/square?)" in err
+    assert httpx.get(f"{server.url}/v1/task-runs", params={"limit": 100}).json() == before
 
 
 def test_run_failure_exits_1(server: ApiServer, capsys: pytest.CaptureFixture[str]) -> None:
@@ -81,10 +101,27 @@ def test_runs_commands(server: ApiServer, capsys: pytest.CaptureFixture[str]) ->
     assert run_id in out
     code, out, _ = conveyor(capsys, "--url", server.url, "runs", "logs", run_id)
     assert "line 1" in out
-    code, out, _ = conveyor(capsys, "--url", server.url, "tasks")
-    assert "api/square" in out
+    code, _, err = conveyor(capsys, "--url", server.url, "runs", "cancel", run_id)
+    assert (code, err) == (0, f"{run_id} had already ended (succeeded): nothing to cancel\n")
     code, _, err = conveyor(capsys, "--url", server.url, "runs", "show", "trn-nope")
     assert code == 1 and err.startswith("error: ") and "(HTTP 404)" in err
+
+
+def test_tasks_and_versions(server: ApiServer, capsys: pytest.CaptureFixture[str]) -> None:
+    url = ["--url", server.url]
+    bare, listed = conveyor(capsys, *url, "tasks"), conveyor(capsys, *url, "tasks", "list")
+    assert bare == listed and listed[0] == 0
+    assert "api/square" in listed[1]
+    code, out, _ = conveyor(capsys, *url, "tasks", "show", "api/kind_of")
+    assert code == 0
+    assert "The square of a." not in out
+    assert "    value: str\n    maybe: int | None = null" in out
+    code, out, _ = conveyor(capsys, *url, "tasks", "show", "api/square")
+    assert "  The square of a.\n" in out and "    a: int" in out
+    code, out, _ = conveyor(capsys, *url, "versions", "list")
+    header, row = out.splitlines()[:2]
+    assert header.split()[:3] == ["VERSION", "WORKFLOW", "STATUS"]
+    assert row.split()[1:3] == ["api", "ready"]
 
 
 def test_keys_create(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -138,6 +175,10 @@ def test_dev_serves_render_clients_and_stops_cleanly(tmp_path: Path) -> None:
     assert process.returncode == 0, err
     assert f"Conveyor dev server on {url}" in err
     assert "square" in err
+    # the hint names a conveyor that runs as printed from the folder `conveyor dev` ran in
+    hint = err.split("Next: in another terminal, `", 1)[1].split("`", 1)[0].split()
+    assert hint[1:] == ["run", "hello/kind_of", "<value>", "--wait"]
+    assert Path(shutil.which(hint[0]) or hint[0]).resolve() == conveyor_bin.resolve()
 
 
 def test_dev_on_a_busy_port_fails_fast_with_a_hint(tmp_path: Path) -> None:

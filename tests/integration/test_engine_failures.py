@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.domain import AttemptOutcome, RunStatus
+from core.errors import InvalidRequest
 from scheduler.runtime import Runtime
 from tests.integration.engine_fixtures import WS, open_engine, run_to_end
 
@@ -137,6 +138,14 @@ async def test_cancelled_parent_cannot_start_children(
             await runtime.transitions.create_child(attempt_id, "leaf", "[1]", None)
 
 
+async def _unchecked(runtime: Runtime, task_name: str, input_text: str) -> str:
+    """A run created past the server's input check, as a child's input reaches its worker."""
+    task = await runtime.service.resolve_task(WS, f"wf/{task_name}")
+    run = await runtime.transitions.create_root(WS, task, input_text, None)
+    assert run is not None
+    return run.id
+
+
 async def _attempt_id(runtime: Runtime, run_id: str) -> str:
     from sqlalchemy import select
 
@@ -168,8 +177,15 @@ async def test_bad_calls_fail_the_run_with_a_clear_error(
     database_url: str, tmp_path: Path, scratch: Path
 ) -> None:
     async with open_engine(tmp_path, database_url=database_url) as runtime:
-        arity = await run_to_end(runtime, "wf/leaf", [1, 2])
-        flaky_arity = await run_to_end(runtime, "wf/flaky", ["x", 1, "extra"])
+        # the server refuses input that does not fit the registered parameters ...
+        with pytest.raises(InvalidRequest, match="'wf/leaf' cannot take this input: takes 1 in"):
+            await runtime.service.create_run(WS, "wf/leaf", [1, 2])
+        with pytest.raises(InvalidRequest, match="n: expected int, got 'x'"):
+            await runtime.service.create_run(WS, "wf/leaf", ["x"])
+        # ... and the worker refuses what reaches it unchecked (as a child's input does)
+        arity = await runtime.service.wait_run(WS, await _unchecked(runtime, "leaf", "[1,2]"), 60)
+        flaky = await _unchecked(runtime, "flaky", '["x","1"]')
+        flaky_arity = await runtime.service.wait_run(WS, flaky, 60)
         output = await run_to_end(runtime, "wf/unserialisable", [])
         quiet = await run_to_end(runtime, "wf/exits_quietly", [])
         nan = await run_to_end(runtime, "wf/not_a_number", [])
@@ -177,7 +193,10 @@ async def test_bad_calls_fail_the_run_with_a_clear_error(
     assert arity.status is RunStatus.FAILED
     assert len(flaky_arity.attempts) == 1, "input that does not fit is not retried"
     assert flaky_arity.status is RunStatus.FAILED
-    assert "leaf" in (arity.error or "") and "argument" in (arity.error or "")
+    assert arity.error == (
+        "InvalidInputError: task 'leaf' cannot take this input: takes 1 input, got 2"
+    )
+    assert "failures: expected int, got '1'" in (flaky_arity.error or "")
     assert output.status is RunStatus.FAILED
     assert "JSON" in (output.error or "") or "serializ" in (output.error or "")
     assert quiet.status is RunStatus.FAILED

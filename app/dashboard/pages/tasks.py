@@ -14,7 +14,13 @@ from app.api.state import app_state, service_of
 from app.dashboard.forms import read_form
 from app.dashboard.handlers import page
 from app.dashboard.rendering import render
-from app.dashboard.run_input import FIELD_PREFIX, InputProblem, from_fields, from_raw
+from app.dashboard.run_input import (
+    FIELD_PREFIX,
+    InputProblem,
+    form_fields,
+    from_fields,
+    from_raw,
+)
 from app.dashboard.visitor import Visitor
 from core.domain import TaskInfo
 from core.errors import InvalidRequest, PayloadTooLarge
@@ -55,6 +61,7 @@ def _form_context(
 ) -> dict[str, Any]:
     return {
         "task": task,
+        "fields": form_fields(task.parameters),
         "values": values,
         "problems": problems,
         "problem_for": {p.field: p.message for p in problems},

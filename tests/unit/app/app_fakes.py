@@ -29,6 +29,7 @@ from core.domain import (
 )
 from core.errors import NotFound
 from core.settings import Settings
+from scheduler.runs.catalog import TaskFilter, VersionFilter, WorkflowFilter
 from scheduler.runtime import Runtime
 
 WS = "wsp-default"
@@ -95,6 +96,26 @@ def make_task(name: str = "square") -> TaskInfo:
         created_at=T0,
         options=TaskOptions(retry=RetryPolicy(3, 1000, 2.0), timeout_seconds=60, plan="starter"),
         parameters=(TaskParameter("a", "int", False, None), TaskParameter("b", None, True, "2")),
+    )
+
+
+INT = {"type": "integer"}
+# A task of Conveyor's SDK: every parameter with the JSON Schema the SDK registers.
+TYPED_PARAMETERS = (
+    TaskParameter("count", "int", False, None, INT),
+    TaskParameter("ratio", "float", True, "1.5", {"type": "number"}),
+    TaskParameter("name", "str", False, None, {"type": "string"}),
+    TaskParameter("loud", "bool", True, "false", {"type": "boolean"}),
+    TaskParameter("color", "Color", True, '"red"', {"enum": ["red", "green"], "title": "Color"}),
+    TaskParameter("items", "list", True, None, {"items": INT, "type": "array"}),
+)
+
+
+def make_typed_task() -> TaskInfo:
+    return replace(
+        make_task("typed"),
+        parameters=TYPED_PARAMETERS,
+        description="Counts things.\n\nThe second paragraph.",
     )
 
 
@@ -165,11 +186,20 @@ class FakeService:
         yield self.log
 
     async def list_tasks(
-        self, workspace_id: str, *, workflow_id: str | None, cursor: str | None, limit: int
+        self,
+        workspace_id: str,
+        *,
+        workflow_id: str | None,
+        cursor: str | None,
+        limit: int,
+        task_filter: TaskFilter | None = None,
     ) -> Page[TaskInfo]:
+        self.calls.append(("list_tasks", task_filter))
         return Page([make_task(), make_task("add")], None)
 
     async def get_task(self, workspace_id: str, task_ref: str) -> TaskInfo:
+        if task_ref == "hello/typed":
+            return make_typed_task()
         if task_ref != "hello/square":
             raise NotFound(f"task {task_ref} not found")
         return make_task()
@@ -181,6 +211,23 @@ class FakeService:
 
     async def list_versions(self, workspace_id: str, workflow_id: str | None) -> list[VersionInfo]:
         return [VersionInfo("wfv-1", "wf-1", VersionStatus.READY, T0, None, ("square",))]
+
+    async def find_workflows(
+        self, workspace_id: str, workflow_filter: WorkflowFilter, *, cursor: str | None, limit: int
+    ) -> Page[WorkflowInfo]:
+        self.calls.append(("find_workflows", workflow_filter))
+        return Page(await self.list_workflows(workspace_id), None)
+
+    async def find_versions(
+        self, workspace_id: str, version_filter: VersionFilter, *, cursor: str | None, limit: int
+    ) -> Page[VersionInfo]:
+        self.calls.append(("find_versions", version_filter))
+        return Page(await self.list_versions(workspace_id, None), None)
+
+    async def get_version(self, workspace_id: str, version_id: str) -> VersionInfo:
+        if version_id != "wfv-1":
+            raise NotFound(f"workflow version {version_id} not found")
+        return (await self.list_versions(workspace_id, None))[0]
 
     async def usage(self, workspace_id: str) -> dict[str, JSON]:
         return {"computeSeconds": 1.5}

@@ -8,7 +8,7 @@ from typing import Any
 import click
 import pytest
 
-from app.cli.args import parse_arg, run_input
+from app.cli.args import parse_arg, parse_typed_arg, run_input
 from app.cli.main import main
 from app.cli.output import result_value, table
 from app.cli.runs import progress_line
@@ -31,6 +31,33 @@ from app.cli.runs import progress_line
 )
 def test_parse_arg(text: str, value: Any) -> None:
     assert parse_arg(text) == value
+
+
+INT = {"type": "integer"}
+STR = {"type": "string"}
+OPTIONAL_STR = {"anyOf": [STR, {"type": "null"}]}
+
+
+@pytest.mark.parametrize(
+    ("text", "schema", "value"),
+    [
+        ("42", STR, "42"),
+        ("true", STR, "true"),
+        ('"quoted"', STR, "quoted"),
+        ("42", INT, 42),
+        ("three", INT, "three"),  # sent as is: the server refuses it with its message
+        ("3.5", INT, 3.5),
+        ("null", OPTIONAL_STR, None),
+        ("[1, 2]", {"type": "array", "items": INT}, [1, 2]),
+        ("[1, 2]", STR, "[1, 2]"),
+        ("red", {"enum": ["red", "green"], "type": "string"}, "red"),
+        ("7", {}, 7),
+        ("7", None, 7),  # no schema (Render's SDK): JSON when it parses
+        ("x", None, "x"),
+    ],
+)
+def test_parse_typed_arg(text: str, schema: dict[str, Any] | None, value: Any) -> None:
+    assert parse_typed_arg(text, schema) == value
 
 
 def test_run_input_sources(tmp_path: Path) -> None:

@@ -240,7 +240,9 @@ async def test_openapi_lists_every_route(client: httpx.AsyncClient) -> None:
     document = (await client.get("/openapi.json")).json()
     assert document["openapi"].startswith("3.1")
     documented = {
-        p.replace("{taskRunId}", "{run_id}").replace("{taskRef}", "{task_ref:path}")
+        p.replace("{taskRunId}", "{run_id}")
+        .replace("{taskRef}", "{task_ref:path}")
+        .replace("{workflowVersionId}", "{version_id}")
         for p in document["paths"]
     }
     # /internal/ routes serve the instance relay (attempt tokens), not API clients

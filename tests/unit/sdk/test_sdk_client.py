@@ -80,9 +80,10 @@ TASK = {
         "concurrency": 2,
     },
     "parameters": [
-        {"name": "a", "type": "int", "hasDefault": False},
+        {"name": "a", "type": "int", "hasDefault": False, "schema": {"type": "integer"}},
         {"name": "b", "hasDefault": True, "defaultValue": "2"},
     ],
+    "description": "The square of a.",
 }
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -238,6 +239,8 @@ def test_cancel_tasks_and_logs() -> None:
     a, b = task.parameters
     assert (a.name, a.type, a.has_default, a.default_value) == ("a", "int", False, None)
     assert (b.name, b.type, b.has_default, b.default_value) == ("b", None, True, "2")
+    assert (a.json_schema, b.json_schema) == ({"type": "integer"}, None)
+    assert task.description == "The square of a."
     assert client.logs("trn-1", attempt=1) == "hello\n"
 
 

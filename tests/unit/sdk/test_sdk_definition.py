@@ -31,6 +31,7 @@ EXPECTED_ALL = [
     "ConflictError",
     "ConveyorError",
     "DuplicateTaskError",
+    "InvalidInputError",
     "InvalidRequestError",
     "NotFoundError",
     "Page",
@@ -190,7 +191,9 @@ def test_context_is_recognised_by_annotation() -> None:
     assert not no_ctx.takes_context
     assert app.task(render_task).takes_context
     wire = {t["name"]: t for t in registration(app.tasks)}
-    assert wire["with_ctx"]["parameters"] == [{"name": "a", "type": "int", "has_default": False}]
+    assert wire["with_ctx"]["parameters"] == [
+        {"name": "a", "type": "int", "has_default": False, "schema": {"type": "integer"}}
+    ]
     assert [p["name"] for p in wire["no_ctx"]["parameters"]] == ["ctx", "a"]
     assert wire["no_ctx"]["parameters"][1]["default_value"] == "3"
     assert "parameters" not in wire["render_task"]

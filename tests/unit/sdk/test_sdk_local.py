@@ -196,5 +196,5 @@ def test_unknown_task_name_and_wrong_arity() -> None:
 
     with pytest.raises(TaskNotFoundError):
         asyncio.run(calls_missing())
-    with pytest.raises(TypeError, match="task 'square' cannot take this input"):
+    with pytest.raises(TypeError, match="task 'square' cannot take this input: takes 1 input"):
         square(1, 2)  # type: ignore[call-arg]

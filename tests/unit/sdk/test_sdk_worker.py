@@ -25,6 +25,10 @@ WORKFLOW = textwrap.dedent(
 
     @app.task
     def square(a: int) -> int:
+        '''The square of a.
+
+        Indented lines are cleaned.
+        '''
         return a * a
 
     @app.task
@@ -147,10 +151,23 @@ async def test_wrong_arity_names_the_task(platform: FakePlatform, tmp_path: Path
     platform.input = {"task_name": "square", "input": b64([1, 2])}
     assert (await run_worker(platform, tmp_path))[0] == 1
     error = callback(platform)["error"]
-    assert error["type"] == "TypeError"
-    assert error["details"].startswith("TypeError: task 'square' cannot take this input: ")
-    assert "too many positional arguments" in error["details"]
+    assert error["type"] == "InvalidInputError"
+    assert error["details"] == (
+        "InvalidInputError: task 'square' cannot take this input: takes 1 input, got 2"
+    )
     assert error["retryable"] is False, "another attempt cannot make the input fit"
+
+
+async def test_input_of_the_wrong_type_fails_at_once(
+    platform: FakePlatform, tmp_path: Path
+) -> None:
+    platform.input = {"task_name": "pair", "input": b64({"a": "abc"})}
+    assert (await run_worker(platform, tmp_path))[0] == 1
+    error = callback(platform)["error"]
+    assert error["details"] == (
+        "InvalidInputError: task 'pair' cannot take this input: a: expected int, got 'abc'"
+    )
+    assert error["retryable"] is False
 
 
 async def test_non_json_output_is_an_error(platform: FakePlatform, tmp_path: Path) -> None:
@@ -261,12 +278,21 @@ async def test_register_sends_every_task(platform: FakePlatform, tmp_path: Path)
     assert tasks["square"] == {
         "name": "square",
         "options": {},
-        "parameters": [{"name": "a", "type": "int", "has_default": False}],
+        "parameters": [
+            {"name": "a", "type": "int", "has_default": False, "schema": {"type": "integer"}}
+        ],
+        "description": "The square of a.\n\nIndented lines are cleaned.",
     }
     assert tasks["greet"]["parameters"] == [
-        {"name": "name", "type": "str", "has_default": False},
-        {"name": "punctuation", "type": "str", "has_default": True, "default_value": '"!"'},
-        {"name": "extra", "has_default": True},
+        {"name": "name", "type": "str", "has_default": False, "schema": {"type": "string"}},
+        {
+            "name": "punctuation",
+            "type": "str",
+            "has_default": True,
+            "default_value": '"!"',
+            "schema": {"type": "string"},
+        },
+        {"name": "extra", "has_default": True, "schema": {}},
     ]
     assert tasks["fan_out"] == {
         "name": "fan_out",
@@ -277,7 +303,9 @@ async def test_register_sends_every_task(platform: FakePlatform, tmp_path: Path)
             "schedule": "*/5 * * * *",
             "concurrency": 2,
         },
-        "parameters": [{"name": "n", "type": "int", "has_default": False}],
+        "parameters": [
+            {"name": "n", "type": "int", "has_default": False, "schema": {"type": "integer"}}
+        ],
     }
     assert tasks["calls_failing"] == {"name": "calls_failing", "options": {}}
     assert tasks["info"] == {"name": "info", "options": {}}

@@ -2,39 +2,40 @@
 
 import asyncio
 
+from extra import extra
 from render import Retry, TaskContext, Workflows
 
-app = Workflows(default_retry=Retry(max_retries=0, wait_duration_ms=0))
+core = Workflows(default_retry=Retry(max_retries=0, wait_duration_ms=0))
 
 
-@app.task
+@core.task
 def square(ctx: TaskContext, a: int) -> int:
     return a * a
 
 
-@app.task
+@core.task
 async def add_squares(ctx: TaskContext, a: int, b: int) -> int:
     x, y = await asyncio.gather(ctx.run(square, a), ctx.run(square, b))
     return x + y
 
 
-@app.task
+@core.task
 def greet(ctx: TaskContext, name: str, greeting: str = "Hello") -> str:
     return f"{greeting}, {name}!"
 
 
-@app.task
+@core.task
 def explode(ctx: TaskContext, message: str) -> None:
     raise ValueError(message)
 
 
-@app.task
+@core.task
 async def parent_of_failure(ctx: TaskContext, message: str) -> str:
     await ctx.run(explode, message)
     return "unreachable"
 
 
-@app.task
+@core.task
 async def catches_failure(ctx: TaskContext, message: str) -> str:
     try:
         await ctx.run(explode, message)
@@ -43,13 +44,32 @@ async def catches_failure(ctx: TaskContext, message: str) -> str:
     return "no error"
 
 
-@app.task
+@core.task
 def metadata(ctx: TaskContext) -> dict[str, str]:
     meta = ctx.metadata
     return {"id": meta.task_run_id or "", "root": meta.root_task_run_id or ""}
 
 
-@app.task
+@core.task
+def parent_of(ctx: TaskContext) -> str:
+    return ctx.metadata.parent_task_run_id or ""
+
+
+@core.task
+async def family(ctx: TaskContext) -> dict[str, str]:
+    """A child's metadata names this run as its parent and root."""
+    return {"me": ctx.metadata.task_run_id or "", "childs_parent": await ctx.run(parent_of)}
+
+
+@core.task
+async def greet_by_keywords(ctx: TaskContext, name: str) -> str:
+    return await ctx.run(greet, name=name, greeting="Hi")
+
+
+@core.task
 async def slow(ctx: TaskContext, seconds: float) -> float:
     await asyncio.sleep(seconds)
     return seconds
+
+
+app = Workflows.from_workflows(core, extra)

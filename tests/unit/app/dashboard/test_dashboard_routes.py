@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from html.parser import HTMLParser
 from typing import Any
 
 import httpx
@@ -182,6 +183,86 @@ async def test_bad_input_starts_nothing(
     response = await local.post("/tasks/hello/square", data={"csrf_token": token, **fields})
     assert response.status_code == 400
     assert 'role="alert"' in response.text and message in response.text
+    assert creates(runtime) == []
+
+
+class FormControls(HTMLParser):
+    """Every input, select, textarea and option of a page, as (tag, attributes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.controls: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("input", "select", "textarea", "option"):
+            self.controls.append((tag, dict(attrs)))
+
+
+def controls_of(page: str, name: str) -> list[tuple[str, dict[str, str | None]]]:
+    parser = FormControls()
+    parser.feed(page)
+    return [(tag, attrs) for tag, attrs in parser.controls if attrs.get("name") == name]
+
+
+async def test_typed_parameters_get_fitting_fields(local: httpx.AsyncClient) -> None:
+    page = (await local.get("/tasks/hello/typed")).text
+    assert 'id="task-doc">Counts things.\n\nThe second paragraph.</div>' in page
+    [(_, count)] = controls_of(page, "param.count")
+    assert (count["type"], count["step"]) == ("number", "1")
+    [(_, ratio)] = controls_of(page, "param.ratio")
+    assert (ratio["type"], ratio["step"], ratio["placeholder"]) == ("number", "any", "1.5")
+    [(_, name)] = controls_of(page, "param.name")
+    assert name["type"] == "text"
+    # unticked boxes send nothing: a hidden "false" first, the box's "true" wins when ticked
+    hidden, box = controls_of(page, "param.loud")
+    assert (hidden[1]["type"], hidden[1]["value"]) == ("hidden", "false")
+    assert (box[1]["type"], box[1]["value"], "checked" in box[1]) == ("checkbox", "true", False)
+    [(tag, _)] = controls_of(page, "param.color")
+    assert tag == "select"
+    parser = FormControls()
+    parser.feed(page)
+    options = [a.get("value") for t, a in parser.controls if t == "option"]
+    assert options == ["", '"red"', '"green"']
+    [(tag, _)] = controls_of(page, "param.items")
+    assert tag == "textarea"
+    assert "(list[int])" in page and "(Color)" in page
+
+
+async def test_typed_fields_become_typed_input(
+    local: httpx.AsyncClient, runtime: FakeRuntime
+) -> None:
+    token = await csrf_of(local, "/tasks/hello/typed")
+    fields = {
+        "param.count": "3",
+        "param.ratio": "",
+        "param.name": "42",
+        "param.loud": "true",
+        "param.color": '"green"',
+        "param.items": "[1, 2]",
+    }
+    data = {"csrf_token": token, "mode": "fields", **fields}
+    response = await local.post("/tasks/hello/typed", data=data)
+    assert response.status_code == 303
+    assert creates(runtime)[-1][1][2] == {
+        "count": 3,
+        "name": "42",
+        "loud": True,
+        "color": "green",
+        "items": [1, 2],
+    }
+
+
+async def test_typed_fields_refuse_what_the_task_would(
+    local: httpx.AsyncClient, runtime: FakeRuntime
+) -> None:
+    token = await csrf_of(local, "/tasks/hello/typed")
+    fields = {"param.count": "abc", "param.name": "n", "param.items": '[1, "x"]'}
+    data = {"csrf_token": token, "mode": "fields", **fields}
+    response = await local.post("/tasks/hello/typed", data=data)
+    assert response.status_code == 400
+    assert "count: expected int, got &#39;abc&#39;" in response.text
+    assert "items[1]: expected int, got &#39;x&#39;" in response.text
+    assert 'id="param.count" name="param.count" value="abc"' in response.text
     assert creates(runtime) == []
 
 
