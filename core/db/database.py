@@ -15,8 +15,9 @@ SQLAlchemy `Connection`, then run whole:
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, event
@@ -101,31 +102,75 @@ class ThreadedSQLite:
         self._lock = lock
         self._writer = _sqlite_engine(path, pool_size=1)
         self._reader = _sqlite_engine(path, pool_size=_READ_THREADS)
-        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
-        self._read_threads = ThreadPoolExecutor(_READ_THREADS, thread_name_prefix="sqlite-read")
+        self._write_thread = _Threads("sqlite-write", 1)
+        self._read_threads = _Threads("sqlite-read", _READ_THREADS)
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
         async with self._lock:
-            return await loop.run_in_executor(
-                self._write_thread, _transaction, self._writer, "BEGIN IMMEDIATE", fn
-            )
+            return await self._write_thread.run(_transaction, self._writer, "BEGIN IMMEDIATE", fn)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._read_threads, _transaction, self._reader, "BEGIN", fn
-        )
+        return await self._read_threads.run(_transaction, self._reader, "BEGIN", fn)
 
     async def close(self) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self._shutdown)
+        await asyncio.to_thread(self._shutdown)
 
     def _shutdown(self) -> None:
-        self._write_thread.shutdown(wait=True)
-        self._read_threads.shutdown(wait=True)
+        self._write_thread.stop()
+        self._read_threads.stop()
         self._writer.dispose()
         self._reader.dispose()
+
+
+class _Threads:
+    """Threads that run what the loop hands them and hand each result straight back.
+
+    Lighter than an executor: no `concurrent.futures.Future` (a lock and a condition each) and
+    no chaining into an asyncio future; one queue put and one `call_soon_threadsafe` per call.
+    """
+
+    def __init__(self, name: str, count: int) -> None:
+        self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{name}-{n}", daemon=True)
+            for n in range(count)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put((loop, future, fn, args))
+        return future
+
+    def _work(self) -> None:
+        while (call := self._queue.get()) is not None:
+            loop, future, fn, args = call
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # handed to the awaiting task, whatever it is
+                loop.call_soon_threadsafe(_settle, future, None, exc)
+            else:
+                loop.call_soon_threadsafe(_settle, future, result, None)
+
+    def stop(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
+
+
+_Call = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def _transaction(engine: Engine, begin: str, fn: Callable[[Connection], T]) -> T:

@@ -158,16 +158,24 @@ class RunReads:
         """The run once terminal, or as it is after `timeout` seconds."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        read_status = functools.partial(_status, workspace_id, run_id)
+        read_run = functools.partial(_run_and_attempts, workspace_id, run_id)
+        # only the status while waiting: payloads (maybe large) load once, at the end
+        status: RunStatus | None = None
         while True:
             with self.bus.watch_run(run_id) as run_changed:
-                # only the status while waiting: payloads (maybe large blobs) load once, at the end
-                status = await self.db.read(functools.partial(_status, workspace_id, run_id))
-                remaining = deadline - loop.time()
-                if status.terminal or remaining <= 0:
+                if status is None:
+                    status = await self.db.read(read_status)
+                if status.terminal or deadline - loop.time() <= 0:
                     return await self.get_run(workspace_id, run_id)
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(remaining):
+                    async with asyncio.timeout(deadline - loop.time()):
                         await run_changed.wait()
+                if run_changed.is_set():  # changed: read it whole, and done if it is done
+                    run, attempt_rows = await self.db.read(read_run)
+                    status = RunStatus(run.status)
+                    if status.terminal:
+                        return await self._details(run, attempt_rows)
 
     async def list_runs(
         self, workspace_id: str, run_filter: RunFilter, *, cursor: str | None, limit: int

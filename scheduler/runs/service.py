@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from conveyor._input_check import input_problem
 from core.domain import (
     JSON,
     LogChunk,
@@ -25,7 +24,6 @@ from core.domain import (
     VersionInfo,
     WorkflowInfo,
 )
-from core.errors import InvalidRequest
 from core.events import EventBus
 from core.settings import Settings
 from scheduler.payloads import PayloadStore, check_input
@@ -62,14 +60,12 @@ class RunService(RunReads):
         over `limits.max_input_bytes`).
         """
         text = check_input(input, max_bytes=self.settings.limits.max_input_bytes)
-        task = await self.resolve_task(workspace_id, task_ref)
-        problem = input_problem(task.parameters, input)
-        if problem:
-            raise InvalidRequest(f"task {task.slug!r} cannot take this input: {problem}")
         idempotency = (f"api:{workspace_id}", idempotency_key) if idempotency_key else None
         if idempotency is not None and (earlier := await self._idempotent(*idempotency)):
             return earlier
-        created = await self._transitions.create_root(workspace_id, task, text, idempotency)
+        created = await self._transitions.create_root(
+            workspace_id, task_ref, input, text, idempotency
+        )
         if created is not None:
             return created
         assert idempotency is not None  # only a taken key gives no run

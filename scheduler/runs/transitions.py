@@ -24,14 +24,16 @@ from typing import Any
 from sqlalchemy import BindParameter, Connection, String, bindparam, case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from conveyor._input_check import input_problem
 from core.blobs.base import run_input_key, run_output_key
-from core.domain import AttemptOutcome, AttemptState, RetryPolicy, RunInfo, RunStatus, TaskInfo
-from core.errors import Conflict, NotFound
+from core.domain import AttemptOutcome, AttemptState, RetryPolicy, RunInfo, RunStatus
+from core.errors import Conflict, InvalidRequest, NotFound
 from core.ids import new_id
 from core.settings import Settings
 from scheduler.payloads import PayloadStore
 from scheduler.runs import admission
 from scheduler.runs.admission import Admitted, TaskOptionsCache
+from scheduler.runs.reads import resolve_task
 from scheduler.runs.rows import (
     LIVE_STATES,
     NON_TERMINAL,
@@ -193,28 +195,39 @@ class Transitions:
     async def create_root(
         self,
         workspace_id: str,
-        task: TaskInfo,
+        task_ref: str,
+        input: Any,
         input_text: str,
         idempotency: tuple[str, str] | None,
+        *,
+        check_input: bool = True,
     ) -> RunInfo | None:
-        """A new root run, admitted at once when a slot is free; None if its key was taken."""
+        """A new root run of `wf/task[:version]`, admitted at once when a slot is free.
+
+        The task is resolved and the input checked against the parameters its SDK registered
+        (unless `check_input` is false: then its worker alone checks, as for a child's input)
+        in the same transaction. None if the idempotency key was taken meanwhile.
+        """
         run_id = new_id("trn")
         inline, key = await self.payloads.save(run_input_key(run_id), input_text)
-        values = root_run_values(run_id, workspace_id, task, inline, key, idempotency, utcnow())
 
-        def create(conn: Connection, changes: Changes) -> Admitted | None:
+        def create(conn: Connection, changes: Changes) -> tuple[dict[str, Any], Admitted | None]:
+            task = resolve_task(workspace_id, task_ref, conn)
+            if check_input and (problem := input_problem(task.parameters, input)):
+                raise InvalidRequest(f"task {task.slug!r} cannot take this input: {problem}")
+            values = root_run_values(run_id, workspace_id, task, inline, key, idempotency, utcnow())
             conn.execute(_INSERT_RUN, values)
             changes.add(changed(SimpleNamespace(**values), RunStatus.PENDING.value))
             self._admit(conn, changes, workspace_id)
-            return next((a for a in changes.admitted if a.run_id == run_id), None)
+            return values, next((a for a in changes.admitted if a.run_id == run_id), None)
 
         try:
-            admitted = await self.writer.run(create)
+            values, admitted = await self.writer.run(create)
         except IntegrityError:
             if idempotency is None:
                 raise
             return None  # the same key, in a concurrent request: the caller reads that run
-        return new_run_info(values, admitted, json.loads(input_text))
+        return new_run_info(values, admitted, input)
 
     async def create_child(
         self, attempt_id: str, task_name: str, input_text: str, idempotency_key: str | None

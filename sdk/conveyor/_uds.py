@@ -1,13 +1,18 @@
-"""HTTP/1.1 over the instance's unix socket: one request per connection, JSON bodies, retries."""
+"""HTTP/1.1 over the instance's unix socket: one request per connection, JSON bodies, retries.
+
+The platform answers each request and closes the connection (``Connection: close``), so an
+exchange is: send the request, read to the end, split the status line and headers from the
+body. Written on the socket module alone: a worker that runs one sync task imports neither
+``http.client`` (with ``email``) nor ``asyncio``.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import http.client
 import json
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from conveyor.errors import WorkerError
@@ -18,46 +23,67 @@ REQUEST_TIMEOUT_S = 15.0
 MAX_TRIES = 25
 FIRST_DELAY_S = 0.25
 MAX_DELAY_S = 16.0
+_READ_BYTES = 64 * 1024
+_MAX_HEAD_BYTES = 64 * 1024
 
 Sleep = Callable[[float], Awaitable[None]]
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
-
-
 class _Retryable(Exception):
-    """A 5xx or 429 answer: worth sending again."""
+    """A transport failure, a 5xx or a 429: worth sending again."""
 
 
 def _exchange(path: str, method: str, target: str, body: bytes | None, timeout: float) -> bytes:
-    conn = _UnixConnection(path, timeout)
-    headers = {"Connection": "close", "Accept": "application/json", "User-Agent": "conveyor"}
+    head = [
+        f"{method} {target} HTTP/1.1",
+        "Host: localhost",
+        "Connection: close",
+        "Accept: application/json",
+        "User-Agent: conveyor",
+    ]
     if body is not None:
-        headers["Content-Type"] = "application/json"
+        head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    request = ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + (body or b"")
     try:
-        conn.request(method, target, body=body, headers=headers)
-        response = conn.getresponse()
-        status, content = response.status, response.read()
-    finally:
-        conn.close()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(path)
+            sock.sendall(request)
+            answer = _read_to_end(sock)
+    except OSError as exc:
+        raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+    status, content = _parse(answer)
     if status >= 500 or status == 429:
         raise _Retryable(f"status {status}: {_message(content)}")
     if status >= 400:
         raise WorkerError(f"{method} {target} failed with status {status}: {_message(content)}")
     return content
+
+
+def _read_to_end(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(_READ_BYTES):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse(answer: bytes) -> tuple[int, bytes]:
+    """(status, body) of a whole response; _Retryable if it is cut short or malformed."""
+    head, separator, body = answer.partition(b"\r\n\r\n")
+    if not separator or len(head) > _MAX_HEAD_BYTES:
+        raise _Retryable("the platform's answer ended before its headers did")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        raise _Retryable(f"not an HTTP/1.1 status line: {status_line!r}")
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value.strip()) if value.strip().isdigit() else -1
+            if length < 0 or len(body) < length:
+                raise _Retryable("the platform's answer ended before its body did")
+            body = body[:length]
+    return int(parts[1]), body
 
 
 def _message(content: bytes) -> str:
@@ -71,8 +97,15 @@ def _message(content: bytes) -> str:
     return text
 
 
+def async_sleep(seconds: float) -> Awaitable[None]:
+    """`asyncio.sleep`, imported when first needed."""
+    import asyncio  # only runs with children or async tasks import it
+
+    return asyncio.sleep(seconds)
+
+
 class SocketClient:
-    """Sends requests to the platform's socket, one connection each, from worker threads."""
+    """Sends requests to the platform's socket, one connection each."""
 
     def __init__(
         self,
@@ -80,7 +113,7 @@ class SocketClient:
         *,
         timeout: float = REQUEST_TIMEOUT_S,
         max_tries: int = MAX_TRIES,
-        sleep: Sleep = asyncio.sleep,
+        sleep: Sleep = async_sleep,
     ) -> None:
         """Nothing is opened until a request is made.
 
@@ -88,15 +121,37 @@ class SocketClient:
             path: The unix socket's path.
             timeout: Socket timeout of each request.
             max_tries: Tries for a transport error, 5xx or 429.
-            sleep: How to wait between tries.
+            sleep: How to wait between tries (in an event loop).
         """
         self._path = path
         self._timeout = timeout
         self._max_tries = max_tries
         self._sleep = sleep
 
+    def request_sync(self, method: str, target: str, body: dict[str, Any] | None = None) -> Any:
+        """As `request`, on this thread: for a run that needs no event loop.
+
+        Args:
+            method: ``GET`` or ``POST``.
+            target: The path, e.g. ``/input``.
+            body: The JSON body, if any.
+
+        Returns:
+            The decoded JSON answer, None for an empty body.
+        """
+        data = _encode(body)
+        for attempt, delay in self._tries():
+            try:
+                return _decode(method, target, self._send(method, target, data))
+            except _Retryable as exc:
+                self._give_up_or_warn(method, target, exc, attempt, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     async def request(self, method: str, target: str, body: dict[str, Any] | None = None) -> Any:
         """Sends one request, retrying transport errors, 5xx and 429 with the same body.
+
+        Each try runs on a worker thread, so that requests for many children go at once.
 
         Args:
             method: ``GET`` or ``POST``.
@@ -109,30 +164,46 @@ class SocketClient:
         Raises:
             WorkerError: A 4xx, a non-JSON answer, or the tries are spent.
         """
-        data = None if body is None else json.dumps(body).encode("utf-8")
+        import asyncio
+
+        data = _encode(body)
+        for attempt, delay in self._tries():
+            try:
+                content = await asyncio.to_thread(self._send, method, target, data)
+                return _decode(method, target, content)
+            except _Retryable as exc:
+                self._give_up_or_warn(method, target, exc, attempt, delay)
+                await self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send(self, method: str, target: str, data: bytes | None) -> bytes:
+        return _exchange(self._path, method, target, data, self._timeout)
+
+    def _tries(self) -> Iterator[tuple[int, float]]:
+        """Each try's number, and the delay before the next should it fail."""
         delay = FIRST_DELAY_S
         for attempt in range(1, self._max_tries + 1):
-            try:
-                content = await asyncio.to_thread(
-                    _exchange, self._path, method, target, data, self._timeout
-                )
-            except (_Retryable, OSError, http.client.HTTPException) as exc:
-                if attempt >= self._max_tries:
-                    raise WorkerError(f"{method} {target} failed: {exc}") from exc
-                logger.warning(
-                    "%s %s failed (%d/%d), retrying in %.2fs: %s",
-                    method,
-                    target,
-                    attempt,
-                    self._max_tries,
-                    delay,
-                    exc,
-                )
-                await self._sleep(delay)
-                delay = min(delay * 2, MAX_DELAY_S)
-                continue
-            return _decode(method, target, content)
-        raise AssertionError("unreachable")  # pragma: no cover
+            yield attempt, delay
+            delay = min(delay * 2, MAX_DELAY_S)
+
+    def _give_up_or_warn(
+        self, method: str, target: str, exc: Exception, attempt: int, delay: float
+    ) -> None:
+        if attempt >= self._max_tries:
+            raise WorkerError(f"{method} {target} failed: {exc}") from exc
+        logger.warning(
+            "%s %s failed (%d/%d), retrying in %.2fs: %s",
+            method,
+            target,
+            attempt,
+            self._max_tries,
+            delay,
+            exc,
+        )
+
+
+def _encode(body: dict[str, Any] | None) -> bytes | None:
+    return None if body is None else json.dumps(body).encode("utf-8")
 
 
 def _decode(method: str, target: str, content: bytes) -> Any:

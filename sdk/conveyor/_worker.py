@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import sys
 import uuid
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from conveyor._codec import ErrorReport, b64_json, encode_output, from_b64_json, unwrap_output
 from conveyor._context import TaskContext, TaskRunMetadata, current_context
-from conveyor._uds import Sleep, SocketClient
+from conveyor._uds import Sleep, SocketClient, async_sleep
 from conveyor.errors import TaskNotFoundError, TaskRunError, WorkerError
 
 if TYPE_CHECKING:
@@ -31,7 +30,7 @@ class WorkerRuntime:
         client: SocketClient,
         *,
         poll_interval: float = POLL_INTERVAL_S,
-        sleep: Sleep = asyncio.sleep,
+        sleep: Sleep = async_sleep,
     ) -> None:
         """Uses the given socket client for every request.
 
@@ -92,8 +91,10 @@ def _child_outcome(run_id: str, answer: dict[str, Any]) -> Any:
     raise WorkerError(f"/get-subtask-result answered neither complete nor error: {answer!r}")
 
 
-async def run_one(tasks: Tasks, client: SocketClient) -> int:
+def run_one(tasks: Tasks, client: SocketClient) -> int:
     """Fetches the input, runs the task, sends the callback.
+
+    A sync task runs on this thread with no event loop; an async one in ``asyncio.run``.
 
     Args:
         tasks: The app's tasks by name.
@@ -105,7 +106,7 @@ async def run_one(tasks: Tasks, client: SocketClient) -> int:
     Raises:
         WorkerError: The platform's ``/input`` answer is unusable (no callback is sent).
     """
-    answer = await client.request("GET", "/input")
+    answer = client.request_sync("GET", "/input")
     if not isinstance(answer, dict) or not isinstance(answer.get("task_name"), str):
         raise WorkerError(f"/input answered without a task_name: {answer!r}")
     name: str = answer["task_name"]
@@ -126,28 +127,28 @@ async def run_one(tasks: Tasks, client: SocketClient) -> int:
             raise TaskNotFoundError(name)
         args, kwargs = definition.inputs.bind(payload)
     except Exception as exc:
-        return await _report_error(client, ErrorReport.from_exception(exc, retryable=False))
+        return _report_error(client, ErrorReport.from_exception(exc, retryable=False))
     try:
-        output = await _execute(definition, ctx, args, kwargs)
+        output = _execute(definition, ctx, args, kwargs)
     except Exception as exc:
-        return await _report_error(client, ErrorReport.from_exception(exc))
+        return _report_error(client, ErrorReport.from_exception(exc))
     try:
-        await client.request("POST", "/callback", {"complete": {"output": b64_json(output)}})
+        client.request_sync("POST", "/callback", {"complete": {"output": b64_json(output)}})
     except WorkerError as exc:
         # The platform refused the result: say so with an error callback, as Render's SDK does.
         report = ErrorReport.from_exception(exc)
-        await client.request("POST", "/callback", {"error": report.to_wire()})
+        client.request_sync("POST", "/callback", {"error": report.to_wire()})
         return 1
     return 0
 
 
-async def _report_error(client: SocketClient, report: ErrorReport) -> int:
+def _report_error(client: SocketClient, report: ErrorReport) -> int:
     sys.stderr.write(report.stack_trace)
-    await client.request("POST", "/callback", {"error": report.to_wire()})
+    client.request_sync("POST", "/callback", {"error": report.to_wire()})
     return 1
 
 
-async def _execute(
+def _execute(
     definition: TaskDefinition[Any, Any],
     ctx: TaskContext,
     args: tuple[Any, ...],
@@ -159,10 +160,16 @@ async def _execute(
     try:
         result = definition.func(*args, **kwargs)
         if inspect.isawaitable(result):
-            result = await result
+            import asyncio  # only async tasks pay for an event loop
+
+            result = asyncio.run(_awaited(result))
     finally:
         current_context.reset(token)
     return encode_output(definition.name, result)
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
 
 
 def _metadata(answer: dict[str, Any]) -> TaskRunMetadata:
@@ -177,7 +184,7 @@ def _metadata(answer: dict[str, Any]) -> TaskRunMetadata:
     )
 
 
-async def register(tasks: Tasks, client: SocketClient) -> int:
+def register(tasks: Tasks, client: SocketClient) -> int:
     """Sends the app's task list to ``/register-tasks``.
 
     Args:
@@ -190,7 +197,7 @@ async def register(tasks: Tasks, client: SocketClient) -> int:
     Raises:
         WorkerError: The platform refused the registration.
     """
-    await client.request("POST", "/register-tasks", {"tasks": registration(tasks)})
+    client.request_sync("POST", "/register-tasks", {"tasks": registration(tasks)})
     return 0
 
 
@@ -231,7 +238,7 @@ def serve(tasks: Tasks, mode: str, socket_path: str) -> int:
     """
     client = SocketClient(socket_path)
     if mode == "run":
-        return asyncio.run(run_one(tasks, client))
+        return run_one(tasks, client)
     if mode == "register":
-        return asyncio.run(register(tasks, client))
+        return register(tasks, client)
     raise WorkerError(f"RENDER_SDK_MODE must be 'run' or 'register', got {mode!r}")

@@ -26,7 +26,9 @@ reconciliation.
 from __future__ import annotations
 
 import ast
+import atexit
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -36,9 +38,10 @@ import signal
 import socket
 import sys
 import threading
+import traceback
 import types
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 BOOT = (
     "import sys, types\n"
@@ -141,6 +144,10 @@ def prepare(script: str, args: list[str]) -> Entry:
     _warm_up()
     if threading.active_count() > 1:
         raise Unusable("importing the workflow started threads, which a fork would not carry")
+    # What is imported now stays as it is in every child: out of the collector's sight, so
+    # that no child copies the zygote's pages just to look at its objects.
+    gc.collect()
+    gc.freeze()
     return Entry(script, code, [script, *args])
 
 
@@ -306,8 +313,12 @@ def become_attempt(attempt: Attempt, entry: Entry) -> None:
     sys.modules.pop(__name__, None)  # nothing of the zygote is left for the task to see
 
 
-def run_entry(entry: Entry) -> None:
-    """Runs the console script as ``__main__``; its ``sys.exit`` ends the child.
+def run_entry(entry: Entry) -> NoReturn:
+    """Runs the console script as ``__main__``, then ends the child as an interpreter would.
+
+    Its end skips tearing the interpreter down object by object: in a child that would touch,
+    and so copy, every page it shares with the zygote. What an exit must do is done: threads
+    are joined, ``atexit`` functions run, output is flushed.
 
     Args:
         entry: The console script.
@@ -315,7 +326,36 @@ def run_entry(entry: Entry) -> None:
     main_module = types.ModuleType("__main__")
     main_module.__file__ = entry.script
     sys.modules["__main__"] = main_module
-    exec(entry.code, main_module.__dict__)
+    try:
+        exec(entry.code, main_module.__dict__)
+        code = 0
+    except SystemExit as exc:
+        code = _exit_code(exc.code)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    _end(code)
+
+
+def _exit_code(value: object) -> int:
+    """What ``sys.exit(value)`` makes the process's exit code, as the interpreter does."""
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value & 0xFF
+    sys.stderr.write(f"{value}\n")
+    return 1
+
+
+def _end(code: int) -> NoReturn:
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is not None:
+        shutdown()  # non-daemon threads, as at any interpreter's exit
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def main(argv: list[str]) -> None:

@@ -70,9 +70,9 @@ async def test_subtasks_on_a_live_socket(database_url: str, tmp_path: Path, scra
             )
             assert scalar.status_code == 400
 
+            # a cancelled parent's new children are refused (409): test_engine_failures checks
+            # it where no race with the stopping instance (and its socket) can hide it
             await runtime.service.cancel_run(WS, parent.id)
-            refused = await worker.post("/run-subtask", json={**body, "idempotency_key": "k4"})
-            assert refused.status_code == 409
         done = await runtime.service.wait_run(WS, parent.id, 30)
         assert done.status is RunStatus.CANCELED
 

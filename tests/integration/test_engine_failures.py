@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import signal
 from pathlib import Path
@@ -140,8 +141,9 @@ async def test_cancelled_parent_cannot_start_children(
 
 async def _unchecked(runtime: Runtime, task_name: str, input_text: str) -> str:
     """A run created past the server's input check, as a child's input reaches its worker."""
-    task = await runtime.service.resolve_task(WS, f"wf/{task_name}")
-    run = await runtime.transitions.create_root(WS, task, input_text, None)
+    run = await runtime.transitions.create_root(
+        WS, f"wf/{task_name}", json.loads(input_text), input_text, None, check_input=False
+    )
     assert run is not None
     return run.id
 
