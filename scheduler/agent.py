@@ -252,16 +252,19 @@ class Agent:
             error = body["error"]
             details = error.get("details")
             stack = error.get("stack_trace")
+            traced = isinstance(stack, str) and bool(stack)
             recorded = await self._transitions.record_outcome(
                 instance.attempt_id,
                 AttemptOutcome.ERROR,
                 run_id=instance.run_id,
                 error=str(details) if details is not None else "the task failed",
-                stack_trace=stack if isinstance(stack, str) and stack else None,
+                stack_trace=stack if traced else None,
                 # Conveyor's SDK says when another attempt cannot help (input that does not fit)
                 retryable=error.get("retryable") is not False,
+                # the official SDKs print the trace instead: the run waits for it in the log
+                wait_for_trace=not traced,
             )
-            if recorded and isinstance(stack, str) and stack:
+            if recorded and traced:
                 self.on_result(instance.attempt_id)
         else:
             return _bad("callback must carry 'complete' or 'error'")

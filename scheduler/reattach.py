@@ -30,4 +30,5 @@ async def readmit(reads: RunReads, attempt_id: str) -> Admitted:
         parent_id=row.parent_id,
         input_json=row.input_json,
         input_key=row.input_key,
+        started_at=row.started_at,
     )

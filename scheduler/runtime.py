@@ -204,5 +204,6 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
         await self.executor.close()
+        await self.transitions.writer.flush()
         await self.transitions.writer.db.close()
         await self.engine.dispose()

@@ -203,7 +203,7 @@ class Scheduler:
                 image=version.image,
             )
             live.handle = await self._executor.start(spec)
-            await self._transitions.started(admitted.attempt_id, live.handle)
+            self._transitions.started(admitted.attempt_id, live.handle)
         except Exception as exc:
             logger.exception(
                 "run %s attempt %s (%s): could not start its instance",
@@ -287,12 +287,14 @@ class Scheduler:
     ) -> None:
         admitted = live.admitted
         try:
-            trace = None
-            if not live.reported.is_set():  # no result: what it printed says why
-                log_path = self._blobs.staging_path(admitted.log_key)
-                trace = await asyncio.to_thread(last_traceback, log_path)
             # the instance is gone: a store that stages remotely (S3) uploads the log now
             await self._blobs.commit_staged(admitted.log_key)
+            if live.reported.is_set():  # its result freed its slot: only its metering is left
+                self._transitions.meter(admitted, exit_code)
+                return
+            # no result: what it printed says why
+            log_path = self._blobs.staging_path(admitted.log_key)
+            trace = await asyncio.to_thread(last_traceback, log_path)
             for attempt in range(_END_TRIES):
                 try:
                     await self._transitions.end(

@@ -53,6 +53,7 @@ class Admitted:
     parent_id: str | None = None
     input_json: str | None = None  # inline input, or
     input_key: str | None = None  # the blob holding it
+    started_at: datetime | None = None
 
 
 @dataclass(frozen=True)

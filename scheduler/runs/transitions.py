@@ -84,6 +84,15 @@ _START_RUN = (
 )
 _ATTEMPT_ROW = select(attempts).where(attempts.c.id == _ATTEMPT)
 _UPDATE_ATTEMPT = update(attempts).where(attempts.c.id == _ATTEMPT)
+_METER = (
+    update(attempts)
+    .where(attempts.c.id == _ATTEMPT, attempts.c.compute_seconds.is_(None))
+    .values(
+        exit_code=bindparam("exit_code"),
+        compute_seconds=bindparam("compute_seconds"),
+        cost_usd=bindparam("cost_usd"),
+    )
+)
 _RECORD_OUTCOME = (
     update(attempts)
     .where(attempts.c.id == _ATTEMPT, attempts.c.outcome.is_(None))
@@ -362,10 +371,25 @@ class Transitions:
 
     # -- progress ---------------------------------------------------------------------------
 
-    async def started(self, attempt_id: str, handle: dict[str, Any]) -> None:
-        """The instance exists: its handle (to find it after a restart), and it runs."""
-        params = {"b_attempt": attempt_id, "b_handle": json.dumps(handle)}
-        await self.writer.run(lambda conn, _: conn.execute(_STARTED, params))
+    def started(self, attempt_id: str, handle: dict[str, Any]) -> None:
+        """The instance exists: its handle (to find it after a restart) and that it runs,
+        written with the next transaction (a local instance is found without it too)."""
+        self.writer.defer(_STARTED, {"b_attempt": attempt_id, "b_handle": json.dumps(handle)})
+
+    def meter(self, admitted: Admitted, exit_code: int | None) -> None:
+        """An instance that reported its result (its slot freed then) is gone: its compute
+        seconds and cost, written with the next transaction (nothing waits on them)."""
+        now = utcnow()
+        seconds = max((now - (admitted.started_at or now)).total_seconds(), 0.0)
+        self.writer.defer(
+            _METER,
+            {
+                "b_attempt": admitted.attempt_id,
+                "exit_code": exit_code,
+                "compute_seconds": seconds,
+                "cost_usd": seconds * self.settings.plan(admitted.plan).usd_per_second,
+            },
+        )
 
     async def mark_running(self, attempt_id: str) -> None:
         """A relayed instance asked for its input (local instances are marked by `started`)."""
@@ -414,13 +438,14 @@ class Transitions:
         error: str | None = None,
         stack_trace: str | None = None,
         retryable: bool = True,
+        wait_for_trace: bool = False,
     ) -> bool:
         """The attempt's outcome, once (the first wins), and the run's next state. True if set.
 
         A result the worker reports itself frees the attempt's slot at once: the instance is
-        about to exit, and its exit is only metered. An error without a stack trace (the
-        official SDKs send none) leaves the run as it is until the instance exits, so the trace
-        it prints can be read from the log first.
+        about to exit, and its exit is only metered. With `wait_for_trace` (an error the
+        official SDKs report with no stack trace) the run stays as it is until the instance
+        exits, so the trace it prints can be read from the log first.
         """
         if run_id is None:
             run_id = await self.writer.db.read(
@@ -433,7 +458,7 @@ class Transitions:
         stored: tuple[str | None, str | None] = (None, None)
         if output is not None:
             stored = await self.payloads.save(run_output_key(run_id), output)
-        outcome_ = _Outcome(outcome, error, stack_trace, stored, retryable)
+        outcome_ = _Outcome(outcome, error, stack_trace, stored, retryable, wait_for_trace)
         return await self.writer.run(
             functools.partial(
                 self._record_outcome, run_id=run_id, attempt_id=attempt_id, outcome=outcome_
@@ -637,17 +662,19 @@ class _Outcome:
         stack_trace: str | None,
         output: tuple[str | None, str | None] = (None, None),
         retryable: bool = True,
+        wait_for_trace: bool = False,
     ) -> None:
         self.kind = kind
         self.error = error
         self.stack_trace = stack_trace
         self.output = output  # (inline JSON, blob key)
         self.retryable = retryable
+        self.wait_for_trace = wait_for_trace
 
     @property
     def advances(self) -> bool:
-        """An error without a trace waits for the instance's exit (its trace is in the log)."""
-        return not (self.kind is AttemptOutcome.ERROR and self.stack_trace is None)
+        """An error whose trace is in the log waits for the instance's exit."""
+        return not self.wait_for_trace
 
     @property
     def frees_slot(self) -> bool:

@@ -133,6 +133,7 @@ def attempt_values(
         parent_id=run.parent_id,
         input_json=run.input_json,
         input_key=run.input_key,
+        started_at=now,
     )
     return values, admitted
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Executable
 
 from core.db.database import Database
 from core.events import EventBus, RunChanged
@@ -22,6 +22,9 @@ from core.notify import notify
 from scheduler.runs.admission import Admitted
 
 T = TypeVar("T")
+
+# how long a deferred update waits for a transaction to go out with before it goes on its own
+DEFER_SECONDS = 0.02
 
 Launch = Callable[[list[Admitted]], object]
 
@@ -63,6 +66,25 @@ class Writer:
         self.cross_process = db.dialect == "postgresql"
         self.wake_scheduler = asyncio.Event()
         self.admitter: Admitter | None = None
+        self._deferred: list[tuple[Executable, dict[str, Any]]] = []
+        self._flush: asyncio.Task[None] | None = None
+
+    def defer(self, statement: Executable, params: dict[str, Any]) -> None:
+        """An idempotent update nothing waits on: it goes out with the next transaction, or on
+        its own within `DEFER_SECONDS` — many in one commit when many come at once."""
+        self._deferred.append((statement, params))
+        if self._flush is None or self._flush.done():
+            self._flush = asyncio.create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(DEFER_SECONDS)
+        if self._deferred:
+            await self.run(lambda conn, changes: None)
+
+    async def flush(self) -> None:
+        """Write what is deferred now (at shutdown)."""
+        if self._deferred:
+            await self.run(lambda conn, changes: None)
 
     async def run(self, fn: Callable[[Connection, Changes], T]) -> T:
         """`fn` as one transaction; its changes are published once it commits.
@@ -73,14 +95,20 @@ class Writer:
 
     async def _run(self, fn: Callable[[Connection, Changes], T]) -> T:
         changes = Changes()
+        deferred, self._deferred = self._deferred, []
 
         def transaction(conn: Connection) -> T:
+            _write_deferred(conn, deferred)
             result = fn(conn, changes)
             if changes.runs and self.cross_process:
                 notify(conn, self.origin, changes.runs)
             return result
 
-        result = await self.db.write(transaction)
+        try:
+            result = await self.db.write(transaction)
+        except BaseException:
+            self._deferred[:0] = deferred  # rolled back with the rest: they go with the next
+            raise
         self.publish(changes)
         return result
 
@@ -94,3 +122,12 @@ class Writer:
                 self.admitter.launch(changes.admitted)
         if changes.wake:
             self.wake_scheduler.set()
+
+
+def _write_deferred(conn: Connection, deferred: list[tuple[Executable, dict[str, Any]]]) -> None:
+    """Each statement once, with every set of parameters deferred for it."""
+    by_statement: dict[int, tuple[Executable, list[dict[str, Any]]]] = {}
+    for statement, params in deferred:
+        by_statement.setdefault(id(statement), (statement, []))[1].append(params)
+    for statement, all_params in by_statement.values():
+        conn.execute(statement, all_params)
