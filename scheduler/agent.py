@@ -68,6 +68,12 @@ def _input_answer(
     return answer
 
 
+def _clear_socket(socket_path: Path) -> None:
+    """The folder of a socket to serve again, without the dead control plane's socket file."""
+    socket_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    socket_path.unlink(missing_ok=True)
+
+
 def _bad(message: str) -> Response:
     return Response.json(400, {"message": message})
 
@@ -93,6 +99,9 @@ class Instance:
     # what admission read: `/input` is answered from it (None: read from the database)
     admitted: Admitted | None = None
     canceled: bool = False  # its run was cancelled: its input is refused
+    # set once the executor has recorded where the instance runs: no task body starts before a
+    # control plane that dies could find its instance again
+    known: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Agent:
@@ -130,6 +139,8 @@ class Agent:
         instance = Instance(
             attempt_id, run_id, directory, socket_path, registration, admitted=admitted
         )
+        if admitted is None:
+            instance.known.set()  # registration: nothing to find again
 
         async def handle(request: Request) -> Response:
             return await self._dispatch(instance, request)
@@ -138,6 +149,29 @@ class Agent:
         instance.server = await serve_unix(socket_path, handle, max_body=max_body)
         self._instances[key] = instance
         return socket_path
+
+    def started(self, key: str) -> None:
+        """The executor recorded the instance of `key`: it may have its input."""
+        instance = self._instances.get(key)
+        if instance is not None:
+            instance.known.set()
+
+    async def reopen(self, key: str, socket_path: Path, admitted: Admitted) -> None:
+        """Serve an instance's socket again, at the path it was given: an instance a previous
+        control plane started (and that outlived it) finds its platform where it left it."""
+        directory = socket_path.parent
+        await asyncio.to_thread(_clear_socket, socket_path)
+        instance = Instance(
+            admitted.attempt_id, admitted.run_id, directory, socket_path, None, admitted=admitted
+        )
+        instance.known.set()
+
+        async def handle(request: Request) -> Response:
+            return await self._dispatch(instance, request)
+
+        max_body = int(self._settings.limits.max_output_bytes * _BODY_FACTOR)
+        instance.server = await serve_unix(socket_path, handle, max_body=max_body)
+        self._instances[key] = instance
 
     def register_remote(
         self,
@@ -211,6 +245,7 @@ class Agent:
         admitted = instance.admitted
         if admitted is None:
             return await self._relayed_input(instance.attempt_id)
+        await instance.known.wait()
         if instance.canceled:
             return Response.json(409, {"message": f"task run {admitted.run_id} is canceled"})
         text = admitted.input_json

@@ -23,6 +23,7 @@ from core.notify import PgListener, asyncpg_dsn
 from core.settings import Settings
 from scheduler.agent import Agent
 from scheduler.executors.base import Executor, ReasonSink
+from scheduler.executors.journal import InstanceJournal
 from scheduler.executors.local import LocalExecutor
 from scheduler.executors.zygotes import ZygotePool
 from scheduler.payloads import PayloadStore
@@ -70,6 +71,7 @@ def _executor(settings: Settings, reasons: ReasonSink) -> Executor:
             enforce_memory=settings.executor.enforce_memory,
             pass_env=settings.executor.pass_env,
             zygotes=zygotes,
+            journal=InstanceJournal(settings.data_dir / "instances"),
         )
     if settings.executor.kind == "docker":
         # python-on-whales is only imported by engines that run containers

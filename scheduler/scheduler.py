@@ -204,6 +204,7 @@ class Scheduler:
             )
             live.handle = await self._executor.start(spec)
             self._transitions.started(admitted.attempt_id, live.handle)
+            self._agent.started(admitted.attempt_id)
         except Exception as exc:
             logger.exception(
                 "run %s attempt %s (%s): could not start its instance",
@@ -342,14 +343,19 @@ class Scheduler:
         return reconciled
 
     async def reconcile(self) -> int:
-        """Attempts of schedulers that are gone: kill what still runs, retry them as lost."""
+        """Attempts of schedulers that are gone: watch again what still runs, retry the rest.
+
+        An instance that outlived its control plane goes on (its result is accepted, not run
+        again) when the executor can reach it from here; otherwise it is stopped and its
+        attempt retried as lost.
+        """
         count = 0
         for attempt_id, run_id, handle_json in await self.membership.claim_orphans():
             if attempt_id in self._live:
                 continue
+            handle = json.loads(handle_json) if handle_json else await self._find(attempt_id)
             exit_code = None
-            if handle_json:
-                handle: Handle = json.loads(handle_json)
+            if handle is not None:
                 state = await self._executor.status(handle)
                 if state.status is InstanceStatus.ALIVE and can_reattach(self._executor):
                     await self._reattach(attempt_id, handle)
@@ -369,12 +375,21 @@ class Scheduler:
             count += 1
         return count
 
+    async def _find(self, attempt_id: str) -> Handle | None:
+        row = await self._reads.attempt_row(attempt_id)
+        return await self._executor.find(attempt_id, row.run_id, row.number)
+
     async def _reattach(self, attempt_id: str, handle: Handle) -> None:
-        """Watch an instance a previous control plane started; its relay finds this one."""
+        """Watch an instance a previous control plane started: serve its socket again where
+        it is on this host, or answer its relay (which finds this control plane)."""
         admitted = await readmit(self._reads, attempt_id)
-        self._agent.register_remote(
-            attempt_id, attempt_id=attempt_id, run_id=admitted.run_id, registration=None
-        )
+        await self._executor.adopt(attempt_id, handle)
+        if handle.get("socket"):
+            await self._agent.reopen(attempt_id, Path(handle["socket"]), admitted)
+        else:
+            self._agent.register_remote(
+                attempt_id, attempt_id=attempt_id, run_id=admitted.run_id, registration=None
+            )
         live = _Live(admitted, handle)
         self._live[attempt_id] = live
         live.monitor = self._spawn(self._monitor(live, handle))

@@ -97,6 +97,14 @@ class Executor(Protocol):
         """Get ready for the version's attempts ahead of need (returns at once)."""
         ...
 
+    async def find(self, attempt_id: str, run_id: str, attempt: int) -> Handle | None:
+        """The instance of an attempt whose handle was never stored, if it can be found."""
+        ...
+
+    async def adopt(self, attempt_id: str, handle: Handle) -> None:
+        """An instance a previous control plane started is this one's to watch from now on."""
+        ...
+
     async def close(self) -> None:
         """Release what the executor holds; running instances are not touched."""
         ...

@@ -195,6 +195,17 @@ class DockerExecutor:
     async def prepare(self, version: VersionSpec) -> None:
         """Nothing to warm: each attempt is a new container from the version's image."""
 
+    async def find(self, attempt_id: str, run_id: str, attempt: int) -> Handle | None:
+        """By its name, which comes from the attempt."""
+        name = self.container_name(attempt_id)
+        found = await asyncio.to_thread(
+            self._docker.container.list, all=True, filters=[("name", f"^{name}$")]
+        )
+        return {"container": name, "id": found[0].id} if found else None
+
+    async def adopt(self, attempt_id: str, handle: Handle) -> None:
+        """Nothing to keep: the handle in the database is all there is."""
+
     async def close(self) -> None:
         """Nothing held: containers outlive this process and are found again by name."""
 

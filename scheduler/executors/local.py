@@ -9,6 +9,7 @@ import os
 import resource
 import shlex
 import signal
+import socket
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from scheduler.executors.environment import (
     local_attempt_environment,
     local_version_environment,
 )
+from scheduler.executors.journal import InstanceJournal
 from scheduler.executors.zygote import Zygote
 from scheduler.executors.zygotes import ZygotePool
 
@@ -40,6 +42,50 @@ def _process_start_ticks(pid: int) -> int | None:
     return int(fields[19])
 
 
+def _handle(pid: int, spec: AttemptSpec) -> Handle:
+    return {
+        "host": socket.gethostname(),
+        "pid": pid,
+        "start_ticks": _process_start_ticks(pid),
+        "socket": str(spec.socket_path),
+    }
+
+
+def _variable(variables: set[bytes], prefix: bytes) -> str | None:
+    for variable in variables:
+        if variable.startswith(prefix):
+            return variable[len(prefix) :].decode(errors="replace")
+    return None
+
+
+def _find_by_environment(run_id: str, attempt: int) -> Handle | None:
+    wanted = {
+        b"CONVEYOR_TASK_RUN_ID=" + run_id.encode(),
+        b"CONVEYOR_ATTEMPT=" + str(attempt).encode(),
+    }
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            variables = set((entry / "environ").read_bytes().split(b"\0"))
+        except OSError:
+            continue  # gone, or not ours to read
+        if wanted <= variables:
+            socket_path = _variable(variables, b"RENDER_SDK_SOCKET_PATH=")
+            pid = int(entry.name)
+            leader = False
+            with contextlib.suppress(OSError):
+                leader = os.getpgid(pid) == pid
+            if leader:  # the instance, not a process it started
+                return {
+                    "host": socket.gethostname(),
+                    "pid": pid,
+                    "start_ticks": _process_start_ticks(pid),
+                    "socket": socket_path,
+                }
+    return None
+
+
 @functools.lru_cache(maxsize=256)
 def _argv(start_command: str) -> tuple[str, ...]:
     return tuple(shlex.split(start_command))
@@ -48,11 +94,15 @@ def _argv(start_command: str) -> tuple[str, ...]:
 class LocalExecutor:
     """Attempts as local processes: forked from the version's zygote, or spawned.
 
-    Both kinds have the same handle (pid and its start time) and the same process group, so
-    status, stop and reconciliation after a restart do not care how a process began.
+    Both kinds have the same handle (host, pid and its start time, the instance's socket) and
+    the same process group, so status, stop and reconciliation after a restart do not care how
+    a process began. Instances outlive a control plane that dies: the next one on this host
+    finds them (by handle, or by their environment when the handle was not written yet) and
+    serves their socket again.
     """
 
     name = "local"
+    reattaches = True
 
     def __init__(
         self,
@@ -60,10 +110,13 @@ class LocalExecutor:
         enforce_memory: bool = True,
         pass_env: Iterable[str] = (),
         zygotes: ZygotePool | None = None,
+        journal: InstanceJournal | None = None,
     ) -> None:
         self._enforce_memory = enforce_memory
         self._pass_env = tuple(pass_env)
         self._zygotes = zygotes
+        self._journal = journal
+        self._attempts: dict[int, str] = {}  # pid → attempt, for the journal
         self._processes: dict[int, asyncio.subprocess.Process] = {}
         self._forked: dict[int, Zygote] = {}
         # per version: its environment as given, and the whole of what its processes see
@@ -80,6 +133,8 @@ class LocalExecutor:
     async def close(self) -> None:
         if self._zygotes is not None:
             await self._zygotes.close()
+        if self._journal is not None:
+            self._journal.close()
 
     def _version_environment(self, version: VersionSpec) -> dict[str, str]:
         lookup = (version.version_id, version.start_command, str(version.cwd))
@@ -104,12 +159,20 @@ class LocalExecutor:
             if forked is not None:
                 zygote, pid = forked
                 self._forked[pid] = zygote
-                return {"pid": pid, "start_ticks": _process_start_ticks(pid)}
-        return await self._spawn(list(argv), spec, env, memory)
+                return self._started(pid, spec)
+        pid = await self._spawn(list(argv), spec, env, memory)
+        return self._started(pid, spec)
+
+    def _started(self, pid: int, spec: AttemptSpec) -> Handle:
+        handle = _handle(pid, spec)
+        if self._journal is not None:
+            self._journal.record(spec.attempt_id, handle)
+            self._attempts[pid] = spec.attempt_id
+        return handle
 
     async def _spawn(
         self, argv: list[str], spec: AttemptSpec, env: dict[str, str], memory: int | None
-    ) -> Handle:
+    ) -> int:
         with spec.log_path.open("ab") as log:
             process = await asyncio.create_subprocess_exec(
                 *argv,
@@ -124,9 +187,23 @@ class LocalExecutor:
             with contextlib.suppress(ProcessLookupError, PermissionError, ValueError):
                 resource.prlimit(process.pid, resource.RLIMIT_DATA, (memory, memory))
         self._processes[process.pid] = process
-        return {"pid": process.pid, "start_ticks": _process_start_ticks(process.pid)}
+        return process.pid
+
+    async def adopt(self, attempt_id: str, handle: Handle) -> None:
+        """An instance a previous control plane started is this one's to watch now."""
+        if self._journal is not None:
+            self._journal.record(attempt_id, handle)
+            self._attempts[int(handle["pid"])] = attempt_id
 
     async def wait(self, handle: Handle) -> InstanceState:
+        try:
+            return await self._wait(handle)
+        finally:
+            attempt_id = self._attempts.pop(int(handle["pid"]), None)
+            if attempt_id is not None and self._journal is not None:
+                self._journal.forget(attempt_id)
+
+    async def _wait(self, handle: Handle) -> InstanceState:
         pid = int(handle["pid"])
         process = self._processes.get(pid)
         zygote = self._forked.get(pid)
@@ -164,10 +241,20 @@ class LocalExecutor:
                 return InstanceState(InstanceStatus.ALIVE)
             if (code := exited.result()) is not None:
                 return InstanceState(InstanceStatus.EXITED, exit_code=code)
+        if handle.get("host", socket.gethostname()) != socket.gethostname():
+            return InstanceState(InstanceStatus.UNKNOWN)  # another host's: not for us to say
         ticks = _process_start_ticks(pid)
         if ticks is not None and ticks == handle.get("start_ticks"):
             return InstanceState(InstanceStatus.ALIVE)
         return InstanceState(InstanceStatus.UNKNOWN)
+
+    async def find(self, attempt_id: str, run_id: str, attempt: int) -> Handle | None:
+        """The live process of a run's attempt on this host, found by its environment: for an
+        attempt whose handle a dead control plane had not written yet."""
+        written = self._journal.left(attempt_id) if self._journal is not None else None
+        if written is not None:
+            return written
+        return await asyncio.to_thread(_find_by_environment, run_id, attempt)
 
     async def stop(self, handle: Handle, grace_s: float) -> None:
         pid = int(handle["pid"])

@@ -132,6 +132,13 @@ class NomadExecutor:
     async def prepare(self, version: VersionSpec) -> None:
         """Nothing to warm: the version's job is registered with its first dispatch."""
 
+    async def find(self, attempt_id: str, run_id: str, attempt: int) -> Handle | None:
+        """Not without its handle: a dispatched job's id comes from Nomad."""
+        return None
+
+    async def adopt(self, attempt_id: str, handle: Handle) -> None:
+        """Nothing to keep: the handle in the database is all there is."""
+
     async def close(self) -> None:
         """Nothing held: dispatched jobs outlive this process and are found again by id."""
 

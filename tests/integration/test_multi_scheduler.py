@@ -129,6 +129,7 @@ async def test_a_stopped_scheduler_leaves_its_runs_to_another(
             second.send_signal(signal.SIGTERM)
             assert second.wait(timeout=30) == 0
         assert done.status is RunStatus.SUCCEEDED
-        assert [a.outcome for a in done.attempts] == ["lost", "ok"]
+        # on the same host the other scheduler watches the instance again: its result counts
+        assert [a.outcome for a in done.attempts] == ["ok"]
     finally:
         await runtime.close()
