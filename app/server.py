@@ -25,6 +25,7 @@ from app.api import (
 )
 from app.api.access_log import AccessLogMiddleware
 from app.api.errors import EXCEPTION_HANDLERS, CatchAllMiddleware
+from app.api.request_guard import GuardPolicy, RequestGuardMiddleware
 from app.api.responses import JSONResponse
 from app.api.state import AppState
 from app.dashboard import dashboard_routes
@@ -65,10 +66,19 @@ def create_app(
     anonymous_workspace: str | None = None,
     sse_ping_seconds: float = SSE_PING_SECONDS,
 ) -> Starlette:
-    """The API over `runtime`; with `anonymous_workspace`, requests with no token act as it."""
+    """The API over `runtime`; with `anonymous_workspace`, requests with no token act as it.
+
+    Serving without keys is what `conveyor dev` does, so it also turns the Host check on.
+    """
+    routes = [*api_routes(), *dashboard_routes()]
+    guard = GuardPolicy(runtime.settings.security, routes, dev=anonymous_workspace is not None)
     app = Starlette(
-        routes=[*api_routes(), *dashboard_routes()],
-        middleware=[Middleware(AccessLogMiddleware), Middleware(CatchAllMiddleware)],
+        routes=routes,
+        middleware=[
+            Middleware(AccessLogMiddleware),
+            Middleware(CatchAllMiddleware),
+            Middleware(RequestGuardMiddleware, policy=guard),
+        ],
         exception_handlers=dict(EXCEPTION_HANDLERS),
     )
     app.state.conveyor = AppState(runtime, anonymous_workspace, sse_ping_seconds)

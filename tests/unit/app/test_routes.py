@@ -27,7 +27,7 @@ pytestmark = pytest.mark.anyio
 
 def http_client(runtime: FakeRuntime, anonymous: str | None = WS) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=fake_app(runtime, anonymous), raise_app_exceptions=False)
-    return httpx.AsyncClient(transport=transport, base_url="http://test")
+    return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8120")
 
 
 @pytest.fixture
@@ -78,7 +78,8 @@ async def test_create_run_missing_input_is_empty_array(
 async def test_too_large_bodies(client: httpx.AsyncClient, runtime: FakeRuntime) -> None:
     runtime.settings.limits.max_input_bytes = 10
     big = json.dumps({"task": "hello/square", "input": ["x" * 100_000]}).encode()
-    response = await client.post("/v1/task-runs", content=big)
+    json_type = {"content-type": "application/json"}
+    response = await client.post("/v1/task-runs", content=big, headers=json_type)
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
 
@@ -88,7 +89,8 @@ async def test_too_large_bodies(client: httpx.AsyncClient, runtime: FakeRuntime)
             yield b"x" * 10_000
         yield b'"]}'
 
-    assert (await client.post("/v1/task-runs", content=chunks())).status_code == 413
+    streamed = await client.post("/v1/task-runs", content=chunks(), headers=json_type)
+    assert streamed.status_code == 413
 
 
 async def test_service_errors_map_to_status(client: httpx.AsyncClient) -> None:
