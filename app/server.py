@@ -28,6 +28,7 @@ from app.api.errors import EXCEPTION_HANDLERS, CatchAllMiddleware
 from app.api.request_guard import GuardPolicy, RequestGuardMiddleware
 from app.api.responses import JSONResponse
 from app.api.state import AppState
+from app.api.url_guard import NulInUrlMiddleware
 from app.dashboard import dashboard_routes
 from app.github import webhook
 
@@ -78,6 +79,7 @@ def create_app(
             Middleware(AccessLogMiddleware),
             Middleware(CatchAllMiddleware),
             Middleware(RequestGuardMiddleware, policy=guard),
+            Middleware(NulInUrlMiddleware),
         ],
         exception_handlers=dict(EXCEPTION_HANDLERS),
     )

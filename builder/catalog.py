@@ -18,8 +18,8 @@ from scheduler.registration import slugify
 
 DEFAULT_START_COMMAND = "conveyor-worker main:app"
 RUNTIMES = ("python",)
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}\Z")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _RESERVED_ENV = ("RENDER_SDK_", "CONVEYOR_")
 _REPO_SCHEMES = ("https://", "http://", "file://", "ssh://", "git@")
 

@@ -11,6 +11,7 @@ from starlette.routing import Route
 from app.api import serialize
 from app.api.auth import workspace_of
 from app.api.body import ENVELOPE_BYTES, read_json_body
+from app.api.json_input import check_text
 from app.api.params import bool_param, float_param, int_param, list_param, single_param
 from app.api.responses import JSONResponse
 from app.api.state import app_state, service_of
@@ -20,6 +21,9 @@ from scheduler.service import RunFilter
 
 # Render's legacy synonym, still sent by old clients.
 _STATUS_ALIASES = {"completed": RunStatus.SUCCEEDED}
+# `workflow/task:version` at its longest (slug 100, name 200, version id 40), and the column
+MAX_TASK_REF = 400
+MAX_IDEMPOTENCY_KEY = 200
 
 
 def parse_create(body: Any) -> tuple[str, Any, str | None]:
@@ -35,6 +39,9 @@ def parse_create(body: Any) -> tuple[str, Any, str | None]:
     key = body.get("idempotencyKey")
     if key is not None and (not isinstance(key, str) or not key):
         raise InvalidRequest("'idempotencyKey' must be a non-empty string")
+    check_text(task, "'task'", MAX_TASK_REF)
+    if key is not None:
+        check_text(key, "'idempotencyKey'", MAX_IDEMPOTENCY_KEY)
     return task.strip(), run_input, key
 
 

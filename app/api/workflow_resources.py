@@ -14,6 +14,7 @@ from starlette.routing import Route
 from app.api import serialize
 from app.api.auth import workspace_of
 from app.api.body import read_json_body
+from app.api.json_input import check_text
 from app.api.params import bool_param, single_param
 from app.api.responses import JSONResponse
 from app.api.state import app_state, service_of
@@ -23,7 +24,7 @@ from builder.records import BuildInfo, BuildStatus
 from core.errors import InvalidRequest
 
 _MAX_BODY = 256 * 1024
-_SHA = re.compile(r"^[0-9a-f]{40}$")
+_SHA = re.compile(r"^[0-9a-f]{40}\Z")
 _FIELDS = {
     "name": "name",
     "slug": "slug",
@@ -35,6 +36,8 @@ _FIELDS = {
     "runCommand": "start_command",  # Render's name for it
     "runtime": "runtime",
 }
+# the columns' sizes (the rest are TEXT)
+_MAX_CHARS = {"name": 200, "slug": 100, "branch": 255, "runtime": 20}
 
 
 def workflow_json(record: WorkflowRecord, workspace_id: str) -> dict[str, Any]:
@@ -95,7 +98,7 @@ def _changes(body: Any, *, creating: bool) -> WorkflowChanges:
             value = body[key]
             if not isinstance(value, str):
                 raise InvalidRequest(f"{key} must be a string")
-            setattr(changes, attribute, value)
+            setattr(changes, attribute, check_text(value, key, _MAX_CHARS.get(key)))
     changes.env_vars = _env_vars(body.get("envVars", {}))
     if creating and not changes.repo_url:
         raise InvalidRequest("repo is required (a git URL)")
@@ -116,6 +119,8 @@ def _env_vars(raw: Any) -> dict[str, str | None]:
     for name, value in raw.items():
         if value is not None and not isinstance(value, str):
             raise InvalidRequest(f"envVars.{name} must be a string (or null to remove it)")
+        if value is not None:
+            check_text(value, f"envVars.{name}")
     return dict(raw)
 
 
