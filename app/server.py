@@ -27,6 +27,7 @@ from app.api.access_log import AccessLogMiddleware
 from app.api.errors import EXCEPTION_HANDLERS, CatchAllMiddleware
 from app.api.request_guard import GuardPolicy, RequestGuardMiddleware
 from app.api.responses import JSONResponse
+from app.api.routing import merge_routes
 from app.api.state import AppState
 from app.api.url_guard import NulInUrlMiddleware
 from app.dashboard import dashboard_routes
@@ -71,7 +72,7 @@ def create_app(
 
     Serving without keys is what `conveyor dev` does, so it also turns the Host check on.
     """
-    routes = [*api_routes(), *dashboard_routes()]
+    routes = merge_routes([*api_routes(), *dashboard_routes()])
     guard = GuardPolicy(runtime.settings.security, routes, dev=anonymous_workspace is not None)
     app = Starlette(
         routes=routes,

@@ -22,7 +22,7 @@ from builder.source import branch_head, fetch_commit
 from core.blobs.base import BlobStore
 from core.db.models import Build, Workflow, WorkflowVersion
 from core.domain import VersionInfo, VersionStatus
-from core.errors import InvalidRequest, NotFound
+from core.errors import Conflict, NotFound
 from core.ids import new_id
 from core.secrets import SecretBox
 from core.settings import Settings
@@ -118,7 +118,7 @@ class BuildPipeline:
             if workflow is None or workflow.workspace_id != workspace_id:
                 raise NotFound(f"workflow {workflow_id!r} not found")
             if not workflow.repo_url:
-                raise InvalidRequest(f"workflow {workflow.slug!r} has no repository to build")
+                raise Conflict(f"workflow {workflow.slug!r} has no repository to build")
             version = WorkflowVersion(
                 id=new_id("wfv"),
                 workflow_id=workflow.id,
@@ -175,7 +175,7 @@ class BuildPipeline:
                 url, branch = workflow.repo_url, workflow.branch or "main"
                 installation_id = workflow.installation_id
             if not url:
-                raise InvalidRequest(f"workflow {workflow_id!r} has no repository to build")
+                raise Conflict(f"workflow {workflow_id!r} has no repository to build")
             token = None
             if installation_id is not None and self._tokens is not None:
                 token = await self._tokens.token_for(installation_id)
@@ -184,7 +184,8 @@ class BuildPipeline:
                     url, branch, settings=self._settings.builds, token=token
                 )
             except BuildFailed as exc:
-                raise InvalidRequest(str(exc)) from None
+                # the workflow's repository or branch, not the request, is what is wrong
+                raise Conflict(str(exc)) from None
         return await self.trigger(workspace_id, workflow_id, commit_sha=commit_sha, trigger=trigger)
 
     async def wait(self, build_id: str, timeout: float) -> BuildInfo:

@@ -37,7 +37,7 @@ _FIELDS = {
     "runtime": "runtime",
 }
 # the columns' sizes (the rest are TEXT)
-_MAX_CHARS = {"name": 200, "slug": 100, "branch": 255, "runtime": 20}
+_MAX_CHARS = {"name": 200, "slug": 100, "branch": 255, "runtime": 20, "repo": 2000}
 
 
 def workflow_json(record: WorkflowRecord, workspace_id: str) -> dict[str, Any]:
@@ -98,6 +98,8 @@ def _changes(body: Any, *, creating: bool) -> WorkflowChanges:
             value = body[key]
             if not isinstance(value, str):
                 raise InvalidRequest(f"{key} must be a string")
+            if attribute == "start_command" and not value.strip():
+                raise InvalidRequest(f"{key} must not be empty")
             setattr(changes, attribute, check_text(value, key, _MAX_CHARS.get(key)))
     changes.env_vars = _env_vars(body.get("envVars", {}))
     if creating and not changes.repo_url:

@@ -118,7 +118,7 @@ def test_deploy_builds_the_branch_head_and_a_bad_commit_is_refused(
     wrong_branch = client.patch(f"/v1/workflows/{workflow['id']}", json={"branch": "nope"})
     assert wrong_branch.status_code == 200
     refused = client.post(f"/v1/workflows/{workflow['id']}/deploy", json={})
-    assert refused.status_code == 400 and "nope" in refused.json()["message"]
+    assert refused.status_code == 409 and "nope" in refused.json()["message"]
     # A workflow with runs keeps its history: it cannot be deleted.
     run = client.post("/v1/task-runs", json={"task": "dep/t", "input": []})
     assert run.status_code == 202
