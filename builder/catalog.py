@@ -93,6 +93,10 @@ def check_changes(changes: WorkflowChanges) -> None:
             raise InvalidRequest(f"env var name {name!r} is invalid or reserved")
 
 
+def _owner(row: Workflow) -> str:
+    return f"workflow {row.slug!r} ({row.id})"
+
+
 class WorkflowCatalog:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], secrets: SecretBox) -> None:
         self._sessions = sessions
@@ -109,7 +113,7 @@ class WorkflowCatalog:
             build_command=row.build_command,
             start_command=row.start_command,
             runtime=row.runtime,
-            env_names=tuple(sorted(self._secrets.open(row.env_vars))),
+            env_names=tuple(sorted(self._secrets.open(row.env_vars, _owner(row)))),
             active_version_id=row.active_version_id,
             installation_id=row.installation_id,
             created_at=row.created_at,
@@ -171,7 +175,7 @@ class WorkflowCatalog:
             if changes.slug is not None and changes.slug != row.slug:
                 raise Conflict("slug cannot change: runs and clients name tasks by it")
             if changes.env_vars:
-                env: dict[str, str] = self._secrets.open(row.env_vars)
+                env: dict[str, str] = self._secrets.open(row.env_vars, _owner(row))
                 for name, value in changes.env_vars.items():
                     if value is None:
                         env.pop(name, None)

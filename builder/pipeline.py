@@ -24,7 +24,7 @@ from core.db.models import Build, Workflow, WorkflowVersion
 from core.domain import VersionInfo, VersionStatus
 from core.errors import Conflict, NotFound
 from core.ids import new_id
-from core.secrets import SecretBox
+from core.secrets import SecretBox, SecretsUnreadable
 from core.settings import Settings
 from scheduler.registration import Registrar, registration_log_key
 
@@ -214,6 +214,14 @@ class BuildPipeline:
 
     # -- one build ------------------------------------------------------------------------------
 
+    def _env_vars(self, token: str | None, context: BuildContext) -> dict[str, str]:
+        try:
+            return SecretBox.from_settings(self._settings).open(
+                token, f"workflow {context.workflow_slug!r}"
+            )
+        except SecretsUnreadable as exc:
+            raise BuildFailed(exc.message) from None
+
     async def _run(self, build_id: str, workflow_id: str, context: BuildContext) -> None:
         try:
             async with self._slots:
@@ -251,7 +259,7 @@ class BuildPipeline:
                     workflow_slug=context.workflow_slug,
                     source=source,
                     build_command=build_command,
-                    env_vars=SecretBox.from_settings(self._settings).open(env_token),
+                    env_vars=self._env_vars(env_token, context),
                     commit_sha=context.commit_sha,
                 )
                 built = await self._builder.build(request, log)
