@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app.api import (
+    accounts,
     events,
     instance_relay,
     logs,
@@ -59,6 +60,7 @@ def api_routes() -> list[BaseRoute]:
         *metrics.routes,
         *schedules.routes,
         *instance_relay.routes,
+        *accounts.routes,
     ]
 
 

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.api import schemas, workflow_resources_openapi
+from app.api import accounts_openapi, schemas, workflow_resources_openapi
 from app.api.openapi_parts import (
     ONE_VALUE,
     REF,
@@ -227,7 +227,11 @@ def document(dev: bool = False) -> Obj:
     return {
         "openapi": "3.1.0",
         "info": info,
-        "paths": {**_paths(), **workflow_resources_openapi.paths()},
+        "paths": {
+            **_paths(),
+            **workflow_resources_openapi.paths(),
+            **accounts_openapi.paths(),
+        },
         "components": {
             "schemas": defs.get("$defs", {}),
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},

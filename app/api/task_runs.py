@@ -9,10 +9,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.api import serialize
-from app.api.auth import workspace_of
+from app.api.auth import caller_of, workspace_of
 from app.api.body import ENVELOPE_BYTES, read_json_body
 from app.api.json_input import check_text
 from app.api.params import bool_param, float_param, int_param, list_param, single_param
+from app.api.rate_limits import enforce, rate_limits_of
 from app.api.responses import JSONResponse
 from app.api.state import app_state, service_of
 from core.domain import RunStatus
@@ -71,7 +72,14 @@ def parse_filter(request: Request) -> RunFilter:
 
 
 async def create_run(request: Request) -> Response:
-    workspace = await workspace_of(request)
+    caller = await caller_of(request)
+    workspace = caller.workspace_id
+    enforce(
+        rate_limits_of(request).task_runs,
+        caller.rate_key,
+        "task runs started with this key",
+        "CONVEYOR_RATE_LIMITS__TASK_RUNS_PER_SECOND",
+    )
     limit = app_state(request).runtime.settings.limits.max_input_bytes + ENVELOPE_BYTES
     task, run_input, key = parse_create(await read_json_body(request, limit))
     run = await service_of(request).create_run(workspace, task, run_input, key)

@@ -12,6 +12,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from app.api import serialize
+from app.api.accounts import record_change
 from app.api.auth import workspace_of
 from app.api.body import read_json_body
 from app.api.json_input import check_text
@@ -126,10 +127,23 @@ def _env_vars(raw: Any) -> dict[str, str | None]:
     return dict(raw)
 
 
+def _what_changed(body: dict[str, Any]) -> dict[str, Any]:
+    """For the audit trail: the fields and variable names sent, never a variable's value."""
+    env = _env_vars(body.get("envVars", {}))
+    return {
+        "fields": sorted(set(body) - {"envVars"}),
+        "envVarsSet": sorted(k for k, v in env.items() if v is not None),
+        "envVarsRemoved": sorted(k for k, v in env.items() if v is None),
+    }
+
+
 async def create_workflow(request: Request) -> Response:
     workspace = await workspace_of(request)
-    changes = _changes(await read_json_body(request, _MAX_BODY), creating=True)
+    body = await read_json_body(request, _MAX_BODY)
+    changes = _changes(body, creating=True)
     record = await build_services_of(request).catalog.create(workspace, changes)
+    details = {"slug": record.slug, **_what_changed(body)}
+    await record_change(request, workspace, "workflow.created", record.id, details)
     return JSONResponse(workflow_json(record, workspace), status_code=201)
 
 
@@ -143,16 +157,22 @@ async def get_workflow(request: Request) -> Response:
 
 async def update_workflow(request: Request) -> Response:
     workspace = await workspace_of(request)
-    changes = _changes(await read_json_body(request, _MAX_BODY), creating=False)
+    body = await read_json_body(request, _MAX_BODY)
+    changes = _changes(body, creating=False)
     record = await build_services_of(request).catalog.update(
         workspace, request.path_params["workflow_id"], changes
     )
+    details = {"slug": record.slug, **_what_changed(body)}
+    await record_change(request, workspace, "workflow.updated", record.id, details)
     return JSONResponse(workflow_json(record, workspace))
 
 
 async def delete_workflow(request: Request) -> Response:
     workspace = await workspace_of(request)
-    await build_services_of(request).catalog.delete(workspace, request.path_params["workflow_id"])
+    catalog = build_services_of(request).catalog
+    record = await catalog.get(workspace, request.path_params["workflow_id"])
+    await catalog.delete(workspace, record.id)
+    await record_change(request, workspace, "workflow.deleted", record.id, {"slug": record.slug})
     return Response(status_code=204)
 
 
@@ -167,6 +187,8 @@ async def deploy_workflow(request: Request) -> Response:
         if commit is not None and (not isinstance(commit, str) or not _SHA.match(commit)):
             raise InvalidRequest("commitId must be a full 40-character commit sha")
     build = await services.pipeline.deploy(workspace, record.id, commit_sha=commit)
+    details = {"slug": record.slug, "build": build.id, "commit": build.commit_sha}
+    await record_change(request, workspace, "workflow.deployed", record.id, details)
     return JSONResponse(build_json(build), status_code=202)
 
 

@@ -189,6 +189,7 @@ def paths() -> Obj:
                 {"200": json_answer({"type": "object"})},
                 409,
                 413,
+                429,
                 parameters=[signature],
                 requestBody=json_body({"type": "object"}),
                 security=[],

@@ -63,7 +63,8 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
         )
         assert version.status is VersionStatus.READY, version.message
         await runtime.start()
-        keys.append((await runtime.keys.create(WS, "fuzz")).secret)
+        # an admin key, so that workspaces and other workspaces' keys are fuzzed too
+        keys.append((await runtime.keys.create(WS, "fuzz", admin=True)).secret)
         # something to list, read and log
         for task, run_input in [("square", [3]), ("fails", ["no"]), ("chatty", [3])]:
             await runtime.service.create_run(WS, f"{SLUG}/{task}", run_input)
