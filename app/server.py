@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app.api import (
+    accounts,
     events,
     instance_relay,
     logs,
@@ -25,8 +26,11 @@ from app.api import (
 )
 from app.api.access_log import AccessLogMiddleware
 from app.api.errors import EXCEPTION_HANDLERS, CatchAllMiddleware
+from app.api.request_guard import GuardPolicy, RequestGuardMiddleware
 from app.api.responses import JSONResponse
+from app.api.routing import merge_routes
 from app.api.state import AppState
+from app.api.url_guard import NulInUrlMiddleware
 from app.dashboard import dashboard_routes
 from app.github import webhook
 
@@ -56,6 +60,7 @@ def api_routes() -> list[BaseRoute]:
         *metrics.routes,
         *schedules.routes,
         *instance_relay.routes,
+        *accounts.routes,
     ]
 
 
@@ -65,10 +70,20 @@ def create_app(
     anonymous_workspace: str | None = None,
     sse_ping_seconds: float = SSE_PING_SECONDS,
 ) -> Starlette:
-    """The API over `runtime`; with `anonymous_workspace`, requests with no token act as it."""
+    """The API over `runtime`; with `anonymous_workspace`, requests with no token act as it.
+
+    Serving without keys is what `conveyor dev` does, so it also turns the Host check on.
+    """
+    routes = merge_routes([*api_routes(), *dashboard_routes()])
+    guard = GuardPolicy(runtime.settings.security, routes, dev=anonymous_workspace is not None)
     app = Starlette(
-        routes=[*api_routes(), *dashboard_routes()],
-        middleware=[Middleware(AccessLogMiddleware), Middleware(CatchAllMiddleware)],
+        routes=routes,
+        middleware=[
+            Middleware(AccessLogMiddleware),
+            Middleware(CatchAllMiddleware),
+            Middleware(RequestGuardMiddleware, policy=guard),
+            Middleware(NulInUrlMiddleware),
+        ],
         exception_handlers=dict(EXCEPTION_HANDLERS),
     )
     app.state.conveyor = AppState(runtime, anonymous_workspace, sse_ping_seconds)

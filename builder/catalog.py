@@ -18,10 +18,18 @@ from scheduler.registration import slugify
 
 DEFAULT_START_COMMAND = "conveyor-worker main:app"
 RUNTIMES = ("python",)
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}\Z")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _RESERVED_ENV = ("RENDER_SDK_", "CONVEYOR_")
 _REPO_SCHEMES = ("https://", "http://", "file://", "ssh://", "git@")
+_SEGMENT = "[A-Za-z0-9_~%+-][A-Za-z0-9._~%+-]*"
+# `scheme://host/owner/name` (file:// paths end in owner/name) or scp-like `git@host:owner/name`;
+# the OpenAPI document shows the same pattern.
+REPO_URL_PATTERN = (
+    f"^(?:(?:https?|ssh|file)://[A-Za-z0-9.:@_~%+-]*(?:/{_SEGMENT}){{2,}}"
+    f"|git@[A-Za-z0-9.-]+:{_SEGMENT}(?:/{_SEGMENT})+)/?$"
+)
+_REPO_URL = re.compile(REPO_URL_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,11 @@ def check_changes(changes: WorkflowChanges) -> None:
         )
     if changes.repo_url is not None and not changes.repo_url.startswith(_REPO_SCHEMES):
         raise InvalidRequest(f"repo {changes.repo_url!r} is not a git URL (https://, file://…)")
+    if changes.repo_url is not None and not _REPO_URL.fullmatch(changes.repo_url):
+        raise InvalidRequest(
+            f"repo {changes.repo_url!r} does not name an owner/repository "
+            "(https://host/owner/name, git@host:owner/name or file:///path/owner/name)"
+        )
     if changes.repo_url and repo_full_name(changes.repo_url) is None:
         raise InvalidRequest(f"repo {changes.repo_url!r} does not name an owner/repository")
     if changes.runtime is not None and changes.runtime not in RUNTIMES:
@@ -78,6 +91,10 @@ def check_changes(changes: WorkflowChanges) -> None:
     for name in changes.env_vars:
         if not _ENV_NAME.match(name) or name.startswith(_RESERVED_ENV):
             raise InvalidRequest(f"env var name {name!r} is invalid or reserved")
+
+
+def _owner(row: Workflow) -> str:
+    return f"workflow {row.slug!r} ({row.id})"
 
 
 class WorkflowCatalog:
@@ -96,7 +113,7 @@ class WorkflowCatalog:
             build_command=row.build_command,
             start_command=row.start_command,
             runtime=row.runtime,
-            env_names=tuple(sorted(self._secrets.open(row.env_vars))),
+            env_names=tuple(sorted(self._secrets.open(row.env_vars, _owner(row)))),
             active_version_id=row.active_version_id,
             installation_id=row.installation_id,
             created_at=row.created_at,
@@ -156,9 +173,9 @@ class WorkflowCatalog:
                 if value is not None:
                     setattr(row, attribute, value)
             if changes.slug is not None and changes.slug != row.slug:
-                raise InvalidRequest("slug cannot change: runs and clients name tasks by it")
+                raise Conflict("slug cannot change: runs and clients name tasks by it")
             if changes.env_vars:
-                env: dict[str, str] = self._secrets.open(row.env_vars)
+                env: dict[str, str] = self._secrets.open(row.env_vars, _owner(row))
                 for name, value in changes.env_vars.items():
                     if value is None:
                         env.pop(name, None)

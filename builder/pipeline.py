@@ -22,9 +22,9 @@ from builder.source import branch_head, fetch_commit
 from core.blobs.base import BlobStore
 from core.db.models import Build, Workflow, WorkflowVersion
 from core.domain import VersionInfo, VersionStatus
-from core.errors import InvalidRequest, NotFound
+from core.errors import Conflict, NotFound
 from core.ids import new_id
-from core.secrets import SecretBox
+from core.secrets import SecretBox, SecretsUnreadable
 from core.settings import Settings
 from scheduler.registration import Registrar, registration_log_key
 
@@ -118,7 +118,7 @@ class BuildPipeline:
             if workflow is None or workflow.workspace_id != workspace_id:
                 raise NotFound(f"workflow {workflow_id!r} not found")
             if not workflow.repo_url:
-                raise InvalidRequest(f"workflow {workflow.slug!r} has no repository to build")
+                raise Conflict(f"workflow {workflow.slug!r} has no repository to build")
             version = WorkflowVersion(
                 id=new_id("wfv"),
                 workflow_id=workflow.id,
@@ -175,7 +175,7 @@ class BuildPipeline:
                 url, branch = workflow.repo_url, workflow.branch or "main"
                 installation_id = workflow.installation_id
             if not url:
-                raise InvalidRequest(f"workflow {workflow_id!r} has no repository to build")
+                raise Conflict(f"workflow {workflow_id!r} has no repository to build")
             token = None
             if installation_id is not None and self._tokens is not None:
                 token = await self._tokens.token_for(installation_id)
@@ -184,7 +184,8 @@ class BuildPipeline:
                     url, branch, settings=self._settings.builds, token=token
                 )
             except BuildFailed as exc:
-                raise InvalidRequest(str(exc)) from None
+                # the workflow's repository or branch, not the request, is what is wrong
+                raise Conflict(str(exc)) from None
         return await self.trigger(workspace_id, workflow_id, commit_sha=commit_sha, trigger=trigger)
 
     async def wait(self, build_id: str, timeout: float) -> BuildInfo:
@@ -212,6 +213,14 @@ class BuildPipeline:
             return build_info(row)
 
     # -- one build ------------------------------------------------------------------------------
+
+    def _env_vars(self, token: str | None, context: BuildContext) -> dict[str, str]:
+        try:
+            return SecretBox.from_settings(self._settings).open(
+                token, f"workflow {context.workflow_slug!r}"
+            )
+        except SecretsUnreadable as exc:
+            raise BuildFailed(exc.message) from None
 
     async def _run(self, build_id: str, workflow_id: str, context: BuildContext) -> None:
         try:
@@ -250,7 +259,7 @@ class BuildPipeline:
                     workflow_slug=context.workflow_slug,
                     source=source,
                     build_command=build_command,
-                    env_vars=SecretBox.from_settings(self._settings).open(env_token),
+                    env_vars=self._env_vars(env_token, context),
                     commit_sha=context.commit_sha,
                 )
                 built = await self._builder.build(request, log)

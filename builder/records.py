@@ -52,7 +52,10 @@ def build_info(row: Build) -> BuildInfo:
 
 def repo_full_name(repo_url: str) -> str | None:
     """`owner/name` from the URL's last two path parts (GitHub's shape; file:// in tests)."""
-    parts = [p for p in urlsplit(repo_url).path.split("/") if p]
+    try:
+        parts = [p for p in urlsplit(repo_url).path.split("/") if p]
+    except ValueError:  # e.g. an unclosed `[` where an IPv6 host would be
+        return None
     if len(parts) < 2:
         return None
     name = parts[-1].removesuffix(".git")

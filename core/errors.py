@@ -2,11 +2,13 @@
 
 ServiceError
 ├── InvalidRequest        400  malformed body or parameter
-├── Unauthorized          401  missing or unknown API key
+├── Unauthorized          401  missing, unknown, revoked or expired API key
+├── Forbidden             403  a valid key without the scope the operation needs (admin)
 ├── NotFound              404  unknown run, task, workflow, version
 ├── Conflict              409  the state forbids it (e.g. a cancelled parent's new child)
 ├── PayloadTooLarge       413  input over the configured limit
-└── InvalidInput          422  well-formed but unacceptable (e.g. bad task options)
+├── InvalidInput          422  well-formed but unacceptable (e.g. bad task options)
+└── RateLimited           429  too many requests from one key; `retry_after` seconds
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ class Unauthorized(ServiceError):
     code = "unauthorized"
 
 
+class Forbidden(ServiceError):
+    http_status = 403
+    code = "forbidden"
+
+
 class NotFound(ServiceError):
     http_status = 404
     code = "not_found"
@@ -51,3 +58,12 @@ class PayloadTooLarge(ServiceError):
 class InvalidInput(ServiceError):
     http_status = 422
     code = "invalid_input"
+
+
+class RateLimited(ServiceError):
+    http_status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.build_settings import BuildSettings, GitHubSettings
 from core.domain import RetryPolicy
+from core.security_settings import RateLimitSettings, SecuritySettings
 
 
 class Plan(BaseModel, frozen=True):
@@ -167,6 +168,8 @@ class Settings(BaseSettings):
     builds: BuildSettings = Field(default_factory=BuildSettings)
     github: GitHubSettings = Field(default_factory=GitHubSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     plans: tuple[Plan, ...] = DEFAULT_PLANS
     default_plan: str = "standard"
 

@@ -68,6 +68,15 @@ def _input_answer(
     return answer
 
 
+def storable(text: str) -> str:
+    """Text a task sent, as every database stores and reads it back: a lone surrogate or a NUL
+    (which PostgreSQL refuses) is kept as its escape."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    escaped = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return escaped.replace("\x00", "\\x00")
+
+
 def _clear_socket(socket_path: Path) -> None:
     """The folder of a socket to serve again, without the dead control plane's socket file."""
     socket_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -292,8 +301,8 @@ class Agent:
                 instance.attempt_id,
                 AttemptOutcome.ERROR,
                 run_id=instance.run_id,
-                error=str(details) if details is not None else "the task failed",
-                stack_trace=stack if traced else None,
+                error=storable(str(details)) if details is not None else "the task failed",
+                stack_trace=storable(stack) if traced else None,
                 # Conveyor's SDK says when another attempt cannot help (input that does not fit)
                 retryable=error.get("retryable") is not False,
                 # the official SDKs print the trace instead: the run waits for it in the log

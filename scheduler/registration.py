@@ -122,7 +122,8 @@ class Registrar(VersionLookup):
     def _version_env(self, version: WorkflowVersion) -> dict[str, str]:
         """The workflow's env vars, then the built environment's (its PATH must come first)."""
         built: dict[str, str] = json.loads(version.env) if version.env else {}
-        return {**self._secret_box().open(version.env_vars), **built}
+        owner = f"workflow {version.workflow_id}, version {version.id}"
+        return {**self._secret_box().open(version.env_vars, owner), **built}
 
     async def register(
         self,

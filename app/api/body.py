@@ -1,12 +1,12 @@
-"""Reading a JSON body without trusting its declared or actual size."""
+"""Reading a JSON body without trusting its declared or actual size, depth or text."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 
+from app.api.json_input import parse_json
 from core.errors import InvalidRequest, PayloadTooLarge
 
 # Room for the envelope around `input` ({"task": ..., "idempotencyKey": ...}).
@@ -14,7 +14,7 @@ ENVELOPE_BYTES = 64 * 1024
 
 
 async def read_json_body(request: Request, max_bytes: int) -> Any:
-    """The parsed body; PayloadTooLarge past `max_bytes`, InvalidRequest when not JSON."""
+    """The parsed body; PayloadTooLarge past `max_bytes`, InvalidRequest if unfit (json_input)."""
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -33,10 +33,7 @@ async def read_json_body(request: Request, max_bytes: int) -> Any:
     raw = b"".join(chunks)
     if not raw.strip():
         raise InvalidRequest("request body is empty; expected a JSON object")
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    return parse_json(raw)
 
 
 def _too_large(max_bytes: int) -> PayloadTooLarge:

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.responses import error_response
-from core.errors import ServiceError
+from core.errors import RateLimited, ServiceError
 
 logger = logging.getLogger("conveyor.api")
 
@@ -24,12 +24,16 @@ _HTTP_CODES: Mapping[int, str] = {
     409: "conflict",
     413: "payload_too_large",
     422: "invalid_input",
+    429: "rate_limited",
 }
 
 
 async def service_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
-    return error_response(exc.http_status, exc.code, exc.message)
+    response = error_response(exc.http_status, exc.code, exc.message)
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

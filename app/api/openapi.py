@@ -3,66 +3,41 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
 
 from pydantic.json_schema import models_json_schema
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.api import schemas, workflow_resources_openapi
+from app.api import accounts_openapi, schemas, workflow_resources_openapi
+from app.api.openapi_parts import (
+    ONE_VALUE,
+    OWNER,
+    PAGE,
+    REF,
+    SOME_VALUE,
+    TASK_REF,
+    TEXT,
+    TEXTS,
+    WRITE_ERRORS,
+    Obj,
+    json_answer,
+    json_body,
+    operation,
+    path,
+    query,
+    ref,
+)
 from app.api.responses import JSONResponse
+from app.api.state import app_state
 
-Obj = dict[str, Any]
-REF = "#/components/schemas/{model}"
-
-
-def _ref(name: str) -> Obj:
-    return {"$ref": REF.format(model=name)}
-
-
-def _json(schema: Obj, description: str = "OK") -> Obj:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+_STR: Obj = {"type": "string"}
+_CURSOR = PAGE
+_PUBLIC: list[Obj] = []  # no key needed
 
 
 def _list_of(name: str) -> Obj:
-    return _json({"type": "array", "items": _ref(name)})
-
-
-def _query(name: str, schema: Obj, description: str = "", required: bool = False) -> Obj:
-    param: Obj = {"name": name, "in": "query", "required": required, "schema": schema}
-    if description:
-        param["description"] = description
-    return param
-
-
-def _path(name: str) -> Obj:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-
-
-_STR: Obj = {"type": "string"}
-_STRS: Obj = {"type": "array", "items": _STR}
-_ERRORS: Obj = {
-    str(status): _json(_ref("Error"), text)
-    for status, text in [
-        (400, "invalid request"),
-        (401, "missing or unknown API key"),
-        (404, "not found"),
-        (500, "internal error"),
-    ]
-}
-_OWNER = _query("ownerId", _STRS, "ignored: a key sees one workspace")
-_CURSOR = [
-    _query("cursor", _STR, "the previous page's last cursor"),
-    _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
-]
-
-
-def _op(summary: str, responses: Obj, parameters: list[Obj] | None = None, **extra: Any) -> Obj:
-    op: Obj = {"summary": summary, "responses": {**responses, **_ERRORS}, **extra}
-    if parameters:
-        op["parameters"] = parameters
-    return op
+    return json_answer({"type": "array", "items": ref(name)})
 
 
 _NUMBER: Obj = {"type": "number"}
@@ -115,135 +90,138 @@ _SCHEDULE_ITEM: Obj = {
 
 
 def _paths() -> Obj:
+    statuses = ["pending", "running", "succeeded", "failed", "canceled", "completed"]
     run_filters = [
-        _query("status", _STRS, "repeat or comma-separate; `completed` = `succeeded`"),
-        _query("taskSlug", _STR),
-        _query("workflowId", _STR),
-        _query("workflowVersionId", _STR),
-        _query("rootTaskRunId", _STR),
-        _query("parentTaskRunId", _STR),
-        _query("rootsOnly", {"type": "boolean"}),
-        _query("childrenOnly", {"type": "boolean"}),
-        _OWNER,
+        query(
+            "status",
+            {"type": "array", "items": {"enum": statuses}},
+            "repeat or comma-separate; `completed` = `succeeded`",
+        ),
+        query("taskSlug", TEXT),
+        query("workflowId", TEXT),
+        query("workflowVersionId", TEXT),
+        query("rootTaskRunId", TEXT),
+        query("parentTaskRunId", ONE_VALUE),
+        query("rootsOnly", {"type": "boolean"}),
+        query("childrenOnly", {"type": "boolean"}),
+        OWNER,
     ]
     sse = {
         "description": "text/event-stream of `task.completed` events",
         "content": {"text/event-stream": {"schema": _STR}},
     }
-    text = {"description": "the log", "content": {"text/plain": {"schema": _STR}}}
+    log = {"description": "the log", "content": {"text/plain": {"schema": _STR}}}
     wait = {"type": "number", "minimum": 0, "maximum": 60}
+    run_ids = {"type": "array", "items": SOME_VALUE, "minItems": 1, "maxItems": 100}
     return {
-        "/healthz": {"get": _op("Liveness", {"200": _json(_ref("Health"))})},
-        "/openapi.json": {"get": _op("This document", {"200": _json({"type": "object"})})},
+        "/healthz": {
+            "get": operation("Liveness", {"200": json_answer(ref("Health"))}, security=_PUBLIC)
+        },
+        "/openapi.json": {
+            "get": operation(
+                "This document", {"200": json_answer({"type": "object"})}, security=_PUBLIC
+            )
+        },
         "/v1/task-runs": {
-            "post": _op(
+            "post": operation(
                 "Start a task run",
-                {
-                    "202": _json(_ref("TaskRun"), "started"),
-                    "413": _json(_ref("Error"), "input too large"),
-                },
-                requestBody={
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref("RunTaskRequest")}},
-                },
+                {"202": json_answer(ref("TaskRun"), "started")},
+                *WRITE_ERRORS,
+                429,
+                requestBody=json_body(ref("RunTaskRequest")),
             ),
-            "get": _op(
+            "get": operation(
                 "List task runs, newest first",
                 {"200": _list_of("TaskRunWithCursor")},
-                [*_CURSOR, *run_filters],
+                parameters=[*_CURSOR, *run_filters],
             ),
         },
         "/v1/task-runs/events": {
-            "get": _op(
+            "get": operation(
                 "Stream task.completed events",
                 {"200": sse},
-                [_query("taskRunIds", _STRS, "repeat or comma-separate", required=True)],
+                parameters=[query("taskRunIds", run_ids, "repeat or comma-separate", True)],
             ),
         },
         "/v1/task-runs/{taskRunId}": {
-            "get": _op(
+            "get": operation(
                 "A task run's details",
-                {"200": _json(_ref("TaskRunDetails"))},
-                [_path("taskRunId"), _query("wait", wait, "seconds to wait for the end")],
+                {"200": json_answer(ref("TaskRunDetails"))},
+                parameters=[path("taskRunId"), query("wait", wait, "seconds to wait for the end")],
             ),
-            "delete": _op(
+            "delete": operation(
                 "Cancel a run and its descendants",
                 {"204": {"description": "done"}},
-                [_path("taskRunId")],
+                403,
+                parameters=[path("taskRunId")],
             ),
         },
         "/v1/tasks": {
-            "get": _op(
+            "get": operation(
                 "Tasks of the active versions (of the versions named by workflowVersionId)",
                 {"200": _list_of("TaskWithCursor")},
-                [
+                parameters=[
                     *_CURSOR,
-                    _query("taskSlug", _STRS, "`workflow/task` or a bare task name"),
-                    _query("workflowId", _STRS),
-                    _query("workflowVersionId", _STRS),
-                    _OWNER,
+                    query("taskSlug", TEXTS, "`workflow/task` or a bare task name"),
+                    query("workflowId", TEXTS),
+                    query("workflowVersionId", TEXTS),
+                    OWNER,
                 ],
             ),
         },
         "/v1/tasks/{taskRef}": {
-            "get": _op(
-                "A task by `workflow/name` or id", {"200": _json(_ref("Task"))}, [_path("taskRef")]
-            ),
-        },
-        "/v1/workflows": {
-            "get": _op(
-                "Workflows, oldest first",
-                {"200": _list_of("WorkflowWithCursor")},
-                [
-                    *_CURSOR,
-                    _query("name", _STRS, "a workflow's name or slug"),
-                    _query("workflowID", _STRS, "Render's spelling; workflowId also works"),
-                    _OWNER,
-                    _query("environmentId", _STRS, "ignored: a workspace has no environments"),
-                ],
+            "get": operation(
+                "A task by `workflow/name` or id",
+                {"200": json_answer(ref("Task"))},
+                parameters=[path("taskRef", TASK_REF)],
             ),
         },
         "/v1/workflowversions": {
-            "get": _op(
+            "get": operation(
                 "Workflow versions, newest first",
                 {"200": _list_of("WorkflowVersionWithCursor")},
-                [
+                parameters=[
                     *_CURSOR,
-                    _query("workflowID", _STRS, "Render's spelling; workflowId also works"),
-                    _query("workflowVersionId", _STRS),
-                    _OWNER,
+                    query("workflowID", TEXTS, "Render's spelling; workflowId also works"),
+                    query("workflowId", TEXTS),
+                    query("workflowVersionId", TEXTS),
+                    OWNER,
                 ],
             ),
         },
         "/v1/workflowversions/{workflowVersionId}": {
-            "get": _op(
+            "get": operation(
                 "A workflow version",
-                {"200": _json(_ref("WorkflowVersion"))},
-                [_path("workflowVersionId")],
+                {"200": json_answer(ref("WorkflowVersion"))},
+                parameters=[path("workflowVersionId")],
             ),
         },
         "/v1/logs": {
-            "get": _op(
+            "get": operation(
                 "An attempt's log",
-                {"200": text},
-                [
-                    _query("taskRun", _STR, required=True),
-                    _query("attempt", {"type": "integer", "minimum": 0}, "latest by default"),
-                    _query("follow", {"type": "boolean"}, "stream until the attempt ends"),
+                {"200": log},
+                parameters=[
+                    query("taskRun", SOME_VALUE, required=True),
+                    query(
+                        "attempt",
+                        {"type": "integer", "minimum": 0, "maximum": 1_000_000},
+                        "latest by default",
+                    ),
+                    query("follow", {"type": "boolean"}, "stream until the attempt ends"),
                 ],
             ),
         },
         "/v1/usage": {
-            "get": _op("Compute seconds and cost", {"200": _json(_USAGE)}),
+            "get": operation("Compute seconds and cost", {"200": json_answer(_USAGE)}),
         },
         "/v1/schedules": {
-            "get": _op(
+            "get": operation(
                 "Cron schedules of the active versions, soonest first",
-                {"200": _json({"type": "array", "items": _SCHEDULE_ITEM})},
+                {"200": json_answer({"type": "array", "items": _SCHEDULE_ITEM})},
             ),
         },
         "/metrics": {
-            "get": _op(
+            "get": operation(
                 "The queue and usage in Prometheus' text format",
                 {"200": {"description": "metrics", "content": {"text/plain": {"schema": _STR}}}},
             ),
@@ -251,25 +229,40 @@ def _paths() -> Obj:
     }
 
 
+_DEV_NOTE = (
+    "Served by `conveyor dev`: requests without a key act as the default workspace, so the key "
+    "is optional here (a key that is sent must be valid)."
+)
+
+
 @cache
-def document() -> Obj:
+def document(dev: bool = False) -> Obj:
+    """The OpenAPI document; `dev` (no key needed) makes every key requirement optional."""
     _, defs = models_json_schema(
         [(model, "serialization") for model in schemas.ALL_SCHEMAS], ref_template=REF
     )
+    info: Obj = {"title": "Conveyor REST API", "version": "1"}
+    if dev:
+        info["description"] = _DEV_NOTE
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Conveyor REST API", "version": "1"},
-        "paths": {**_paths(), **workflow_resources_openapi.paths()},
+        "info": info,
+        "paths": {
+            **_paths(),
+            **workflow_resources_openapi.paths(),
+            **accounts_openapi.paths(),
+        },
         "components": {
             "schemas": defs.get("$defs", {}),
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
         },
-        "security": [{"apiKey": []}],
+        # `{}`: no key at all is also accepted
+        "security": [{"apiKey": []}, {}] if dev else [{"apiKey": []}],
     }
 
 
 async def openapi(request: Request) -> Response:
-    return JSONResponse(document())
+    return JSONResponse(document(dev=app_state(request).anonymous_workspace is not None))
 
 
 routes = [Route("/openapi.json", openapi, methods=["GET"])]

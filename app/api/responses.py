@@ -9,8 +9,19 @@ from starlette.responses import Response
 
 
 def dumps(content: Any) -> str:
-    # Render lets outputs carry NaN/Infinity, so the API must not refuse them.
-    return json.dumps(content, ensure_ascii=False, allow_nan=True, separators=(",", ":"))
+    """JSON text that always encodes as UTF-8.
+
+    Render lets outputs carry NaN/Infinity, so they are written as Python does. A lone surrogate
+    cannot enter through the API, but a task's output may hold one: it is then written as its
+    `\\uXXXX` escape (what the task sent), never an error on every later read.
+    """
+    text = json.dumps(content, ensure_ascii=False, allow_nan=True, separators=(",", ":"))
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, allow_nan=True, separators=(",", ":"))
+    return text
 
 
 class JSONResponse(Response):

@@ -7,6 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from app.api.openapi_parts import NO_NUL, TASK_REF
+
 RunStatusName = Literal["pending", "running", "succeeded", "failed", "canceled"]
 Outcome = Literal[
     "ok", "error", "timeout", "lost", "canceled", "exited_without_result", "out_of_memory"
@@ -28,9 +30,22 @@ class Health(Shape):
 
 
 class RunTaskRequest(Shape):
-    task: str = Field(description="`workflow/task[:versionId]`, or a bare task name if unique")
-    input: JsonInput = Field(default_factory=list, description="positional array or keywords")
-    idempotency_key: str | None = Field(default=None, description="same key within 24 h → same run")
+    # Other fields are ignored, as Render's generated client may send some.
+    model_config = ConfigDict(extra="allow")
+
+    task: str = Field(
+        description="`workflow/task[:versionId]`, or a bare task name if unique",
+        json_schema_extra={"maxLength": 400, **TASK_REF},
+    )
+    input: JsonInput = Field(
+        default_factory=list,
+        description="positional array or keywords; nested at most 511 levels, no lone surrogate",
+    )
+    idempotency_key: str | None = Field(
+        default=None,
+        description="same key within 24 h → same run",
+        json_schema_extra={"minLength": 1, "maxLength": 200, "pattern": NO_NUL},
+    )
 
 
 class TaskAttempt(Shape):

@@ -9,15 +9,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.api import serialize
-from app.api.auth import workspace_of
+from app.api.auth import caller_of, workspace_of
 from app.api.body import ENVELOPE_BYTES, read_json_body
-from app.api.params import (
-    bool_param,
-    float_param,
-    int_param,
-    list_param,
-    single_param,
-)
+from app.api.json_input import check_text
+from app.api.params import bool_param, float_param, int_param, list_param, single_param
+from app.api.rate_limits import enforce, rate_limits_of
 from app.api.responses import JSONResponse
 from app.api.state import app_state, service_of
 from core.domain import RunFilter, RunStatus
@@ -25,6 +21,9 @@ from core.errors import InvalidRequest
 
 # Render's legacy synonym, still sent by old clients.
 _STATUS_ALIASES = {"completed": RunStatus.SUCCEEDED}
+# `workflow/task:version` at its longest (slug 100, name 200, version id 40), and the column
+MAX_TASK_REF = 400
+MAX_IDEMPOTENCY_KEY = 200
 
 
 def parse_create(body: Any) -> tuple[str, Any, str | None]:
@@ -40,6 +39,9 @@ def parse_create(body: Any) -> tuple[str, Any, str | None]:
     key = body.get("idempotencyKey")
     if key is not None and (not isinstance(key, str) or not key):
         raise InvalidRequest("'idempotencyKey' must be a non-empty string")
+    check_text(task, "'task'", MAX_TASK_REF)
+    if key is not None:
+        check_text(key, "'idempotencyKey'", MAX_IDEMPOTENCY_KEY)
     return task.strip(), run_input, key
 
 
@@ -69,7 +71,14 @@ def parse_filter(request: Request) -> RunFilter:
 
 
 async def create_run(request: Request) -> Response:
-    workspace = await workspace_of(request)
+    caller = await caller_of(request)
+    workspace = caller.workspace_id
+    enforce(
+        rate_limits_of(request).task_runs,
+        caller.rate_key,
+        "task runs started with this key",
+        "CONVEYOR_RATE_LIMITS__TASK_RUNS_PER_SECOND",
+    )
     limit = app_state(request).runtime.settings.limits.max_input_bytes + ENVELOPE_BYTES
     task, run_input, key = parse_create(await read_json_body(request, limit))
     run = await service_of(request).create_run(workspace, task, run_input, key)

@@ -12,8 +12,10 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from app.api import serialize
+from app.api.accounts import record_change
 from app.api.auth import workspace_of
 from app.api.body import read_json_body
+from app.api.json_input import check_text
 from app.api.params import bool_param, int_param, single_param
 from app.api.responses import JSONResponse
 from app.api.state import app_state, service_of
@@ -25,7 +27,7 @@ from core.errors import InvalidRequest
 from scheduler.runs.catalog import VersionFilter
 
 _MAX_BODY = 256 * 1024
-_SHA = re.compile(r"^[0-9a-f]{40}$")
+_SHA = re.compile(r"^[0-9a-f]{40}\Z")
 _FIELDS = {
     "name": "name",
     "slug": "slug",
@@ -37,6 +39,8 @@ _FIELDS = {
     "runCommand": "start_command",  # Render's name for it
     "runtime": "runtime",
 }
+# the columns' sizes (the rest are TEXT)
+_MAX_CHARS = {"name": 200, "slug": 100, "branch": 255, "runtime": 20, "repo": 2000}
 
 
 def workflow_json(record: WorkflowRecord, workspace_id: str) -> dict[str, Any]:
@@ -100,7 +104,9 @@ def _changes(body: Any, *, creating: bool) -> WorkflowChanges:
             value = body[key]
             if not isinstance(value, str):
                 raise InvalidRequest(f"{key} must be a string")
-            setattr(changes, attribute, value)
+            if attribute == "start_command" and not value.strip():
+                raise InvalidRequest(f"{key} must not be empty")
+            setattr(changes, attribute, check_text(value, key, _MAX_CHARS.get(key)))
     changes.env_vars = _env_vars(body.get("envVars", {}))
     if creating and not changes.repo_url:
         raise InvalidRequest("repo is required (a git URL)")
@@ -121,13 +127,28 @@ def _env_vars(raw: Any) -> dict[str, str | None]:
     for name, value in raw.items():
         if value is not None and not isinstance(value, str):
             raise InvalidRequest(f"envVars.{name} must be a string (or null to remove it)")
+        if value is not None:
+            check_text(value, f"envVars.{name}")
     return dict(raw)
+
+
+def _what_changed(body: dict[str, Any]) -> dict[str, Any]:
+    """For the audit trail: the fields and variable names sent, never a variable's value."""
+    env = _env_vars(body.get("envVars", {}))
+    return {
+        "fields": sorted(set(body) - {"envVars"}),
+        "envVarsSet": sorted(k for k, v in env.items() if v is not None),
+        "envVarsRemoved": sorted(k for k, v in env.items() if v is None),
+    }
 
 
 async def create_workflow(request: Request) -> Response:
     workspace = await workspace_of(request)
-    changes = _changes(await read_json_body(request, _MAX_BODY), creating=True)
+    body = await read_json_body(request, _MAX_BODY)
+    changes = _changes(body, creating=True)
     record = await build_services_of(request).catalog.create(workspace, changes)
+    details = {"slug": record.slug, **_what_changed(body)}
+    await record_change(request, workspace, "workflow.created", record.id, details)
     return JSONResponse(workflow_json(record, workspace), status_code=201)
 
 
@@ -141,16 +162,22 @@ async def get_workflow(request: Request) -> Response:
 
 async def update_workflow(request: Request) -> Response:
     workspace = await workspace_of(request)
-    changes = _changes(await read_json_body(request, _MAX_BODY), creating=False)
+    body = await read_json_body(request, _MAX_BODY)
+    changes = _changes(body, creating=False)
     record = await build_services_of(request).catalog.update(
         workspace, request.path_params["workflow_id"], changes
     )
+    details = {"slug": record.slug, **_what_changed(body)}
+    await record_change(request, workspace, "workflow.updated", record.id, details)
     return JSONResponse(workflow_json(record, workspace))
 
 
 async def delete_workflow(request: Request) -> Response:
     workspace = await workspace_of(request)
-    await build_services_of(request).catalog.delete(workspace, request.path_params["workflow_id"])
+    catalog = build_services_of(request).catalog
+    record = await catalog.get(workspace, request.path_params["workflow_id"])
+    await catalog.delete(workspace, record.id)
+    await record_change(request, workspace, "workflow.deleted", record.id, {"slug": record.slug})
     return Response(status_code=204)
 
 
@@ -165,6 +192,8 @@ async def deploy_workflow(request: Request) -> Response:
         if commit is not None and (not isinstance(commit, str) or not _SHA.match(commit)):
             raise InvalidRequest("commitId must be a full 40-character commit sha")
     build = await services.pipeline.deploy(workspace, record.id, commit_sha=commit)
+    details = {"slug": record.slug, "build": build.id, "commit": build.commit_sha}
+    await record_change(request, workspace, "workflow.deployed", record.id, details)
     return JSONResponse(build_json(build), status_code=202)
 
 

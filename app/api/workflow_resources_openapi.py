@@ -2,44 +2,72 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-Obj = dict[str, Any]
+from app.api.openapi_parts import (
+    NOT_BLANK,
+    ONE_VALUE,
+    OWNER,
+    PAGE,
+    TEXT,
+    TEXTS,
+    TIME,
+    WRITE_ERRORS,
+    Obj,
+    json_answer,
+    json_body,
+    operation,
+    path,
+    query,
+    ref,
+    text,
+)
+from builder.catalog import REPO_URL_PATTERN
 
 _STR: Obj = {"type": "string"}
-_ERROR: Obj = {"$ref": "#/components/schemas/Error"}
-_WORKFLOW_BODY: Obj = {
-    "type": "object",
-    "properties": {
-        **{
-            name: _STR
-            for name in (
-                "name",
-                "slug",
-                "repo",
-                "branch",
-                "rootDir",
-                "buildCommand",
-                "startCommand",
-                "runCommand",
-                "runtime",
-            )
-        },
-        "envVars": {
-            "oneOf": [
-                {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
-                {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["key"],
-                        "properties": {"key": _STR, "value": {"type": ["string", "null"]}},
-                    },
-                },
-            ]
-        },
+# What builder.catalog.check_changes and the columns accept, field by field.
+_ENV_NAME: Obj = {
+    "type": "string",
+    "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+    "not": {"pattern": "^(?:RENDER_SDK_|CONVEYOR_)"},
+}
+_ENV_VALUE: Obj = {"type": ["string", "null"], "pattern": "^[^\\u0000]*$"}
+_FIELDS: Obj = {
+    "name": text(200),
+    "slug": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,99}$"},
+    "repo": {"type": "string", "pattern": REPO_URL_PATTERN, "maxLength": 2000},
+    "branch": text(255),
+    "rootDir": {
+        **TEXT,
+        "description": "a relative path inside the repository",
+        "not": {"anyOf": [{"pattern": "^/"}, {"pattern": "(?:^|/)\\.\\.(?:/|$)"}]},
     },
-    "additionalProperties": False,
+    "buildCommand": TEXT,
+    "startCommand": text(pattern=NOT_BLANK),
+    "runCommand": text(pattern=NOT_BLANK),
+    "runtime": {"enum": ["python"]},
+    "envVars": {
+        "description": "`{NAME: value}` or Render's `[{key, value}]`; null removes (PATCH)",
+        "oneOf": [
+            {"type": "object", "propertyNames": _ENV_NAME, "additionalProperties": _ENV_VALUE},
+            {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["key"],
+                    "properties": {"key": _ENV_NAME, "value": _ENV_VALUE},
+                },
+            },
+        ],
+    },
+}
+_CHANGES: Obj = {"type": "object", "properties": _FIELDS, "additionalProperties": False}
+_NEW_WORKFLOW: Obj = {
+    **_CHANGES,
+    "required": ["repo"],
+    "description": "a `name` or a `slug` (the slug defaults to the name's)",
+    "anyOf": [
+        {"required": ["slug"]},
+        {"required": ["name"], "properties": {"name": {"minLength": 1}}},
+    ],
 }
 _WORKFLOW: Obj = {
     "type": "object",
@@ -60,118 +88,127 @@ _WORKFLOW: Obj = {
         },
     },
 }
+_BUILD_STATUS = ["queued", "running", "succeeded", "failed"]
 _BUILD: Obj = {
     "type": "object",
     "required": ["id", "workflowId", "workflowVersionId", "status", "trigger", "createdAt"],
     "properties": {
         **{
             k: _STR
-            for k in (
-                "id",
-                "workflowId",
-                "workflowVersionId",
-                "trigger",
-                "commitId",
-                "builder",
-                "message",
-                "createdAt",
-                "startedAt",
-                "finishedAt",
-            )
+            for k in ("id", "workflowId", "workflowVersionId", "trigger", "commitId", "builder")
         },
-        "status": {"enum": ["queued", "running", "succeeded", "failed"]},
+        "message": _STR,
+        **{k: TIME for k in ("createdAt", "startedAt", "finishedAt")},
+        "status": {"enum": _BUILD_STATUS},
     },
+}
+_DEPLOY: Obj = {
+    "type": "object",
+    "properties": {"commitId": {"type": "string", "pattern": "^[0-9a-f]{40}$"}},
 }
 
 
-def _json(schema: Obj, description: str = "OK") -> Obj:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*statuses: int) -> Obj:
-    return {str(s): _json(_ERROR, "error") for s in (400, 401, 404, 500, *statuses)}
-
-
-def _path(name: str) -> Obj:
-    return {"name": name, "in": "path", "required": True, "schema": _STR}
-
-
-def _op(summary: str, responses: Obj, *extra_errors: int, **more: Any) -> Obj:
-    return {"summary": summary, "responses": {**responses, **_errors(*extra_errors)}, **more}
+def _items(key: str, schema: Obj) -> Obj:
+    properties = {key: schema, "cursor": _STR}
+    item = {"type": "object", "required": [key, "cursor"], "properties": properties}
+    return json_answer({"type": "array", "items": item})
 
 
 def paths() -> Obj:
-    workflow = [_path("workflow_id")]
-    build = [_path("build_id")]
-    body = {"required": True, "content": {"application/json": {"schema": _WORKFLOW_BODY}}}
-    text = {"description": "the build log", "content": {"text/plain": {"schema": _STR}}}
+    workflow = [path("workflow_id")]
+    build = [path("build_id")]
+    log = {"description": "the build log", "content": {"text/plain": {"schema": _STR}}}
+    signature = {
+        "name": "X-Hub-Signature-256",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
+    }
     return {
-        "/v1/workflows/{workflow_id}": {
-            "get": _op("A workflow (id or slug)", {"200": _json(_WORKFLOW)}, parameters=workflow),
-            "patch": _op(
-                "Change a workflow",
-                {"200": _json(_WORKFLOW)},
-                parameters=workflow,
-                requestBody=body,
+        "/v1/workflows": {
+            "get": operation(
+                "Workflows, oldest first",
+                {"200": _items("workflow", ref("Workflow"))},
+                parameters=[
+                    *PAGE,
+                    query("name", TEXTS, "a workflow's name or slug"),
+                    query("workflowID", TEXTS, "Render's spelling; workflowId also works"),
+                    query("workflowId", TEXTS),
+                    OWNER,
+                    query("environmentId", TEXTS, "ignored: a workspace has no environments"),
+                ],
             ),
-            "delete": _op(
+            "post": operation(
+                "Create a workflow from a git repository (deploy it to build)",
+                {"201": json_answer(_WORKFLOW, "created")},
+                *WRITE_ERRORS,
+                409,
+                requestBody=json_body(_NEW_WORKFLOW),
+            ),
+        },
+        "/v1/workflows/{workflow_id}": {
+            "get": operation(
+                "A workflow (id or slug)", {"200": json_answer(_WORKFLOW)}, 409, parameters=workflow
+            ),
+            "patch": operation(
+                "Change a workflow (its slug cannot change: 409)",
+                {"200": json_answer(_WORKFLOW)},
+                *WRITE_ERRORS,
+                409,
+                parameters=workflow,
+                requestBody=json_body(_CHANGES),
+            ),
+            "delete": operation(
                 "Delete a workflow without runs",
                 {"204": {"description": "deleted"}},
+                403,
                 409,
                 parameters=workflow,
             ),
         },
         "/v1/workflows/{workflow_id}/deploy": {
-            "post": _op(
-                "Build a commit (default: the branch's head)",
-                {"202": _json(_BUILD, "build started")},
+            "post": operation(
+                "Build a commit (`{}`: the branch's head); 409 without a readable repository",
+                {"202": json_answer(_BUILD, "build started")},
+                *WRITE_ERRORS,
+                409,
                 parameters=workflow,
-                requestBody={
-                    "required": False,
-                    "content": {
-                        "application/json": {
-                            "schema": {"type": "object", "properties": {"commitId": _STR}}
-                        }
-                    },
-                },
+                requestBody=json_body(_DEPLOY),
             ),
         },
         "/v1/workflows/{workflow_id}/versions": {
-            "get": _op(
+            "get": operation(
                 "The workflow's versions, newest first",
-                {"200": _json({"type": "array", "items": {"type": "object"}})},
-                parameters=[
-                    *workflow,
-                    {"name": "cursor", "in": "query", "schema": _STR},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 20}},
-                ],
+                {"200": _items("workflowVersion", ref("WorkflowVersion"))},
+                parameters=[*workflow, *PAGE],
             ),
         },
         "/v1/builds": {
-            "get": _op(
+            "get": operation(
                 "Builds, newest first",
-                {"200": _json({"type": "array", "items": {"type": "object"}})},
-                parameters=[{"name": "workflowId", "in": "query", "schema": _STR}],
+                {"200": _items("build", _BUILD)},
+                parameters=[query("workflowId", ONE_VALUE)],
             ),
         },
         "/v1/builds/{build_id}": {
-            "get": _op("A build", {"200": _json(_BUILD)}, parameters=build),
+            "get": operation("A build", {"200": json_answer(_BUILD)}, parameters=build),
         },
         "/v1/builds/{build_id}/logs": {
-            "get": _op(
+            "get": operation(
                 "A build's log (follow=true streams it until the build ends)",
-                {"200": text},
-                parameters=[
-                    *build,
-                    {"name": "follow", "in": "query", "schema": {"type": "boolean"}},
-                ],
+                {"200": log},
+                parameters=[*build, query("follow", {"type": "boolean"})],
             ),
         },
         "/github/webhook": {
-            "post": _op(
-                "GitHub App webhook (X-Hub-Signature-256 required)",
-                {"200": _json({"type": "object"})},
+            "post": operation(
+                "GitHub App webhook: a 401 unless X-Hub-Signature-256 signs the body",
+                {"200": json_answer({"type": "object"})},
                 409,
+                413,
+                429,
+                parameters=[signature],
+                requestBody=json_body({"type": "object"}),
                 security=[],
             ),
         },

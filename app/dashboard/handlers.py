@@ -51,7 +51,7 @@ def page(handler: Handler, *, public: bool = False) -> Endpoint:
     """An HTML endpoint; without a signed-in session it redirects to the sign-in form."""
 
     async def endpoint(request: Request) -> Response:
-        visitor = visitor_of(request)
+        visitor = await visitor_of(request)
         try:
             if not public and not visitor.signed_in:
                 raise SignInRequired
@@ -77,7 +77,7 @@ def data(handler: Handler) -> Endpoint:
     """A JSON, text or event-stream endpoint of the dashboard: 401 JSON without a session."""
 
     async def endpoint(request: Request) -> Response:
-        visitor = visitor_of(request)
+        visitor = await visitor_of(request)
         if not visitor.signed_in:
             return error_response(401, "unauthorized", "sign in to the dashboard first")
         try:

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from app.api.json_input import lone_surrogate_path
 from conveyor._jsonschema import describe
 from core.domain import TaskParameter
 
@@ -79,6 +80,8 @@ def pretty_json(value: Any) -> tuple[str, bool]:
     """Indented JSON of `value` shortened for the page, and whether it was shortened."""
     short, cut = shorten(value)
     text = json.dumps(short, indent=2, ensure_ascii=False, allow_nan=True)
+    if lone_surrogate_path(short) is not None:  # shown as its escape, as the task sent it
+        text = json.dumps(short, indent=2, ensure_ascii=True, allow_nan=True)
     if len(text) > MAX_TEXT:
         return text[:MAX_TEXT] + "\n… (cut: download the whole value)", True
     return text, cut

@@ -70,4 +70,6 @@ def render(
         path=request.url.path,
         **context,
     )
-    return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+    # A lone surrogate a task wrote (its error, its output) shows as its escape, not as a 500.
+    body = html.encode("utf-8", "backslashreplace")
+    return HTMLResponse(body, status_code=status_code, headers=SECURITY_HEADERS)

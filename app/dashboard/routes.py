@@ -8,7 +8,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from app.dashboard import live
-from app.dashboard.pages import run_detail, runs, sign_in, tasks, usage, workflows
+from app.dashboard.pages import keys, run_detail, runs, sign_in, tasks, usage, workflows
 
 STATIC = Path(__file__).parent / "static"
 
@@ -21,6 +21,7 @@ def dashboard_routes() -> list[BaseRoute]:
         *tasks.routes,
         *workflows.routes,
         *usage.routes,
+        *keys.routes,
         *live.routes,
         Mount("/dashboard/static", StaticFiles(directory=STATIC), name="dashboard-static"),
     ]

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from app.api.json_input import MAX_DEPTH, lone_surrogate_path, nesting_depth
 from app.typed_text import parse_typed
 from conveyor._jsonschema import check, describe
 from core.domain import TaskParameter
@@ -80,14 +81,31 @@ def _field(param: TaskParameter) -> Field:
     return Field(name, param, kind or "json", type_text)
 
 
+# What the API refuses too (app.api.json_input): checked before parsing, and after.
+def _too_deep(text: str) -> str | None:
+    if nesting_depth(text.encode("utf-8", "surrogatepass")) <= MAX_DEPTH:
+        return None
+    return f"nests arrays or objects deeper than {MAX_DEPTH} levels"
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    if lone_surrogate_path(value) is None:
+        return None
+    return "holds a lone UTF-16 surrogate (like \\ud800), which is not valid text"
+
+
 def from_raw(text: str) -> tuple[Any, list[InputProblem]]:
     """The textarea's JSON: an array (positional) or an object (keywords)."""
     if not text.strip():
         return [], []
+    if problem := _too_deep(text):
+        return None, [InputProblem("raw_input", f"the input {problem}")]
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         return None, [InputProblem("raw_input", f"not valid JSON: {exc.msg} at line {exc.lineno}")]
+    if problem := _lone_surrogate(value):
+        return None, [InputProblem("raw_input", f"the input {problem}")]
     if not isinstance(value, list | dict):
         return None, [
             InputProblem(
@@ -119,6 +137,9 @@ def from_fields(
             if not param.has_default:
                 problems.append(InputProblem(field.name, f"{param.name} is required"))
             continue
+        if problem := _too_deep(text):
+            problems.append(InputProblem(field.name, f"{param.name}: {problem}"))
+            continue
         try:
             value = _value(field, text)
         except json.JSONDecodeError as exc:
@@ -129,6 +150,10 @@ def from_fields(
                     'write strings in double quotes, like "text"',
                 )
             )
+            continue
+        problem = _lone_surrogate(value)
+        if problem:
+            problems.append(InputProblem(field.name, f"{param.name}: {problem}"))
             continue
         problem = check(param.schema, value, param.name) if param.schema else None
         if problem:

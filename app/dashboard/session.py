@@ -1,4 +1,4 @@
-"""Signed session cookies: who signed in (a workspace) and the session's CSRF token."""
+"""Signed session cookies: who signed in (a workspace, with which key) and the CSRF token."""
 
 from __future__ import annotations
 
@@ -20,11 +20,12 @@ class Session:
 
     workspace: str | None
     csrf: str
+    key_id: str | None = None  # the key signed in with: revoking it ends the session
 
     @classmethod
-    def fresh(cls, workspace: str | None) -> Session:
+    def fresh(cls, workspace: str | None, key_id: str | None = None) -> Session:
         # A new token on every sign-in, so a token seen before it is worthless after.
-        return cls(workspace, secrets.token_urlsafe(24))
+        return cls(workspace, secrets.token_urlsafe(24), key_id)
 
 
 class SessionCodec:
@@ -35,7 +36,9 @@ class SessionCodec:
         self.max_age_seconds = max_age_seconds
 
     def dumps(self, session: Session) -> str:
-        return self._serializer.dumps({"ws": session.workspace, "csrf": session.csrf})
+        return self._serializer.dumps(
+            {"ws": session.workspace, "csrf": session.csrf, "key": session.key_id}
+        )
 
     def loads(self, cookie: str | None) -> Session | None:
         if not cookie:
@@ -46,10 +49,12 @@ class SessionCodec:
             return None
         if not isinstance(raw, dict):
             return None
-        workspace, csrf = raw.get("ws"), raw.get("csrf")
-        if not isinstance(csrf, str) or not (workspace is None or isinstance(workspace, str)):
+        workspace, csrf, key_id = raw.get("ws"), raw.get("csrf"), raw.get("key")
+        if not isinstance(csrf, str) or not all(
+            value is None or isinstance(value, str) for value in (workspace, key_id)
+        ):
             return None
-        return Session(workspace, csrf)
+        return Session(workspace, csrf, key_id)
 
 
 def load_or_create_secret(data_dir: Path) -> str:

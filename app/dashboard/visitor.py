@@ -52,11 +52,18 @@ def session_codec(request: Request) -> SessionCodec:
     return codec
 
 
-def visitor_of(request: Request) -> Visitor:
-    """The request's session; a visitor without one gets a fresh session (not signed in)."""
-    anonymous_workspace = app_state(request).anonymous_workspace
+async def visitor_of(request: Request) -> Visitor:
+    """The request's session; a visitor without one gets a fresh session (not signed in).
+
+    A session signed in with a key that was revoked or expired since is over at once.
+    """
+    state = app_state(request)
+    anonymous_workspace = state.anonymous_workspace
     session = session_codec(request).loads(request.cookies.get(COOKIE_NAME))
     anonymous = anonymous_workspace is not None
+    key_id = session.key_id if session is not None else None
+    if key_id is not None and not await state.runtime.keys.is_usable(key_id):
+        session = None  # signed in with a key that was revoked or expired since
     if session is not None:
         if session.workspace is None and anonymous_workspace is not None:
             return Visitor(Session(anonymous_workspace, session.csrf), anonymous, new_cookie=True)

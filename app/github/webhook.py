@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.api.rate_limits import enforce, rate_limits_of
 from app.api.responses import JSONResponse, error_response
 from app.api.state import app_state
 from app.builds import build_services_of
@@ -38,6 +39,13 @@ async def receive(request: Request) -> Response:
     settings = runtime.settings.github
     if not settings.webhook_secret:
         raise NotFound("GitHub webhooks are not configured (CONVEYOR_GITHUB__WEBHOOK_SECRET)")
+    # before the body is read and its HMAC computed: a flood costs nothing past this line
+    enforce(
+        rate_limits_of(request).webhook,
+        "github-webhook",
+        "webhook deliveries",
+        "CONVEYOR_RATE_LIMITS__WEBHOOK_PER_SECOND",
+    )
     body = await _raw_body(request, settings.max_webhook_bytes)
     if not signature_valid(
         settings.webhook_secret, body, request.headers.get("x-hub-signature-256")

@@ -63,6 +63,27 @@ class ApiKey(Base):
     secret_hash: Mapped[str] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # space-separated; "admin" may manage workspaces and every workspace's keys
+    scopes: Mapped[str] = mapped_column(String(100), default="", server_default="")
+
+
+class AuditEvent(Base):
+    """Who changed a key, a workflow or a workspace, what and when (never a secret's value)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_listing", "workspace_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # `key:<id>` with the key's prefix beside it, or `anonymous` (conveyor dev), `cli`, `github`
+    actor: Mapped[str] = mapped_column(String(60))
+    actor_prefix: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(200))
+    details: Mapped[str] = mapped_column(Text)  # JSON object
 
 
 class Workflow(Base):

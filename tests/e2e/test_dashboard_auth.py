@@ -27,7 +27,7 @@ def test_sign_in_is_required_without_the_dev_workspace(
 
     page.get_by_label("API key").fill("cvy_not-a-key")
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("alert")).to_contain_text("unknown or revoked")
+    expect(page.get_by_role("alert")).to_contain_text("unknown, revoked or expired")
     screenshot(page, "sign-in")
 
     page.get_by_label("API key").fill(server.api_key)
@@ -91,3 +91,30 @@ def test_bad_form_input_shows_a_message_and_starts_nothing(
     page.goto(f"{server.url}/runs?after=not-a-time")
     expect(page.get_by_role("alert")).to_contain_text("is not a date and time")
     assert run_count(server) == before
+
+
+def test_keys_are_created_and_revoked_from_the_page(browser: Browser, server: LiveServer) -> None:
+    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    try:
+        page = context.new_page()
+        page.goto(f"{server.auth_url}/sign-in")
+        page.get_by_label("API key").fill(server.api_key)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("link", name="API keys").click()
+        expect(page.get_by_role("heading", name="API keys")).to_be_visible()
+        expect(page.locator("#keys")).to_contain_text(server.api_key[:10])
+        page.get_by_label("Name").fill("laptop")
+        page.get_by_label("Expires after").fill("7")
+        page.get_by_role("button", name="Create key").click()
+        secret = page.locator("#secret").input_value()
+        assert secret.startswith("cvy_") and secret != server.api_key
+        assert server.call(server.engine.keys.authenticate(secret)) == WS
+
+        page.goto(f"{server.auth_url}/keys")
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Revoke laptop").click()
+        row = page.locator("tr", has_text="laptop")
+        expect(row.locator("[data-status]")).to_have_text("revoked")
+        assert server.call(server.engine.keys.authenticate(secret)) is None
+    finally:
+        context.close()

@@ -11,7 +11,7 @@ from starlette.types import ASGIApp
 
 from app.server import create_app
 from core.domain import VersionStatus
-from core.settings import LimitSettings, Settings
+from core.settings import DatabaseSettings, LimitSettings, Settings
 from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
 from tests.integration.engine_fixtures import executor_settings
 from tests.served import ServedEngine, serve_engine
@@ -65,6 +65,21 @@ WORKFLOW = textwrap.dedent("""
     @app.task
     async def square_plus_one(ctx: TaskContext, a: int) -> int:
         return await ctx.run(square, a) + 1
+
+
+    @app.task
+    def keep(value):  # no annotation: any JSON reaches it, as Render's SDK would pass it
+        return "kept"
+
+
+    @app.task
+    def lone_surrogate() -> str:
+        return "\\ud800"
+
+
+    @app.task
+    def fails_with_lone_surrogate() -> None:
+        raise ValueError("bad \\ud800 text")
 """)
 
 
@@ -74,9 +89,10 @@ def write_workflow(folder: Path) -> Path:
     return folder
 
 
-def make_settings(data_dir: Path) -> Settings:
+def make_settings(data_dir: Path, database_url: str | None = None) -> Settings:
     return Settings(
         data_dir=data_dir,
+        database=DatabaseSettings(url=database_url),
         limits=LimitSettings(min_timeout_seconds=1),
         executor=executor_settings(kill_grace_seconds=1.0),
     )
@@ -86,7 +102,13 @@ ApiServer = ServedEngine
 
 
 @contextmanager
-def serve_api(root: Path, *, anonymous: str | None = WS, ping: float = 25.0) -> Iterator[ApiServer]:
+def serve_api(
+    root: Path,
+    *,
+    anonymous: str | None = WS,
+    ping: float = 25.0,
+    database_url: str | None = None,
+) -> Iterator[ApiServer]:
     """A Runtime with the test workflow registered, started, and its API on a loopback port."""
 
     async def prepare(runtime: Runtime) -> None:
@@ -99,5 +121,6 @@ def serve_api(root: Path, *, anonymous: str | None = WS, ping: float = 25.0) -> 
     def make_app(runtime: Runtime) -> ASGIApp:
         return create_app(runtime, anonymous_workspace=anonymous, sse_ping_seconds=ping)
 
-    with serve_engine(make_settings(root / "data"), prepare, [make_app], name="api-server") as s:
+    settings = make_settings(root / "data", database_url)
+    with serve_engine(settings, prepare, [make_app], name="api-server") as s:
         yield s

@@ -157,7 +157,7 @@ def close_render(render: Render) -> None:
 def test_official_render_client(server: ApiServer) -> None:
     stranger = Render(token="not-a-key", base_url=server.url)
     # A wrong token is refused even where no token would be accepted.
-    with pytest.raises(Exception, match="unknown or revoked API key"):
+    with pytest.raises(Exception, match="unknown, revoked or expired API key"):
         stranger.workflows.get_task_run("trn-x")
     close_render(stranger)
     key = server.call(server.engine.keys.create(WS, "render"))

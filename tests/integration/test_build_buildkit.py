@@ -80,7 +80,7 @@ def server(tmp_path: Path) -> Iterator[BuildServer]:
 
 
 def deploy(client: httpx.Client, workflow_id: str) -> dict[str, object]:
-    response = client.post(f"/v1/workflows/{workflow_id}/deploy")
+    response = client.post(f"/v1/workflows/{workflow_id}/deploy", json={})
     assert response.status_code == 202, response.text
     started = time.monotonic()
     build = wait_build(client, str(response.json()["id"]), timeout=240)

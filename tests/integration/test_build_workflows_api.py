@@ -100,7 +100,7 @@ def test_deploy_builds_the_branch_head_and_a_bad_commit_is_refused(
     workflow = client.post("/v1/workflows", json={"name": "dep", "repo": remote.url}).json()
     bad = client.post(f"/v1/workflows/{workflow['id']}/deploy", json={"commitId": "abc"})
     assert bad.status_code == 400 and "40-character" in bad.json()["message"]
-    started = client.post(f"/v1/workflows/{workflow['id']}/deploy")
+    started = client.post(f"/v1/workflows/{workflow['id']}/deploy", json={})
     assert started.status_code == 202 and started.json()["commitId"] == remote.shas[0]
     build = wait_build(client, started.json()["id"])
     assert build["status"] == "succeeded", client.get(f"/v1/builds/{build['id']}/logs").text
@@ -117,8 +117,8 @@ def test_deploy_builds_the_branch_head_and_a_bad_commit_is_refused(
     assert client.get("/builds/bld-nope").status_code == 404
     wrong_branch = client.patch(f"/v1/workflows/{workflow['id']}", json={"branch": "nope"})
     assert wrong_branch.status_code == 200
-    refused = client.post(f"/v1/workflows/{workflow['id']}/deploy")
-    assert refused.status_code == 400 and "nope" in refused.json()["message"]
+    refused = client.post(f"/v1/workflows/{workflow['id']}/deploy", json={})
+    assert refused.status_code == 409 and "nope" in refused.json()["message"]
     # A workflow with runs keeps its history: it cannot be deleted.
     run = client.post("/v1/task-runs", json={"task": "dep/t", "input": []})
     assert run.status_code == 202
@@ -146,9 +146,9 @@ def test_a_build_left_by_a_dead_process_fails_when_the_next_one_starts(
     with serve_builds(settings) as server, server.client() as client:
         workflow = client.post("/v1/workflows", json={"name": "st", "repo": remote.url}).json()
         deploy = f"/v1/workflows/{workflow['id']}/deploy"
-        first = wait_build(client, client.post(deploy).json()["id"])
+        first = wait_build(client, client.post(deploy, json={}).json()["id"])
         server.call(_as_if_a_process_died_building(server.engine, first["id"]))
-        second = wait_build(client, client.post(deploy).json()["id"])
+        second = wait_build(client, client.post(deploy, json={}).json()["id"])
         assert second["status"] == "succeeded"
         stale = client.get(f"/v1/builds/{first['id']}").json()
         assert stale["status"] == "failed" and "interrupted" in stale["message"]

@@ -72,3 +72,16 @@ def test_idempotent_start_returns_the_first_run(render: Render) -> None:
 def test_unknown_task_is_a_client_error(render: Render) -> None:
     with pytest.raises(ClientError):
         render.workflows.start_task("demo/no_such_task", [1])
+
+
+def test_localhost_as_in_render_default_url(
+    server: DevServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Render's default local URL says `localhost`; the dev server's Host check accepts it."""
+    monkeypatch.setenv("RENDER_USE_LOCAL_DEV", "true")
+    monkeypatch.setenv("RENDER_LOCAL_DEV_URL", server.url.replace("127.0.0.1", "localhost"))
+    client = Render()
+    try:
+        assert client.workflows.run_task("demo/square", [5]).results == [25]
+    finally:
+        client.client.internal.get_httpx_client().close()

@@ -40,14 +40,14 @@ async def sign_in(request: Request, visitor: Visitor) -> Response:
     visitor.check_csrf(form.get("csrf_token"))
     target = safe_next(form.get("next"))
     key = form.get("api_key").strip()
-    workspace = await app_state(request).runtime.keys.authenticate(key) if key else None
-    if workspace is None:
-        message = "Enter an API key." if not key else "That API key is unknown or revoked."
+    identity = await app_state(request).runtime.keys.identify(key) if key else None
+    if identity is None:
+        message = "Enter an API key." if not key else "That API key is unknown, revoked or expired."
         logger.info("dashboard sign-in refused: %s", "no key" if not key else "unknown key")
         context = {"next": target, "error": message}
         return render(request, visitor, "sign_in.html", context, status_code=401)
     # A new session (and CSRF token) on sign-in: a session planted before it is useless after.
-    visitor.session = Session.fresh(workspace)
+    visitor.session = Session.fresh(identity.workspace_id, identity.id)
     visitor.new_cookie = True
     return RedirectResponse(target, status_code=303)
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from app.server import create_app
+from core.auth import KeyIdentity
 from core.domain import (
     JSON,
     AttemptInfo,
@@ -122,9 +123,21 @@ def make_typed_task() -> TaskInfo:
 @dataclass
 class FakeKeys:
     keys: dict[str, str] = field(default_factory=lambda: {"cvy_good": "wsp-key"})
+    revoked: set[str] = field(default_factory=set)  # key ids
+
+    async def identify(self, secret: str) -> KeyIdentity | None:
+        workspace = self.keys.get(secret)
+        key_id = f"key-{secret}"
+        if workspace is None or key_id in self.revoked:
+            return None
+        return KeyIdentity(key_id, workspace, secret[:10], admin=False)
 
     async def authenticate(self, secret: str) -> str | None:
-        return self.keys.get(secret)
+        identity = await self.identify(secret)
+        return None if identity is None else identity.workspace_id
+
+    async def is_usable(self, key_id: str) -> bool:
+        return key_id not in self.revoked
 
 
 @dataclass

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.anyio
 
 def http_client(runtime: FakeRuntime, anonymous: str | None = WS) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=fake_app(runtime, anonymous), raise_app_exceptions=False)
-    return httpx.AsyncClient(transport=transport, base_url="http://test")
+    return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8120")
 
 
 @pytest.fixture
@@ -77,7 +77,8 @@ async def test_create_run_missing_input_is_empty_array(
 async def test_too_large_bodies(client: httpx.AsyncClient, runtime: FakeRuntime) -> None:
     runtime.settings.limits.max_input_bytes = 10
     big = json.dumps({"task": "hello/square", "input": ["x" * 100_000]}).encode()
-    response = await client.post("/v1/task-runs", content=big)
+    json_type = {"content-type": "application/json"}
+    response = await client.post("/v1/task-runs", content=big, headers=json_type)
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
 
@@ -87,7 +88,8 @@ async def test_too_large_bodies(client: httpx.AsyncClient, runtime: FakeRuntime)
             yield b"x" * 10_000
         yield b'"]}'
 
-    assert (await client.post("/v1/task-runs", content=chunks())).status_code == 413
+    streamed = await client.post("/v1/task-runs", content=chunks(), headers=json_type)
+    assert streamed.status_code == 413
 
 
 async def test_service_errors_map_to_status(client: httpx.AsyncClient) -> None:
@@ -137,6 +139,24 @@ async def test_cancel(client: httpx.AsyncClient, runtime: FakeRuntime) -> None:
     assert response.status_code == 204
     assert response.content == b""
     assert (await client.delete("/v1/task-runs/trn-nope")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/v1/task-runs/trn-1", {"GET", "HEAD", "DELETE"}),
+        ("DELETE", "/v1/task-runs", {"GET", "HEAD", "POST"}),
+        ("PUT", "/v1/workflows", {"GET", "HEAD", "POST"}),
+        ("POST", "/v1/workflows/wf-1", {"GET", "HEAD", "PATCH", "DELETE"}),
+        ("PUT", "/sign-in", {"GET", "HEAD", "POST"}),
+    ],
+)
+async def test_405_allows_every_method_of_the_path(
+    client: httpx.AsyncClient, method: str, path: str, allowed: set[str]
+) -> None:
+    response = await client.request(method, path)
+    assert response.status_code == 405
+    assert set(response.headers["allow"].split(", ")) == allowed
 
 
 async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
@@ -234,22 +254,43 @@ async def test_tasks_workflows_usage(client: httpx.AsyncClient) -> None:
     assert (await client.get("/v1/usage")).json() == {"computeSeconds": 1.5}
 
 
-async def test_openapi_lists_every_route(client: httpx.AsyncClient) -> None:
+async def test_openapi_lists_every_operation(client: httpx.AsyncClient) -> None:
+    from starlette.routing import Route
+
     from app.server import api_routes
 
     document = (await client.get("/openapi.json")).json()
     assert document["openapi"].startswith("3.1")
     documented = {
-        p.replace("{taskRunId}", "{run_id}")
-        .replace("{taskRef}", "{task_ref:path}")
-        .replace("{workflowVersionId}", "{version_id}")
-        for p in document["paths"]
+        (
+            method.upper(),
+            p.replace("{taskRunId}", "{run_id}")
+            .replace("{taskRef}", "{task_ref:path}")
+            .replace("{workflowVersionId}", "{version_id}"),
+        )
+        for p, item in document["paths"].items()
+        for method in item
     }
     # /internal/ routes serve the instance relay (attempt tokens), not API clients
-    paths = {getattr(route, "path", "") for route in api_routes()}
-    served = {path for path in paths if not path.startswith("/internal/")}
+    served = {
+        (method, route.path)
+        for route in api_routes()
+        if isinstance(route, Route) and not route.path.startswith("/internal/")
+        for method in (route.methods or set()) - {"HEAD"}
+    }
     assert served == documented
     schemas = document["components"]["schemas"]
     assert {"TaskRun", "TaskRunDetails", "Task", "Error"} <= set(schemas)
     refs = {ref for ref in json.dumps(document).split('"') if ref.startswith("#/components/")}
     assert {ref.rsplit("/", 1)[1] for ref in refs} <= set(schemas)
+
+
+async def test_the_dev_document_makes_the_key_optional(runtime: FakeRuntime) -> None:
+    async with http_client(runtime) as dev, http_client(runtime, anonymous=None) as production:
+        dev_doc = (await dev.get("/openapi.json")).json()
+        production_doc = (await production.get("/openapi.json")).json()
+    assert production_doc["security"] == [{"apiKey": []}]
+    assert {} in dev_doc["security"] and "conveyor dev" in dev_doc["info"]["description"]
+    for document in (dev_doc, production_doc):
+        assert document["paths"]["/healthz"]["get"]["security"] == []
+        assert "post" in document["paths"]["/v1/workflows"]

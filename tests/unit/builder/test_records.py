@@ -47,6 +47,33 @@ def fresh_key() -> str:
     return Fernet.generate_key().decode()
 
 
+def test_keys_rotate_newest_first(tmp_path: Path) -> None:
+    old, new = fresh_key(), fresh_key()
+
+    def box(keys: str) -> SecretBox:
+        return SecretBox.from_settings(
+            Settings(data_dir=tmp_path, builds=BuildSettings(secrets_key=keys))
+        )
+
+    sealed_old = box(old).seal({"A": "1"})
+    both = box(f"{new},{old}")
+    assert both.open(sealed_old) == {"A": "1"}
+    sealed_new = both.seal({"B": "2"})
+    assert box(new).open(sealed_new) == {"B": "2"}  # the newest key encrypts
+    with pytest.raises(SecretsUnreadable) as unreadable:
+        box(new).open(sealed_old, "workflow 'etl' (wf-1)")
+    assert unreadable.value.http_status == 409
+    assert "workflow 'etl' (wf-1)" in unreadable.value.message
+    assert "CONVEYOR_BUILDS__SECRETS_KEY" in unreadable.value.message
+
+
+@pytest.mark.parametrize("value", ["not-a-key", " , ", f"{Fernet.generate_key().decode()},x"])
+def test_malformed_secrets_keys_are_a_settings_error(value: str) -> None:
+    with pytest.raises(ValueError, match="CONVEYOR_BUILDS__SECRETS_KEY"):
+        BuildSettings(secrets_key=value)
+    assert BuildSettings(secrets_key="").secrets_key is None
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

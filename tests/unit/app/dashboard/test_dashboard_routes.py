@@ -28,7 +28,7 @@ def runtime() -> FakeRuntime:
 
 def client(runtime: FakeRuntime, anonymous: str | None) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=fake_app(runtime, anonymous), raise_app_exceptions=False)
-    return httpx.AsyncClient(transport=transport, base_url="http://test")
+    return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8120")
 
 
 @pytest.fixture
