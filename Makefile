@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install services dev test check lint typecheck imports clean
+.PHONY: install services dev test check lint typecheck imports clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ services:
 
 test: $(STAMP) services
 	$(BIN)/pytest
+
+# Conveyor beside Celery and RQ (docs/benchmarks.md); e.g. make bench ARGS="--quick --systems rq"
+bench: $(STAMP)
+	$(BIN)/python -m bench $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

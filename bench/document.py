@@ -1,0 +1,104 @@
+"""bench/RESULTS.md: the summary, each configuration's medians, failures, machine, versions."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bench.options import Options
+from bench.report import markdown, number, rows, summary
+from bench.results import Measurement
+from bench.systems import ALL_SYSTEMS
+
+HOW_TO_READ = """\
+Each cell is the range over the rounds; a Conveyor column also spans its configurations (both
+SDKs, SQLite and PostgreSQL; each one's medians are in the next table). "capped at N of M": the
+configuration could not do M in the time budget, so N were measured. A ÷ column divides each
+Conveyor configuration's median by the peer's median: above 1, Conveyor takes more time, CPU or
+memory, or (for runs/s) does more runs per second. "~" marks a capped workload compared per
+child or per level. CPU per run: control plane = Conveyor's server process (all its threads),
+Celery's main process, RQ's worker processes; worker side = every process below them (attempts
+and zygotes, Celery's pool, RQ's work horses). Redis and PostgreSQL are not counted. Peak RSS is
+sampled every 0.2 s."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the document says about the invocation itself."""
+
+    command: str
+    started: str
+    finished: str
+    minutes: float
+    load_before: str
+    load_after: str
+
+
+def _detail_cell(values: list[tuple[Measurement, float]]) -> str:
+    if not values:
+        return ""
+    text = number(statistics.median(v for _, v in values))
+    capped = [m.size for m, _ in values if m.capped]
+    return f"{text} ({min(capped):,})" if capped else text
+
+
+def details(measurements: Sequence[Measurement], options: Options) -> list[list[str]]:
+    """One row per configuration, one column per figure: medians over the rounds."""
+    figures = [r for r in rows(options.sizes) if r.workload != "*"]
+    header = ["configuration", *(r.short for r in figures)]
+    table = [header]
+    for system in ALL_SYSTEMS:
+        mine = [m for m in measurements if m.system == system.name]
+        if not mine:
+            continue
+        cells = []
+        for row in figures:
+            of = [m for m in mine if m.workload == row.workload]
+            good = [(m, v) for m in of if m.failure is None and (v := row.value(m)) is not None]
+            failures = sorted({(m.failure or "").split(":")[0] for m in of if m.failure})
+            cells.append(_detail_cell(good) or ", ".join(failures))
+        table.append([system.name, *cells])
+    return table
+
+
+def failures(measurements: Sequence[Measurement]) -> list[str]:
+    return [
+        f"- round {m.round}, {m.system}, {m.workload}: {m.failure}"
+        for m in measurements
+        if m.failure is not None
+    ]
+
+
+def render(
+    measurements: Sequence[Measurement],
+    options: Options,
+    run: RunInfo,
+    machine: dict[str, str],
+    versions: dict[str, str],
+) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"`{run.command}` from {run.started} to {run.finished} ({run.minutes:.0f} min):"
+        f" {options.rounds} round(s) interleaved between systems, a time budget of"
+        f" {options.budget_s:g} s per workload, {options.sizes.slots} execution slots unless"
+        " stated. Written by the harness (bench/harness.py); see docs/benchmarks.md.",
+        "",
+        markdown(summary(measurements, options.sizes)),
+        "",
+        HOW_TO_READ,
+        "",
+        "## Per configuration (median over rounds; (N): capped at N)",
+        "",
+        markdown(details(measurements, options)),
+        "",
+    ]
+    failed = failures(measurements)
+    if failed:
+        lines += ["## Failures", "", *failed, ""]
+    lines += ["## Machine", ""]
+    lines += [f"- {key}: {value}" for key, value in machine.items()]
+    lines += [f"- load average: {run.load_before} before, {run.load_after} after", ""]
+    lines += ["## Versions", "", markdown([["component", "version"], *versions.items()]), ""]
+    return "\n".join(lines)
