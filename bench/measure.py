@@ -25,12 +25,12 @@ async def observe(
     timeout_s: float,
     runs_in: Callable[[dict[str, Any]], int],
 ) -> Observed:
-    """Sends `request`; CPU is read before it and after the processes it started have exited.
+    """Sends `request`; CPU is read when the system is idle before it and idle again after.
 
     `runs_in(reply)` says how many runs the CPU is divided by. Raises what the driver raises.
     """
+    before = await procstat.quiesce(running.control)
     load = procstat.load_average()
-    before = procstat.sample(running.control)
     peak = procstat.PeakRss(running.control)
     peak.observe(before)
     peak.start()
@@ -38,7 +38,7 @@ async def observe(
         reply = await running.driver.call(request, timeout_s)
     finally:
         await peak.stop()
-    after = await procstat.settle(running.control, before.below)
+    after = await procstat.quiesce(running.control)
     peak.observe(after)
     runs = max(1, runs_in(reply))
     control_s = after.control_cpu_s - before.control_cpu_s

@@ -117,13 +117,25 @@ class PeakRss:
             await asyncio.gather(self._task, return_exceptions=True)
 
 
-async def settle(control: Collection[int], below: int, deadline_s: float = 10.0) -> TreeSample:
-    """The tree once processes started for the workload have exited (or the deadline passed)."""
+async def quiesce(
+    control: Collection[int],
+    deadline_s: float = 15.0,
+    window_s: float = 0.25,
+    busy_cores: float = 0.05,
+) -> TreeSample:
+    """The tree once it is idle: no process started or ended and under `busy_cores` of CPU used
+    over a window (the processes a workload started have exited and been reaped; the engine's
+    end-of-run bookkeeping is done). After `deadline_s`, the tree as it is."""
     loop = asyncio.get_running_loop()
     until = loop.time() + deadline_s
-    while (tree := sample(control)).below > below and loop.time() < until:
-        await asyncio.sleep(0.05)
-    return tree
+    tree = sample(control)
+    while True:
+        await asyncio.sleep(window_s)
+        later = sample(control)
+        idle = later.total_cpu_s - tree.total_cpu_s < busy_cores * window_s
+        if (idle and later.below == tree.below) or loop.time() > until:
+            return later
+        tree = later
 
 
 def load_average() -> float:
