@@ -76,10 +76,10 @@ async def run(options: Options, command: str) -> int:
         except VenvError as exc:
             raise SystemExit(f"error: {exc}") from None
     runner = Runner(options, place, say)
-    planned = sum(1 for s in options.systems for w in options.workloads if runs_workload(s, w))
+    pairs = sum(1 for s in options.systems for w in options.workloads if runs_workload(s, w))
     say(
-        f"{len(options.systems)} systems x {planned} workload runs x {options.rounds} round(s),"
-        f" budget {options.budget_s:g} s per workload; logs in {place.root}"
+        f"{len(options.systems)} systems, {pairs} (system, workload) pairs, {options.rounds}"
+        f" round(s), a budget of {options.budget_s:g} s per workload; logs in {place.root}"
     )
     started, load_before = time.monotonic(), procstat.load_average()
     started_at = _now()

@@ -36,6 +36,7 @@ class Row:
     extensive: bool = False  # grows with the size (seconds for N children): capped -> per unit
     ratio: bool = True
     says_capped: bool = True  # the workload's own figure, where "capped at N" belongs
+    of_failures: bool = False  # failed measurements have this value too
 
 
 def rows(sizes: Sizes) -> list[Row]:
@@ -118,6 +119,7 @@ def rows(sizes: Sizes) -> list[Row]:
             lambda m: m.load,
             ratio=False,
             says_capped=False,
+            of_failures=True,
         ),
     ]
     return out
@@ -148,15 +150,26 @@ def _failure_kind(m: Measurement) -> str:
     return (m.failure or "").split(":")[0]
 
 
+def _good(row: Row, measurements: Sequence[Measurement]) -> list[tuple[Measurement, float]]:
+    """The measurements that have the row's value, with it."""
+    return [
+        (m, v)
+        for m in measurements
+        if (m.failure is None or row.of_failures) and (v := row.value(m)) is not None
+    ]
+
+
 def cell(row: Row, measurements: Sequence[Measurement]) -> str:
     """The range of the row's value over `measurements`, saying what was capped or failed."""
-    good = [(m, v) for m in measurements if m.failure is None and (v := row.value(m)) is not None]
+    good = _good(row, measurements)
     kinds = [_failure_kind(m) for m in measurements if m.failure is not None]
     if not good:
         return ", ".join(sorted(set(kinds))) if kinds else "—"
     text = span([v for _, v in good])
+    if not row.says_capped:
+        return text
     capped = [m for m, _ in good if m.capped]
-    if capped and row.says_capped:
+    if capped:
         sizes = [m.size for m in capped]
         text += f" (capped at {span(sizes, str)} of {capped[0].wanted:,})"
     if kinds:
@@ -164,36 +177,27 @@ def cell(row: Row, measurements: Sequence[Measurement]) -> str:
     return text
 
 
-def _medians(row: Row, measurements: Sequence[Measurement]) -> dict[str, tuple[float, bool]]:
-    """Per system: the median over rounds, per unit of size when the row is extensive and some
-    round was capped; and whether it is per unit."""
-    by_system: dict[str, list[Measurement]] = {}
-    for m in measurements:
-        if m.failure is None and row.value(m) is not None:
-            by_system.setdefault(m.system, []).append(m)
-    out = {}
-    for system, ms in by_system.items():
-        per_unit = row.extensive and any(m.capped for m in ms)
-        values = [(row.value(m) or 0.0) / (m.size if per_unit else 1) for m in ms]
-        out[system] = (statistics.median(values), per_unit)
-    return out
+def _medians(row: Row, measurements: Sequence[Measurement], per_unit: bool) -> dict[str, float]:
+    """Per system: the median over rounds, of the value per unit of size if asked."""
+    by_system: dict[str, list[float]] = {}
+    for m, value in _good(row, measurements):
+        by_system.setdefault(m.system, []).append(value / m.size if per_unit else value)
+    return {system: statistics.median(values) for system, values in by_system.items()}
 
 
 def ratio_cell(row: Row, ours: Sequence[Measurement], peer: Sequence[Measurement]) -> str:
-    """Each of our configurations' median over the peer's median, as a range."""
+    """Each of our configurations' median over the peer's median, as a range.
+
+    When a size-dependent figure (seconds for N children) was capped on either side, both
+    sides are compared per unit of size (per child, per level), marked with "~"."""
     if not row.ratio:
         return ""
-    mine, theirs = _medians(row, ours), _medians(row, peer)
-    if not mine or len(theirs) != 1:
+    per_unit = row.extensive and any(m.capped for m, _ in _good(row, [*ours, *peer]))
+    mine, theirs = _medians(row, ours, per_unit), _medians(row, peer, per_unit)
+    if not mine or len(theirs) != 1 or not all(theirs.values()):
         return "—"
-    ((peer_value, _),) = theirs.values()
-    per_unit = any(unit for _, unit in mine.values())
-    if per_unit:
-        peer_ms = [m for m in peer if m.failure is None and row.value(m) is not None]
-        peer_value = statistics.median((row.value(m) or 0.0) / m.size for m in peer_ms)
-    if peer_value == 0:
-        return "—"
-    ratios = [value / peer_value for value, _ in mine.values()]
+    (peer_value,) = theirs.values()
+    ratios = [value / peer_value for value in mine.values()]
     return ("~" if per_unit else "") + span(ratios, _two_digits) + TIMES
 
 

@@ -27,7 +27,9 @@ class Timeout(Exception):
 
 class RqDriver:
     def __init__(self) -> None:
-        self.redis = Redis.from_url(REDIS_URL)
+        # redis-py 8 times out reads after 5 s by default, which cuts RQ's blocking result
+        # waits (XREAD BLOCK) short: waits here are bounded by their own deadlines instead
+        self.redis = Redis.from_url(REDIS_URL, socket_timeout=None)
         self.queue = Queue(QUEUE, connection=self.redis)
 
     def handle(self, request: Request) -> Reply:

@@ -7,7 +7,6 @@ under bench/.cache. A job cannot block on other jobs in RQ, so parents use depen
 from __future__ import annotations
 
 from rq import Queue, get_current_job  # type: ignore[import-not-found]
-from rq.job import Job  # type: ignore[import-not-found]
 
 QUEUE = "bench"
 
@@ -18,8 +17,8 @@ def add(a: int, b: int) -> int:
 
 def total() -> int:
     """The sum of the results of every job this one depends on."""
-    job = get_current_job()
-    parts = Job.fetch_many(job.dependency_ids, connection=job.connection)
+    # the dependency ids stored with the job (RQ empties the set it keeps for waiting ones)
+    parts = get_current_job().fetch_dependencies()
     return sum(int(part.return_value()) for part in parts)
 
 

@@ -157,3 +157,22 @@ def test_a_progress_line_names_the_figure_and_its_cost() -> None:
         " peak RSS 80/200 MB; load 1.25"
     )
     assert describe(Measurement("rq", "W4", 1, wanted=50, failure="timeout")) == "timeout"
+
+
+def test_when_any_side_is_capped_every_configuration_is_compared_per_unit() -> None:
+    chain = next(r for r in rows(Sizes()) if r.workload == "W4")
+    ours = [
+        Measurement(ZYGOTE_SQLITE, "W4", 1, {"seconds": 10.0}, size=50, wanted=50),  # 0.2 s/level
+        Measurement(ZYGOTE_POSTGRES, "W4", 1, {"seconds": 4.0}, size=10, wanted=50),  # 0.4 s/level
+    ]
+    peer = [Measurement("rq", "W4", 1, {"seconds": 1.0}, size=50, wanted=50)]  # 0.02 s/level
+    assert ratio_cell(chain, ours, peer) == f"~10{D}20{X}"
+    assert ratio_cell(chain, ours[:1], peer) == f"10{X}"  # nothing capped: seconds against seconds
+
+
+def test_the_load_row_counts_failed_workloads_too() -> None:
+    load = next(r for r in rows(Sizes()) if r.workload == "*")
+    failed = Measurement("rq", "W3/1000", 1, wanted=1000, load=3.5, failure="timeout")
+    assert cell(load, [w1("rq", 1, 20), failed]) == f"0.5{D}3.5"
+    cpu = next(r for r in rows(Sizes()) if r.label.startswith("control-plane CPU"))
+    assert cell(cpu, [failed]) == "timeout"
