@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.options import Options
-from bench.report import markdown, number, rows, summary
+from bench.report import Row, markdown, number, rows, summary
 from bench.results import Measurement
 from bench.systems import ALL_SYSTEMS
 
@@ -20,7 +20,8 @@ memory, or (for runs/s) does more runs per second. "~" marks a capped workload c
 child or per level. CPU per run: control plane = Conveyor's server process (all its threads),
 Celery's main process, RQ's worker processes; worker side = every process below them (attempts
 and zygotes, Celery's pool, RQ's work horses). Redis and PostgreSQL are not counted. Peak RSS is
-sampled every 0.2 s."""
+sampled every 0.2 s. CPU used outside the bench: what other processes on the (shared) machine
+took meanwhile; well above 0, every figure of that workload suffered from it."""
 
 
 @dataclass(frozen=True)
@@ -35,17 +36,17 @@ class RunInfo:
     load_after: str
 
 
-def _detail_cell(values: list[tuple[Measurement, float]]) -> str:
+def _detail_cell(row: Row, values: list[tuple[Measurement, float]]) -> str:
     if not values:
         return ""
     text = number(statistics.median(v for _, v in values))
     capped = [m.size for m, _ in values if m.capped]
-    return f"{text} ({min(capped):,})" if capped else text
+    return f"{text} ({min(capped):,})" if capped and row.says_capped else text
 
 
 def details(measurements: Sequence[Measurement], options: Options) -> list[list[str]]:
     """One row per configuration, one column per figure: medians over the rounds."""
-    figures = [r for r in rows(options.sizes) if r.workload != "*"]
+    figures = rows(options.sizes)
     header = ["configuration", *(r.short for r in figures)]
     table = [header]
     for system in ALL_SYSTEMS:
@@ -54,10 +55,11 @@ def details(measurements: Sequence[Measurement], options: Options) -> list[list[
             continue
         cells = []
         for row in figures:
-            of = [m for m in mine if m.workload == row.workload]
-            good = [(m, v) for m in of if m.failure is None and (v := row.value(m)) is not None]
+            of = [m for m in mine if row.workload in ("*", m.workload)]
+            good = [(m, v) for m in of if (v := row.value(m)) is not None]
+            good = [(m, v) for m, v in good if m.failure is None or row.of_failures]
             failures = sorted({(m.failure or "").split(":")[0] for m in of if m.failure})
-            cells.append(_detail_cell(good) or ", ".join(failures))
+            cells.append(_detail_cell(row, good) or ", ".join(failures))
         table.append([system.name, *cells])
     return table
 

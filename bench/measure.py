@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench import procstat
+from bench import outside, procstat
 from bench.results import Usage
 from bench.targets import Running
 
@@ -31,6 +31,7 @@ async def observe(
     """
     before = await procstat.quiesce(running.control)
     load = procstat.load_average()
+    machine_before = outside.machine_sample()
     peak = procstat.PeakRss(running.control)
     peak.observe(before)
     peak.start()
@@ -38,6 +39,7 @@ async def observe(
         reply = await running.driver.call(request, timeout_s)
     finally:
         await peak.stop()
+    machine_after = outside.machine_sample()
     after = await procstat.quiesce(running.control)
     peak.observe(after)
     runs = max(1, runs_in(reply))
@@ -49,6 +51,7 @@ async def observe(
         control_rss_peak_mb=peak.control_mb,
         total_rss_peak_mb=peak.total_mb,
         idle_processes=before.below,
+        outside_cores=outside.outside_cores(machine_before, machine_after),
     )
     return Observed(reply, usage, load)
 

@@ -20,6 +20,7 @@ PROC = Path("/proc")
 
 @dataclass(frozen=True)
 class Stat:
+    name: str  # the command's name (comm), e.g. "postgres"
     ppid: int
     own_s: float  # utime + stime
     reaped_s: float  # cutime + cstime
@@ -36,6 +37,7 @@ def read_stat(pid: int) -> Stat | None:
     fields = text[text.rindex(")") + 2 :].split()
     utime, stime, cutime, cstime = (int(v) for v in fields[11:15])
     return Stat(
+        name=text[text.index("(") + 1 : text.rindex(")")],
         ppid=int(fields[1]),
         own_s=(utime + stime) * TICK_S,
         reaped_s=(cutime + cstime) * TICK_S,
@@ -73,6 +75,12 @@ class TreeSample:
     control_rss_mb: float
     total_rss_mb: float
     below: int  # live processes under the control plane
+
+
+def tree_cpu_s(stats: dict[int, Stat], roots: Collection[int]) -> float:
+    """CPU of the trees below `roots` (included), dead members included."""
+    members = set(roots) | descendants(stats, roots)
+    return sum(stats[p].own_s + stats[p].reaped_s for p in members if p in stats)
 
 
 def sample(control: Collection[int]) -> TreeSample:

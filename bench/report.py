@@ -113,6 +113,14 @@ def rows(sizes: Sizes) -> list[Row]:
             says_capped=False,
         ),
         Row(
+            "CPU used outside the bench meanwhile, cores",
+            "outside CPU",
+            "*",
+            usage(lambda u: u.outside_cores),
+            ratio=False,
+            says_capped=False,
+        ),
+        Row(
             "load average (1 min) at start",
             "load",
             "*",

@@ -22,6 +22,7 @@ class Usage:
     control_rss_peak_mb: float
     total_rss_peak_mb: float
     idle_processes: int  # processes below the control plane before the workload started
+    outside_cores: float = 0.0  # CPU something else on the machine used meanwhile, in cores
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from bench import procstat
+from bench import outside, procstat
 
 BURN = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass"
 
@@ -46,3 +46,11 @@ def test_a_missing_process_reads_as_none() -> None:
         check=True,
     )
     assert procstat.read_stat(int(done.stdout)) is None
+
+
+def test_outside_cpu_is_the_machine_s_less_the_bench_s_and_the_services() -> None:
+    before = outside.MachineSample(at=100.0, busy_s=50.0, ours_s=20.0)
+    after = outside.MachineSample(at=102.0, busy_s=54.0, ours_s=22.5)
+    assert outside.outside_cores(before, after) == 0.75  # (4 - 2.5) s over 2 s
+    now = outside.machine_sample()
+    assert now.busy_s > 0 and now.ours_s > 0
