@@ -4,36 +4,24 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from bench.options import Options
+from bench.options import Sizes
 from bench.report import Row, markdown, number, rows, summary
-from bench.results import Measurement
+from bench.results import Measurement, Record
 from bench.systems import ALL_SYSTEMS
 
 HOW_TO_READ = """\
 Each cell is the range over the rounds; a Conveyor column also spans its configurations (both
 SDKs, SQLite and PostgreSQL; each one's medians are in the next table). "capped at N of M": the
-configuration could not do M in the time budget, so N were measured. A ÷ column divides each
-Conveyor configuration's median by the peer's median: above 1, Conveyor takes more time, CPU or
-memory, or (for runs/s) does more runs per second. "~" marks a capped workload compared per
-child or per level. CPU per run: control plane = Conveyor's server process (all its threads),
-Celery's main process, RQ's worker processes; worker side = every process below them (attempts
-and zygotes, Celery's pool, RQ's work horses). Redis and PostgreSQL are not counted. Peak RSS is
+configuration could not do M in the time budget, so N were measured; a fan-out of 1,000 is
+skipped where the one of 200 was already capped. A ÷ column divides each Conveyor
+configuration's median by the peer's median: above 1, Conveyor takes more time, CPU or memory,
+or (for runs/s) does more runs per second; "~" marks a capped workload compared per child or
+per level. CPU per run: control plane = Conveyor's server process (all its threads), Celery's
+main process, RQ's worker processes; worker side = every process below them (attempts and
+zygotes, Celery's pool, RQ's work horses). Redis and PostgreSQL are not counted. Peak RSS is
 sampled every 0.2 s. CPU used outside the bench: what other processes on the (shared) machine
 took meanwhile; well above 0, every figure of that workload suffered from it."""
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """What the document says about the invocation itself."""
-
-    command: str
-    started: str
-    finished: str
-    minutes: float
-    load_before: str
-    load_after: str
 
 
 def _detail_cell(row: Row, values: list[tuple[Measurement, float]]) -> str:
@@ -44,9 +32,9 @@ def _detail_cell(row: Row, values: list[tuple[Measurement, float]]) -> str:
     return f"{text} ({min(capped):,})" if capped and row.says_capped else text
 
 
-def details(measurements: Sequence[Measurement], options: Options) -> list[list[str]]:
+def details(measurements: Sequence[Measurement], sizes: Sizes) -> list[list[str]]:
     """One row per configuration, one column per figure: medians over the rounds."""
-    figures = rows(options.sizes)
+    figures = rows(sizes)
     header = ["configuration", *(r.short for r in figures)]
     table = [header]
     for system in ALL_SYSTEMS:
@@ -68,39 +56,49 @@ def failures(measurements: Sequence[Measurement]) -> list[str]:
     return [
         f"- round {m.round}, {m.system}, {m.workload}: {m.failure}"
         for m in measurements
-        if m.failure is not None
+        if m.failure is not None and not m.failure.startswith("skipped")
     ]
 
 
-def render(
-    measurements: Sequence[Measurement],
-    options: Options,
-    run: RunInfo,
-    machine: dict[str, str],
-    versions: dict[str, str],
-) -> str:
+def zygote_notes(measurements: Sequence[Measurement]) -> list[str]:
+    """Says so when "zygote" configurations showed no process waiting between runs: an engine
+    without the setting spawns every attempt, and both columns measure the same thing."""
+    zygote = [m for m in measurements if "/zygote/" in m.system and m.usage is not None]
+    if not zygote or any(m.usage and m.usage.idle_processes for m in zygote):
+        return []
+    return [
+        "No process waited below Conveyor's control plane between runs in the zygote"
+        " configurations (CONVEYOR_EXECUTOR__ZYGOTE=true): this engine spawns every attempt, so"
+        " its zygote and spawn columns measure the same executor.",
+        "",
+    ]
+
+
+def render(record: Record) -> str:
+    run, sizes, measured = record.run, record.sizes, record.measurements
     lines = [
         "# Benchmark results",
         "",
         f"`{run.command}` from {run.started} to {run.finished} ({run.minutes:.0f} min):"
-        f" {options.rounds} round(s) interleaved between systems, a time budget of"
-        f" {options.budget_s:g} s per workload, {options.sizes.slots} execution slots unless"
-        " stated. Written by the harness (bench/harness.py); see docs/benchmarks.md.",
+        f" {record.rounds} round(s) interleaved between systems, a time budget of"
+        f" {record.budget_s:g} s per workload, {sizes.slots} execution slots unless stated."
+        " Written by the harness (bench/harness.py); see docs/benchmarks.md.",
         "",
-        markdown(summary(measurements, options.sizes)),
+        markdown(summary(measured, sizes)),
         "",
+        *zygote_notes(measured),
         HOW_TO_READ,
         "",
         "## Per configuration (median over rounds; (N): capped at N)",
         "",
-        markdown(details(measurements, options)),
+        markdown(details(measured, sizes)),
         "",
     ]
-    failed = failures(measurements)
+    failed = failures(measured)
     if failed:
         lines += ["## Failures", "", *failed, ""]
     lines += ["## Machine", ""]
-    lines += [f"- {key}: {value}" for key, value in machine.items()]
+    lines += [f"- {key}: {value}" for key, value in record.machine.items()]
     lines += [f"- load average: {run.load_before} before, {run.load_after} after", ""]
-    lines += ["## Versions", "", markdown([["component", "version"], *versions.items()]), ""]
-    return "\n".join(lines)
+    lines += ["## Versions", "", markdown([["component", "version"], *record.versions.items()])]
+    return "\n".join([*lines, ""])

@@ -3,7 +3,8 @@
 Every system is started by this process, measured with the same workloads through its own
 client, and stopped before the next one starts; the rounds go through every system in turn.
 The summary table is printed and written, with the machine and the versions, to
-bench/RESULTS.md; the raw measurements go to results.json in the invocation's work folder.
+bench/RESULTS.md; everything measured goes to results.json in the invocation's work folder,
+from which `--render` writes the report again.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import shlex
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from bench import procstat
-from bench.document import RunInfo, render
+from bench.document import render
 from bench.machine import describe_machine, local_versions
 from bench.options import Options, parse
 from bench.postgres import ADMIN_DSN, server_version
 from bench.report import markdown, summary
-from bench.results import Measurement, save
+from bench.results import Measurement, Record, RunInfo, load, save
 from bench.runner import Runner
 from bench.services import REDIS_HOST, REDIS_PORT, redis_version
 from bench.systems import Kind, System, runs_workload
@@ -87,9 +89,9 @@ async def run(options: Options, command: str) -> int:
     for round in range(1, options.rounds + 1):
         for system in _order(options.systems, round):
             measurements += await runner.system(system, round)
-            save(place.root / "results.json", measurements, {"command": command})
+            save(place.root / "results.json", measurements)
     versions = {**local_versions(), **runner.versions, **service_versions}
-    info = RunInfo(
+    run_info = RunInfo(
         command=command,
         started=started_at,
         finished=_now(),
@@ -97,19 +99,38 @@ async def run(options: Options, command: str) -> int:
         load_before=f"{load_before:.2f}",
         load_after=f"{procstat.load_average():.2f}",
     )
-    say("")
-    say(markdown(summary(measurements, options.sizes)))
-    say("")
-    say("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
-    options.output.parent.mkdir(parents=True, exist_ok=True)
-    options.output.write_text(render(measurements, options, info, describe_machine(), versions))
-    say(f"wrote {options.output} ({info.minutes:.1f} min)")
+    record = Record(
+        run=run_info,
+        rounds=options.rounds,
+        budget_s=options.budget_s,
+        sizes=options.sizes,
+        machine=describe_machine(),
+        versions=versions,
+        measurements=measurements,
+    )
+    save(place.root / "results.json", record)
+    publish(record, options.output)
     return 0
+
+
+def publish(record: Record, output: Path) -> None:
+    """Prints the summary and writes the report."""
+    say("")
+    say(markdown(summary(record.measurements, record.sizes)))
+    say("")
+    say("versions: " + ", ".join(f"{k} {v}" for k, v in record.versions.items()))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render(record))
+    say(f"wrote {output} ({record.run.minutes:.1f} min of measuring)")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     options = parse(args)
+    if options.render is not None:
+        # the report again, from what an earlier invocation measured
+        publish(load(options.render), options.output)
+        return
     command = "make bench" + (f" ARGS={shlex.quote(shlex.join(args))}" if args else "")
     try:
         sys.exit(asyncio.run(run(options, command)))

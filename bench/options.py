@@ -49,6 +49,7 @@ class Options:
     budget_s: float  # wall time one workload may take before its count is capped
     output: Path
     work_dir: Path  # logs, data dirs and the raw results of each invocation
+    render: Path | None  # only write the report again from this results.json
     quick: bool
 
 
@@ -88,6 +89,12 @@ def parser() -> argparse.ArgumentParser:
         default=CACHE_DIR / "work",
         help="where each invocation keeps logs, data and raw results (default bench/.cache/work)",
     )
+    p.add_argument(
+        "--render",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="measure nothing: write the report again from an earlier invocation's results.json",
+    )
     return p
 
 
@@ -114,5 +121,6 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         budget_s=budget,
         output=args.output,
         work_dir=args.work_dir,
+        render=args.render,
         quick=args.quick,
     )

@@ -116,7 +116,7 @@ def rows(sizes: Sizes) -> list[Row]:
             "CPU used outside the bench meanwhile, cores",
             "outside CPU",
             "*",
-            usage(lambda u: u.outside_cores),
+            usage(lambda u: round(u.outside_cores, 2)),
             ratio=False,
             says_capped=False,
         ),
@@ -261,6 +261,7 @@ def describe(m: Measurement) -> str:
         text += (
             f"; CPU/run control {number(u.control_cpu_ms_per_run)} ms,"
             f" workers {number(u.worker_cpu_ms_per_run)} ms;"
-            f" peak RSS {number(u.control_rss_peak_mb)}/{number(u.total_rss_peak_mb)} MB"
+            f" peak RSS {number(u.control_rss_peak_mb)}/{number(u.total_rss_peak_mb)} MB;"
+            f" outside {u.outside_cores:.2f} cores"
         )
     return text + f"; load {m.load:.2f}"

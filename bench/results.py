@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.options import Sizes
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -54,11 +56,32 @@ def failed(
     return Measurement(system, workload, round, wanted=wanted, load=load, failure=why)
 
 
-def to_json(measurements: list[Measurement]) -> list[dict[str, Any]]:
-    return [asdict(m) for m in measurements]
+@dataclass(frozen=True)
+class RunInfo:
+    """The invocation itself, as the report states it."""
+
+    command: str
+    started: str
+    finished: str
+    minutes: float
+    load_before: str
+    load_after: str
 
 
-def from_json(rows: list[dict[str, Any]]) -> list[Measurement]:
+@dataclass(frozen=True)
+class Record:
+    """Everything one invocation measured and the context to read it: results.json."""
+
+    run: RunInfo
+    rounds: int
+    budget_s: float
+    sizes: Sizes
+    machine: dict[str, str]
+    versions: dict[str, str]
+    measurements: list[Measurement]
+
+
+def measurements_from_json(rows: list[dict[str, Any]]) -> list[Measurement]:
     out = []
     for row in rows:
         usage = row.pop("usage", None)
@@ -66,6 +89,32 @@ def from_json(rows: list[dict[str, Any]]) -> list[Measurement]:
     return out
 
 
-def save(path: Path, measurements: list[Measurement], extra: dict[str, Any]) -> None:
+def save(path: Path, record: Record | list[Measurement]) -> None:
+    """Writes a whole record, or the measurements so far while the bench still runs."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**extra, "measurements": to_json(measurements)}, indent=1))
+    data = asdict(record) if isinstance(record, Record) else {"measurements": record}
+    path.write_text(json.dumps(data, indent=1, default=_plain))
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Measurement):
+        return asdict(value)
+    raise TypeError(type(value).__name__)
+
+
+def load(path: Path) -> Record:
+    data = json.loads(path.read_text())
+    if "run" not in data:
+        raise ValueError(f"{path} holds measurements of an unfinished invocation only")
+    sizes: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in data["sizes"].items()
+    }
+    return Record(
+        run=RunInfo(**data["run"]),
+        rounds=data["rounds"],
+        budget_s=data["budget_s"],
+        sizes=Sizes(**sizes),
+        machine=data["machine"],
+        versions=data["versions"],
+        measurements=measurements_from_json(data["measurements"]),
+    )

@@ -154,7 +154,7 @@ def test_a_progress_line_names_the_figure_and_its_cost() -> None:
     m = Measurement(ZYGOTE_SQLITE, "W2@2", 1, {"runs_per_s": 6.04}, 120, 2000, 1.25, usage(95, 180))
     assert describe(m) == (
         "6.04 runs/s (120 of 2,000); CPU/run control 95 ms, workers 180 ms;"
-        " peak RSS 80/200 MB; load 1.25"
+        " peak RSS 80/200 MB; outside 0.00 cores; load 1.25"
     )
     assert describe(Measurement("rq", "W4", 1, wanted=50, failure="timeout")) == "timeout"
 
