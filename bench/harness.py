@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import procstat
+from bench import processes, procstat
 from bench.document import render
 from bench.machine import describe_machine, local_versions
 from bench.options import Options, parse
@@ -70,6 +70,14 @@ def _order(systems: Sequence[System], round: int) -> list[System]:
 
 
 async def run(options: Options, command: str) -> int:
+    processes.adopt_orphans()
+    try:
+        return await _measure(options, command)
+    finally:
+        processes.kill_leftovers()
+
+
+async def _measure(options: Options, command: str) -> int:
     service_versions = await _services(options)
     place = Place.create(options.work_dir)
     for kind in sorted({s.kind for s in options.systems if s.is_peer}):

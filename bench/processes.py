@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -46,28 +47,56 @@ async def start(
         )
 
 
-async def stop(
-    process: asyncio.subprocess.Process, sig: int = signal.SIGINT, grace_s: float = 20.0
-) -> None:
-    """Asks the process to stop, then kills it; its leftover descendants are killed too."""
-    if process.returncode is not None:
-        return
+def _below(pid: int) -> dict[int, int]:
+    """The process's live descendants, with their start times."""
     stats = procstat.all_stats()
-    below = {pid: stats[pid].started for pid in procstat.descendants(stats, [process.pid])}
-    with contextlib.suppress(ProcessLookupError):
-        process.send_signal(sig)
-    try:
-        await asyncio.wait_for(process.wait(), grace_s)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
-    # a process it started and left behind (an attempt left to reconcile, for instance)
-    for pid, started in below.items():
+    return {p: stats[p].started for p in procstat.descendants(stats, [pid])}
+
+
+def kill_all(processes: dict[int, int]) -> None:
+    """SIGKILL to each process still alive, if the pid still names the same process."""
+    for pid, started in processes.items():
         stat = procstat.read_stat(pid)
         if stat is not None and stat.started == started:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
+
+
+async def stop(
+    process: asyncio.subprocess.Process, sig: int = signal.SIGINT, grace_s: float = 20.0
+) -> None:
+    """Asks the process to stop, then kills it; its leftover descendants are killed too
+    (`conveyor scheduler` leaves running attempts to the next scheduler, for instance)."""
+    if process.returncode is not None:
+        return
+    seen = _below(process.pid)
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(sig)
+    loop = asyncio.get_running_loop()
+    until = loop.time() + grace_s
+    # what it starts while stopping must be found before it is orphaned
+    while process.returncode is None and loop.time() < until:
+        seen |= _below(process.pid)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), 0.05)
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+    kill_all(seen)
+
+
+def adopt_orphans() -> None:
+    """Makes this process the parent of every orphan below it (Linux's child subreaper), so
+    that what a stopped system left behind can still be found and killed at the end."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_child_subreaper = 36
+    libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0)
+
+
+def kill_leftovers() -> None:
+    """Kills every process still below this one: called when every system has been stopped."""
+    kill_all(_below(os.getpid()))
 
 
 async def wait_healthy(
