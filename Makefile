@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install services dev test screenshots check lint typecheck imports clean
+.PHONY: install services dev test screenshots check lint typecheck imports clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: $(STAMP) services
 screenshots: $(STAMP)
 	bash .ci/setup.d/40-chromium.sh
 	SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/e2e -q
+
+# Conveyor beside Celery and RQ (docs/benchmarks.md); e.g. make bench ARGS="--quick --systems rq"
+bench: $(STAMP)
+	$(BIN)/python -m bench $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -155,10 +154,6 @@ class Scheduler:
                 await asyncio.shield(launch)
                 started += 1
         return started
-
-    def _fair_room(self, limit: int) -> int:
-        """How many more attempts this scheduler takes as it frees slots: its fair share."""
-        return math.ceil(limit / self.membership.live_count) - len(self._live)
 
     def _launch_all(self, admitted: list[Admitted]) -> list[asyncio.Task[None]]:
         """Start the admitted attempts' instances (each in a task of its own)."""
@@ -339,7 +334,9 @@ class Scheduler:
         """Join the schedulers, reconcile what departed ones left; from now on, admit here."""
         await self.membership.register()
         reconciled = await self.reconcile()
-        self._writer.admitter = Admitter(self.membership.id, self._launch_all, self._fair_room)
+        self._writer.admitter = Admitter(
+            self.membership.id, self._launch_all, lambda: self.membership.live_count
+        )
         return reconciled
 
     async def reconcile(self) -> int:

@@ -81,6 +81,11 @@ _ACTIVE = select(
     select(func.count()).where(_LIVE, attempts.c.waiting.is_(False)).scalar_subquery(),
     select(func.count()).where(_LIVE, attempts.c.waiting.is_(True)).scalar_subquery(),
 )
+_HELD_BY = select(func.count()).where(
+    _LIVE,
+    attempts.c.waiting.is_(False),
+    attempts.c.scheduler_id == bindparam("scheduler_id"),
+)
 _child = runs.alias("child")
 _RESUMABLE = (
     select(attempts.c.id, runs.c.id.label("run_id"), runs.c.root_id, runs.c.parent_id)
@@ -140,6 +145,12 @@ def slots(conn: Connection, workspace_id: str) -> Slots:
     # for the lock would count with the snapshot it took before waiting
     active, waiting = conn.execute(_ACTIVE, params).one()
     return Slots(int(limit or 0), int(active), int(waiting))
+
+
+def held_by(conn: Connection, workspace_id: str, scheduler_id: str) -> int:
+    """Slots of the workspace the attempts of one scheduler hold."""
+    params = {"workspace_id": workspace_id, "scheduler_id": scheduler_id}
+    return int(conn.scalar(_HELD_BY, params) or 0)
 
 
 def resumable(conn: Connection, workspace_id: str, limit: int) -> list[AnyRow]:

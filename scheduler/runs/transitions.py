@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+import math
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -304,7 +304,7 @@ class Transitions:
             changes.wake = True  # another process's scheduler hears of it by NOTIFY
             return
         admitted = self._admission_pass(
-            conn, changes, workspace_id, admitter.scheduler_id, room=admitter.room
+            conn, changes, workspace_id, admitter.scheduler_id, share=admitter.schedulers()
         )
         changes.admitted.extend(admitted)
 
@@ -315,15 +315,18 @@ class Transitions:
         workspace_id: str,
         scheduler_id: str,
         *,
-        room: Callable[[int], int] | None = None,
+        share: int = 1,
     ) -> list[Admitted]:
+        """Resumes first, then pending runs; with `share` schedulers alive, this one's part."""
         now = utcnow()
         slots = admission.slots(conn, workspace_id)
         free = slots.free
         if free > 0 and slots.waiting:
             free -= self._grant_resumes(conn, changes, workspace_id, free, now)
-        if room is not None:
-            free = min(free, room(slots.limit))  # the rest is for the other schedulers
+        if share > 1 and free > 0:
+            mine = admission.held_by(conn, workspace_id, scheduler_id)
+            # the rest is for the others, which hear of the change (NOTIFY) and take it
+            free = min(free, math.ceil(slots.limit / share) - mine)
         if free <= 0:
             return []
         pending = admission.admissible(conn, workspace_id, now, free)

@@ -46,14 +46,14 @@ class Changes:
 class Admitter:
     """This process's scheduler: admits in the transactions that free slots, starts instances.
 
-    `room(limit)` says how many more attempts it takes that way in a workspace of `limit`
-    slots: its fair share when several schedulers run, so that none keeps every slot it frees
-    (the others take what it leaves, woken by the change).
+    With several schedulers alive (`schedulers()`), it takes that way only its fair share of a
+    workspace's slots, so that none keeps every slot it frees: the others, woken by the change,
+    take the rest.
     """
 
     scheduler_id: str
     launch: Launch
-    room: Callable[[int], int] = lambda limit: limit
+    schedulers: Callable[[], int] = lambda: 1
 
 
 class Writer:

@@ -1,0 +1,5 @@
+"""`python -m bench`: the harness behind `make bench`."""
+
+from bench.harness import main
+
+main()

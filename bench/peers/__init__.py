@@ -1,0 +1,1 @@
+"""The peers' task code, imported by their workers from their own virtualenvs."""

@@ -1,0 +1,31 @@
+"""The bench's workflow in Render's official SDK (`render` 1.x), run unchanged on Conveyor.
+
+Started by the harness as `conveyor dev <copy> --start-command "render-workflows main:app"`.
+"""
+
+import asyncio
+
+from render import Retry, TaskContext, Workflows
+
+app = Workflows(default_retry=Retry(max_retries=0, wait_duration_ms=0))
+
+
+@app.task
+def add(ctx: TaskContext, a: int, b: int) -> int:
+    return a + b
+
+
+@app.task
+async def fan(ctx: TaskContext, n: int) -> int:
+    """W3: one parent awaiting `n` children at once."""
+    results = await asyncio.gather(*(ctx.run(add, i, i) for i in range(n)))
+    return sum(results)
+
+
+@app.task
+async def chain(ctx: TaskContext, depth: int) -> int:
+    """W4: each level awaits the next as its child; the deepest returns 1."""
+    if depth <= 1:
+        return 1
+    below: int = await ctx.run(chain, depth - 1)
+    return below + 1
