@@ -8,7 +8,9 @@ import binascii
 import contextlib
 import json
 import logging
+import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -77,6 +79,18 @@ def storable(text: str) -> str:
     return escaped.replace("\x00", "\\x00")
 
 
+def _private_root() -> Path:
+    """This user's folder of instance sockets: created 0700, refused if anyone else could
+    reach into it."""
+    root = Path(tempfile.gettempdir()) / f"cvy-{os.getuid()}"
+    with contextlib.suppress(FileExistsError):
+        root.mkdir(mode=0o700)
+    info = root.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise RuntimeError(f"{root} must be a folder of this user's that no one else can open")
+    return root
+
+
 def _clear_socket(socket_path: Path) -> None:
     """The folder of a socket to serve again, without the dead control plane's socket file."""
     socket_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -142,9 +156,10 @@ class Agent:
         registration: Registration | None,
         admitted: Admitted | None = None,
     ) -> Path:
-        """A fresh socket in a 0700 folder; short enough for the 108-byte limit."""
-        directory = Path(tempfile.mkdtemp(prefix="cvy-"))
-        socket_path = directory / "s"
+        """A socket for instance `key`, in a 0700 folder named after it (see `socket_path`)."""
+        socket_path = self.socket_path(key)
+        directory = socket_path.parent
+        await asyncio.to_thread(_clear_socket, socket_path)
         instance = Instance(
             attempt_id, run_id, directory, socket_path, registration, admitted=admitted
         )
@@ -158,6 +173,15 @@ class Agent:
         instance.server = await serve_unix(socket_path, handle, max_body=max_body)
         self._instances[key] = instance
         return socket_path
+
+    @staticmethod
+    def socket_path(key: str) -> Path:
+        """Where instance `key` (an attempt or a version's registration) finds its platform.
+
+        Named after the key, so a control plane that starts after another died knows where the
+        instances it left call home. Short enough for the 108-byte limit.
+        """
+        return _private_root() / key / "s"
 
     def started(self, key: str) -> None:
         """The executor recorded the instance of `key`: it may have its input."""

@@ -374,7 +374,8 @@ class Scheduler:
 
     async def _find(self, attempt_id: str) -> Handle | None:
         row = await self._reads.attempt_row(attempt_id)
-        return await self._executor.find(attempt_id, row.run_id, row.number)
+        log_path = self._blobs.staging_path(row.log_key)
+        return await self._executor.find(attempt_id, log_path, self._agent.socket_path(attempt_id))
 
     async def _reattach(self, attempt_id: str, handle: Handle) -> None:
         """Watch an instance a previous control plane started: serve its socket again where

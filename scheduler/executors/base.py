@@ -97,8 +97,9 @@ class Executor(Protocol):
         """Get ready for the version's attempts ahead of need (returns at once)."""
         ...
 
-    async def find(self, attempt_id: str, run_id: str, attempt: int) -> Handle | None:
-        """The instance of an attempt whose handle was never stored, if it can be found."""
+    async def find(self, attempt_id: str, log_path: Path, socket_path: Path) -> Handle | None:
+        """The instance of an attempt whose handle was never stored, if it can be found (its
+        log and socket are where its attempt says)."""
         ...
 
     async def adopt(self, attempt_id: str, handle: Handle) -> None:

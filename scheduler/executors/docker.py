@@ -14,6 +14,7 @@ import contextlib
 import logging
 import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from python_on_whales import Container, DockerClient
@@ -195,7 +196,7 @@ class DockerExecutor:
     async def prepare(self, version: VersionSpec) -> None:
         """Nothing to warm: each attempt is a new container from the version's image."""
 
-    async def find(self, attempt_id: str, run_id: str, attempt: int) -> Handle | None:
+    async def find(self, attempt_id: str, log_path: Path, socket_path: Path) -> Handle | None:
         """By its name, which comes from the attempt."""
         name = self.container_name(attempt_id)
         found = await asyncio.to_thread(

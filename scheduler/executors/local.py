@@ -51,38 +51,20 @@ def _handle(pid: int, spec: AttemptSpec) -> Handle:
     }
 
 
-def _variable(variables: set[bytes], prefix: bytes) -> str | None:
-    for variable in variables:
-        if variable.startswith(prefix):
-            return variable[len(prefix) :].decode(errors="replace")
-    return None
-
-
-def _find_by_environment(run_id: str, attempt: int) -> Handle | None:
-    wanted = {
-        b"CONVEYOR_TASK_RUN_ID=" + run_id.encode(),
-        b"CONVEYOR_ATTEMPT=" + str(attempt).encode(),
-    }
+def _writing_to(log_path: Path) -> int | None:
+    """The process group leader whose standard output is `log_path`, if one runs."""
+    wanted = str(log_path)
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            variables = set((entry / "environ").read_bytes().split(b"\0"))
-        except OSError:
-            continue  # gone, or not ours to read
-        if wanted <= variables:
-            socket_path = _variable(variables, b"RENDER_SDK_SOCKET_PATH=")
+            if os.readlink(entry / "fd" / "1") != wanted:
+                continue
             pid = int(entry.name)
-            leader = False
-            with contextlib.suppress(OSError):
-                leader = os.getpgid(pid) == pid
-            if leader:  # the instance, not a process it started
-                return {
-                    "host": socket.gethostname(),
-                    "pid": pid,
-                    "start_ticks": _process_start_ticks(pid),
-                    "socket": socket_path,
-                }
+            if os.getpgid(pid) == pid:  # the instance, not a process it started
+                return pid
+        except OSError:
+            continue  # gone, or not ours to look into
     return None
 
 
@@ -248,13 +230,22 @@ class LocalExecutor:
             return InstanceState(InstanceStatus.ALIVE)
         return InstanceState(InstanceStatus.UNKNOWN)
 
-    async def find(self, attempt_id: str, run_id: str, attempt: int) -> Handle | None:
-        """The live process of a run's attempt on this host, found by its environment: for an
-        attempt whose handle a dead control plane had not written yet."""
+    async def find(self, attempt_id: str, log_path: Path, socket_path: Path) -> Handle | None:
+        """The live process of an attempt on this host whose handle a dead control plane had
+        not stored: from its journal, else the process whose output goes to the attempt's log
+        (it may not have had its input yet: forked, its environment is not in /proc)."""
         written = self._journal.left(attempt_id) if self._journal is not None else None
         if written is not None:
             return written
-        return await asyncio.to_thread(_find_by_environment, run_id, attempt)
+        pid = await asyncio.to_thread(_writing_to, log_path)
+        if pid is None:
+            return None
+        return {
+            "host": socket.gethostname(),
+            "pid": pid,
+            "start_ticks": _process_start_ticks(pid),
+            "socket": str(socket_path),
+        }
 
     async def stop(self, handle: Handle, grace_s: float) -> None:
         pid = int(handle["pid"])

@@ -132,7 +132,7 @@ class NomadExecutor:
     async def prepare(self, version: VersionSpec) -> None:
         """Nothing to warm: the version's job is registered with its first dispatch."""
 
-    async def find(self, attempt_id: str, run_id: str, attempt: int) -> Handle | None:
+    async def find(self, attempt_id: str, log_path: Path, socket_path: Path) -> Handle | None:
         """Not without its handle: a dispatched job's id comes from Nomad."""
         return None
 

@@ -91,6 +91,34 @@ def _bodies_run_again(client: httpx.Client, url: str, scratch: Path, killed: set
     return again
 
 
+def _workers_left(data: Path, timeout: float = 10) -> list[int]:
+    """Processes still writing to an attempt's log under `data`, once given time to end."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = []
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and os.readlink(entry / "fd" / "1").startswith(str(data)):
+                    left.append(int(entry.name))
+            except OSError:
+                continue
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
+def _described(pids: list[int]) -> list[str]:
+    described = []
+    for pid in pids:
+        try:
+            log = os.readlink(f"/proc/{pid}/fd/1")
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            described.append(f"{pid} (state {stat[0]}, parent {stat[1]}) writing {log}")
+        except OSError:
+            described.append(f"{pid} (gone)")
+    return described
+
+
 def _submit(client: httpx.Client, url: str, rng: random.Random) -> list[str]:
     """Leaves with random lengths, fan-outs of three, and tasks whose first attempt fails."""
     roots = []
@@ -130,6 +158,8 @@ def test_runs_survive_control_plane_and_worker_kills(tmp_path: Path) -> None:
                 runs = _wait_until_done(client, server.url, timeout=240)
                 usage = client.get(f"{server.url}/v1/usage").json()
                 twice = _bodies_run_again(client, server.url, scratch, killed)
+    left = _workers_left(data)
+    assert not left, f"no worker outlives the runs (none is forgotten): {_described(left)}"
     by_id = {str(r["id"]): r for r in runs}
     assert set(roots) <= set(by_id), "no run is lost"
     statuses = Counter(str(r["status"]) for r in runs)

@@ -21,11 +21,10 @@ pytestmark = pytest.mark.anyio
 
 def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split(") ")[1][0] != "Z"
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False  # gone (and reaped), maybe between two looks
+    return stat.split(") ")[1][0] != "Z"
 
 
 async def _file(path: Path, timeout: float = 30) -> str:
