@@ -44,6 +44,11 @@ class Workspaces:
             rows = await session.scalars(select(Workspace).order_by(Workspace.created_at))
             return [_info(row) for row in rows]
 
+    async def get(self, workspace_id: str) -> WorkspaceInfo | None:
+        async with self._sessions() as session:
+            row = await session.get(Workspace, workspace_id)
+            return None if row is None else _info(row)
+
     async def exists(self, workspace_id: str) -> bool:
         async with self._sessions() as session:
             return await session.get(Workspace, workspace_id) is not None

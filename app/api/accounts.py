@@ -201,6 +201,33 @@ async def list_workspaces(request: Request) -> Response:
     return JSONResponse([{"workspace": workspace_json(w), "cursor": w.id} for w in items])
 
 
+async def get_workspace(request: Request) -> Response:
+    caller = await caller_of(request)
+    workspace = await _target_workspace(request, caller, request.path_params["workspace_id"])
+    found = await _workspaces(request).get(workspace)
+    if found is None:
+        raise NotFound(f"workspace {workspace} not found")
+    return JSONResponse(workspace_json(found))
+
+
+async def change_workspace(request: Request) -> Response:
+    """A workspace's limits are data: changed here (or with `conveyor workspace set`), never by
+    a process's setting, which only seeds a new workspace."""
+    caller = await caller_of(request)
+    workspace = await _target_workspace(request, caller, request.path_params["workspace_id"])
+    body = _object(await read_json_body(request, _MAX_BODY), {"maxConcurrency"})
+    limit = _bounded_int(body, "maxConcurrency", MAX_WORKSPACE_CONCURRENCY)
+    if limit is None:
+        raise InvalidRequest("maxConcurrency is required")
+    await app_state(request).runtime.service.set_max_concurrency(workspace, limit)
+    await audit_log(request).record(
+        workspace, caller.actor, "workspace.changed", workspace, {"maxConcurrency": limit}
+    )
+    found = await _workspaces(request).get(workspace)
+    assert found is not None
+    return JSONResponse(workspace_json(found))
+
+
 async def list_audit_events(request: Request) -> Response:
     caller = await caller_of(request)
     workspace = await _target_workspace(request, caller, single_param(request, "workspaceId"))
@@ -227,5 +254,7 @@ routes = [
     Route("/v1/api-keys/{key_id}", revoke_key, methods=["DELETE"]),
     Route("/v1/workspaces", create_workspace, methods=["POST"]),
     Route("/v1/workspaces", list_workspaces, methods=["GET"]),
+    Route("/v1/workspaces/{workspace_id}", get_workspace, methods=["GET"]),
+    Route("/v1/workspaces/{workspace_id}", change_workspace, methods=["PATCH"]),
     Route("/v1/audit-events", list_audit_events, methods=["GET"]),
 ]

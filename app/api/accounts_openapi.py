@@ -70,6 +70,12 @@ _WORKSPACE_REQUEST: Obj = {
         "maxConcurrency": {"type": "integer", "minimum": 1, "maximum": 10_000},
     },
 }
+_WORKSPACE_CHANGES: Obj = {
+    "type": "object",
+    "required": ["maxConcurrency"],
+    "additionalProperties": False,
+    "properties": {"maxConcurrency": {"type": "integer", "minimum": 1, "maximum": 10_000}},
+}
 _AUDIT_EVENT: Obj = {
     "type": "object",
     "required": ["id", "at", "actor", "action", "target", "details"],
@@ -141,6 +147,22 @@ def paths() -> Obj:
                 {"201": json_answer(_WORKSPACE, "created")},
                 *WRITE_ERRORS,
                 requestBody=json_body(_WORKSPACE_REQUEST),
+            ),
+        },
+        "/v1/workspaces/{workspace_id}": {
+            "get": operation(
+                "A workspace: the key's own, or any for an admin key",
+                {"200": json_answer(_WORKSPACE)},
+                403,
+                parameters=[path("workspace_id")],
+            ),
+            "patch": operation(
+                "Change a workspace's limits (its concurrency): data, which no process's "
+                "setting overrides",
+                {"200": json_answer(_WORKSPACE)},
+                *WRITE_ERRORS,
+                parameters=[path("workspace_id")],
+                requestBody=json_body(_WORKSPACE_CHANGES),
             ),
         },
         "/v1/audit-events": {

@@ -6,53 +6,16 @@ over HTTP the same is `/v1/api-keys`. Each change is in the audit trail as done 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
 
 import click
 
 from app.api.accounts import key_json
 from app.cli import output
-from app.cli.config import build_settings
-from app.cli.errors import CliError
-from core.audit import Actor, AuditLog
-from core.errors import ServiceError
-from core.workspaces import Workspaces
-from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
-
-T = TypeVar("T")
-CLI = Actor("cli")
-
-_data_dir = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The server's data directory (default: CONVEYOR_DATA_DIR or .conveyor).",
-)
-_workspace = click.option(
-    "--workspace",
-    default=DEFAULT_WORKSPACE_ID,
-    show_default=True,
-    help="The workspace whose keys these are.",
-)
-
-
-def _on_database(data_dir: Path | None, work: Callable[[Runtime], Awaitable[T]]) -> T:
-    async def run() -> T:
-        runtime = await Runtime.open(build_settings(data_dir=data_dir))
-        try:
-            if not await Workspaces(runtime.store.sessions).exists(workspace_id):
-                raise CliError(f"workspace {workspace_id!r} not found")
-            return await work(runtime)
-        except ServiceError as exc:
-            raise CliError(exc.message) from None
-        finally:
-            await runtime.close()
-
-    workspace_id = click.get_current_context().params.get("workspace", DEFAULT_WORKSPACE_ID)
-    return asyncio.run(run())
+from app.cli.database import CLI, data_dir_option, on_database, workspace_option
+from core.audit import AuditLog
+from scheduler.runtime import Runtime
 
 
 @click.group("keys")
@@ -66,8 +29,8 @@ def keys_group() -> None:
     "--expires-in-days", type=click.IntRange(1, 3650), help="Refused after this many days."
 )
 @click.option("--admin", is_flag=True, help="May create workspaces and manage every key.")
-@_workspace
-@_data_dir
+@workspace_option
+@data_dir_option
 def create_command(
     name: str, expires_in_days: int | None, admin: bool, workspace: str, data_dir: Path | None
 ) -> None:
@@ -82,7 +45,7 @@ def create_command(
         )
         return created.id, created.name, created.secret
 
-    key_id, key_name, secret = _on_database(data_dir, create)
+    key_id, key_name, secret = on_database(data_dir, create)
     click.echo(secret)
     click.echo(
         f"created key {key_id} ({key_name}) for {workspace}; the secret above is shown only once",
@@ -92,15 +55,15 @@ def create_command(
 
 @keys_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
-@_workspace
-@_data_dir
+@workspace_option
+@data_dir_option
 def list_command(as_json: bool, workspace: str, data_dir: Path | None) -> None:
     """The workspace's keys, newest first: prefix, name, status, dates (never a secret)."""
 
     async def listed(runtime: Runtime) -> list[dict[str, object]]:
         return [key_json(key) for key in await runtime.keys.list(workspace)]
 
-    keys = _on_database(data_dir, listed)
+    keys = on_database(data_dir, listed)
     if as_json:
         click.echo(output.to_json(keys, indent=2))
         return
@@ -125,8 +88,8 @@ def _text(value: object) -> str | None:
 
 @keys_group.command("revoke")
 @click.argument("key_id")
-@_workspace
-@_data_dir
+@workspace_option
+@data_dir_option
 def revoke_command(key_id: str, workspace: str, data_dir: Path | None) -> None:
     """Revoke KEY_ID: every request with it is refused from now on."""
 
@@ -137,5 +100,5 @@ def revoke_command(key_id: str, workspace: str, data_dir: Path | None) -> None:
         )
         return revoked.name
 
-    name = _on_database(data_dir, revoke)
+    name = on_database(data_dir, revoke)
     click.echo(f"revoked key {key_id} ({name})", err=True)

@@ -19,6 +19,7 @@ COMMANDS = {
     "runs": "app.cli.runs:runs_group",
     "tasks": "app.cli.runs:tasks_group",
     "keys": "app.cli.keys:keys_group",
+    "workspace": "app.cli.workspace:workspace_group",
     "workflows": "app.cli.workflows:workflows_group",
     "versions": "app.cli.workflows:versions_group",
     "agent": "app.cli.agent:agent_command",

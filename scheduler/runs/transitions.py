@@ -51,6 +51,7 @@ from scheduler.runs.values import (
     SELF_REPORTED,
     attempt_values,
     child_run_values,
+    error_text,
     exit_outcome,
     new_run_info,
     retry_delay,
@@ -147,7 +148,12 @@ _CANCEL_ATTEMPTS = (
         attempts.c.state != AttemptState.ENDED.value,
         attempts.c.outcome.is_(None),
     )
-    .values(outcome=AttemptOutcome.CANCELED.value, error="canceled", waiting=False)
+    .values(
+        outcome=AttemptOutcome.CANCELED.value,
+        error="canceled",
+        waiting=False,
+        ended_at=bindparam("b_now"),
+    )
 )
 
 
@@ -479,6 +485,9 @@ class Transitions:
     ) -> bool:
         now = utcnow()
         run = self._locked_run(conn, run_id)
+        if outcome.kind is AttemptOutcome.ERROR and outcome.advances:
+            memory = self.settings.plan(self.options.of(conn, {run.task_id})[run.task_id].plan)
+            outcome.error = error_text(outcome.error, outcome.stack_trace, memory.memory_mb)
         values: dict[str, Any] = {
             "b_attempt": attempt_id,
             "outcome": outcome.kind.value,
@@ -486,8 +495,10 @@ class Transitions:
             "stack_trace": outcome.stack_trace,
             "waiting": False,
         }
+        if outcome.advances:  # decided now: its run may end in this transaction too
+            values["ended_at"] = now
         if outcome.frees_slot:
-            values |= {"state": AttemptState.ENDED.value, "ended_at": now}
+            values["state"] = AttemptState.ENDED.value
         recorded = conn.execute(_RECORD_OUTCOME, values).first()
         if recorded is None:
             return False
@@ -588,7 +599,7 @@ class Transitions:
                 conn.execute(_CANCEL_RUN, {"b_run": run.id, "b_now": now})
                 changes.add(changed(run, RunStatus.CANCELED.value))
                 # the instance is stopped by the scheduler that watches it; its exit ends it
-                conn.execute(_CANCEL_ATTEMPTS, {"b_run": run.id})
+                conn.execute(_CANCEL_ATTEMPTS, {"b_run": run.id, "b_now": now})
             frontier.extend(conn.execute(_LIVE_CHILDREN, {"b_run": run.id}).all())
 
     # -- the end of an instance -------------------------------------------------------------
@@ -638,13 +649,17 @@ class Transitions:
             conn.execute(_UPDATE_ATTEMPT, {"b_attempt": attempt_id, **values})
             return
         run = self._locked_run(conn, attempt.run_id)
-        values |= {"state": AttemptState.ENDED.value, "waiting": False, "ended_at": now}
+        values |= {"state": AttemptState.ENDED.value, "waiting": False}
+        if attempt.ended_at is None:
+            values["ended_at"] = now
         kind, error = attempt.outcome, attempt.error
+        memory_mb = self.settings.plan(attempt.plan).memory_mb
         if kind is None:
-            kind, error = exit_outcome(exit_code, out_of_memory)
+            kind, error = exit_outcome(exit_code, out_of_memory, memory_mb)
             values |= {"outcome": kind, "error": error, "stack_trace": trace}
         elif kind == AttemptOutcome.ERROR.value and not attempt.stack_trace:
-            values["stack_trace"] = trace
+            error = error_text(error, trace, memory_mb)
+            values |= {"stack_trace": trace, "error": error}
         else:
             trace = attempt.stack_trace
         conn.execute(_UPDATE_ATTEMPT, {"b_attempt": attempt_id, **values})

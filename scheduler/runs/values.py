@@ -156,12 +156,22 @@ def retry_delay(
     return policy.delay_seconds(retries_used + 1)
 
 
-def exit_outcome(exit_code: int | None, out_of_memory: bool) -> tuple[str, str]:
+def error_text(error: str | None, stack_trace: str | None, memory_mb: int) -> str:
+    """What a failed attempt says went wrong: never empty (Render's client takes an empty error
+    for no error). An exception with no message is named by its trace's last line."""
+    lines = (stack_trace or "").strip().splitlines()
+    said = error or (lines[-1].strip() if lines else "")
+    if said.rstrip(":") == "MemoryError":  # a MemoryError says nothing of its own
+        return f"MemoryError: out of memory (the plan's limit is {memory_mb} MB)"
+    return said or "the task failed without saying why"
+
+
+def exit_outcome(exit_code: int | None, out_of_memory: bool, memory_mb: int) -> tuple[str, str]:
     """The outcome of an instance that ended without reporting one."""
     if out_of_memory:
         return (
             AttemptOutcome.OUT_OF_MEMORY.value,
-            "the instance ran out of memory and was killed",
+            f"out of memory (the plan's limit is {memory_mb} MB): the instance was killed",
         )
     if exit_code is None:
         return (

@@ -146,3 +146,15 @@ def allocate(megabytes: int) -> int:
     """Holds `megabytes` MB at once: past the plan's memory it fails."""
     block = bytearray(megabytes * 1024 * 1024)
     return len(block) // (1024 * 1024)
+
+
+@app.task(retry=Retry(max_retries=0, wait_duration_ms=0))
+def fails_quietly() -> None:
+    """Raises an exception with no message."""
+    raise MemoryError()
+
+
+@app.task
+def nap(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds

@@ -72,4 +72,10 @@ async def slow(ctx: TaskContext, seconds: float) -> float:
     return seconds
 
 
+@core.task
+def fails_quietly(ctx: TaskContext) -> None:
+    """Raises an exception with no message (Render's SDK sends an empty error)."""
+    raise ValueError()
+
+
 app = Workflows.from_workflows(core, extra)
