@@ -124,6 +124,9 @@ class LimitSettings(BaseModel):
     registration_timeout_seconds: float = 60.0
     idempotency_window_seconds: int = 24 * 3600
     api_wait_max_seconds: float = 60.0
+    # a run's code starts children: bounded, so no tree can grow without end
+    max_children_per_run: int = Field(default=10_000, ge=1)
+    max_tree_depth: int = Field(default=100, ge=1)  # levels below a root
 
 
 class DashboardSettings(BaseModel):

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import DateTime, TypeDecorator
 
@@ -186,6 +187,9 @@ class TaskRun(Base):
         UniqueConstraint("idempotency_scope", "idempotency_key"),
         Index("ix_task_runs_queue", "status", "not_before"),
         Index("ix_task_runs_listing", "workspace_id", "id"),
+        # pending runs in admission order (children of running trees, then oldest tree first):
+        # an admission pass reads the next few, however long the queue
+        Index("ix_task_runs_admission", "workspace_id", "status", "is_root", "root_id", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -208,6 +212,10 @@ class TaskRun(Base):
     stack_trace: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempt_count: Mapped[int] = mapped_column(Integer, default=0)
     lost_count: Mapped[int] = mapped_column(Integer, default=0)
+    depth: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # root: 0
+    # parent_id IS NULL, kept as a column so that admission's order has a plain index
+    is_root: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    child_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     idempotency_scope: Mapped[str | None] = mapped_column(String(60), nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -113,8 +113,9 @@ _ADMISSIBLE = (
         runs.c.status == RunStatus.PENDING.value,
         (runs.c.not_before.is_(None)) | (runs.c.not_before <= bindparam("now")),
     )
-    # children of running trees first (false sorts first), then by tree, oldest first
-    .order_by(runs.c.parent_id.is_(None), runs.c.root_id, runs.c.id)
+    # children of running trees first (false sorts first), then by tree, oldest first: the
+    # order of the index ix_task_runs_admission, so a pass reads the next few of any queue
+    .order_by(runs.c.is_root, runs.c.root_id, runs.c.id)
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
 )
@@ -158,9 +159,10 @@ def resumable(conn: Connection, workspace_id: str, limit: int) -> list[AnyRow]:
     return list(conn.execute(_RESUMABLE, {"workspace_id": workspace_id, "limit": limit}).all())
 
 
-def admissible(conn: Connection, workspace_id: str, now: datetime, free: int) -> list[AnyRow]:
-    """Pending runs whose backoff has passed, in admission order, locked (others skip them)."""
-    params = {"workspace_id": workspace_id, "now": now, "limit": free + LOOKAHEAD}
+def admissible(conn: Connection, workspace_id: str, now: datetime, count: int) -> list[AnyRow]:
+    """The next `count` pending runs whose backoff has passed, in admission order, locked
+    (other schedulers skip them)."""
+    params = {"workspace_id": workspace_id, "now": now, "limit": count}
     return list(conn.execute(_ADMISSIBLE, params).all())
 
 

@@ -26,7 +26,14 @@ from sqlalchemy.exc import IntegrityError
 
 from conveyor._input_check import input_problem
 from core.blobs.base import run_input_key, run_output_key
-from core.domain import AttemptOutcome, AttemptState, RetryPolicy, RunInfo, RunStatus
+from core.domain import (
+    AttemptOutcome,
+    AttemptState,
+    RetryPolicy,
+    RunInfo,
+    RunStatus,
+    TaskOptions,
+)
 from core.errors import Conflict, InvalidRequest, NotFound
 from core.ids import new_id
 from core.settings import Settings
@@ -71,7 +78,8 @@ _INSERT_RUN = insert(runs)
 _INSERT_ATTEMPT = insert(attempts)
 _INSERT_EVENT = insert(attempt_events)
 _LOCK_RUN = select(runs).where(runs.c.id == _RUN).with_for_update()
-_LOCK_RUN_STATUS = select(runs.c.status).where(runs.c.id == _RUN).with_for_update()
+_LOCK_PARENT = select(runs.c.status, runs.c.child_count).where(runs.c.id == _RUN).with_for_update()
+_COUNT_CHILD = update(runs).where(runs.c.id == _RUN).values(child_count=runs.c.child_count + 1)
 _UPDATE_RUN = update(runs).where(runs.c.id == _RUN)
 _START_RUN = (
     update(runs)
@@ -256,15 +264,28 @@ class Transitions:
             existing = await self.writer.db.read(lambda conn: conn.scalar(_CHILD_BY_KEY, params))
             if existing is not None:
                 return str(existing)
+        limits = self.settings.limits
+        if parent.depth >= limits.max_tree_depth:
+            raise Conflict(
+                f"task run {parent.run_id} is {parent.depth} levels below its root: its "
+                f"children would pass the limit of {limits.max_tree_depth} "
+                "(CONVEYOR_LIMITS__MAX_TREE_DEPTH)"
+            )
         run_id = new_id("trn")
         inline, key = await self.payloads.save(run_input_key(run_id), input_text)
         values = child_run_values(run_id, parent, task, inline, key, idempotency_key, utcnow())
 
         def create(conn: Connection, changes: Changes) -> None:
-            status = conn.scalar(_LOCK_RUN_STATUS, {"b_run": parent.run_id})
+            status, children = conn.execute(_LOCK_PARENT, {"b_run": parent.run_id}).one()
             if status != RunStatus.RUNNING.value:
                 raise Conflict(f"task run {parent.run_id} is {status}: it cannot start children")
+            if children >= limits.max_children_per_run:
+                raise Conflict(
+                    f"task run {parent.run_id} has started {children} children: the limit is "
+                    f"{limits.max_children_per_run} (CONVEYOR_LIMITS__MAX_CHILDREN_PER_RUN)"
+                )
             conn.execute(_INSERT_RUN, values)
+            conn.execute(_COUNT_CHILD, {"b_run": parent.run_id})
             changes.add(changed(SimpleNamespace(**values), RunStatus.PENDING.value))
             self._admit(conn, changes, parent.workspace_id)
 
@@ -335,12 +356,12 @@ class Transitions:
             free = min(free, math.ceil(slots.limit / share) - mine)
         if free <= 0:
             return []
-        pending = admission.admissible(conn, workspace_id, now, free)
-        if not pending:
-            return []
-        options = self.options.of(conn, {run.task_id for run in pending})
-        task_room = admission.task_room(conn, workspace_id, options)
-        chosen = admission.choose(pending, options, task_room, free)
+        chosen, options = self._choose(conn, workspace_id, now, free, free)
+        if len(chosen) < free and len(options) and any(o.concurrency for o in options.values()):
+            # runs of tasks at their own limit were passed over: look further down the queue
+            chosen, options = self._choose(
+                conn, workspace_id, now, free, free + admission.LOOKAHEAD
+            )
         if not chosen:
             return []
         started = [
@@ -363,6 +384,17 @@ class Transitions:
         for run in chosen:
             changes.add(changed(run, RunStatus.RUNNING.value))
         return [item for _, item in started]
+
+    def _choose(
+        self, conn: Connection, workspace_id: str, now: datetime, free: int, look: int
+    ) -> tuple[list[AnyRow], dict[str, TaskOptions]]:
+        """Up to `free` of the next `look` pending runs, under each task's own limit."""
+        pending = admission.admissible(conn, workspace_id, now, look)
+        if not pending:
+            return [], {}
+        options = self.options.of(conn, {run.task_id for run in pending})
+        task_room = admission.task_room(conn, workspace_id, options)
+        return admission.choose(pending, options, task_room, free), options
 
     def _grant_resumes(
         self, conn: Connection, changes: Changes, workspace_id: str, free: int, now: datetime
@@ -713,6 +745,7 @@ def _child_target(attempt_id: str, task_name: str, conn: Connection) -> tuple[An
             runs.c.workflow_id,
             runs.c.workflow_slug,
             runs.c.root_id,
+            runs.c.depth,
         )
         .join(runs, runs.c.id == attempts.c.run_id)
         .where(attempts.c.id == attempt_id)

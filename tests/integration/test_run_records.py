@@ -40,3 +40,17 @@ async def test_an_exception_with_no_message_is_named(
     assert run.status is RunStatus.FAILED
     assert run.error and run.error.startswith(expected), run.error
     assert run.attempts[-1].error == run.error
+
+
+async def test_children_and_depth_are_capped(tmp_path: Path) -> None:
+    async with open_engine(tmp_path, max_children_per_run=3, max_tree_depth=2) as runtime:
+        within = await run_to_end(runtime, "wf/spread", [3])
+        too_many = await run_to_end(runtime, "wf/spread", [4])
+        deep_enough = await run_to_end(runtime, "wf/chain", [2])
+        too_deep = await run_to_end(runtime, "wf/chain", [3])
+    assert within.status is RunStatus.SUCCEEDED and within.results == [1 + 2 + 3]
+    assert deep_enough.status is RunStatus.SUCCEEDED and deep_enough.results == [2]
+    assert too_many.status is RunStatus.FAILED
+    assert "the limit is 3 (CONVEYOR_LIMITS__MAX_CHILDREN_PER_RUN)" in (too_many.error or "")
+    assert too_deep.status is RunStatus.FAILED
+    assert "limit of 2 (CONVEYOR_LIMITS__MAX_TREE_DEPTH)" in (too_deep.error or "")

@@ -158,3 +158,15 @@ def fails_quietly() -> None:
 def nap(seconds: float) -> float:
     time.sleep(seconds)
     return seconds
+
+
+@app.task(retry=Retry(max_retries=0, wait_duration_ms=0))
+async def chain(ctx: TaskContext, n: int) -> int:
+    """A chain n levels deep below it."""
+    return 0 if n == 0 else await ctx.run(chain, n - 1) + 1
+
+
+@app.task(retry=Retry(max_retries=0, wait_duration_ms=0))
+async def spread(ctx: TaskContext, n: int) -> int:
+    """n children at once."""
+    return sum(await asyncio.gather(*(ctx.run(leaf, i) for i in range(n))))
