@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,6 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.db.models import AuditEvent
 from core.domain import Page
 from core.errors import InvalidRequest
+
+AuditAction = Literal[
+    "key.created",
+    "key.revoked",
+    "workspace.created",
+    "workspace.changed",
+    "workflow.created",
+    "workflow.updated",
+    "workflow.deleted",
+    "workflow.deployed",
+]
+AUDIT_ACTIONS: tuple[str, ...] = get_args(AuditAction)
 
 
 @dataclass(frozen=True)
@@ -57,7 +69,7 @@ class AuditLog:
         self,
         workspace_id: str,
         actor: Actor,
-        action: str,
+        action: AuditAction,
         target: str,
         details: dict[str, Any] | None = None,
     ) -> None:

@@ -21,7 +21,7 @@ from app.api.json_input import check_text
 from app.api.params import int_param, single_param
 from app.api.responses import JSONResponse
 from app.api.state import app_state
-from core.audit import Actor, AuditEntry, AuditLog
+from core.audit import Actor, AuditAction, AuditEntry, AuditLog
 from core.auth import KeyInfo
 from core.errors import Forbidden, InvalidRequest, NotFound
 from core.workspaces import WorkspaceInfo, Workspaces
@@ -240,7 +240,7 @@ async def list_audit_events(request: Request) -> Response:
 
 
 async def record_change(
-    request: Request, workspace: str, action: str, target: str, details: dict[str, Any]
+    request: Request, workspace: str, action: AuditAction, target: str, details: dict[str, Any]
 ) -> None:
     """An audit event for a change the request's caller made (workflows use this)."""
     caller: Caller | None = getattr(request.state, "caller", None)

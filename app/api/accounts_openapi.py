@@ -15,6 +15,7 @@ from app.api.openapi_parts import (
     query,
     text,
 )
+from core.audit import AUDIT_ACTIONS
 
 _STR: Obj = {"type": "string"}
 _KEY: Obj = {
@@ -85,17 +86,7 @@ _AUDIT_EVENT: Obj = {
         "at": TIME,
         "actor": {**_STR, "description": "`key:<id>`, `anonymous` (conveyor dev), `cli`"},
         "actorKeyPrefix": _STR,
-        "action": {
-            "enum": [
-                "key.created",
-                "key.revoked",
-                "workspace.created",
-                "workflow.created",
-                "workflow.updated",
-                "workflow.deleted",
-                "workflow.deployed",
-            ]
-        },
+        "action": {"enum": list(AUDIT_ACTIONS)},
         "target": _STR,
         "details": {"type": "object"},
     },

@@ -51,7 +51,11 @@ def remote(tmp_path: Path) -> GitRemote:
 def test_crud_and_env_vars_never_returned(client: httpx.Client, remote: GitRemote) -> None:
     created = client.post(
         "/v1/workflows",
-        json={"name": "My ETL", "repo": remote.url, "envVars": [{"key": "DB", "value": "pw"}]},
+        json={
+            "name": "My ETL",
+            "repo": remote.url,
+            "envVars": [{"key": "DB", "value": "secret-db-password"}],
+        },
     )
     assert created.status_code == 201, created.text
     workflow = created.json()
@@ -63,13 +67,14 @@ def test_crud_and_env_vars_never_returned(client: httpx.Client, remote: GitRemot
 
     patched = client.patch(
         f"/v1/workflows/{workflow['id']}",
-        json={"buildCommand": "make", "envVars": {"DB": None, "TOKEN": "t"}},
+        json={"buildCommand": "make", "envVars": {"DB": None, "TOKEN": "secret-token-value"}},
     )
     assert patched.status_code == 200
     assert patched.json()["buildConfig"]["buildCommand"] == "make"
     assert patched.json()["envVarKeys"] == ["TOKEN"]
     by_slug = client.get("/v1/workflows/my-etl").json()
-    assert by_slug["id"] == workflow["id"] and "pw" not in str(by_slug) and 't"' not in str(by_slug)
+    assert by_slug["id"] == workflow["id"]
+    assert "secret-db-password" not in str(by_slug) and "secret-token-value" not in str(by_slug)
 
     assert client.delete(f"/v1/workflows/{workflow['id']}").status_code == 204
     missing = client.get(f"/v1/workflows/{workflow['id']}")
