@@ -14,13 +14,12 @@ from core.db.models import Build, Task, TaskRun, Workflow, WorkflowVersion
 from core.errors import Conflict, InvalidRequest, NotFound
 from core.ids import new_id
 from core.secrets import SecretBox
+from scheduler.executors.environment import variable_name_problem
 from scheduler.registration import slugify
 
 DEFAULT_START_COMMAND = "conveyor-worker main:app"
 RUNTIMES = ("python",)
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}\Z")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
-_RESERVED_ENV = ("RENDER_SDK_", "CONVEYOR_")
 _REPO_SCHEMES = ("https://", "http://", "file://", "ssh://", "git@")
 _SEGMENT = "[A-Za-z0-9_~%+-][A-Za-z0-9._~%+-]*"
 # `scheme://host/owner/name` (file:// paths end in owner/name) or scp-like `git@host:owner/name`;
@@ -89,8 +88,9 @@ def check_changes(changes: WorkflowChanges) -> None:
     ):
         raise InvalidRequest("rootDir must be a relative path inside the repository")
     for name in changes.env_vars:
-        if not _ENV_NAME.match(name) or name.startswith(_RESERVED_ENV):
-            raise InvalidRequest(f"env var name {name!r} is invalid or reserved")
+        problem = variable_name_problem(name)
+        if problem is not None:
+            raise InvalidRequest(f"envVars: {problem}")
 
 
 def _owner(row: Workflow) -> str:

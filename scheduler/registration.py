@@ -22,11 +22,12 @@ from core.db.models import Task, Workflow, WorkflowVersion
 from core.domain import TaskSpec, VersionInfo, VersionStatus
 from core.errors import InvalidRequest
 from core.ids import new_id
-from core.secrets import SecretBox
+from core.secrets import SecretBox, SecretsUnreadable
 from core.settings import Settings
 from scheduler import schedules
 from scheduler.agent import Agent, Registration
 from scheduler.executors.base import AttemptSpec, Executor, Mode, VersionSpec
+from scheduler.executors.environment import variable_name_problem
 from scheduler.registration_payload import InvalidRegistration
 from scheduler.scheduler import VersionCommand, VersionLookup
 
@@ -149,6 +150,10 @@ class Registrar(VersionLookup):
             )
         if not await asyncio.to_thread(path.is_dir):
             raise InvalidRequest(f"{path} is not a folder")
+        for name in env_vars or {}:
+            problem = variable_name_problem(name)
+            if problem is not None:
+                raise InvalidRequest(f"env var {problem}")
         root = await asyncio.to_thread(path.resolve)
         now = datetime.now(UTC)
         async with self._sessions.begin() as session:
@@ -168,7 +173,7 @@ class Registrar(VersionLookup):
                 session.add(workflow)
             workflow.start_command, workflow.root_dir = start_command, str(root)
             if env_vars is not None:
-                workflow.env_vars = self._secret_box().seal(dict(env_vars))
+                workflow.env_vars = self._sealed(workflow, env_vars)
             version = WorkflowVersion(
                 id=new_id("wfv"),
                 workflow_id=workflow.id,
@@ -180,6 +185,19 @@ class Registrar(VersionLookup):
             )
             session.add(version)
         return await self.register_version(version.id, env=env, source_digest=source_digest)
+
+    def _sealed(self, workflow: Workflow, env_vars: Mapping[str, str]) -> str:
+        """The variables sealed, or the stored token when it already holds exactly them.
+
+        Sealing again would change the token, and with it the version's fingerprint: a
+        restart with the same variables would then add a version.
+        """
+        box = self._secret_box()
+        if workflow.env_vars is not None:
+            with contextlib.suppress(SecretsUnreadable):
+                if box.open(workflow.env_vars, f"workflow {workflow.slug!r}") == dict(env_vars):
+                    return workflow.env_vars
+        return box.seal(dict(env_vars))
 
     async def register_version(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import os
 import shutil
 import signal
 import socket
@@ -18,7 +19,13 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from app.cli.config import build_settings
-from app.cli.dev_builds import build_and_register, registered_line, watch_and_reregister
+from app.cli.dev_builds import (
+    DevWorkflow,
+    build_and_register,
+    registered_line,
+    watch_and_reregister,
+)
+from app.cli.dev_env import workflow_variables
 from app.cli.errors import CliError
 from app.server import create_app
 from builder.base import BuildFailed
@@ -79,6 +86,21 @@ def is_loopback(host: str) -> bool:
 )
 @click.option("--name", help="The workflow's slug (default: the folder's name).")
 @click.option(
+    "--env",
+    "env_options",
+    multiple=True,
+    metavar="NAME[=VALUE]",
+    help="A variable of the workflow's, for its tasks (repeatable). NAME alone takes the "
+    "value from this shell. Tasks see no other variable of this shell's but PATH, HOME and a few.",
+)
+@click.option(
+    "--env-file",
+    "env_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="NAME=VALUE lines (a .env file) for the workflow's variables; --env wins.",
+)
+@click.option(
     "--allow-remote",
     is_flag=True,
     help="Allow a non-loopback --host (requests without a key are still accepted!).",
@@ -91,6 +113,8 @@ def dev_command(
     max_concurrency: int | None,
     data_dir: Path | None,
     name: str | None,
+    env_options: tuple[str, ...],
+    env_files: tuple[Path, ...],
     allow_remote: bool,
 ) -> None:
     """Run PATH's workflow locally: engine, local executor and API on 127.0.0.1:8120."""
@@ -107,9 +131,10 @@ def dev_command(
             f"refusing to serve on {settings.host}: `conveyor dev` accepts requests without an "
             "API key, so it stays on loopback unless you pass --allow-remote"
         )
-    slug = name or slugify(path.name)
+    env_vars = workflow_variables(env_options, env_files, os.environ)
+    workflow = DevWorkflow(path, name or slugify(path.name), start_command, env_vars)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings, path, slug, start_command))
+        asyncio.run(serve(settings, workflow))
 
 
 def http_server(app: ASGIApp) -> DevServer:
@@ -133,19 +158,19 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def serve(settings: Settings, path: Path, slug: str, start_command: str) -> None:
+async def serve(settings: Settings, workflow: DevWorkflow) -> None:
     sock = listen(settings.host, settings.port)
     runtime = await Runtime.open(settings)
     try:
-        await _register(runtime, path, slug, start_command)
+        await _register(runtime, workflow)
         await runtime.start()
         app = create_app(runtime, anonymous_workspace=DEFAULT_WORKSPACE_ID)
         server = http_server(app)
         url = f"http://{settings.host}:{settings.port}"
-        example = await _example_command(runtime, slug)
+        example = await _example_command(runtime, workflow.slug)
         click.echo(f"Conveyor dev server on {url} (dashboard at {url}/)", err=True)
         click.echo(f"Next: in another terminal, `{example}`", err=True)
-        async with watch_and_reregister(runtime, path, slug, start_command):
+        async with watch_and_reregister(runtime, workflow):
             await server.serve(sockets=[sock])
         if not server.started:
             raise CliError(f"could not serve on {url} (is the port in use?)")
@@ -182,16 +207,22 @@ def cli_path() -> str:
         return str(this)
 
 
-async def _register(runtime: Runtime, path: Path, slug: str, start_command: str) -> VersionInfo:
-    click.echo(f"Registering {path} as '{slug}' with `{start_command}` …", err=True)
+async def _register(runtime: Runtime, workflow: DevWorkflow) -> VersionInfo:
+    click.echo(
+        f"Registering {workflow.path} as '{workflow.slug}' with `{workflow.start_command}` …",
+        err=True,
+    )
+    if workflow.env_vars is not None:
+        names = ", ".join(sorted(workflow.env_vars)) or "(none)"
+        click.echo(f"Workflow variables: {names}", err=True)
     since = datetime.now(UTC)
     try:
-        version = await build_and_register(runtime, path, slug=slug, start_command=start_command)
+        version = await build_and_register(runtime, workflow)
     except ServiceError as exc:
         raise CliError(f"registration failed: {exc.message}") from None
     except BuildFailed as exc:
         raise CliError(f"build failed: {exc}") from None
     if version.status is not VersionStatus.READY:
         raise CliError(f"registration failed ({version.status.value}): {version.message or ''}")
-    click.echo(registered_line(slug, version, since), err=True)
+    click.echo(registered_line(workflow.slug, version, since), err=True)
     return version

@@ -7,7 +7,8 @@ import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,15 +26,25 @@ from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
 logger = logging.getLogger(__name__)
 
 
-async def build_and_register(
-    runtime: Runtime, path: Path, *, slug: str, start_command: str
-) -> VersionInfo:
-    """Register `path` as a new version, in a virtualenv when it declares dependencies.
+@dataclass(frozen=True)
+class DevWorkflow:
+    """The folder `conveyor dev` serves and how: its slug, start command and own variables
+    (None: keep the ones stored)."""
+
+    path: Path
+    slug: str
+    start_command: str
+    env_vars: Mapping[str, str] | None = None
+
+
+async def build_and_register(runtime: Runtime, workflow: DevWorkflow) -> VersionInfo:
+    """Register the folder as a new version, in a virtualenv when it declares dependencies.
 
     A folder without dependency files runs in the server's own environment, as before: that
     keeps `conveyor dev` instant for the common single-file workflow, and lets it use whatever
     SDK the developer installed (Render's, for instance).
     """
+    path, slug = workflow.path, workflow.slug
     env: dict[str, str] | None = None
     deps = await asyncio.to_thread(find_dependencies, path)
     if not deps.empty:
@@ -60,8 +71,9 @@ async def build_and_register(
         DEFAULT_WORKSPACE_ID,
         path,
         slug=slug,
-        start_command=start_command,
+        start_command=workflow.start_command,
         env=env,
+        env_vars=workflow.env_vars,
         source_digest=digest,
     )
 
@@ -101,22 +113,19 @@ class _SourceFilter(DefaultFilter):
         return not path.startswith(self._data_dir) and super().__call__(change, path)
 
 
-async def _reregister_on_change(
-    runtime: Runtime, path: Path, slug: str, start_command: str
-) -> None:
-    async for changes in awatch(path, watch_filter=_SourceFilter(runtime.settings.data_dir)):
+async def _reregister_on_change(runtime: Runtime, workflow: DevWorkflow) -> None:
+    accept = _SourceFilter(runtime.settings.data_dir)
+    async for changes in awatch(workflow.path, watch_filter=accept):
         names = sorted({Path(p).name for _, p in changes})
         click.echo(f"Changed: {', '.join(names[:5])} — registering again …", err=True)
         since = datetime.now(UTC)
         try:
-            version = await build_and_register(
-                runtime, path, slug=slug, start_command=start_command
-            )
+            version = await build_and_register(runtime, workflow)
         except (BuildFailed, OSError) as exc:
             click.echo(f"Build failed; the previous version stays active:\n{exc}", err=True)
             continue
         if version.status is VersionStatus.READY:
-            click.echo(registered_line(slug, version, since), err=True)
+            click.echo(registered_line(workflow.slug, version, since), err=True)
         else:
             click.echo(
                 f"Registration failed; the previous version stays active:\n{version.message}",
@@ -125,10 +134,8 @@ async def _reregister_on_change(
 
 
 @contextlib.asynccontextmanager
-async def watch_and_reregister(
-    runtime: Runtime, path: Path, slug: str, start_command: str
-) -> AsyncIterator[None]:
-    task = asyncio.create_task(_reregister_on_change(runtime, path, slug, start_command))
+async def watch_and_reregister(runtime: Runtime, workflow: DevWorkflow) -> AsyncIterator[None]:
+    task = asyncio.create_task(_reregister_on_change(runtime, workflow))
     try:
         yield
     finally:

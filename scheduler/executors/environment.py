@@ -18,6 +18,7 @@ environment, so they take only 3 and 4.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -36,6 +37,8 @@ HOST_VARIABLES = (
     "TZ",
     "TMPDIR",
 )
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_SET_BY_THE_PLATFORM = ("RENDER_SDK_", "CONVEYOR_")
 SYSTEM_PATH = ("/usr/local/bin", "/usr/bin", "/bin")
 
 
@@ -57,6 +60,16 @@ def host_variables(host: Mapping[str, str], pass_env: Iterable[str]) -> dict[str
     """The allowed names of the host's environment that are set there."""
     names = (*HOST_VARIABLES, *pass_env)
     return {name: host[name] for name in names if name in host and not is_private(name)}
+
+
+def variable_name_problem(name: str) -> str | None:
+    """Why a workflow may not set the variable `name`, or None when it may."""
+    if not _VARIABLE_NAME.match(name):
+        return f"{name!r} is not a variable name (letters, digits and _, not first a digit)"
+    if name.upper().startswith(_SET_BY_THE_PLATFORM):
+        prefixes = " or ".join(_SET_BY_THE_PLATFORM)
+        return f"{name!r} is reserved: Conveyor sets the names starting {prefixes}"
+    return None
 
 
 def is_private(name: str) -> bool:

@@ -90,6 +90,18 @@ def test_crud_and_env_vars_never_returned(client: httpx.Client, remote: GitRemot
         ({"name": "x", "repo": "https://github.com/octo/hello", "branch": 3}, "branch must be"),
         ({"name": "x", "repo": "https://github.com/octo/hello", "envVars": "A=1"}, "envVars"),
         ({"name": "x", "repo": "ftp://example.com/a/b"}, "not a git URL"),
+        (
+            {
+                "name": "x",
+                "repo": "https://github.com/o/h",
+                "envVars": {"CONVEYOR_TASK_RUN_ID": "1"},
+            },
+            "envVars: 'CONVEYOR_TASK_RUN_ID' is reserved",
+        ),
+        (
+            {"name": "x", "repo": "https://github.com/o/h", "envVars": {"A-B": "1"}},
+            "envVars: 'A-B' is not a variable name",
+        ),
     ],
 )
 def test_bad_bodies_are_400(client: httpx.Client, body: dict[str, object], fragment: str) -> None:
