@@ -83,7 +83,7 @@ def test_malformed_secrets_keys_are_a_settings_error(value: str) -> None:
         (WorkflowChanges(runtime="node"), "runtime"),
         (WorkflowChanges(root_dir="../escape"), "rootDir"),
         (WorkflowChanges(env_vars={"RENDER_SDK_MODE": "run"}), "reserved"),
-        (WorkflowChanges(env_vars={"1BAD": "x"}), "invalid"),
+        (WorkflowChanges(env_vars={"1BAD": "x"}), "not a variable name"),
         (WorkflowChanges(start_command="  "), "startCommand"),
     ],
 )
