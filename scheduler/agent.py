@@ -384,7 +384,12 @@ class Agent:
         child_id = body["task_run_id"]
         await self._reads.child_status(instance.run_id, child_id)
         limits = self._settings.limits
-        hold = instance.held < limits.held_requests_per_instance
+        # Render's SDK spends a thread of a small pool on each request, so only a few are held;
+        # a client that says it waits on its event loop gets one held per child it may have
+        most = limits.held_requests_per_instance
+        if body.get("hold") is True:
+            most = max(most, limits.max_children_per_run)
+        hold = instance.held < most
         instance.held += hold
         try:
             return await self._poll_child(

@@ -33,7 +33,7 @@ class _Retryable(Exception):
     """A transport failure, a 5xx or a 429: worth sending again."""
 
 
-def _exchange(path: str, method: str, target: str, body: bytes | None, timeout: float) -> bytes:
+def _request_bytes(method: str, target: str, body: bytes | None) -> bytes:
     head = [
         f"{method} {target} HTTP/1.1",
         "Host: localhost",
@@ -43,15 +43,46 @@ def _exchange(path: str, method: str, target: str, body: bytes | None, timeout: 
     ]
     if body is not None:
         head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-    request = ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + (body or b"")
+    return ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + (body or b"")
+
+
+def _exchange(path: str, method: str, target: str, body: bytes | None, timeout: float) -> bytes:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
             sock.connect(path)
-            sock.sendall(request)
+            sock.sendall(_request_bytes(method, target, body))
             answer = _read_to_end(sock)
     except OSError as exc:
         raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+    return _content(method, target, answer)
+
+
+async def _exchange_async(
+    path: str, method: str, target: str, body: bytes | None, timeout: float
+) -> bytes:
+    """`_exchange` on the event loop: no thread per request, so a parent can hold a request
+    open for each of many children at once."""
+    import asyncio
+
+    async def exchange() -> bytes:
+        reader, writer = await asyncio.open_unix_connection(path)
+        try:
+            writer.write(_request_bytes(method, target, body))
+            await writer.drain()
+            return await reader.read()
+        finally:
+            writer.close()
+
+    try:
+        answer = await asyncio.wait_for(exchange(), timeout)
+    except (OSError, TimeoutError) as exc:
+        raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+    return _content(method, target, answer)
+
+
+def _content(method: str, target: str, answer: bytes) -> bytes:
+    """The body of a successful answer; _Retryable for a 5xx or 429, WorkerError for a 4xx."""
     status, content = _parse(answer)
     if status >= 500 or status == 429:
         raise _Retryable(f"status {status}: {_message(content)}")
@@ -151,7 +182,8 @@ class SocketClient:
     async def request(self, method: str, target: str, body: dict[str, Any] | None = None) -> Any:
         """Sends one request, retrying transport errors, 5xx and 429 with the same body.
 
-        Each try runs on a worker thread, so that requests for many children go at once.
+        Each try is a connection on the event loop, so that requests for many children go at
+        once, each held open by the platform until its child ends.
 
         Args:
             method: ``GET`` or ``POST``.
@@ -164,12 +196,10 @@ class SocketClient:
         Raises:
             WorkerError: A 4xx, a non-JSON answer, or the tries are spent.
         """
-        import asyncio
-
         data = _encode(body)
         for attempt, delay in self._tries():
             try:
-                content = await asyncio.to_thread(self._send, method, target, data)
+                content = await _exchange_async(self._path, method, target, data, self._timeout)
                 return _decode(method, target, content)
             except _Retryable as exc:
                 self._give_up_or_warn(method, target, exc, attempt, delay)

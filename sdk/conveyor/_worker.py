@@ -62,8 +62,10 @@ class WorkerRuntime:
         if not isinstance(run_id, str) or not run_id:
             raise WorkerError(f"/run-subtask answered without a task_run_id: {answer!r}")
         while True:
+            # `hold`: this client waits without a thread per request, so the platform may hold
+            # the request open until the child ends however many children wait at once
             answer = await self._client.request(
-                "POST", "/get-subtask-result", {"task_run_id": run_id}
+                "POST", "/get-subtask-result", {"task_run_id": run_id, "hold": True}
             )
             if not isinstance(answer, dict) or not isinstance(answer.get("still_running"), bool):
                 raise WorkerError(f"/get-subtask-result answered without still_running: {answer!r}")

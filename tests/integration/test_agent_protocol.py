@@ -107,3 +107,52 @@ async def _attempt_id(runtime: Runtime, run_id: str) -> str:
         found = await session.scalar(select(Attempt.id).where(Attempt.run_id == run_id))
     assert found is not None
     return found
+
+
+@pytest.mark.parametrize("says_hold", [False, True])
+async def test_held_requests_per_instance(tmp_path: Path, scratch: Path, says_hold: bool) -> None:
+    """Render's SDK spends a thread on each request, so only a few are held and the rest answered
+    at once; a client that says `hold` (Conveyor's SDK, on its event loop) has every one held."""
+    async with open_engine(tmp_path) as runtime:
+        held = runtime.settings.limits.held_requests_per_instance
+        parent = await runtime.service.create_run(WS, "wf/expose_socket", ["holder"])
+        transport = httpx.AsyncHTTPTransport(uds=await _socket_of(scratch, "holder"))
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://worker", timeout=30
+        ) as worker:
+            names = [f"child{i}" for i in range(held + 2)]
+            children = []
+            for name in names:
+                body = {
+                    "task_name": "expose_socket",
+                    "input": _b64([name]),
+                    "idempotency_key": name,
+                }
+                children.append(
+                    (await worker.post("/run-subtask", json=body)).json()["task_run_id"]
+                )
+            extra = {"hold": True} if says_hold else {}
+            asking = [
+                asyncio.ensure_future(
+                    worker.post("/get-subtask-result", json={"task_run_id": child, **extra})
+                )
+                for child in children
+            ]
+            if not says_hold:
+                answered_at_once: set[asyncio.Future[httpx.Response]] = set()
+                while len(answered_at_once) < len(names) - held:
+                    done, _ = await asyncio.wait(
+                        set(asking) - answered_at_once, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    answered_at_once |= done
+                assert len(answered_at_once) == len(names) - held
+                assert all(f.result().json() == {"still_running": True} for f in answered_at_once)
+            for name in names:
+                (scratch / f"release-{name}").write_text("go")
+            answers = [(await f).json() for f in asking]
+        (scratch / "release-holder").write_text("go")
+        await runtime.service.wait_run(WS, parent.id, 30)
+    completed = [a for a in answers if a["still_running"] is False]
+    assert len(completed) == (len(names) if says_hold else held)
+    outputs = sorted(json.loads(base64.b64decode(a["complete"]["output"])) for a in completed)
+    assert all(output[0].startswith("released child") for output in outputs)
