@@ -106,10 +106,23 @@ class BuildKitBuilder:
             + ("; dependency layer from the cache" if cached else "")
         )
         executor = None
-        if self._settings.executor.kind == "local":
-            # a local executor cannot run an image: the register step runs in a container
-            executor = DockerExecutor(self._settings.docker)
+        if self._settings.executor.kind in ("local", "docker"):
+            if self._settings.executor.kind == "local":
+                # a local executor cannot run an image: the register step runs in a container
+                executor = DockerExecutor(self._settings.docker)
+            if self._push and self._settings.builds.docker_host:
+                # built on another daemon than the one containers run on: bring the image over
+                log.line(f"pulling {tag} for the containers' daemon")
+                await asyncio.to_thread(self._pull_for_containers, docker, tag)
         return BuiltEnvironment(env={}, image=tag, executor=executor, cached=cached)
+
+    def _pull_for_containers(self, docker: DockerClient, tag: str) -> None:
+        config = docker.client_config.config
+        here = DockerClient(client_call=[self._settings.docker.binary], config=config)
+        try:
+            here.image.pull(tag, quiet=True)
+        except DockerException as exc:
+            raise BuildFailed(f"docker pull {tag} failed (exit code {exc.return_code})") from None
 
     async def _run_build(
         self, docker: DockerClient, job: _BuildJob, log: BuildLog, watch: _CacheWatch

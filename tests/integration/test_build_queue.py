@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -124,13 +123,11 @@ async def test_a_dead_builders_build_is_taken_over_once_then_failed(sessions: Se
     (build_id,) = await queue_builds(sessions, 1)
     first = BuildQueue(sessions, _settings(name="first"))
     # a builder on this host whose process is gone: its pid is one that exited
-    exited = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        check=True,
-        capture_output=True,
-        text=True,
+    exited = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import os; print(os.getpid())", stdout=asyncio.subprocess.PIPE
     )
-    first.pid = int(exited.stdout)
+    out, _ = await exited.communicate()
+    first.pid = int(out)
     await first.register()
     assert (await first.claim()) is not None
     survivor = BuildQueue(sessions, _settings(name="survivor", max_takeovers=1))
