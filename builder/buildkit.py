@@ -13,6 +13,7 @@ from pathlib import Path
 
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
+from python_on_whales.utils import run
 
 from builder.base import BuildFailed, BuildRequest, BuiltEnvironment
 from builder.dockerfile import DEPS_MARKER, prepare_context
@@ -207,7 +208,14 @@ class _BuildJob:
 
 
 def _ensure_remote_builder(docker: DockerClient, name: str, address: str) -> None:
+    """`docker buildx create --driver remote` once per docker config (it is kept there)."""
+    buildx = [*docker.client_config.docker_cmd, "buildx"]
     try:
-        docker.buildx.inspect(name)
+        run([*buildx, "inspect", name])
     except DockerException:
-        docker.buildx.create(address, driver="remote", name=name)
+        try:
+            run([*buildx, "create", "--driver", "remote", "--name", name, address])
+        except DockerException as exc:
+            raise BuildFailed(
+                f"cannot use the BuildKit daemon at {address} (exit code {exc.return_code})"
+            ) from None

@@ -145,6 +145,10 @@ def make_registry_auth(settings: BuildSettings, folder: Path) -> RegistryAuth:
         return BasicRegistryAuth(folder, host, settings.registry_username, password)
     import boto3  # only builders that push to ECR pay for it
 
+    # botocore's DEBUG lines hold whole response bodies: the token would be among them
+    botocore = logging.getLogger("botocore")
+    if botocore.level < logging.INFO:
+        botocore.setLevel(logging.INFO)
     client = boto3.session.Session().client(
         "ecr",
         region_name=settings.ecr_region or ecr_region(host),
