@@ -214,6 +214,10 @@ def test_two_builders_share_the_queue_and_the_registry_cache(
     assert CACHED not in cold["log"]
     assert CACHED in same["log"] and CACHED in other["log"], other["log"]
     assert [x["builderName"] for x in (cold, same, other)] == ["builder-a"] * 2 + ["builder-b"]
+    page = client.get(f"/builds/{other['id']}")
+    assert page.status_code == 200 and f"on <code>builder-b</code> (<code>{other['builderId']}" in (
+        page.text
+    )
     print(
         f"\nbuild times (claim to version ready): cold {cold['seconds']:.1f} s, "
         f"cached on the same builder {same['seconds']:.1f} s, "
