@@ -61,8 +61,19 @@ class BuildKitBuilder:
         self._instance_lock = asyncio.Lock()
 
     def image_name(self, slug: str) -> str:
+        """The repository a workflow's images go to (one per workflow, by default)."""
         registry = self._settings.builds.registry
+        if registry and not self._settings.builds.repository_per_workflow:
+            return registry.rstrip("/")
         return f"{registry.rstrip('/')}/{slug}" if registry else f"conveyor/{slug}"
+
+    def image_tags(self, slug: str, version: str) -> list[str]:
+        """The version's tag first. One repository for every workflow: `<slug>-<commit>` only
+        (its tags may be immutable, as ECR's are); else `<commit>` and a moving `latest`."""
+        name = self.image_name(slug)
+        if self._settings.builds.registry and not self._settings.builds.repository_per_workflow:
+            return [f"{name}:{slug}-{version}"]
+        return [f"{name}:{version}", f"{name}:latest"]
 
     def _docker(self, config: Path | None) -> DockerClient:
         return DockerClient(
@@ -72,8 +83,9 @@ class BuildKitBuilder:
         )
 
     async def build(self, request: BuildRequest, log: BuildLog) -> BuiltEnvironment:
-        name = self.image_name(request.workflow_slug)
-        tag = f"{name}:{(request.commit_sha or request.build_id)[:12]}"
+        slug = request.workflow_slug
+        tags = self.image_tags(slug, (request.commit_sha or request.build_id)[:12])
+        tag = tags[0]
         context = self._settings.data_dir / "build-contexts" / request.build_id
         own = (request.source / "Dockerfile").is_file()
         await asyncio.to_thread(shutil.rmtree, context, True)  # left by a stopped builder
@@ -96,7 +108,8 @@ class BuildKitBuilder:
             docker = self._docker(await self._auth.config_dir())
             instance = await self._builder_instance(docker)
             watch = _CacheWatch()
-            job = _BuildJob(context_path, dockerfile, name, tag, instance)
+            cache_from, cache_to = self.cache_options(slug)
+            job = _BuildJob(context_path, dockerfile, tags, instance, cache_from, cache_to)
             await self._run_build(docker, job, log, watch)
         finally:
             await asyncio.to_thread(shutil.rmtree, context, True)
@@ -163,28 +176,34 @@ class BuildKitBuilder:
     def _push(self) -> bool:
         return self._settings.builds.registry is not None
 
-    def cache_options(self, name: str) -> tuple[str | None, str | None]:
+    def cache_options(self, slug: str) -> tuple[str | None, str | None]:
         """(cache_from, cache_to) for `docker buildx build`."""
+        builds = self._settings.builds
         if not self._push:
             return None, "type=inline"
-        if self._settings.builds.cache == "registry":
-            ref = f"{name}:buildcache"
+        if builds.cache == "registry":
+            # every layer (`mode=max`), in a repository whose tags may move
+            if builds.cache_repository:
+                ref = f"{builds.cache_repository.rstrip('/')}:{slug}"
+            else:
+                ref = f"{self.image_name(slug)}:buildcache"
             return f"type=registry,ref={ref}", f"type=registry,ref={ref},mode=max"
-        # inline: the cache travels in the pushed image, which the docker driver supports
-        return f"type=registry,ref={name}:latest", "type=inline"
+        # inline: the cache travels in the pushed image (the docker driver supports it), read
+        # back from the workflow's `latest`
+        latest = [t for t in self.image_tags(slug, "-") if t.endswith(":latest")]
+        return (f"type=registry,ref={latest[0]}" if latest else None), "type=inline"
 
     def _build(
         self, docker: DockerClient, job: _BuildJob, log: BuildLog, watch: _CacheWatch
     ) -> None:
-        cache_from, cache_to = self.cache_options(job.name)
         try:
             lines = docker.buildx.build(
                 job.context,
                 file=job.dockerfile,
-                tags=[job.tag, f"{job.name}:latest"],
+                tags=job.tags,
                 builder=job.instance,
-                cache_from=cache_from,
-                cache_to=cache_to,
+                cache_from=job.cache_from,
+                cache_to=job.cache_to,
                 load=not self._push,
                 push=self._push,
                 progress="plain",
@@ -202,9 +221,10 @@ class BuildKitBuilder:
 class _BuildJob:
     context: Path
     dockerfile: Path
-    name: str
-    tag: str
+    tags: list[str]
     instance: str | None
+    cache_from: str | None
+    cache_to: str | None
 
 
 def _ensure_remote_builder(docker: DockerClient, name: str, address: str) -> None:

@@ -23,6 +23,12 @@ class BuildSettings(BaseModel):
     python: str | None = None  # interpreter that creates virtualenvs; None: the server's own
     base_image: str = "python:3.11-slim"
     registry: str | None = None  # e.g. "127.0.0.1:5000/conveyor": where images are pushed
+    # True: `<registry>/<slug>:<commit>` and `:latest`; False: one repository for every
+    # workflow, `<registry>:<slug>-<commit>` (immutable tags allowed, as on ECR)
+    repository_per_workflow: bool = True
+    # cache = "registry": where the cache goes, `<cache_repository>:<slug>` (its tags move);
+    # None: `<image repository>:buildcache`
+    cache_repository: str | None = None
     # "inline": the cache travels in the pushed image (any BuildKit, the docker driver too);
     # "registry": every layer (`mode=max`) under `<image>:buildcache`, which needs a BuildKit
     # that exports caches (`buildkit_address`, or a daemon with the containerd image store)

@@ -63,10 +63,13 @@ async def test_a_remote_buildkit_builds_with_a_max_registry_cache(
         # on Nomad the cluster pulls the image: nothing is pulled here
         executor=ExecutorSettings(kind="nomad"),
         docker=DockerSettings(binary=str(script)),
+        # the layout infra/nomad/conveyor-builder.nomad.hcl sets up on ECR
         builds=BuildSettings(
             builder="buildkit",
-            registry="registry.example.com/team",
+            registry="registry.example.com/team/workflows",
+            repository_per_workflow=False,
             cache="registry",
+            cache_repository="registry.example.com/team/build-cache",
             buildkit_address="tcp://127.0.0.1:1234",
             docker_host="unix:///run/other.sock",
         ),
@@ -83,7 +86,7 @@ async def test_a_remote_buildkit_builds_with_a_max_registry_cache(
         )
     await log.close()
 
-    assert built.cached and built.image == f"registry.example.com/team/wf:{'b' * 12}"
+    assert built.cached and built.image == f"registry.example.com/team/workflows:wf-{'b' * 12}"
     argvs = [json.loads(line) for line in calls.read_text().splitlines()]
     inspect, create, first, second = argvs
     name = create[create.index("--name") + 1]
@@ -93,10 +96,12 @@ async def test_a_remote_buildkit_builds_with_a_max_registry_cache(
     assert first == second, "the builder instance is made once"
     build = first
     assert build[build.index("--builder") + 1] == name
-    ref = "registry.example.com/team/wf:buildcache"
+    ref = "registry.example.com/team/build-cache:wf"
     assert build[build.index("--cache-to") + 1] == f"type=registry,ref={ref},mode=max"
     assert build[build.index("--cache-from") + 1] == f"type=registry,ref={ref}"
     assert "--push" in build and "--load" not in build
+    tags = [build[i + 1] for i, arg in enumerate(build) if arg == "--tag"]
+    assert tags == [built.image], "immutable tags: no moving `latest`"
     assert "dependency layer from the cache" in (await blobs.get(log.key)).decode()
 
 
@@ -109,9 +114,14 @@ async def test_a_remote_buildkit_needs_a_registry(tmp_path: Path) -> None:
         BuildKitBuilder(settings)
 
 
-def test_the_inline_cache_travels_in_the_image(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, builds=BuildSettings(registry="r.example.com/t"))
-    assert BuildKitBuilder(settings).cache_options("r.example.com/t/wf") == (
-        "type=registry,ref=r.example.com/t/wf:latest",
-        "type=inline",
+def test_cache_references(tmp_path: Path) -> None:
+    inline = BuildKitBuilder(Settings(data_dir=tmp_path, builds=BuildSettings(registry="r/t")))
+    assert inline.image_tags("wf", "abc") == ["r/t/wf:abc", "r/t/wf:latest"]
+    assert inline.cache_options("wf") == ("type=registry,ref=r/t/wf:latest", "type=inline")
+    registry = BuildKitBuilder(
+        Settings(data_dir=tmp_path, builds=BuildSettings(registry="r/t", cache="registry"))
+    )
+    assert registry.cache_options("wf") == (
+        "type=registry,ref=r/t/wf:buildcache",
+        "type=registry,ref=r/t/wf:buildcache,mode=max",
     )
