@@ -78,7 +78,7 @@ class BuildExecution:
     def checkouts(self) -> Path:
         return self._settings.data_dir / "checkouts"
 
-    async def run(self, build_id: str, *, note: str | None = None) -> None:
+    async def run(self, build_id: str, *, note: str | None = None, attempt: int = 1) -> None:
         """Run the build to its end; any failure ends in the build's status, never raised.
 
         Cancellation is the exception: the caller stops the build (to hand it back) and the
@@ -86,7 +86,7 @@ class BuildExecution:
         """
         context = await build_context(self._sessions, build_id)
         try:
-            await self._build(context, note)
+            await self._build(context, note, attempt)
         except Exception as exc:
             logger.exception("build %s of workflow %s crashed", build_id, context.workflow_slug)
             message = f"internal error: {exc}"
@@ -98,7 +98,7 @@ class BuildExecution:
                     version.status, version.message = VersionStatus.BUILD_FAILED.value, message
             await self._finish(context, None, message, None)
 
-    async def _build(self, context: BuildContext, note: str | None) -> None:
+    async def _build(self, context: BuildContext, note: str | None, attempt: int) -> None:
         build_id = context.build_id
         async with self._sessions.begin() as session:
             build = await session.get_one(Build, build_id)
@@ -133,8 +133,13 @@ class BuildExecution:
             async with self._sessions.begin() as session:
                 (await session.get_one(WorkflowVersion, version_id)).root_dir = str(source)
             log.progress(f"registering tasks with `{start_command}`")
+            # a build started again may have left a register step out there: a key of its own
             version_info = await self._services.registrar.register_version(
-                version_id, env=built.env, image=built.image, executor=built.executor
+                version_id,
+                env=built.env,
+                image=built.image,
+                executor=built.executor,
+                attempt=attempt - 1,
             )
             await self._copy_registration_log(version_id, log)
             await self._finish(context, log, version_info.message, version_info)

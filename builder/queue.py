@@ -43,7 +43,7 @@ def pid_alive(pid: int) -> bool:
 @dataclass(frozen=True)
 class Claim:
     build_id: str
-    attempt: int  # 1 for the first builder to start it, 2 after one take-over, …
+    attempt: int  # 1 for the first builder to start it, 2 for the next (take-over, hand-back)
     note: str | None  # why it is being built again, for its log
 
 
@@ -178,7 +178,6 @@ class BuildQueue:
             if _settle(build, version, f"builder {self.name} stopped"):
                 return False
             build.status, build.builder_id = BuildStatus.QUEUED.value, None
-            build.attempts = max((build.attempts or 1) - 1, 0)
             build.message = f"handed back by builder {self.name}, which was stopping"
             version.status, version.message = VersionStatus.CREATED.value, None
         logger.warning("build %s handed back to the queue", build_id)
@@ -228,14 +227,15 @@ class BuildQueue:
             if ended:
                 logger.warning("build %s: %s; %s", build_id, why, build.message)
                 return Settled(build_id, build.status == BuildStatus.SUCCEEDED.value, why)
-            if (build.attempts or 0) > self._settings.max_takeovers:
-                message = f"{why}, and it was taken over {build.attempts - 1} times already"
+            if (build.takeovers or 0) >= self._settings.max_takeovers:
+                message = f"{why}, and it was taken over {build.takeovers} times already"
                 build.status, build.message = BuildStatus.FAILED.value, message
                 build.finished_at = datetime.now(UTC)
                 version.status, version.message = VersionStatus.BUILD_FAILED.value, message
                 logger.warning("build %s failed: %s", build_id, message)
                 return Settled(build_id, False, message)
             build.status, build.builder_id = BuildStatus.QUEUED.value, None
+            build.takeovers = (build.takeovers or 0) + 1
             build.message = f"taken over: {why}"
             version.status, version.message = VersionStatus.CREATED.value, None
         logger.warning("build %s back in the queue: %s", build_id, why)

@@ -34,7 +34,8 @@ class BuildInfo:
     finished_at: datetime | None
     builder_id: str | None = None  # the `conveyor builder` that ran it; None: in-process
     builder_name: str | None = None
-    attempts: int = 0  # builders that started it (more than one: it was taken over)
+    attempts: int = 0  # builders that started it (more than one: taken over or handed back)
+    takeovers: int = 0  # times it was taken over from a builder that vanished
 
 
 def build_info(row: Build, builder_name: str | None = None) -> BuildInfo:
@@ -53,6 +54,7 @@ def build_info(row: Build, builder_name: str | None = None) -> BuildInfo:
         builder_id=row.builder_id,
         builder_name=builder_name,
         attempts=row.attempts or 0,
+        takeovers=row.takeovers or 0,
     )
 
 

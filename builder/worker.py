@@ -73,7 +73,9 @@ class BuildWorker:
             "builder %s: build %s (attempt %d)", self.queue.name, claim.build_id, claim.attempt
         )
         self.ran.append(claim.build_id)
-        task = asyncio.create_task(self._execution.run(claim.build_id, note=claim.note))
+        task = asyncio.create_task(
+            self._execution.run(claim.build_id, note=claim.note, attempt=claim.attempt)
+        )
         self._running[claim.build_id] = task
 
         def ended(_: asyncio.Task[None]) -> None:

@@ -148,7 +148,8 @@ class Build(Base):
     # the `conveyor builder` process running it (or that ran it); None: built in-process
     builder_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # claims
+    takeovers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class BuilderProcess(Base):

@@ -200,13 +200,18 @@ async def test_hand_back_requeues_without_counting_a_take_over(sessions: Session
     assert await stopping.claim() is not None
     assert await stopping.hand_back(build_id)
     build, version = await row(sessions, build_id)
-    assert (build.status, build.builder_id, build.attempts) == ("queued", None, 0)
+    assert (build.status, build.builder_id, build.attempts, build.takeovers) == (
+        "queued",
+        None,
+        1,
+        0,
+    )
     assert "handed back by builder stopping" in (build.message or "")
     assert version.status == VersionStatus.CREATED.value
     other = BuildQueue(sessions, _settings(name="other"))
     await other.register()
     claim = await other.claim()
-    assert claim is not None and claim.attempt == 1
+    assert claim is not None and claim.attempt == 2 and claim.note is not None
     async with sessions() as session:
         names = set(await session.scalars(select(BuilderProcess.name)))
     assert names == {"stopping", "other"}

@@ -265,7 +265,9 @@ def test_a_killed_builders_build_is_finished_by_another(
     cluster: tuple[Cluster, httpx.Client], nodes: tuple[str, str]
 ) -> None:
     env, client = cluster
-    remote = new_workflow(env, client, "k", {"main.py": main_py("hi")}, build="sleep 6")
+    # new files: no cache anywhere holds the build command's step
+    code = {"main.py": main_py(f"hi {uuid.uuid4()}")}
+    remote = new_workflow(env, client, "k", code, build="sleep 6")
     runs = {
         "builder-a": env.builder("builder-a", CONVEYOR_BUILDS__DOCKER_HOST=nodes[0]),
         "builder-b": env.builder("builder-b", CONVEYOR_BUILDS__DOCKER_HOST=nodes[1]),
@@ -298,7 +300,8 @@ def test_sigterm_hands_back_or_finishes_the_build_in_progress(
     cluster: tuple[Cluster, httpx.Client],
 ) -> None:
     env, client = cluster
-    remote = new_workflow(env, client, "t", {"main.py": main_py("hi")}, build="sleep 6")
+    code = {"main.py": main_py(f"hi {uuid.uuid4()}")}
+    remote = new_workflow(env, client, "t", code, build="sleep 6")
     hasty = env.builder("hasty", CONVEYOR_BUILDER__STOP_GRACE_SECONDS="0.2")
     build_id = push(client, remote)
     wait_until("the build command to run", lambda: _building(client, build_id, "sleep 6"))
@@ -313,8 +316,9 @@ def test_sigterm_hands_back_or_finishes_the_build_in_progress(
     assert leftovers == [], "the stopped builder's docker CLI is gone"
 
     patient = env.builder("patient")
-    assert finished(client, build_id)["builderName"] == "patient"
-    remote.commit({"main.py": main_py("hello again")}, "second")
+    taken = finished(client, build_id)
+    assert taken["builderName"] == "patient" and taken["attempts"] == 2
+    remote.commit({"main.py": main_py(f"hello again {uuid.uuid4()}")}, "second")
     second = push(client, remote)
     wait_until("the second build to run", lambda: _building(client, second, "sleep 6"))
     patient.signal(signal.SIGTERM)

@@ -24,6 +24,7 @@ def upgrade() -> None:
         table.add_column(sa.Column("builder_id", sa.String(length=40), nullable=True))
         table.add_column(sa.Column("claimed_at", _TIME, nullable=True))
         table.add_column(sa.Column("attempts", sa.Integer(), server_default="0", nullable=False))
+        table.add_column(sa.Column("takeovers", sa.Integer(), server_default="0", nullable=False))
     op.create_index("ix_builds_builder_id", "builds", ["builder_id"])
     op.create_index("ix_builds_queue", "builds", ["status", "created_at"])
     op.create_table(
@@ -44,6 +45,7 @@ def downgrade() -> None:
     op.drop_index("ix_builds_queue", table_name="builds")
     op.drop_index("ix_builds_builder_id", table_name="builds")
     with op.batch_alter_table("builds") as table:
+        table.drop_column("takeovers")
         table.drop_column("attempts")
         table.drop_column("claimed_at")
         table.drop_column("builder_id")
