@@ -145,6 +145,8 @@ class BuildPipeline:
                 builder=self._builder.name,
                 log_key="",
                 created_at=now,
+                # built here: no `conveyor builder` may claim it
+                claimed_at=now if self.in_process else None,
             )
             build.log_key = build_log_key(build.id)
             version.build_id = build.id

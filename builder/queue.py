@@ -128,7 +128,8 @@ class BuildQueue:
                 row = (
                     await session.execute(
                         select(Build.id, Build.version_id, Build.attempts, Build.message)
-                        .where(Build.status == BuildStatus.QUEUED.value)
+                        # a server that builds in-process claims its own builds as it records them
+                        .where(Build.status == BuildStatus.QUEUED.value, Build.claimed_at.is_(None))
                         .order_by(Build.created_at, Build.id)
                         .limit(1)
                         .with_for_update(skip_locked=True)
@@ -139,7 +140,11 @@ class BuildQueue:
                 build_id, version_id, attempts, message = row
                 taken = await session.execute(
                     update(Build)
-                    .where(Build.id == build_id, Build.status == BuildStatus.QUEUED.value)
+                    .where(
+                        Build.id == build_id,
+                        Build.status == BuildStatus.QUEUED.value,
+                        Build.claimed_at.is_(None),
+                    )
                     .values(
                         status=BuildStatus.RUNNING.value,
                         builder_id=self.id,
@@ -177,7 +182,7 @@ class BuildQueue:
             version = await session.get_one(WorkflowVersion, build.version_id)
             if _settle(build, version, f"builder {self.name} stopped"):
                 return False
-            build.status, build.builder_id = BuildStatus.QUEUED.value, None
+            build.status, build.builder_id, build.claimed_at = BuildStatus.QUEUED.value, None, None
             build.message = f"handed back by builder {self.name}, which was stopping"
             version.status, version.message = VersionStatus.CREATED.value, None
         logger.warning("build %s handed back to the queue", build_id)
@@ -234,7 +239,7 @@ class BuildQueue:
                 version.status, version.message = VersionStatus.BUILD_FAILED.value, message
                 logger.warning("build %s failed: %s", build_id, message)
                 return Settled(build_id, False, message)
-            build.status, build.builder_id = BuildStatus.QUEUED.value, None
+            build.status, build.builder_id, build.claimed_at = BuildStatus.QUEUED.value, None, None
             build.takeovers = (build.takeovers or 0) + 1
             build.message = f"taken over: {why}"
             version.status, version.message = VersionStatus.CREATED.value, None
@@ -246,9 +251,12 @@ class BuildQueue:
             return list(await session.scalars(select(BuilderProcess)))
 
     async def queued(self) -> int:
+        """Builds waiting for a builder."""
         async with self._sessions() as session:
             count = await session.scalar(
-                select(func.count()).where(Build.status == BuildStatus.QUEUED.value)
+                select(func.count()).where(
+                    Build.status == BuildStatus.QUEUED.value, Build.claimed_at.is_(None)
+                )
             )
             return int(count or 0)
 

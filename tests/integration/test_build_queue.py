@@ -215,3 +215,17 @@ async def test_hand_back_requeues_without_counting_a_take_over(sessions: Session
     async with sessions() as session:
         names = set(await session.scalars(select(BuilderProcess.name)))
     assert names == {"stopping", "other"}
+
+
+async def test_a_build_the_server_runs_in_process_is_never_claimed(sessions: Sessions) -> None:
+    in_process, queued = await queue_builds(sessions, 2)
+    async with sessions.begin() as session:
+        await session.execute(
+            update(Build).where(Build.id == in_process).values(claimed_at=datetime.now(UTC))
+        )
+    queue = BuildQueue(sessions, _settings(name="b"))
+    await queue.register()
+    assert await queue.queued() == 1
+    claim = await queue.claim()
+    assert claim is not None and claim.build_id == queued
+    assert await queue.claim() is None
