@@ -13,10 +13,12 @@ from app.github.app_client import GitHubApp
 from app.github.checks import GitHubChecks
 from builder.base import Builder
 from builder.catalog import WorkflowCatalog
+from builder.execution import BuildExecution, ExecutionServices
 from builder.pipeline import BuildPipeline
 from builder.reporter import BuildReporter, NoReporter
 from builder.venv import VenvBuilder
 from core.secrets import SecretBox
+from core.settings import Settings
 
 if TYPE_CHECKING:
     from scheduler.runtime import Runtime
@@ -44,13 +46,33 @@ def make_builder(runtime: Runtime) -> Builder:
     raise ValueError(f"unknown builder {settings.builds.builder!r} (venv or buildkit)")
 
 
-def make_build_services(runtime: Runtime) -> BuildServices:
-    settings = runtime.settings
-    github: GitHubApp | None = None
-    reporter: BuildReporter = NoReporter()
+def github_reporting(settings: Settings) -> tuple[GitHubApp | None, BuildReporter]:
+    """The GitHub App (tokens to fetch private repositories) and check-run reporting, when
+    `CONVEYOR_GITHUB__*` configure an app."""
     if settings.github.app_id is not None and settings.github.private_key_pem():
         github = GitHubApp(settings.github)
-        reporter = GitHubChecks(github, settings.github.check_run_name)
+        return github, GitHubChecks(github, settings.github.check_run_name)
+    return None, NoReporter()
+
+
+def make_build_execution(runtime: Runtime) -> BuildExecution:
+    """What a `conveyor builder` runs claimed builds with."""
+    github, reporter = github_reporting(runtime.settings)
+    services = ExecutionServices(
+        runtime.settings,
+        runtime.store.sessions,
+        runtime.store.blobs,
+        runtime.registrar,
+        make_builder(runtime),
+        reporter,
+        github,
+    )
+    return BuildExecution(services)
+
+
+def make_build_services(runtime: Runtime) -> BuildServices:
+    settings = runtime.settings
+    github, reporter = github_reporting(settings)
     pipeline = BuildPipeline(
         settings,
         runtime.store.sessions,

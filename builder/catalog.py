@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from builder.records import BuildInfo, build_info, repo_full_name
-from core.db.models import Build, Task, TaskRun, Workflow, WorkflowVersion
+from core.db.models import Build, BuilderProcess, Task, TaskRun, Workflow, WorkflowVersion
 from core.errors import Conflict, InvalidRequest, NotFound
 from core.ids import new_id
 from core.secrets import SecretBox
@@ -206,8 +206,9 @@ class WorkflowCatalog:
         self, workspace_id: str, workflow_id: str | None, limit: int = 100
     ) -> list[BuildInfo]:
         query = (
-            select(Build)
+            select(Build, BuilderProcess.name)
             .join(Workflow, Workflow.id == Build.workflow_id)
+            .outerjoin(BuilderProcess, BuilderProcess.id == Build.builder_id)
             .where(Workflow.workspace_id == workspace_id)
             .order_by(Build.id.desc())
             .limit(limit)
@@ -215,21 +216,23 @@ class WorkflowCatalog:
         if workflow_id:
             query = query.where(Build.workflow_id == workflow_id)
         async with self._sessions() as session:
-            return [build_info(row) for row in await session.scalars(query)]
+            return [build_info(row, name) for row, name in await session.execute(query)]
 
     async def get_build(self, workspace_id: str, build_id: str) -> tuple[BuildInfo, str]:
         """The build and its log's blob key."""
         async with self._sessions() as session:
-            row = (
+            found = (
                 await session.execute(
-                    select(Build)
+                    select(Build, BuilderProcess.name)
                     .join(Workflow, Workflow.id == Build.workflow_id)
+                    .outerjoin(BuilderProcess, BuilderProcess.id == Build.builder_id)
                     .where(Workflow.workspace_id == workspace_id, Build.id == build_id)
                 )
-            ).scalar_one_or_none()
-            if row is None:
+            ).one_or_none()
+            if found is None:
                 raise NotFound(f"build {build_id!r} not found")
-            return build_info(row), row.log_key
+            row, name = found
+            return build_info(row, name), row.log_key
 
     async def tracking(self, full_name: str, branch: str) -> list[tuple[str, str]]:
         """(workspace id, workflow id) of every workflow that builds `branch` of `owner/name`."""

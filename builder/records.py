@@ -32,9 +32,13 @@ class BuildInfo:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    builder_id: str | None = None  # the `conveyor builder` that ran it; None: in-process
+    builder_name: str | None = None
+    attempts: int = 0  # builders that started it (more than one: taken over or handed back)
+    takeovers: int = 0  # times it was taken over from a builder that vanished
 
 
-def build_info(row: Build) -> BuildInfo:
+def build_info(row: Build, builder_name: str | None = None) -> BuildInfo:
     return BuildInfo(
         id=row.id,
         workflow_id=row.workflow_id,
@@ -47,6 +51,10 @@ def build_info(row: Build) -> BuildInfo:
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        builder_id=row.builder_id,
+        builder_name=builder_name,
+        attempts=row.attempts or 0,
+        takeovers=row.takeovers or 0,
     )
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from cryptography.fernet import Fernet
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 SECRETS_KEY_SETTING = "CONVEYOR_BUILDS__SECRETS_KEY"
 
@@ -22,9 +23,30 @@ class BuildSettings(BaseModel):
     python: str | None = None  # interpreter that creates virtualenvs; None: the server's own
     base_image: str = "python:3.11-slim"
     registry: str | None = None  # e.g. "127.0.0.1:5000/conveyor": where images are pushed
-    cache: str = "inline"  # "inline" (cache in the image) or "registry" (a separate cache ref)
+    # True: `<registry>/<slug>:<commit>` and `:latest`; False: one repository for every
+    # workflow, `<registry>:<slug>-<commit>` (immutable tags allowed, as on ECR)
+    repository_per_workflow: bool = True
+    # cache = "registry": where the cache goes, `<cache_repository>:<slug>` (its tags move);
+    # None: `<image repository>:buildcache`
+    cache_repository: str | None = None
+    # "inline": the cache travels in the pushed image (any BuildKit, the docker driver too);
+    # "registry": every layer (`mode=max`) under `<image>:buildcache`, which needs a BuildKit
+    # that exports caches (`buildkit_address`, or a daemon with the containerd image store)
+    cache: Literal["inline", "registry"] = "inline"
+    docker_host: str | None = None  # the daemon `docker buildx` talks to; None: the CLI's default
+    buildkit_address: str | None = None  # a BuildKit daemon (tcp://…, unix://…) to build on
+    # registry credentials: "auto" is ECR for an ECR host, a username/password when one is set,
+    # else none (the daemon's own login, or a registry without authentication)
+    registry_auth: Literal["auto", "ecr", "basic", "none"] = "auto"
+    registry_username: str | None = None
+    registry_password: SecretStr | None = None
+    ecr_region: str | None = None  # None: the region in the ECR host, else the AWS environment's
+    ecr_endpoint_url: str | None = None  # an ECR-compatible endpoint (tests); None: AWS
+    ecr_refresh_seconds: float = Field(default=1800.0, gt=0)  # renew this long before expiry
     log_tail_chars: int = Field(default=3000, gt=0)
     parallel_builds: int = Field(default=2, gt=0)
+    # False: `conveyor server` only queues builds and `conveyor builder` processes run them
+    in_process: bool = True
 
     @field_validator("secrets_key")
     @classmethod
@@ -49,6 +71,23 @@ def secrets_keys(value: str) -> list[bytes]:
                 "(urlsafe base64 of 32 bytes)"
             ) from None
     return keys
+
+
+class BuilderSettings(BaseModel):
+    """A `conveyor builder` process (`CONVEYOR_BUILDER__*`); what it builds with is `builds`."""
+
+    name: str | None = None  # shown on each build it runs; None: `<hostname>-<pid>`
+    heartbeat_seconds: float = Field(default=5.0, gt=0)
+    # a builder silent this long is gone: another takes over its build (once)
+    stale_after_seconds: float = Field(default=30.0, gt=0)
+    poll_seconds: float = Field(default=1.0, gt=0)  # how often an idle builder looks for builds
+    max_takeovers: int = Field(default=1, ge=0)  # times one build is taken over from the vanished
+    # SIGTERM: builds in progress get this long to finish, then go back to the queue
+    stop_grace_seconds: float = Field(default=60.0, ge=0)
+    # where register-mode instances on Nomad call back (the builder serves their relay)
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(default=8121, ge=0, le=65535)
+    advertise_url: str | None = None  # None: http://<listen_host>:<listen_port>
 
 
 class GitHubSettings(BaseModel):

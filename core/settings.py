@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.build_settings import BuildSettings, GitHubSettings
+from core.build_settings import BuilderSettings, BuildSettings, GitHubSettings
 from core.domain import RetryPolicy
 from core.security_settings import RateLimitSettings, SecuritySettings
 
@@ -169,6 +169,7 @@ class Settings(BaseSettings):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     builds: BuildSettings = Field(default_factory=BuildSettings)
+    builder: BuilderSettings = Field(default_factory=BuilderSettings)
     github: GitHubSettings = Field(default_factory=GitHubSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)

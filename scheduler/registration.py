@@ -207,6 +207,7 @@ class Registrar(VersionLookup):
         image: str | None = None,
         executor: Executor | None = None,
         source_digest: str | None = None,
+        attempt: int = 0,
     ) -> VersionInfo:
         """Run an existing version's start command in register mode in its built environment.
 
@@ -214,6 +215,9 @@ class Registrar(VersionLookup):
         version and used for every attempt. `executor` runs the register step when the version
         does not run as a local process (an image). On success the version becomes the active
         one; on failure it is `registration_failed` and the active version stays as it was.
+        `attempt` > 0 registers again a version whose earlier register step may still be out
+        there (its builder died): the step gets a key of its own, never the old one's container,
+        dispatch or socket.
         """
         async with self._sessions.begin() as session:
             version = await session.get_one(WorkflowVersion, version_id)
@@ -226,7 +230,7 @@ class Registrar(VersionLookup):
         self._commands.pop(version_id, None)
         command = await self.command(version_id)
         try:
-            specs = await self._collect(version_id, command, executor or self._executor)
+            specs = await self._collect(version_id, command, executor or self._executor, attempt)
         except InvalidRegistration as exc:
             return await self._fail(version_id, str(exc))
         fingerprint = _fingerprint(source_digest, registered, specs) if source_digest else None
@@ -315,18 +319,19 @@ class Registrar(VersionLookup):
         )
 
     async def _collect(
-        self, version_id: str, command: VersionCommand, executor: Executor
+        self, version_id: str, command: VersionCommand, executor: Executor, attempt: int = 0
     ) -> list[TaskSpec]:
         start_command = command.start_command
         registration = Registration()
         log_key = registration_log_key(version_id)
+        key = version_id if attempt == 0 else f"{version_id}-r{attempt}"
         socket_path = await self._agent.open(
-            version_id, attempt_id=None, run_id=None, registration=registration
+            key, attempt_id=None, run_id=None, registration=registration
         )
         spec = AttemptSpec(
-            attempt_id=version_id,
+            attempt_id=key,
             run_id="",
-            attempt=0,
+            attempt=attempt,
             mode=Mode.REGISTER,
             start_command=start_command,
             cwd=command.root_dir,
@@ -334,6 +339,7 @@ class Registrar(VersionLookup):
             log_path=self._blobs.staging_path(log_key),
             plan=self._settings.plan(None),
             env=command.env,
+            version_id=version_id,
             image=command.image,
         )
         try:
@@ -367,7 +373,7 @@ class Registrar(VersionLookup):
                     with contextlib.suppress(Exception):
                         await exited
         finally:
-            await self._agent.close(version_id)
+            await self._agent.close(key)
             # the process is gone: a store that stages remotely (S3) uploads the log now
             await self._blobs.commit_staged(log_key)
 

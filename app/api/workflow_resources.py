@@ -84,6 +84,12 @@ def build_json(build: BuildInfo) -> dict[str, Any]:
     }
     if build.message:
         out["message"] = build.message
+    if build.builder_id:
+        # the `conveyor builder` process that ran it (none: the server built it in-process)
+        out["builderId"] = build.builder_id
+        out["builderName"] = build.builder_name or ""
+    if build.attempts > 1:
+        out["attempts"] = build.attempts
     if build.started_at:
         out["startedAt"] = serialize.timestamp(build.started_at)
     if build.finished_at:

@@ -95,8 +95,18 @@ _BUILD: Obj = {
     "properties": {
         **{
             k: _STR
-            for k in ("id", "workflowId", "workflowVersionId", "trigger", "commitId", "builder")
+            for k in (
+                "id",
+                "workflowId",
+                "workflowVersionId",
+                "trigger",
+                "commitId",
+                "builder",
+                "builderId",
+                "builderName",
+            )
         },
+        "attempts": {"type": "integer", "minimum": 2},
         "message": _STR,
         **{k: TIME for k in ("createdAt", "startedAt", "finishedAt")},
         "status": {"enum": _BUILD_STATUS},

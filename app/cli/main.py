@@ -25,6 +25,7 @@ COMMANDS = {
     "agent": "app.cli.agent:agent_command",
     "server": "app.cli.serve:server_command",
     "scheduler": "app.cli.serve:scheduler_command",
+    "builder": "app.cli.builder:builder_command",
 }
 
 

@@ -131,6 +131,7 @@ class WorkflowVersion(Base):
 
 class Build(Base):
     __tablename__ = "builds"
+    __table_args__ = (Index("ix_builds_queue", "status", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id"), index=True)
@@ -145,6 +146,25 @@ class Build(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # the `conveyor builder` process running it (or that ran it); None: built in-process
+    builder_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # claims
+    takeovers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class BuilderProcess(Base):
+    """A `conveyor builder`; one whose heartbeat stopped leaves its build to another."""
+
+    __tablename__ = "builders"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    hostname: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class GitHubInstallation(Base):

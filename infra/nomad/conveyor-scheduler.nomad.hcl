@@ -3,7 +3,7 @@
 # PostgreSQL (claims use FOR UPDATE SKIP LOCKED); /healthz serves the liveness check.
 #
 #   nomad var put nomad/jobs/conveyor-scheduler database_url='postgresql+asyncpg://…' \
-#     nomad_token='…' attempt_token_secret='…'     # the same secret for server and scheduler
+#     nomad_token='…' attempt_token_secret='…' secrets_key='…'   # the server's values
 #   nomad job run -var image=<account>.dkr.ecr.<region>.amazonaws.com/conveyor/server:<tag> \
 #     -var blobs_url=s3://<bucket> -var region=<region> \
 #     -var control_plane_url=http://<the server's address reachable from worker nodes> \
@@ -128,6 +128,7 @@ job "conveyor-scheduler" {
           NOMAD_TOKEN={{ .nomad_token }}
           CONVEYOR_NOMAD__TOKEN={{ .nomad_token }}
           CONVEYOR_NOMAD__ATTEMPT_TOKEN_SECRET={{ .attempt_token_secret }}
+          CONVEYOR_BUILDS__SECRETS_KEY={{ .secrets_key }}
           {{ end }}
         EOT
       }

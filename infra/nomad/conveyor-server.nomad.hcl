@@ -2,7 +2,9 @@
 # Nomad service catalogue. Stateless: replicas share PostgreSQL and the S3 bucket.
 #
 #   nomad var put nomad/jobs/conveyor-server database_url='postgresql+asyncpg://…' \
-#     nomad_token='…' attempt_token_secret='…'     # the same secret for server and scheduler
+#     nomad_token='…' attempt_token_secret='…' secrets_key='…' \
+#     github_app_id='…' github_private_key=@app.pem github_webhook_secret='…'
+#   (attempt_token_secret and secrets_key: the same values for server, scheduler and builder)
 #   nomad job run -var image=<account>.dkr.ecr.<region>.amazonaws.com/conveyor/server:<tag> \
 #     -var blobs_url=s3://<bucket> -var region=<region> \
 #     -var control_plane_url=http://<the server's address reachable from worker nodes> \
@@ -114,6 +116,10 @@ job "conveyor-server" {
         CONVEYOR_NOMAD__DATACENTERS       = jsonencode(var.datacenters)
         CONVEYOR_NOMAD__CONTROL_PLANE_URL = var.control_plane_url
         CONVEYOR_NOMAD__AGENT_IMAGE       = var.image
+
+        # builds run in `conveyor builder` (conveyor-builder.nomad.hcl): this image has no BuildKit
+        CONVEYOR_BUILDS__IN_PROCESS       = "false"
+        CONVEYOR_GITHUB__PRIVATE_KEY_PATH = "${NOMAD_SECRETS_DIR}/github-app.pem"
       }
 
       # Secrets come from Nomad Variables readable by this job only, never from the job file.
@@ -127,7 +133,23 @@ job "conveyor-server" {
           NOMAD_TOKEN={{ .nomad_token }}
           CONVEYOR_NOMAD__TOKEN={{ .nomad_token }}
           CONVEYOR_NOMAD__ATTEMPT_TOKEN_SECRET={{ .attempt_token_secret }}
+          CONVEYOR_BUILDS__SECRETS_KEY={{ .secrets_key }}
+          {{ with .github_app_id }}
+          CONVEYOR_GITHUB__APP_ID={{ . }}
           {{ end }}
+          {{ with .github_webhook_secret }}
+          CONVEYOR_GITHUB__WEBHOOK_SECRET={{ . }}
+          {{ end }}
+          {{ end }}
+        EOT
+      }
+
+      template {
+        destination = "${NOMAD_SECRETS_DIR}/github-app.pem"
+        perms       = "0400"
+        change_mode = "restart"
+        data        = <<-EOT
+          {{ with nomadVar "nomad/jobs/conveyor-server" }}{{ .github_private_key }}{{ end }}
         EOT
       }
 

@@ -1,5 +1,8 @@
 # `server`: the control-plane image (conveyor server / scheduler / builder / agent).
-# `workflows`: images the builder makes, one tag per workflow version; the Nomad executor runs them.
+# `workflows`: images the builder makes, one tag per workflow version (`<slug>-<commit>`); the
+#   Nomad executor runs them.
+# `build-cache`: BuildKit's registry cache (`mode=max`, one tag per workflow, rewritten by every
+#   build): what lets a builder on one node reuse the layers another node built.
 
 locals {
   repositories = toset(["server", "workflows"])
@@ -46,6 +49,40 @@ resource "aws_ecr_lifecycle_policy" "conveyor" {
           tagStatus   = "any"
           countType   = "imageCountMoreThan"
           countNumber = var.ecr_keep_images
+        }
+        action = { type = "expire" }
+      },
+    ]
+  })
+}
+
+resource "aws_ecr_repository" "build_cache" {
+  #checkov:skip=CKV_AWS_51:a cache tag is rewritten by every build of its workflow; no task ever runs an image from here
+  name                 = "${var.name}/build-cache"
+  image_tag_mutability = "MUTABLE"
+
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+
+  encryption_configuration {
+    encryption_type = "KMS"
+    kms_key         = aws_kms_key.conveyor.arn
+  }
+}
+
+resource "aws_ecr_lifecycle_policy" "build_cache" {
+  repository = aws_ecr_repository.build_cache.name
+  policy = jsonencode({
+    rules = [
+      {
+        rulePriority = 1
+        description  = "Drop cache layers no tag refers to any more after ${var.ecr_untagged_days} days"
+        selection = {
+          tagStatus   = "untagged"
+          countType   = "sinceImagePushed"
+          countUnit   = "days"
+          countNumber = var.ecr_untagged_days
         }
         action = { type = "expire" }
       },

@@ -134,7 +134,7 @@ data "aws_iam_policy_document" "builder" {
     resources = ["*"]
   }
 
-  # Pull rights on the same repository: BuildKit reads its registry cache (cache_from) back.
+  # Pull rights on the same repositories: BuildKit reads its registry cache (cache_from) back.
   statement {
     sid    = "EcrPushWorkflowImages"
     effect = "Allow"
@@ -147,7 +147,10 @@ data "aws_iam_policy_document" "builder" {
       "ecr:PutImage",
       "ecr:UploadLayerPart",
     ]
-    resources = [aws_ecr_repository.conveyor["workflows"].arn]
+    resources = [
+      aws_ecr_repository.conveyor["workflows"].arn,
+      aws_ecr_repository.build_cache.arn,
+    ]
   }
 }
 

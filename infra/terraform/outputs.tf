@@ -23,6 +23,16 @@ output "workflows_repository_url" {
   value       = aws_ecr_repository.conveyor["workflows"].repository_url
 }
 
+output "build_cache_repository_url" {
+  description = "Where builders keep BuildKit's registry cache: CONVEYOR_BUILDS__CACHE_REPOSITORY."
+  value       = aws_ecr_repository.build_cache.repository_url
+}
+
+output "registry_host" {
+  description = "The account's ECR host, which builders log in to (ecr:GetAuthorizationToken)."
+  value       = split("/", aws_ecr_repository.conveyor["workflows"].repository_url)[0]
+}
+
 output "control_plane_instance_profile" {
   description = "Instance profile of the Nomad nodes of class conveyor-control."
   value       = aws_iam_instance_profile.control_plane.name

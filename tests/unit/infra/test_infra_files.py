@@ -33,7 +33,7 @@ CHECKOV = Path("/opt/checkov-venv/bin/checkov")
 CHECKOV_SETUP = ".ci/setup.d/30-checkov.sh"
 
 TERRAFORM_FILES = ("main", "variables", "outputs", "s3", "ecr", "iam", "rds", "versions")
-NOMAD_FILES = ("conveyor-server", "conveyor-scheduler", "worker-template")
+NOMAD_FILES = ("conveyor-server", "conveyor-scheduler", "conveyor-builder", "worker-template")
 # The only action AWS offers no narrower resource for.
 STAR_RESOURCE_ACTIONS = {"ecr:GetAuthorizationToken"}
 # A KMS key policy's Resource must be "*": it means the key the policy is attached to.
@@ -212,13 +212,22 @@ def test_bucket_policy_refuses_plain_http() -> None:
 
 def test_repositories_scan_on_push_with_immutable_tags_and_expire_images() -> None:
     repositories = resources("aws_ecr_repository")
-    assert set(repositories) == {"conveyor"}
+    assert set(repositories) == {"conveyor", "build_cache"}
     repository = repositories["conveyor"]
     assert repository["image_tag_mutability"] == "IMMUTABLE"
     assert block(repository, "image_scanning_configuration")["scan_on_push"] is True
     assert block(repository, "encryption_configuration")["encryption_type"] == "KMS"
     lifecycle = resources("aws_ecr_lifecycle_policy")["conveyor"]
     assert lifecycle["for_each"] == repository["for_each"], "one lifecycle policy per repository"
+
+
+def test_the_build_cache_repository_is_mutable_encrypted_and_expires_old_layers() -> None:
+    cache = resources("aws_ecr_repository")["build_cache"]
+    # BuildKit rewrites a workflow's cache tag on every build; no task runs an image from it
+    assert cache["image_tag_mutability"] == "MUTABLE"
+    assert block(cache, "encryption_configuration")["encryption_type"] == "KMS"
+    lifecycle = resources("aws_ecr_lifecycle_policy")["build_cache"]
+    assert lifecycle["repository"] == "${aws_ecr_repository.build_cache.name}"
 
 
 # --- IAM -------------------------------------------------------------------------------------
@@ -294,6 +303,13 @@ def test_builder_pushes_images_and_nothing_else() -> None:
     actions = actions_of("builder")
     assert {"ecr:PutImage", "ecr:CompleteLayerUpload"} <= actions
     assert all(action.startswith("ecr:") for action in actions), actions
+    (push,) = [
+        s for s in statements(policy_documents()["builder"]) if "ecr:PutImage" in s["actions"]
+    ]
+    assert push["resources"] == [
+        '${aws_ecr_repository.conveyor["workflows"].arn}',
+        "${aws_ecr_repository.build_cache.arn}",
+    ]
 
 
 def test_worker_nodes_only_pull_images() -> None:
@@ -403,6 +419,58 @@ def test_control_plane_jobs(job_file: str, command: str) -> None:
     assert {"CONVEYOR_DATABASE__URL", "NOMAD_ADDR", "NOMAD_TOKEN"} <= set(environment)
     unknown = [v for v in environment if v.startswith("CONVEYOR_") and not setting_exists(v)]
     assert unknown == [], "not settings in core/settings.py"
+
+
+def test_builder_job_runs_the_builder_beside_a_rootless_buildkit() -> None:
+    name, job = nomad_job("conveyor-builder")
+    assert name == "conveyor-builder" and job["type"] == "service"
+    assert block(job, "constraint")["value"] == "conveyor-builder"
+    group = single_group(job)
+    network = block(group, "network")
+    assert network["mode"] == "bridge", "the builder reaches BuildKit on the group's loopback"
+    relay_port = block(network, "port")["relay"]["to"]
+    found = tasks(group)
+    assert set(found) == {"buildkitd", "builder"}
+
+    buildkitd = found["buildkitd"]
+    assert block(buildkitd, "lifecycle") == {"hook": "prestart", "sidecar": True}
+    config = block(buildkitd, "config")
+    assert "rootless" in variable_of_job("conveyor-builder", "buildkit_image")
+    assert config.get("privileged") is not True
+    assert "--oci-worker-no-process-sandbox" in config["args"]
+    address = config["args"][config["args"].index("--addr") + 1]
+
+    builder = found["builder"]
+    config = block(builder, "config")
+    assert (config["command"], config["args"][0]) == ("conveyor", "builder")
+    environment = task_environment(builder)
+    assert environment["CONVEYOR_BUILDS__BUILDKIT_ADDRESS"] == address
+    assert environment["CONVEYOR_BUILDS__CACHE"] == "registry"
+    assert environment["CONVEYOR_BUILDS__REGISTRY_AUTH"] == "ecr"
+    assert environment["CONVEYOR_BUILDS__REPOSITORY_PER_WORKFLOW"] == "false", "immutable tags"
+    assert environment["CONVEYOR_BUILDER__LISTEN_PORT"] == str(relay_port)
+    assert environment["CONVEYOR_BUILDER__ADVERTISE_URL"] == "http://${NOMAD_ADDR_relay}"
+    assert {"CONVEYOR_DATABASE__URL", "CONVEYOR_BUILDS__SECRETS_KEY"} <= set(environment)
+    unknown = [v for v in environment if v.startswith("CONVEYOR_") and not setting_exists(v)]
+    assert unknown == [], "not settings in core/settings.py"
+    grace = float(environment["CONVEYOR_BUILDER__STOP_GRACE_SECONDS"])
+    assert float(builder["kill_timeout"].removesuffix("s")) > grace, "time to hand builds back"
+    outputs = {name for entry in load(TERRAFORM / "outputs.tf")["output"] for name in entry}
+    for variable in ("workflows_repository_url", "build_cache_repository_url", "blobs_url"):
+        assert variable in outputs, f"the job's {variable} comes from Terraform"
+
+
+def variable_of_job(job_file: str, name: str) -> Any:
+    for entry in load(NOMAD / f"{job_file}.nomad.hcl")["variable"]:
+        if name in entry:
+            return entry[name]["default"]
+    raise AssertionError(f"no variable {name}")
+
+
+def test_the_server_job_leaves_builds_to_the_builders() -> None:
+    _, job = nomad_job("conveyor-server")
+    (task,) = tasks(single_group(job)).values()
+    assert task_environment(task)["CONVEYOR_BUILDS__IN_PROCESS"] == "false"
 
 
 def test_settings_read_the_variables_the_jobs_set() -> None:
