@@ -10,11 +10,15 @@ instances.
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Executable
+from sqlalchemy.exc import DBAPIError
 
 from core.db.database import Database
 from core.events import EventBus, RunChanged
@@ -25,6 +29,13 @@ T = TypeVar("T")
 
 # how long a deferred update waits for a transaction to go out with before it goes on its own
 DEFER_SECONDS = 0.02
+# a transaction the database aborted to break a deadlock (or a serialization failure) is run
+# again, up to this many times in all, after a short random pause
+TRIES = 5
+RETRY_DELAY_S = 0.005
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+
+logger = logging.getLogger(__name__)
 
 Launch = Callable[[list[Admitted]], object]
 
@@ -94,22 +105,40 @@ class Writer:
         return await asyncio.shield(self._run(fn))
 
     async def _run(self, fn: Callable[[Connection, Changes], T]) -> T:
-        changes = Changes()
         deferred, self._deferred = self._deferred, []
-
-        def transaction(conn: Connection) -> T:
-            _write_deferred(conn, deferred)
-            result = fn(conn, changes)
-            if changes.runs and self.cross_process:
-                notify(conn, self.origin, changes.runs)
+        for attempt in range(1, TRIES + 1):
+            changes = Changes()
+            try:
+                result = await self.db.write(
+                    functools.partial(self._transaction, fn, deferred, changes)
+                )
+            except DBAPIError as exc:
+                if attempt < TRIES and is_transient(exc):
+                    # PostgreSQL chose this transaction as a deadlock's victim: it rolled back
+                    # whole, so running it again is safe
+                    logger.info("transaction retried (%d/%d): %s", attempt, TRIES, _first_line(exc))
+                    await asyncio.sleep(random.uniform(0, RETRY_DELAY_S * attempt))
+                    continue
+                self._deferred[:0] = deferred  # rolled back with the rest: they go with the next
+                raise
+            except BaseException:
+                self._deferred[:0] = deferred
+                raise
+            self.publish(changes)
             return result
+        raise AssertionError("unreachable")  # pragma: no cover
 
-        try:
-            result = await self.db.write(transaction)
-        except BaseException:
-            self._deferred[:0] = deferred  # rolled back with the rest: they go with the next
-            raise
-        self.publish(changes)
+    def _transaction(
+        self,
+        fn: Callable[[Connection, Changes], T],
+        deferred: list[tuple[Executable, dict[str, Any]]],
+        changes: Changes,
+        conn: Connection,
+    ) -> T:
+        _write_deferred(conn, deferred)
+        result = fn(conn, changes)
+        if changes.runs and self.cross_process:
+            notify(conn, self.origin, changes.runs)
         return result
 
     def publish(self, changes: Changes) -> None:
@@ -122,6 +151,18 @@ class Writer:
                 self.admitter.launch(changes.admitted)
         if changes.wake:
             self.wake_scheduler.set()
+
+
+def is_transient(exc: DBAPIError) -> bool:
+    """A deadlock victim or a serialization failure: the transaction may simply run again."""
+    for error in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        if getattr(error, "sqlstate", None) in _TRANSIENT_SQLSTATES:
+            return True
+    return False
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).split("\n", 1)[0]
 
 
 def _write_deferred(conn: Connection, deferred: list[tuple[Executable, dict[str, Any]]]) -> None:
