@@ -72,10 +72,14 @@ class Slots:
 # Statements are built once: building a statement costs more than running it on SQLite.
 _WORKSPACE: BindParameter[str] = bindparam("workspace_id", type_=String)
 _LIVE = (attempts.c.workspace_id == _WORKSPACE) & attempts.c.state.in_(LIVE_STATES)
+# Row locks on PostgreSQL are FOR NO KEY UPDATE (key_share=True), never FOR UPDATE: inserting a
+# run or an attempt takes FOR KEY SHARE on the rows its foreign keys name, which FOR UPDATE
+# conflicts with. Two creates would each hold that share on the workspace and wait to upgrade it:
+# a deadlock on every burst of concurrent creates. No statement here changes a key.
 _LOCK_WORKSPACE = (
     select(workspaces.c.max_concurrency)
     .where(workspaces.c.id == _WORKSPACE)
-    .with_for_update(of=workspaces)
+    .with_for_update(of=workspaces, key_share=True)
 )
 _ACTIVE = select(
     select(func.count()).where(_LIVE, attempts.c.waiting.is_(False)).scalar_subquery(),
@@ -104,7 +108,7 @@ _RESUMABLE = (
     )
     .order_by(runs.c.root_id, runs.c.id)
     .limit(bindparam("limit"))
-    .with_for_update(skip_locked=True, of=attempts)
+    .with_for_update(skip_locked=True, of=attempts, key_share=True)
 )
 _ADMISSIBLE = (
     select(runs)
@@ -117,7 +121,7 @@ _ADMISSIBLE = (
     # order of the index ix_task_runs_admission, so a pass reads the next few of any queue
     .order_by(runs.c.is_root, runs.c.root_id, runs.c.id)
     .limit(bindparam("limit"))
-    .with_for_update(skip_locked=True)
+    .with_for_update(skip_locked=True, key_share=True)
 )
 _OPTIONS = select(tasks.c.id, tasks.c.options).where(
     tasks.c.id.in_(bindparam("ids", expanding=True))

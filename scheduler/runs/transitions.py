@@ -77,8 +77,13 @@ _ATTEMPT: BindParameter[str] = bindparam("b_attempt", type_=String)
 _INSERT_RUN = insert(runs)
 _INSERT_ATTEMPT = insert(attempts)
 _INSERT_EVENT = insert(attempt_events)
-_LOCK_RUN = select(runs).where(runs.c.id == _RUN).with_for_update()
-_LOCK_PARENT = select(runs.c.status, runs.c.child_count).where(runs.c.id == _RUN).with_for_update()
+# FOR NO KEY UPDATE, as every row lock here (admission.py says why)
+_LOCK_RUN = select(runs).where(runs.c.id == _RUN).with_for_update(key_share=True)
+_LOCK_PARENT = (
+    select(runs.c.status, runs.c.child_count)
+    .where(runs.c.id == _RUN)
+    .with_for_update(key_share=True)
+)
 _COUNT_CHILD = update(runs).where(runs.c.id == _RUN).values(child_count=runs.c.child_count + 1)
 _UPDATE_RUN = update(runs).where(runs.c.id == _RUN)
 _START_RUN = (
@@ -302,7 +307,7 @@ class Transitions:
             .where(schedules.c.next_fire_at <= now)
             .order_by(schedules.c.next_fire_at)
             .limit(_SCHEDULES_PER_PASS)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, key_share=True)
         ).all()
         fired_in: set[str] = set()
         for schedule in due:
@@ -606,7 +611,7 @@ class Transitions:
             run = conn.execute(
                 select(runs)
                 .where(runs.c.id == run_id, runs.c.workspace_id == workspace_id)
-                .with_for_update()
+                .with_for_update(key_share=True)
             ).first()
             if run is None:
                 raise NotFound(f"task run {run_id} not found")

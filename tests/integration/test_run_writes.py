@@ -15,6 +15,7 @@ from core.db.database import AsyncDatabase
 from core.events import EventBus
 from scheduler.runs.writes import Changes, Writer
 from tests.integration.databases import fresh_database
+from tests.integration.engine_fixtures import WS, open_engine
 
 pytestmark = pytest.mark.anyio
 
@@ -61,3 +62,21 @@ async def test_a_deadlock_victim_runs_again(postgres_url: str) -> None:
     finally:
         await other.close()
         await engine.dispose()
+
+
+async def test_admission_does_not_wait_on_rows_that_merely_name_the_workspace(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A transaction inserting a run holds FOR KEY SHARE on its workspace (the foreign key);
+    admission's workspace lock must not wait for it, or concurrent creates deadlock."""
+    async with open_engine(tmp_path, database_url=postgres_url) as runtime:
+        other = await asyncpg.connect(postgres_url.replace("+asyncpg", ""))
+        try:
+            inserting = other.transaction()
+            await inserting.start()
+            await other.execute("SELECT 1 FROM workspaces WHERE id = $1 FOR KEY SHARE", WS)
+            await asyncio.wait_for(runtime.transitions.set_limit(WS, 3), 10)
+            await asyncio.wait_for(runtime.service.create_run(WS, "wf/leaf", [1]), 10)
+            await inserting.rollback()
+        finally:
+            await other.close()
