@@ -79,7 +79,7 @@ async def change_stream(
         if missed is None:
             yield f"id: {log.cursor}\nevent: stale\ndata: {{}}\n\n"
             missed = []
-        last = missed[-1][0] if missed else 0
+        last = 0  # the newest change handled: what the queue repeats of `missed` is skipped
         pending: list[Numbered] = missed
         while True:
             if not pending:

@@ -174,7 +174,10 @@ class FakeService:
         self, workspace_id: str, run_filter: RunFilter, *, cursor: str | None, limit: int
     ) -> Page[RunInfo]:
         self.calls.append(("list", (run_filter, cursor, limit)))
-        return Page(list(self.runs.values())[:limit], None)
+        found = [
+            r for r in self.runs.values() if not run_filter.run_ids or r.id in run_filter.run_ids
+        ]
+        return Page(found[:limit], None)
 
     async def cancel_run(self, workspace_id: str, run_id: str) -> RunInfo:
         self.calls.append(("cancel", run_id))
