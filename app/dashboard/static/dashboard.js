@@ -238,7 +238,10 @@
         var fresh = $$("#run-rows > tr", doc);
         if (!ids) { morph(body, doc.getElementById("run-rows")); return; }
         if (!fresh.length) { return; }
-        var before = body.getBoundingClientRect().top;
+        // what the reader looks at stays where it is: the focused row, else the first one in view
+        var anchor = (document.activeElement && body.contains(document.activeElement) && document.activeElement.closest("tr")) ||
+          $$("tr[data-run-id]", body).filter(function (r) { return r.getBoundingClientRect().bottom > 0; })[0];
+        var before = anchor ? anchor.getBoundingClientRect().top : 0;
         fresh.forEach(function (row) {
           var id = row.getAttribute("data-run-id");
           if (body.querySelector('tr[data-run-id="' + id + '"]')) { return; }
@@ -249,8 +252,8 @@
         });
         var empty = document.getElementById("no-runs");
         if (empty) { empty.remove(); }
-        // keep what the reader looks at where it was: rows added above push it down
-        if (before < 0) { window.scrollBy(0, body.getBoundingClientRect().top - before); }
+        // at the top of the page new runs push the list down; further down the reader stays put
+        if (anchor && window.scrollY > 0) { window.scrollBy(0, anchor.getBoundingClientRect().top - before); }
         trimRows(body);
         announce(fresh.length + " new run" + (fresh.length === 1 ? "" : "s"));
       });

@@ -41,3 +41,10 @@ async def pipeline(
     groups = [list(range(b * width, (b + 1) * width)) for b in range(branches)]
     totals = await asyncio.gather(*(ctx.run(branch, g, fail_on, seconds) for g in groups))
     return sum(totals)
+
+
+@app.task(concurrency=1)
+def solo(seconds: float) -> float:
+    """One at a time: the queue shows the others waiting for their task's limit."""
+    time.sleep(seconds)
+    return seconds
