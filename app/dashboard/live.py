@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -68,7 +68,7 @@ async def change_stream(
     root_id: str | None,
     since: str | None,
     ping_seconds: float,
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     """`run` events for the changes after `since` (a `stale` event if they are not known), then
     for each new change; `: ping` when idle. Only the workspace's runs (of one tree with
     `root_id`)."""
