@@ -128,7 +128,7 @@ def test_failed_attempt_shows_its_stack_trace_and_the_retry(
     expect(first.locator("pre.trace")).to_contain_text("Traceback (most recent call last)")
     expect(page.locator("#run-head dl")).to_contain_text("retries 1")
     kinds = page.locator("#wf-rows rect").evaluate_all(
-        "rects => rects.map(r => r.getAttribute('class').replace('seg seg-', ''))"
+        "rects => rects.map(r => r.getAttribute('class').replace('seg-', ''))"
     )
     assert kinds[-3:] == ["failed", "backoff", "ok"] or kinds[-4:] == [
         "failed",

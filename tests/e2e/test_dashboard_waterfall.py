@@ -56,7 +56,7 @@ def test_a_failing_tree_draws_live_on_one_axis(
             failing.nth(index)
             .locator("rect")
             .evaluate_all(
-                "rects => rects.map(r => r.getAttribute('class').replace('seg seg-', ''))"
+                "rects => rects.map(r => r.getAttribute('class').replace('seg-', ''))"
             )
         )
         assert "backoff" in kinds and kinds[-1] == "failed" and kinds.count("failed") == 2, kinds

@@ -28,6 +28,8 @@ from scheduler.runs.timeline import TreeHistory
 MAX_TREE = 1000  # runs of one tree drawn on the page; the rest are counted and linked
 LOG_BYTES = 256 * 1024  # log shown in the page; the whole log is one link away
 MAX_ONLY = 200  # rows a live page asks for at once
+# the indented list beside the waterfall; a bigger tree links to its runs' list instead
+LIST_LIMIT = 300
 
 
 async def read_log_text(
@@ -116,6 +118,7 @@ async def run_page(request: Request, visitor: Visitor) -> Response:
         "log_cut": log_cut,
         "log_live": not run.status.terminal and log_attempt in (None, own["latest_attempt"]),
         "live_cursor": cursor,
+        "list_limit": LIST_LIMIT,
     }
     return render(request, visitor, "run.html", context)
 

@@ -40,28 +40,37 @@
 
   // --- the waterfall: bars are drawn in milliseconds from the root's creation -----------------
 
+  // Open segments grow every second; the axis grows by a tenth at a time, so the thousand bars
+  // of a big tree are rescaled now and then rather than every second.
   var waterfall = {
     table: null,
     base: 0, // the axis' length the server drew (closed segments end by then)
+    span: 0, // the axis' length drawn
     init: function () {
       this.table = document.getElementById("wf-table");
-      if (this.table) { this.base = Number(this.table.getAttribute("data-span")) || 1; this.draw(); }
+      if (this.table) { this.base = Number(this.table.getAttribute("data-span")) || 1; this.draw(true); }
     },
     grow: function (span) { if (span > this.base) { this.base = span; } },
-    draw: function () {
+    draw: function (rescale) {
       var table = this.table;
       if (!table || !document.body.contains(table)) { return; }
       var t0 = Number(table.getAttribute("data-t0"));
       var open = $$("rect[data-open]", table);
       var elapsed = now() - t0;
-      var span = Math.max(this.base, open.length ? elapsed : 0, 1);
       open.forEach(function (rect) {
-        rect.setAttribute("width", String(Math.max(elapsed - Number(rect.getAttribute("data-s")), 0)));
+        rect.setAttribute("width", String(Math.max(elapsed - Number(rect.getAttribute("data-open")), 0)));
       });
-      var box = "0 0 " + Math.round(span) + " 10";
+      var wanted = Math.max(this.base, open.length ? elapsed : 0, 1);
+      if (wanted > this.span || (!open.length && this.span !== wanted)) {
+        this.span = open.length ? wanted * 1.1 : wanted; // nothing runs: the axis ends with the tree
+        rescale = true;
+      }
+      if (!rescale) { return; }
+      var box = "0 0 " + Math.round(this.span) + " 10";
       $$("svg[viewBox]", table.tBodies[0]).forEach(function (svg) {
         if (svg.getAttribute("viewBox") !== box) { svg.setAttribute("viewBox", box); }
       });
+      var span = this.span;
       $$("#wf-axis > span").forEach(function (label, index) {
         label.textContent = secondsText(span * index / 4000);
       });
@@ -294,7 +303,7 @@
         if (info) { waterfall.grow(Number(info.getAttribute("data-span"))); }
         $$("#wf-rows > tr", doc).forEach(function (row) { waterfall.upsert(row); });
         $$("#tree-items > li", doc).forEach(upsertTreeItem);
-        waterfall.draw();
+        waterfall.draw(true);
         document.dispatchEvent(new CustomEvent("conveyor:refreshed"));
       });
     });
