@@ -55,9 +55,7 @@ def test_a_failing_tree_draws_live_on_one_axis(
         kinds = (
             failing.nth(index)
             .locator("rect")
-            .evaluate_all(
-                "rects => rects.map(r => r.getAttribute('class').replace('seg-', ''))"
-            )
+            .evaluate_all("rects => rects.map(r => r.getAttribute('class').replace('seg-', ''))")
         )
         assert "backoff" in kinds and kinds[-1] == "failed" and kinds.count("failed") == 2, kinds
         expect(failing.nth(index).locator(".wf-attempts")).to_have_text("2")
