@@ -120,15 +120,16 @@ async def events(request: Request, visitor: Visitor) -> Response:
 
 
 async def log_tail(request: Request, visitor: Visitor) -> Response:
-    """The attempt's log from the start, then each new write, until the attempt ends."""
-    raw = request.query_params.get("attempt", "")
-    if raw and not raw.isdigit():
-        raise InvalidRequest(f"attempt must be a number, got {raw!r}")
+    """The attempt's log from `offset` (the start by default), then each new write, until the
+    attempt ends."""
+    raw, since = request.query_params.get("attempt", ""), request.query_params.get("offset", "0")
+    if (raw and not raw.isdigit()) or not since.isdigit():
+        raise InvalidRequest(f"attempt and offset must be numbers, got {raw!r} and {since!r}")
     service = service_of(request)
     run_id = request.path_params["run_id"]
     # Read once first so an unknown run or attempt is a 404 rather than a broken stream.
     first = await service.read_log(visitor.workspace, run_id, int(raw) if raw else None, 0)
-    body = service.follow_log(visitor.workspace, run_id, first.attempt)
+    body = service.follow_log(visitor.workspace, run_id, first.attempt, int(since))
     headers = {**STREAM_HEADERS, "X-Conveyor-Attempt": str(first.attempt)}
     return StreamingResponse(body, media_type="text/plain; charset=utf-8", headers=headers)
 

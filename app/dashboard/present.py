@@ -35,6 +35,16 @@ def epoch_ms(value: datetime | None) -> int | None:
     return None if value is None else int(_aware(value).timestamp() * 1000)
 
 
+def clock(ms: int | None, full: bool = False) -> str:
+    """A log line's time: `14:03:07.250` (UTC), or with its date when `full`; `—` if unknown."""
+    if ms is None:
+        return "—" if not full else "time unknown"
+    at = datetime.fromtimestamp(ms / 1000, UTC)
+    if full:
+        return at.strftime("%Y-%m-%d %H:%M:%S.") + f"{at.microsecond // 1000:03d} UTC"
+    return at.strftime("%H:%M:%S.") + f"{at.microsecond // 1000:03d}"
+
+
 def duration(start: datetime | None, end: datetime | None, now: datetime | None = None) -> str:
     """`1.25 s`, `3 min 4 s`, `2 h 5 min`; an open interval runs to `now`; no start is `—`."""
     if start is None:

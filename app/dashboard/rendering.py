@@ -56,6 +56,7 @@ def environment() -> Environment:
     env.filters["param_type"] = present.parameter_type
     env.filters["summary"] = present.summary
     env.filters["epoch_ms"] = present.epoch_ms
+    env.filters["clock"] = present.clock
     env.filters["usd"] = present.usd
     env.globals["asset"] = asset_url
     env.globals["duration"] = present.duration

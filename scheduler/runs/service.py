@@ -136,11 +136,17 @@ class RunService(RunReads):
         """A chunk of an attempt's log (the latest attempt by default). NotFound if none."""
         return await self._logs.read_log(workspace_id, run_id, attempt, offset)
 
-    def follow_log(
+    async def log_stamps(
         self, workspace_id: str, run_id: str, attempt: int | None
+    ) -> list[tuple[int, int]]:
+        """When an attempt's log grew, as the platform saw it: (offset, ms since the epoch)."""
+        return await self._logs.read_stamps(workspace_id, run_id, attempt)
+
+    def follow_log(
+        self, workspace_id: str, run_id: str, attempt: int | None, offset: int = 0
     ) -> AsyncIterator[bytes]:
-        """The attempt's log from the start, then new bytes as written, until the attempt ends."""
-        return self._logs.follow_log(workspace_id, run_id, attempt)
+        """The attempt's log from `offset`, then new bytes as written, until the attempt ends."""
+        return self._logs.follow_log(workspace_id, run_id, attempt, offset)
 
     async def list_schedules(self, workspace_id: str) -> list[ScheduleInfo]:
         """The cron schedules of the workspace's active versions, soonest first."""

@@ -183,9 +183,15 @@ def test_logs_follow_search_and_download(page: Page, server: LiveServer, screens
     expect(page.locator("#log-matches")).to_have_text(re.compile(r"^5 of \d+ lines match$"))
     expect(log.locator("mark")).to_have_count(5)
     page.get_by_label("Search the log").fill("slept 3")
-    expect(log).to_have_text("slept 3 of 5 s\n")
+    expect(log.locator(".ln")).to_have_count(1)
+    expect(log.locator(".ln")).to_contain_text("slept 3 of 5 s")
     page.get_by_label("Search the log").fill("")
     expect(log).to_contain_text("slept 0 of 5 s")
+    # each line with the time the platform saw it, which can be hidden
+    stamp = log.locator(".ln .ts").first
+    expect(stamp).to_have_text(re.compile(r"^\d\d:\d\d:\d\d\.\d{3}$"))
+    page.get_by_label("Times").uncheck()
+    expect(stamp).to_be_hidden()
 
     with page.expect_download() as download:
         page.get_by_role("link", name="Download the log").click()
@@ -193,6 +199,9 @@ def test_logs_follow_search_and_download(page: Page, server: LiveServer, screens
     assert download.value.suggested_filename == f"{run.id}-attempt-0.log"
     assert "slept 0 of 5 s" in saved and "slept 4 of 5 s" in saved
     assert page.evaluate("window.__sameDocument") is True
+    page.reload()  # drawn by the server now, from the stamps the engine kept
+    expect(log.locator(".ln .ts").first).to_have_text(re.compile(r"^\d\d:\d\d:\d\d\.\d{3}$"))
+    expect(log.locator(".ln .ts").first).to_have_attribute("title", re.compile(r" UTC$"))
 
 
 def test_pages_read_without_javascript(browser: Any, server: LiveServer, screenshot: Shot) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from app.dashboard.waterfall import waterfall
 from core.domain import RunStatus
+from scheduler.runs.log_times import line_times
 from scheduler.runs.queue import WaitReason
 from scheduler.runs.rows import attempts
 from scheduler.runtime import Runtime
@@ -121,3 +122,27 @@ async def _attempt_id(runtime: Runtime, run_id: str) -> str:
     )
     assert attempt_id is not None
     return str(attempt_id)
+
+
+async def test_the_log_clock_stamps_lines_as_they_arrive(database_url: str, tmp_path: Path) -> None:
+    async with open_engine(tmp_path, database_url=database_url) as runtime:
+        run = await run_to_end(runtime, "wf/talks", [4, 0.6])
+        assert run.status is RunStatus.SUCCEEDED
+        [attempt] = run.attempts
+        assert attempt.started_at is not None and attempt.ended_at is not None
+        stamps = await runtime.service.log_stamps(WS, run.id, 0)
+        assert len(stamps) >= 3, stamps
+        assert [o for o, _ in stamps] == sorted({o for o, _ in stamps}), "growing offsets"
+        chunk = await runtime.service.read_log(WS, run.id, 0, 0)
+        times = line_times(chunk.data, stamps, attempt.ended_at)
+        lines = [n for n, line in enumerate(chunk.data.splitlines()) if line.startswith(b"line")]
+        assert len(lines) == 4
+        at = [times[n] for n in lines]
+        assert all(t is not None for t in at)
+        first, last = at[0], at[-1]
+        assert first is not None and last is not None
+        # printed 0.6 s apart: seen 1.8 s apart, give or take the clock's quarter second
+        assert 1.3 <= (last - first) / 1000 <= 2.4, at
+        start_ms = attempt.started_at.timestamp() * 1000
+        end_ms = attempt.ended_at.timestamp() * 1000
+        assert start_ms <= first <= last <= end_ms + 500

@@ -4,6 +4,7 @@ fragments its script patches in while anything in the tree runs."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -22,6 +23,7 @@ from app.dashboard.visitor import Visitor
 from app.dashboard.waterfall import Waterfall, rows_of, waterfall
 from core.domain import RunInfo, RunStatus
 from core.errors import InvalidRequest, NotFound
+from scheduler.runs.log_times import line_times
 from scheduler.runs.service import RunService
 from scheduler.runs.timeline import TreeHistory
 
@@ -32,20 +34,39 @@ MAX_ONLY = 200  # rows a live page asks for at once
 LIST_LIMIT = 300
 
 
-async def read_log_text(
-    service: RunService, workspace: str, run_id: str, attempt: int | None
-) -> tuple[str | None, int | None, bool]:
-    """(text, attempt number, cut) of an attempt's log; (None, None, False) if there is none."""
+@dataclass(frozen=True)
+class LogView:
+    """The part of an attempt's log a page shows, line by line with when each arrived."""
+
+    attempt: int
+    lines: list[tuple[str, int | None]]  # (text with its newline, ms since the epoch)
+    size: int  # bytes shown: following the log goes on from there
+    cut: bool  # the log is longer than shown
+
+    @property
+    def empty(self) -> bool:
+        return not self.lines
+
+
+async def read_log_view(
+    service: RunService, workspace: str, run: RunInfo, attempt: int | None
+) -> LogView | None:
+    """The start of an attempt's log (the latest attempt by default); None if it has none."""
     try:
-        chunk = await service.read_log(workspace, run_id, attempt, 0)
+        chunk = await service.read_log(workspace, run.id, attempt, 0)
     except NotFound:
-        return None, None, False
+        return None
     data = bytearray()
     while chunk.data and len(data) < LOG_BYTES:
         data.extend(chunk.data)
-        chunk = await service.read_log(workspace, run_id, chunk.attempt, chunk.next_offset)
+        chunk = await service.read_log(workspace, run.id, chunk.attempt, chunk.next_offset)
     cut = len(data) > LOG_BYTES or bool(chunk.data)
-    return bytes(data[:LOG_BYTES]).decode("utf-8", errors="replace"), chunk.attempt, cut
+    shown = bytes(data[:LOG_BYTES])
+    stamps = await service.log_stamps(workspace, run.id, chunk.attempt)
+    ended = next((a.ended_at for a in run.attempts if a.number == chunk.attempt), None)
+    times = line_times(shown, stamps, ended)
+    texts = shown.decode("utf-8", errors="replace").splitlines(keepends=True)
+    return LogView(chunk.attempt, list(zip(texts, times, strict=False)), len(shown), cut)
 
 
 def _attempt_param(request: Request) -> int | None:
@@ -101,9 +122,7 @@ async def run_page(request: Request, visitor: Visitor) -> Response:
     if request.query_params.get("part") == "live":
         return await _live_part(request, visitor, service, run)
     board, tree = await tree_of(service, visitor.workspace, run)
-    log_text, log_attempt, log_cut = await read_log_text(
-        service, visitor.workspace, run.id, _attempt_param(request)
-    )
+    log = await read_log_view(service, visitor.workspace, run, _attempt_param(request))
     input_text, input_cut = pretty_json(run.input if run.input is not None else [])
     own = run_context(run)
     context = {
@@ -113,10 +132,10 @@ async def run_page(request: Request, visitor: Visitor) -> Response:
         "tree": tree,
         "input_text": input_text,
         "input_cut": input_cut,
-        "log_text": log_text,
-        "log_attempt": log_attempt,
-        "log_cut": log_cut,
-        "log_live": not run.status.terminal and log_attempt in (None, own["latest_attempt"]),
+        "log": log,
+        "log_attempt": log.attempt if log else None,
+        "log_live": not run.status.terminal
+        and (log is None or log.attempt == own["latest_attempt"]),
         "live_cursor": cursor,
         "list_limit": LIST_LIMIT,
     }

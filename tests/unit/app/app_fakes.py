@@ -200,9 +200,15 @@ class FakeService:
         return LogChunk(data, offset + len(data), attempt or 0, finished=True)
 
     async def follow_log(
-        self, workspace_id: str, run_id: str, attempt: int | None
+        self, workspace_id: str, run_id: str, attempt: int | None, offset: int = 0
     ) -> AsyncIterator[bytes]:
-        yield self.log
+        yield self.log[offset:]
+
+    async def log_stamps(
+        self, workspace_id: str, run_id: str, attempt: int | None
+    ) -> list[tuple[int, int]]:
+        await self.get_run(workspace_id, run_id)
+        return [(6, 1_796_000_000_250)]  # "hello\n" was seen then; "world\n" only at the end
 
     async def list_tasks(
         self,

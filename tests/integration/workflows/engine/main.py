@@ -162,3 +162,13 @@ def hold_alone(name: str) -> str:
 def retries_later(name: str) -> str:
     """Fails at once and waits a minute before its retry (the queue shows it backing off)."""
     raise RuntimeError(f"{name} fails its first attempt")
+
+
+@app.task
+def talks(lines: int, seconds: float) -> int:
+    """Prints `lines` lines, `seconds` apart (the log clock stamps when each arrived)."""
+    for n in range(lines):
+        if n:
+            time.sleep(seconds)
+        print(f"line {n}", flush=True)
+    return lines

@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from app.dashboard import present
 from core.domain import AttemptOutcome, RunStatus
-from tests.unit.app.app_fakes import FakeRuntime, fake_app, make_attempt, make_run
+from tests.unit.app.app_fakes import T0, FakeRuntime, fake_app, make_attempt, make_run
 
 pytestmark = pytest.mark.anyio
 
@@ -208,3 +209,13 @@ async def test_log_download(local: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     assert response.text == "hello\nworld\n"
     assert response.headers["content-disposition"] == 'attachment; filename="trn-1-attempt-0.log"'
+
+
+async def test_log_lines_carry_the_time_the_platform_saw_them(local: httpx.AsyncClient) -> None:
+    page = (await local.get("/runs/trn-1")).text
+    hello_ms, world_ms = 1_796_000_000_250, present.epoch_ms(T0)  # "world\n" came after the
+    # clock's last look: it gets the attempt's end
+    for text, ms in (("hello", hello_ms), ("world", world_ms)):
+        stamp = f'<span class="ts" title="{present.clock(ms, True)}">{present.clock(ms)}</span>'
+        assert f'<span class="ln">{stamp}{text}\n</span>' in page
+    assert 'data-offset="12"' in page  # following the log goes on from the bytes shown
