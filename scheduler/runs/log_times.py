@@ -34,9 +34,17 @@ def line_times(
     times: list[int | None] = []
     offset = 0
     index = 0
-    for line in data.splitlines(keepends=True):
+    for line in split_lines(data):
         offset += len(line)
         while index < len(stamps) and stamps[index][0] < offset:
             index += 1
         times.append(stamps[index][1] if index < len(stamps) else end_ms)
     return times
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    """Lines ended by `\n` only (a `\r` redraws a line in a terminal; it ends none here), each
+    with its newline. Splitting UTF-8 there never cuts a character."""
+    pieces = data.split(b"\n")
+    lines = [piece + b"\n" for piece in pieces[:-1]]
+    return [*lines, pieces[-1]] if pieces[-1] else lines

@@ -31,7 +31,9 @@ def test_the_queue_page_is_live_with_each_wait_explained(
     pending = page.locator("#q-pending-runs tbody tr")
     expect(pending).to_have_count(2)
     expect(pending.nth(0)).to_have_attribute("data-reason", "task_limit")
-    expect(pending.nth(0)).to_contain_text("Task limit: tree/solo allows 1 at once and 1 run.")
+    expect(pending.nth(0)).to_contain_text(
+        "Task limit: tree/solo runs at most 1 at once, and 1 is running."
+    )
     expect(pending.nth(1)).to_have_attribute("data-reason", "workspace_limit")
     expect(pending.nth(1)).to_contain_text("every slot is in use")
     expect(page.locator("#q-oldest")).to_contain_text(solo_too.id)

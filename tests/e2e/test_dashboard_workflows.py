@@ -67,8 +67,11 @@ def test_deploy_from_the_page_and_follow_the_build(
     expect(section.locator("table.builds [data-build-status]")).to_have_text(
         ["Failed", "Succeeded"]
     )
-    section.get_by_label("Commit to deploy").fill("not-a-sha")
-    section.get_by_label("Commit to deploy").evaluate("field => field.removeAttribute('pattern')")
-    section.get_by_role("button", name="Deploy greeter").click()
-    expect(page.get_by_role("alert")).to_contain_text("full 40-character sha")
     screenshot(page, "workflows-git")
+    field = section.get_by_label("Commit to deploy")
+    field.fill("not-a-sha")
+    field.evaluate("field => field.removeAttribute('pattern')")  # what the browser would check
+    section.get_by_role("button", name="Deploy greeter").click()
+    expect(section.get_by_role("alert")).to_contain_text("full 40-character sha")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(field).to_have_value("not-a-sha")

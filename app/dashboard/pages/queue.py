@@ -21,9 +21,10 @@ def reason_text(queued: QueuedRun, free: int) -> str:
     if queued.reason is WaitReason.NEXT:
         return "Starts at the next admission: a slot is free."
     if queued.reason is WaitReason.TASK_LIMIT:
+        verb = "is" if queued.busy == 1 else "are"
         return (
-            f"Task limit: {queued.run.task_slug} allows {queued.concurrency} at once "
-            f"and {queued.busy} run."
+            f"Task limit: {queued.run.task_slug} runs at most {queued.concurrency} at once, "
+            f"and {queued.busy} {verb} running."
         )
     if queued.reason is WaitReason.WORKSPACE_LIMIT:
         if free:

@@ -23,7 +23,7 @@ from app.dashboard.visitor import Visitor
 from app.dashboard.waterfall import Waterfall, rows_of, waterfall
 from core.domain import RunInfo, RunStatus
 from core.errors import InvalidRequest, NotFound
-from scheduler.runs.log_times import line_times
+from scheduler.runs.log_times import line_times, split_lines
 from scheduler.runs.service import RunService
 from scheduler.runs.timeline import TreeHistory
 
@@ -65,8 +65,8 @@ async def read_log_view(
     stamps = await service.log_stamps(workspace, run.id, chunk.attempt)
     ended = next((a.ended_at for a in run.attempts if a.number == chunk.attempt), None)
     times = line_times(shown, stamps, ended)
-    texts = shown.decode("utf-8", errors="replace").splitlines(keepends=True)
-    return LogView(chunk.attempt, list(zip(texts, times, strict=False)), len(shown), cut)
+    texts = [line.decode("utf-8", errors="replace") for line in split_lines(shown)]
+    return LogView(chunk.attempt, list(zip(texts, times, strict=True)), len(shown), cut)
 
 
 def _attempt_param(request: Request) -> int | None:

@@ -26,7 +26,6 @@ from builder.records import BuildInfo, BuildStatus
 from core.audit import Actor
 from core.blobs.base import BlobNotFound
 from core.domain import VersionInfo
-from core.errors import InvalidRequest
 
 logger = logging.getLogger("conveyor.dashboard")
 
@@ -39,6 +38,18 @@ _FOLLOW_SECONDS = 0.25
 
 
 async def workflows_page(request: Request, visitor: Visitor) -> Response:
+    return await _workflows(request, visitor)
+
+
+async def _workflows(
+    request: Request,
+    visitor: Visitor,
+    *,
+    problems: dict[str, str] | None = None,
+    typed: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The page; `problems` and `typed` by workflow id (a refused deploy form, shown back)."""
     service = service_of(request)
     workflows = await service.list_workflows(visitor.workspace)
     versions: dict[str, list[VersionInfo]] = defaultdict(list)
@@ -48,8 +59,15 @@ async def workflows_page(request: Request, visitor: Visitor) -> Response:
     for build in await build_services_of(request).catalog.list_builds(visitor.workspace, None):
         builds[build.workflow_id].append(build)
     commits = {b.version_id: b.commit_sha for items in builds.values() for b in items}
-    context = {"workflows": workflows, "versions": versions, "builds": builds, "commits": commits}
-    return render(request, visitor, "workflows.html", context)
+    context = {
+        "workflows": workflows,
+        "versions": versions,
+        "builds": builds,
+        "commits": commits,
+        "problems": problems or {},
+        "typed": typed or {},
+    }
+    return render(request, visitor, "workflows.html", context, status_code=status_code)
 
 
 def _actor(visitor: Visitor) -> Actor:
@@ -62,10 +80,17 @@ async def deploy(request: Request, visitor: Visitor) -> Response:
     form = await read_form(request, FORM_LIMIT)
     visitor.check_csrf(form.get("csrf_token"))
     commit = form.get("commit").strip().lower() or None
-    if commit is not None and not _SHA.match(commit):
-        raise InvalidRequest("the commit must be a full 40-character sha, or empty for the head")
     services = build_services_of(request)
     record = await services.catalog.get(visitor.workspace, request.path_params["workflow_id"])
+    if commit is not None and not _SHA.match(commit):
+        message = "the commit must be a full 40-character sha, or empty for the branch's head"
+        return await _workflows(
+            request,
+            visitor,
+            problems={record.id: message},
+            typed={record.id: form.get("commit")},
+            status_code=400,
+        )
     build = await services.pipeline.deploy(
         visitor.workspace, record.id, commit_sha=commit, trigger="dashboard"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from scheduler.runs.log_times import line_times, parse_stamps, times_key
+from scheduler.runs.log_times import line_times, parse_stamps, split_lines, times_key
 
 END = datetime(2026, 1, 1, tzinfo=UTC)
 END_MS = int(END.timestamp() * 1000)
@@ -24,3 +24,14 @@ def test_stamps_are_read_leniently() -> None:
     text = "4 1000\n13 2000\ngarbage\n14 \n 15 3000\n"
     assert parse_stamps(text) == [(4, 1000), (13, 2000)]
     assert times_key("logs/trn-1/0.log") == "logs/trn-1/0.log.times"
+
+
+def test_only_newlines_end_lines() -> None:
+    data = "progress 10%\rprogress 99%\r\n\u00e9\x0c\u00e8\u2028\u00ea\nlast".encode()
+    assert split_lines(data) == [
+        b"progress 10%\rprogress 99%\r\n",
+        "\u00e9\x0c\u00e8\u2028\u00ea\n".encode(),
+        b"last",
+    ]
+    assert len(line_times(data, [(5, 1)], END)) == 3
+    assert split_lines(b"") == [] and split_lines(b"a\n") == [b"a\n"]
