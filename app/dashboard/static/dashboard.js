@@ -1,4 +1,7 @@
-// Progressive enhancement: every page reads fine without this file. With it:
+// The dashboard's script, in three files loaded in order (no build step): this one (helpers the
+// others share, small enhancements, start-up), live.js (the event stream, the waterfall, rows
+// patched in place) and logs.js (logs followed, searched, stamped). Every page reads fine
+// without any of them. With them:
 // - one event stream per page (Server-Sent Events) patches what changed in place: rows get their
 //   new status and times from the event itself; rows the page does not have yet, and the parts
 //   of a run page, come as small HTML fragments merged into the page node by node (focus,
@@ -7,7 +10,7 @@
 // - logs are followed, searched and downloaded; ids copied; a theme chosen; keys do common things.
 "use strict";
 
-(function () {
+window.Conveyor = (function () {
   var LABELS = { pending: "Pending", running: "Running", succeeded: "Succeeded", failed: "Failed", canceled: "Canceled" };
   var skew = 0; // server clock minus ours, so durations agree with the server's times
 
@@ -37,61 +40,6 @@
       if (since) { el.textContent = secondsText((now() - since) / 1000); }
     });
   }
-
-  // --- the waterfall: bars are drawn in milliseconds from the root's creation -----------------
-
-  // Open segments grow every second; the axis grows by a tenth at a time, so the thousand bars
-  // of a big tree are rescaled now and then rather than every second.
-  var waterfall = {
-    table: null,
-    base: 0, // the axis' length the server drew (closed segments end by then)
-    span: 0, // the axis' length drawn
-    init: function () {
-      this.table = document.getElementById("wf-table");
-      if (this.table) { this.base = Number(this.table.getAttribute("data-span")) || 1; this.draw(true); }
-    },
-    grow: function (span) { if (span > this.base) { this.base = span; } },
-    draw: function (rescale) {
-      var table = this.table;
-      if (!table || !document.body.contains(table)) { return; }
-      var t0 = Number(table.getAttribute("data-t0"));
-      var open = $$("rect[data-open]", table);
-      var elapsed = now() - t0;
-      open.forEach(function (rect) {
-        rect.setAttribute("width", String(Math.max(elapsed - Number(rect.getAttribute("data-open")), 0)));
-      });
-      var wanted = Math.max(this.base, open.length ? elapsed : 0, 1);
-      if (wanted > this.span || (!open.length && this.span !== wanted)) {
-        this.span = open.length ? wanted * 1.1 : wanted; // nothing runs: the axis ends with the tree
-        rescale = true;
-      }
-      if (!rescale) { return; }
-      var box = "0 0 " + Math.round(this.span) + " 10";
-      $$("svg[viewBox]", table.tBodies[0]).forEach(function (svg) {
-        if (svg.getAttribute("viewBox") !== box) { svg.setAttribute("viewBox", box); }
-      });
-      var span = this.span;
-      $$("#wf-axis > span").forEach(function (label, index) {
-        label.textContent = secondsText(span * index / 4000);
-      });
-    },
-    upsert: function (row) {
-      var body = this.table && this.table.tBodies[0];
-      if (!body) { return; }
-      var id = row.getAttribute("data-run-id");
-      var existing = body.querySelector('tr[data-run-id="' + id + '"]');
-      if (existing) { morph(existing, row); return; }
-      var fresh = document.importNode(row, true);
-      var parent = body.querySelector('tr[data-run-id="' + row.getAttribute("data-parent-id") + '"]');
-      if (!parent) { body.appendChild(fresh); return; }
-      var depth = Number(parent.getAttribute("data-depth"));
-      var after = parent.nextElementSibling;
-      while (after && Number(after.getAttribute("data-depth")) > depth) { after = after.nextElementSibling; }
-      body.insertBefore(fresh, after);
-    }
-  };
-
-  setInterval(function () { tickDurations(document); waterfall.draw(); }, 1000);
 
   // --- merging server HTML into the page ------------------------------------------------------
 
@@ -194,342 +142,6 @@
       add: function (id) { ids[id] = true; schedule(); },
       all: function () { everything = true; schedule(); }
     };
-  }
-
-  // --- live pages -----------------------------------------------------------------------------
-
-  function badge(status, waiting) {
-    var el = document.createElement("span");
-    el.className = "status status-" + status;
-    el.setAttribute("data-status", status);
-    el.textContent = LABELS[status] || status;
-    if (waiting && status === "running") {
-      var note = document.createElement("span");
-      note.className = "muted";
-      note.textContent = "(waiting on children)";
-      el.append(" ", note);
-    }
-    return el;
-  }
-
-  // What an event alone can update: the status and the duration of every place showing the run.
-  function patchRun(holder, change) {
-    var old = holder.querySelector(".status[data-status]");
-    if (old && (old.getAttribute("data-status") !== change.status || !!old.querySelector(".muted") !== (change.waiting && change.status === "running"))) {
-      old.replaceWith(badge(change.status, change.waiting));
-    }
-    var since = holder.querySelector(".duration");
-    if (since && change.startedAt) {
-      since.setAttribute("data-since", String(change.startedAt));
-      if (change.completedAt) {
-        since.setAttribute("data-until", String(change.completedAt));
-        since.textContent = secondsText((change.completedAt - change.startedAt) / 1000);
-      }
-    }
-    var attempts = holder.querySelector("[data-attempts]");
-    if (attempts && attempts.textContent !== String(change.attempts)) { attempts.textContent = String(change.attempts); }
-    var box = holder.querySelector('input[type="checkbox"][name="run"]');
-    if (box && LABELS[change.status] && (change.status === "succeeded" || change.status === "failed" || change.status === "canceled")) {
-      box.disabled = true;
-      box.checked = false;
-    }
-  }
-
-  var MAX_ROWS = 200;
-
-  function runsPage(region) {
-    var body = document.getElementById("run-rows");
-    var firstPage = region.getAttribute("data-first-page") === "true";
-    var rowsUrl = region.getAttribute("data-rows");
-    var rows = batcher(300, function (ids) {
-      var url = rowsUrl + (ids ? "&only=" + ids.join(",") : "");
-      return fetchDocument(url).then(function (doc) {
-        var fresh = $$("#run-rows > tr", doc);
-        if (!ids) { morph(body, doc.getElementById("run-rows")); return; }
-        if (!fresh.length) { return; }
-        // what the reader looks at stays where it is: the focused row, else the first one in view
-        var anchor = (document.activeElement && body.contains(document.activeElement) && document.activeElement.closest("tr")) ||
-          $$("tr[data-run-id]", body).filter(function (r) { return r.getBoundingClientRect().bottom > 0; })[0];
-        var before = anchor ? anchor.getBoundingClientRect().top : 0;
-        fresh.forEach(function (row) {
-          var id = row.getAttribute("data-run-id");
-          if (body.querySelector('tr[data-run-id="' + id + '"]')) { return; }
-          var next = $$("tr[data-run-id]", body).filter(function (r) { return r.getAttribute("data-run-id") < id; })[0] || null;
-          var added = document.importNode(row, true);
-          body.insertBefore(added, next);
-          enhance(added);
-        });
-        var empty = document.getElementById("no-runs");
-        if (empty) { empty.remove(); }
-        // at the top of the page new runs push the list down; further down the reader stays put
-        if (anchor && window.scrollY > 0) { window.scrollBy(0, anchor.getBoundingClientRect().top - before); }
-        trimRows(body);
-        announce(fresh.length + " new run" + (fresh.length === 1 ? "" : "s"));
-      });
-    });
-    return {
-      run: function (change) {
-        var row = body.querySelector('tr[data-run-id="' + change.id + '"]');
-        if (row) { patchRun(row, change); } else if (firstPage) { rows.add(change.id); }
-      },
-      stale: function () { rows.all(); }
-    };
-  }
-
-  function trimRows(body) {
-    var all = $$("tr[data-run-id]", body);
-    var older = $('a[rel="next"]');
-    for (var index = all.length - 1; index >= MAX_ROWS; index--) {
-      var row = all[index];
-      if (row.contains(document.activeElement) || (row.querySelector("input:checked"))) { break; }
-      row.remove();
-    }
-    if (older && all.length > MAX_ROWS) {
-      var last = $$("tr[data-run-id]", body).pop();
-      var url = new URL(older.href);
-      url.searchParams.set("cursor", last.getAttribute("data-run-id"));
-      older.href = url.pathname + url.search;
-    }
-  }
-
-  function runPage(region) {
-    var runId = region.getAttribute("data-run-id");
-    var fragment = region.getAttribute("data-fragment");
-    // a big tree costs the server more to read: its rows are asked for less often
-    var rows = document.querySelectorAll("#wf-rows > tr").length;
-    var parts = batcher(rows > 200 ? 1000 : 250, function (ids) {
-      var url = fragment + (ids ? "&only=" + ids.join(",") : "");
-      return fetchDocument(url).then(function (doc) {
-        mergeParts(doc);
-        var info = doc.getElementById("fragment");
-        if (info) { waterfall.grow(Number(info.getAttribute("data-span"))); }
-        $$("#wf-rows > tr", doc).forEach(function (row) { waterfall.upsert(row); });
-        $$("#tree-items > li", doc).forEach(upsertTreeItem);
-        waterfall.draw(true);
-        document.dispatchEvent(new CustomEvent("conveyor:refreshed"));
-      });
-    });
-    return {
-      run: function (change) {
-        $$('[data-run-id="' + change.id + '"]', region).forEach(function (holder) {
-          if (holder.tagName === "TR" || holder.tagName === "LI") { patchRun(holder.tagName === "LI" ? holder.querySelector(".node") || holder : holder, change); }
-        });
-        if (change.id === runId) {
-          var status = document.getElementById("run-status");
-          if (status) { patchRun(status.parentNode.parentNode, change); }
-        }
-        parts.add(change.id);
-      },
-      stale: function () { parts.all(); }
-    };
-  }
-
-  function upsertTreeItem(item) {
-    var tree = document.getElementById("run-tree");
-    if (!tree) { return; }
-    var id = item.getAttribute("data-run-id");
-    var existing = tree.querySelector('li[data-run-id="' + id + '"]');
-    var node = item.querySelector(".node");
-    if (existing) {
-      var shown = existing.querySelector(":scope > .node");
-      if (shown && node) { morph(shown, node); }
-      return;
-    }
-    var parent = tree.querySelector('li[data-run-id="' + item.getAttribute("data-parent-id") + '"]');
-    var list = parent ? parent.querySelector(":scope > ul") : tree;
-    if (parent && !list) { list = document.createElement("ul"); parent.appendChild(list); }
-    var fresh = document.importNode(item, true);
-    fresh.removeAttribute("data-parent-id");
-    list.appendChild(fresh);
-  }
-
-  // Pages whose live part is one fragment fetched again (at most once a second) on changes.
-  function fragmentPage(region) {
-    var only = region.getAttribute("data-on");
-    var parts = batcher(1000, function () {
-      return fetchDocument(region.getAttribute("data-fragment")).then(mergeParts);
-    });
-    return {
-      run: function (change) {
-        if (only !== "terminal" || change.status === "succeeded" || change.status === "failed" || change.status === "canceled") { parts.all(); }
-      },
-      stale: function () { parts.all(); }
-    };
-  }
-
-  function listen(region) {
-    var url = region.getAttribute("data-events");
-    if (!url || !window.EventSource) { return; }
-    var kind = region.getAttribute("data-live");
-    var page = kind === "runs" ? runsPage(region) : kind === "run" ? runPage(region) : fragmentPage(region);
-    var since = region.getAttribute("data-since");
-    var source = new EventSource(url + (url.indexOf("?") < 0 ? "?" : "&") + "since=" + encodeURIComponent(since || ""));
-    source.addEventListener("run", function (event) { page.run(JSON.parse(event.data)); });
-    source.addEventListener("stale", function () { page.stale(); });
-    window.addEventListener("pagehide", function () { source.close(); });
-  }
-
-  // --- logs -----------------------------------------------------------------------------------
-
-  function clockText(ms) {
-    var at = new Date(ms);
-    function two(n) { return (n < 10 ? "0" : "") + n; }
-    var millis = String(at.getUTCMilliseconds());
-    return two(at.getUTCHours()) + ":" + two(at.getUTCMinutes()) + ":" + two(at.getUTCSeconds()) + "." + "000".slice(millis.length) + millis;
-  }
-
-  // A log as lines, each with the time the platform saw it (the server's stamps for what the
-  // page was drawn with; for lines followed live, when they reached the page).
-  function logView(pre, stampLive) {
-    var search = document.getElementById("log-search");
-    var follow = document.getElementById("log-follow");
-    var times = document.getElementById("log-times");
-    var matches = document.getElementById("log-matches");
-    var lines = [];
-    var stamped = pre.querySelectorAll(".ln");
-    if (stamped.length) {
-      Array.prototype.forEach.call(stamped, function (ln) {
-        var ts = ln.querySelector(".ts");
-        lines.push({ t: ts ? ts.textContent : "", title: ts ? ts.getAttribute("title") : "", text: ln.lastChild && ln.lastChild !== ts ? ln.lastChild.textContent : "" });
-      });
-    } else if (pre.textContent) {
-      pre.textContent.split(/(?<=\n)/).forEach(function (text) { lines.push({ t: "", title: "", text: text }); });
-    }
-    var query = "";
-
-    function lineNode(line) {
-      var node = document.createElement("span");
-      node.className = "ln";
-      var ts = document.createElement("span");
-      ts.className = "ts";
-      ts.textContent = line.t;
-      if (line.title) { ts.title = line.title; }
-      node.appendChild(ts);
-      var needle = query.toLowerCase();
-      if (!needle) { node.append(line.text); return node; }
-      var lower = line.text.toLowerCase();
-      var from = 0;
-      var at = lower.indexOf(needle);
-      while (at >= 0) {
-        node.append(line.text.slice(from, at));
-        var mark = document.createElement("mark");
-        mark.textContent = line.text.slice(at, at + needle.length);
-        node.appendChild(mark);
-        from = at + needle.length;
-        at = lower.indexOf(needle, from);
-      }
-      node.append(line.text.slice(from));
-      return node;
-    }
-    function shown(line) { return !query || line.text.toLowerCase().indexOf(query.toLowerCase()) >= 0; }
-    function render() {
-      var all = document.createDocumentFragment();
-      var count = 0;
-      lines.forEach(function (line) {
-        if (shown(line)) { count += 1; all.appendChild(lineNode(line)); }
-      });
-      pre.textContent = "";
-      pre.appendChild(all);
-      if (matches) { matches.textContent = query ? count + " of " + lines.length + " lines match" : ""; }
-    }
-    if (search) {
-      search.hidden = false;
-      var timer = null;
-      search.addEventListener("input", function () {
-        clearTimeout(timer);
-        timer = setTimeout(function () { query = search.value; render(); }, 120);
-      });
-    }
-    if (follow) { follow.parentNode.hidden = false; }
-    if (times) {
-      times.parentNode.hidden = false;
-      times.addEventListener("change", function () { pre.classList.toggle("no-times", !times.checked); });
-    }
-    return {
-      reset: function () { lines = []; render(); },
-      append: function (chunk) {
-        var stamp = stampLive ? clockText(now()) : "";
-        var parts = chunk.split(/(?<=\n)/);
-        var last = lines[lines.length - 1];
-        var node = pre.lastElementChild;
-        if (last && !/\n$/.test(last.text) && parts.length) {
-          last.text += parts.shift();  // the rest of a line begun in the last chunk
-          if (node && shown(last)) { node.replaceWith(lineNode(last)); } else if (shown(last)) { render(); }
-        }
-        parts.forEach(function (text) {
-          if (!text) { return; }
-          var line = { t: stamp, title: "", text: text };
-          lines.push(line);
-          if (shown(line)) { pre.appendChild(lineNode(line)); }
-        });
-        if (query && matches) { matches.textContent = $$(".ln", pre).length + " of " + lines.length + " lines match"; }
-        if (!follow || follow.checked) { pre.scrollTop = pre.scrollHeight; }
-      }
-    };
-  }
-
-  function stream(url, onStart, onChunk, onEnd) {
-    return fetch(url, { credentials: "same-origin" }).then(function (response) {
-      if (!response.ok || !response.body) { return; }
-      onStart(response);
-      var reader = response.body.getReader();
-      var decoder = new TextDecoder();
-      function pump() {
-        return reader.read().then(function (chunk) {
-          if (chunk.done) { onEnd(); return; }
-          onChunk(decoder.decode(chunk.value, { stream: true }));
-          return pump();
-        });
-      }
-      return pump();
-    }).catch(function () {});
-  }
-
-  function followRunLog(pre, view) {
-    var runId = pre.getAttribute("data-run-id");
-    var following = null;
-    var state = document.getElementById("log-state");
-    function head() { return document.getElementById("run-head"); }
-    function latestAttempt() { return head() ? head().getAttribute("data-latest-attempt") : ""; }
-    function terminal() { return head() && head().getAttribute("data-terminal") === "true"; }
-    function start(attempt) {
-      following = attempt;
-      // the attempt the page was drawn with goes on from what it shows; a later one from its start
-      var first = pre.getAttribute("data-attempt") === attempt;
-      var offset = first ? pre.getAttribute("data-offset") || "0" : "0";
-      var url = "/dashboard/runs/" + encodeURIComponent(runId) + "/log?attempt=" + encodeURIComponent(attempt) + "&offset=" + encodeURIComponent(offset);
-      stream(url, function () {
-        if (!first) { view.append("\n— attempt " + attempt + " —\n"); }
-        pre.classList.remove("log-empty");
-        pre.setAttribute("data-attempt", attempt);
-        if (state) { state.textContent = "Live: following attempt " + attempt + "."; }
-      }, function (text) { view.append(text); }, function () {
-        if (state) { state.textContent = "Attempt " + attempt + " ended."; }
-      });
-    }
-    function maybeStart() {
-      var latest = latestAttempt();
-      if (latest !== "" && latest !== following) { start(latest); }
-    }
-    document.addEventListener("conveyor:refreshed", function () { if (!terminal() || following === null) { maybeStart(); } });
-    maybeStart();
-  }
-
-  function followBuild(region) {
-    var pre = document.getElementById("log");
-    if (!pre || pre.getAttribute("data-follow") !== "true") { return; }
-    var view = logView(pre, false); // a build's log has its own times in its step lines
-    var state = document.getElementById("log-state");
-    var id = region.getAttribute("data-build-id");
-    stream("/dashboard/builds/" + encodeURIComponent(id) + "/log", function () {
-      view.reset();
-      pre.classList.remove("log-empty");
-    }, function (text) { view.append(text); }, function () {
-      fetchDocument(region.getAttribute("data-fragment")).then(mergeParts).then(function () {
-        var status = $("[data-build-status]");
-        if (state) { state.textContent = "The build ended: " + (status ? status.textContent : "") + "."; }
-      }).catch(function () {});
-    });
   }
 
   // --- small things ---------------------------------------------------------------------------
@@ -644,11 +256,15 @@
 
   document.addEventListener("keydown", onKey);
 
+  var starters = [];
+  var tickers = [tickDurations.bind(null, document)];
+
+  setInterval(function () { tickers.forEach(function (tick) { tick(); }); }, 1000);
+
   document.addEventListener("DOMContentLoaded", function () {
     var served = Number(document.body.getAttribute("data-now"));
     if (served) { skew = served - Date.now(); }
     enhance(document);
-    waterfall.init();
     tickDurations(document);
     bulk();
     var toggle = document.getElementById("theme-toggle");
@@ -661,13 +277,23 @@
     $$("#filters .chips input").forEach(function (chip) {
       chip.addEventListener("change", function () { chip.form.requestSubmit ? chip.form.requestSubmit() : chip.form.submit(); });
     });
-    $$("[data-live][data-events]").forEach(listen);
-    var build = document.querySelector('[data-live="build"]');
-    if (build) { followBuild(build); }
-    var log = document.getElementById("log");
-    if (log && !build) {
-      var view = logView(log, true);
-      if (log.getAttribute("data-follow") === "true") { followRunLog(log, view); }
-    }
+    starters.forEach(function (start) { start(); });
   });
+
+  return {
+    LABELS: LABELS,
+    now: now,
+    $: $,
+    $$: $$,
+    announce: announce,
+    secondsText: secondsText,
+    morph: morph,
+    enhance: enhance,
+    fetchDocument: fetchDocument,
+    mergeParts: mergeParts,
+    batcher: batcher,
+    // what live.js and logs.js do once the page is there, and every second
+    onStart: function (start) { starters.push(start); },
+    onTick: function (tick) { tickers.push(tick); }
+  };
 })();

@@ -42,7 +42,9 @@ async def test_pages_are_compressed_and_the_api_is_not(http: httpx.AsyncClient) 
     assert api.status_code == 200 and "content-encoding" not in api.headers
 
 
-@pytest.mark.parametrize("name", ["dashboard.css", "dashboard.js", "favicon.svg"])
+@pytest.mark.parametrize(
+    "name", ["dashboard.css", "dashboard.js", "live.js", "logs.js", "favicon.svg"]
+)
 async def test_static_files_with_their_hash_are_cached_for_good(
     http: httpx.AsyncClient, name: str
 ) -> None:
@@ -59,7 +61,7 @@ async def test_static_files_with_their_hash_are_cached_for_good(
 
 async def test_pages_link_their_assets_with_hashes_and_a_favicon(http: httpx.AsyncClient) -> None:
     page = (await http.get("/runs")).text
-    for name in ("dashboard.css", "dashboard.js", "favicon.svg"):
+    for name in ("dashboard.css", "dashboard.js", "live.js", "logs.js", "favicon.svg"):
         assert asset_url(name) in page
     assert re.search(
         r'<link rel="icon" href="[^"]+favicon.svg\?v=\w+" type="image/svg\+xml">', page
