@@ -80,13 +80,16 @@ class LogClock:
         await asyncio.to_thread(self._look, list(self._watched.values()))
 
     async def _run(self) -> None:
-        await self._adopt(None)
+        adopted = False
         while True:
-            await asyncio.sleep(self._interval)
             try:
+                if not adopted:  # what already runs: attempts a previous process started
+                    await self._adopt(None)
+                    adopted = True
                 await self._tick()
             except Exception:  # a missed look costs precision, never the scheduler
                 logger.exception("log clock: a look at the logs failed")
+            await asyncio.sleep(self._interval)
 
     async def _tick(self) -> None:
         started, self._started = self._started, set()

@@ -135,6 +135,8 @@ async def go(request: Request, visitor: Visitor) -> Response:
     wanted = request.query_params.get("id", "").strip().lower()
     if not wanted:
         return RedirectResponse("/runs", status_code=303)
+    if not all(c.isascii() and (c.isalnum() or c == "-") for c in wanted):
+        raise NotFound(f"{wanted!r} is not an id: ids are letters, digits and dashes.")
     if wanted.startswith("bld-"):
         return RedirectResponse(f"/builds/{wanted}", status_code=303)
     prefix = wanted if wanted.startswith("trn-") else f"trn-{wanted}"

@@ -143,6 +143,9 @@ async def test_go_to_a_run_by_its_id_or_the_start_of_it(
     missing = await go("trn-zzz")
     assert missing.status_code == 404 and "No run has an id starting with" in missing.text
     assert (await go("bld-123")).headers["location"] == "/builds/bld-123"
+    for odd in ("bld-../../x", "trn-1?x=1", "trn-\u00e9"):
+        refused = await go(odd)
+        assert refused.status_code == 404 and "is not an id" in refused.text
     assert (await go("")).headers["location"] == "/runs"
 
 
