@@ -176,3 +176,31 @@ def test_one_request_per_page_view_and_durations_tick_in_the_page(
     ]
     assert fetched == [], "the page asked for nothing more to show time passing"
     cancel(server, run)
+
+
+def test_bulk_cancel_from_a_filtered_list(page: Page, server: LiveServer) -> None:
+    done = start(server, "hello/square", {"a": 1})
+    wait_status(server, done.id, RunStatus.SUCCEEDED)
+    # two take the slots, the third waits: running and pending runs are cancelled alike
+    sleepers = [start(server, "hello/sleeper", {"seconds": 120}) for _ in range(3)]
+    ids = "&".join(f"id={run.id}" for run in [*sleepers, done])
+    page.goto(f"{server.url}/runs?{ids}")
+    rows = page.locator("#run-rows > tr")
+    expect(rows).to_have_count(4)
+    # a finished run cannot be cancelled: nothing to tick
+    expect(page.locator(f'tr[data-run-id="{done.id}"] input[name="run"]')).to_be_disabled()
+    page.locator(f'tr[data-run-id="{sleepers[0].id}"] a.run-link').focus()
+    page.keyboard.press("x")  # ticks the focused run
+    expect(page.locator("#selected-count")).to_have_text("1 selected")
+    page.get_by_label("Select every unfinished run on this page").check()
+    expect(page.locator("#selected-count")).to_have_text("3 selected")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Cancel selected").click()
+    expect(page.locator("#notice")).to_have_text("3 runs cancelled.")
+    expect(page).to_have_url(re.compile(r"canceled=3$"))
+    expect(rows).to_have_count(4)  # the same filtered list, back
+    for run in sleepers:
+        expect(page.locator(f'tr[data-run-id="{run.id}"] [data-status]')).to_have_attribute(
+            "data-status", "canceled"
+        )
+        assert server.call(server.engine.service.get_run(WS, run.id)).status is RunStatus.CANCELED
