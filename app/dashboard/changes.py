@@ -19,17 +19,20 @@ from starlette.requests import Request
 from app.api.state import app_state
 from core.events import EventBus, RunChanged
 
-KEPT = 4096  # changes remembered for pages and reconnects
+KEPT = 4096  # changes remembered for pages and reconnects; held at most for a slow reader
 
 Numbered = tuple[int, RunChanged]
+# what a follower reads: a change, or None where it fell so far behind that changes were dropped
+Followed = tuple[int, RunChanged | None]
 
 
 class ChangeLog:
     def __init__(self, bus: EventBus, kept: int = KEPT) -> None:
         self.epoch = secrets.token_hex(4)
         self._last = 0
+        self._kept = kept
         self._recent: deque[Numbered] = deque(maxlen=kept)
-        self._followers: set[asyncio.Queue[Numbered]] = set()
+        self._followers: set[asyncio.Queue[Followed]] = set()
         bus.add_listener(self._record)
 
     @property
@@ -42,7 +45,12 @@ class ChangeLog:
         entry = (self._last, change)
         self._recent.append(entry)
         for queue in self._followers:
-            queue.put_nowait(entry)
+            if queue.qsize() >= self._kept:  # a reader this far behind refreshes instead
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait((self._last, None))
+            else:
+                queue.put_nowait(entry)
 
     def after(self, cursor: str | None) -> list[Numbered] | None:
         """The changes after `cursor`; None when they are not all known (another epoch, too old)."""
@@ -58,9 +66,9 @@ class ChangeLog:
         return [entry for entry in self._recent if entry[0] > seen]
 
     @asynccontextmanager
-    async def follow(self) -> AsyncIterator[asyncio.Queue[Numbered]]:
-        """Every change from now on, in order."""
-        queue: asyncio.Queue[Numbered] = asyncio.Queue()
+    async def follow(self) -> AsyncIterator[asyncio.Queue[Followed]]:
+        """Every change from now on, in order (None where too many were left unread)."""
+        queue: asyncio.Queue[Followed] = asyncio.Queue()
         self._followers.add(queue)
         try:
             yield queue

@@ -16,7 +16,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from app.api.state import app_state, service_of
-from app.dashboard.changes import ChangeLog, Numbered, change_log
+from app.dashboard.changes import ChangeLog, Followed, change_log
 from app.dashboard.handlers import data
 from app.dashboard.present import epoch_ms
 from app.dashboard.visitor import Visitor
@@ -49,7 +49,7 @@ def change_event(run: RunInfo, cursor: str) -> str:
     return f"id: {cursor}\nevent: run\ndata: {data}\n\n"
 
 
-async def _batch(queue: asyncio.Queue[Numbered], ping_seconds: float) -> list[Numbered]:
+async def _batch(queue: asyncio.Queue[Followed], ping_seconds: float) -> list[Followed]:
     """The next changes (waiting up to `ping_seconds` for the first), at most BATCH."""
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(ping_seconds):
@@ -80,7 +80,7 @@ async def change_stream(
             yield f"id: {log.cursor}\nevent: stale\ndata: {{}}\n\n"
             missed = []
         last = 0  # the newest change handled: what the queue repeats of `missed` is skipped
-        pending: list[Numbered] = missed
+        pending: list[Followed] = list(missed)
         while True:
             if not pending:
                 pending = await _batch(queue, ping_seconds)
@@ -94,7 +94,10 @@ async def change_stream(
             last = batch[-1][0]
             newest: dict[str, int] = {}
             for number, change in batch:
-                if root_id is None or change.root_id == root_id:
+                if change is None:  # this reader fell behind: changes were dropped
+                    newest.clear()
+                    yield f"id: {log.epoch}.{number}\nevent: stale\ndata: {{}}\n\n"
+                elif root_id is None or change.root_id == root_id:
                     newest[change.run_id] = number
             if not newest:
                 continue

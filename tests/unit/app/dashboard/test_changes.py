@@ -89,3 +89,22 @@ async def test_a_cursor_the_log_cannot_serve_gets_a_stale_event() -> None:
     found = await events(stream, 1)
     assert found == [(log.cursor, "stale", {})]
     await stream.aclose()
+
+
+async def test_a_reader_far_behind_is_told_to_refresh_and_goes_on() -> None:
+    bus = EventBus()
+    log = ChangeLog(bus, kept=3)
+    service = FakeService()
+    service.runs["trn-9"] = make_run("trn-9", RunStatus.RUNNING, root_id="trn-r")
+    stream = change_stream(log, cast(RunService, service), WS, None, log.cursor, 60)
+    assert await anext(stream) == "retry: 2000\n\n"
+    next_event = asyncio.ensure_future(anext(stream))  # following, but reading nothing yet
+    await asyncio.sleep(0)
+    for n in range(5):  # more than a follower may hold
+        bus.publish(changed(f"trn-{n}"))
+    bus.publish(changed("trn-9"))
+    first = await next_event
+    assert "event: stale" in first and f"id: {log.epoch}.4" in first  # where it overflowed
+    [(cursor, event, data)] = await events(stream, 1)
+    assert (cursor, event, data["id"]) == (f"{log.epoch}.6", "run", "trn-9")
+    await stream.aclose()
