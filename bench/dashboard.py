@@ -30,6 +30,7 @@ from bench.dashboard_data import WS, register_hello, serve, synthesize
 from core.domain import RunStatus
 from scheduler.runtime import Runtime
 
+SLOTS = 4  # the served engine's concurrency limit
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 
@@ -150,7 +151,7 @@ def measure_live(count: int, fan_out: int) -> dict[str, Any]:
             await register_hello(runtime)
             await runtime.start()
 
-        with serve(Path(folder), prepare) as served, sync_playwright() as driver:
+        with serve(Path(folder), prepare, slots=SLOTS) as served, sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             service = served.runtime.service
             figures: dict[str, Any] = {}
@@ -168,7 +169,9 @@ def measure_live(count: int, fan_out: int) -> dict[str, Any]:
             figures["runs_page"] = received.per_change(count * 3)  # pending, running, succeeded
             figures["runs_page_bytes"] = page.evaluate(PAGE_BYTES)
             page.close()
-            # a run's page while its tree fans out
+            # a run's page while its tree fans out (it waits behind sleepers until the page is open)
+            for _ in range(SLOTS):
+                served.call(service.create_run(WS, "hello/sleeper", {"seconds": 2}))
             numbers = list(range(fan_out))
             root = served.call(service.create_run(WS, "hello/sum_of_squares", [numbers]))
             page = browser.new_page()

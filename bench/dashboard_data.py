@@ -39,13 +39,13 @@ class Served:
 
 
 @contextmanager
-def serve(data_dir: Path, prepare: Prepare) -> Iterator[Served]:
+def serve(data_dir: Path, prepare: Prepare, slots: int = 4) -> Iterator[Served]:
     """The engine and its app on a loopback port, in a thread of their own."""
     ready = threading.Event()
     box: dict[str, Any] = {}
 
     async def run_server() -> None:
-        settings = Settings(data_dir=data_dir, limits=LimitSettings(max_concurrency=4))
+        settings = Settings(data_dir=data_dir, limits=LimitSettings(max_concurrency=slots))
         runtime = await Runtime.open(settings)
         await prepare(runtime)
         app = create_app(runtime, anonymous_workspace=WS)
