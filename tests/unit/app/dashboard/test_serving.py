@@ -11,7 +11,8 @@ import pytest
 
 from app.dashboard.serving import asset_url
 from core.domain import RunStatus
-from tests.unit.app.app_fakes import FakeRuntime, fake_app, make_run
+from scheduler.runs.queue import QueueView, Slot
+from tests.unit.app.app_fakes import FakeRuntime, fake_app, make_attempt, make_run
 
 pytestmark = pytest.mark.anyio
 
@@ -102,3 +103,20 @@ async def test_the_queue_page_says_why_each_run_waits(http: httpx.AsyncClient) -
     assert 'data-live="queue"' in page.text
     fragment = await http.get("/queue", params={"part": "live"})
     assert 'id="queue-body"' in fragment.text and "<nav" not in fragment.text
+
+
+async def test_a_slot_held_without_capacity_says_why(
+    http: httpx.AsyncClient, runtime: FakeRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reason = "no node has room: cpu exhausted (3 allocations blocked)"
+    attempt = make_attempt(0, None, waiting_reason=reason)
+    held = make_run("trn-held", RunStatus.RUNNING, attempts=(attempt,))
+    view = QueueView(2, 1, 0, 0, 0, None, None, [], [], [Slot(held, attempt)])
+
+    async def queue(workspace_id: str, shown: int = 100) -> QueueView:
+        return view
+
+    monkeypatch.setattr(runtime.service, "queue", queue)
+    page = (await http.get("/queue")).text
+    assert f"held, not running yet:</strong> {reason}" in page
+    assert "No run waits for a slot." in page
