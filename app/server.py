@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,6 +33,8 @@ from app.api.routing import merge_routes
 from app.api.state import AppState
 from app.api.url_guard import NulInUrlMiddleware
 from app.dashboard import dashboard_routes
+from app.dashboard.handlers import not_found_or_error
+from app.dashboard.serving import DashboardGZip
 from app.github import webhook
 
 if TYPE_CHECKING:
@@ -80,11 +83,13 @@ def create_app(
         routes=routes,
         middleware=[
             Middleware(AccessLogMiddleware),
+            Middleware(DashboardGZip),
             Middleware(CatchAllMiddleware),
             Middleware(RequestGuardMiddleware, policy=guard),
             Middleware(NulInUrlMiddleware),
         ],
-        exception_handlers=dict(EXCEPTION_HANDLERS),
+        # a browser that asks for an unknown page gets one; API clients get JSON as before
+        exception_handlers={**EXCEPTION_HANDLERS, HTTPException: not_found_or_error},
     )
     app.state.conveyor = AppState(runtime, anonymous_workspace, sse_ping_seconds)
     return app

@@ -226,6 +226,7 @@ class RunFilter:
     parent_id: str | None = None
     roots_only: bool = False
     children_only: bool = False
+    run_ids: tuple[str, ...] = ()  # only these runs (the dashboard's live rows)
 
 
 @dataclass(frozen=True)

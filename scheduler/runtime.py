@@ -26,6 +26,7 @@ from scheduler.executors.base import Executor, ReasonSink
 from scheduler.executors.journal import InstanceJournal
 from scheduler.executors.local import LocalExecutor
 from scheduler.executors.zygotes import ZygotePool
+from scheduler.log_clock import LogClock
 from scheduler.payloads import PayloadStore
 from scheduler.registration import Registrar
 from scheduler.runs.logs import RunLogs
@@ -124,6 +125,7 @@ class Runtime:
         self.keys = ApiKeys(store.sessions)
         self._loop_task: asyncio.Task[None] | None = None
         self._listener: PgListener | None = None
+        self._log_clock: LogClock | None = None
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -163,6 +165,11 @@ class Runtime:
             logger.warning("reconciled %d attempts left by the previous process", recovered)
         await self.registrar.prepare_active()
         self._loop_task = asyncio.create_task(self.scheduler.run_forever())
+        # when each log line arrived (the dashboard's timestamps), for this scheduler's attempts
+        membership = self.scheduler.membership
+        store = self.store
+        self._log_clock = LogClock(self.service.db, store.blobs, store.bus, lambda: membership.id)
+        await self._log_clock.start()
 
     async def register_workflow(
         self,
@@ -197,6 +204,8 @@ class Runtime:
         at the next start (embedded dev); without, they are left for another scheduler or the
         next start to reconcile (production's graceful shutdown).
         """
+        if self._log_clock is not None:
+            await self._log_clock.close()
         if self._loop_task is not None:
             await self.scheduler.shutdown(stop_instances=stop_instances)
         if self._listener is not None:

@@ -21,10 +21,15 @@ class FormError(Exception):
 
 @dataclass(frozen=True)
 class Form:
-    fields: dict[str, str]
+    fields: dict[str, str]  # a repeated field keeps its last value here
+    pairs: tuple[tuple[str, str], ...] = ()
 
     def get(self, name: str, default: str = "") -> str:
         return self.fields.get(name, default)
+
+    def getlist(self, name: str) -> list[str]:
+        """Every value of a repeated field (checkboxes sharing a name), in order."""
+        return [value for key, value in self.pairs if key == name]
 
 
 async def read_form(request: Request, limit: int) -> Form:
@@ -40,5 +45,4 @@ async def read_form(request: Request, limit: int) -> Form:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:
         raise FormError("the form is not UTF-8") from None
-    # A repeated field keeps its last value: the dashboard's forms never repeat a name.
-    return Form(dict(pairs))
+    return Form(dict(pairs), tuple(pairs))

@@ -6,9 +6,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from app.api.errors import http_error
 from app.api.responses import error_response
 from app.dashboard.forms import FormError
 from app.dashboard.rendering import render
@@ -86,3 +88,21 @@ def data(handler: Handler) -> Endpoint:
             return error_response(exc.http_status, exc.code, exc.message)
 
     return endpoint
+
+
+def _wants_html(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and not request.url.path.startswith(("/v1/", "/dashboard/"))
+
+
+async def not_found_or_error(request: Request, exc: Exception) -> Response:
+    """An unknown path asked for by a browser gets a page; the API keeps its JSON answers."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code != 404 or not _wants_html(request):
+        return await http_error(request, exc)
+    visitor = await visitor_of(request)
+    message = f"There is no page at {request.url.path}."
+    response = error_page(request, visitor if visitor.signed_in else None, 404, message)
+    if visitor.new_cookie:
+        set_session_cookie(request, response, visitor.session)
+    return response

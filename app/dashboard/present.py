@@ -30,6 +30,21 @@ def iso(value: datetime | None) -> str:
     return "" if value is None else _aware(value).astimezone(UTC).isoformat()
 
 
+def epoch_ms(value: datetime | None) -> int | None:
+    """Milliseconds since the epoch (what the page's script computes with); None stays None."""
+    return None if value is None else int(_aware(value).timestamp() * 1000)
+
+
+def clock(ms: int | None, full: bool = False) -> str:
+    """A log line's time: `14:03:07.250` (UTC), or with its date when `full`; `—` if unknown."""
+    if ms is None:
+        return "—" if not full else "time unknown"
+    at = datetime.fromtimestamp(ms / 1000, UTC)
+    if full:
+        return at.strftime("%Y-%m-%d %H:%M:%S.") + f"{at.microsecond // 1000:03d} UTC"
+    return at.strftime("%H:%M:%S.") + f"{at.microsecond // 1000:03d}"
+
+
 def duration(start: datetime | None, end: datetime | None, now: datetime | None = None) -> str:
     """`1.25 s`, `3 min 4 s`, `2 h 5 min`; an open interval runs to `now`; no start is `—`."""
     if start is None:
@@ -49,6 +64,17 @@ def seconds_text(seconds: float) -> str:
         return f"{minutes} min {secs} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min"
+
+
+def usd(value: float | None) -> str:
+    """Dollars with the precision small amounts need: `$0.000123`, `$1.25`."""
+    if value is None:
+        return "—"
+    if value == 0:
+        return "$0"
+    if value < 0.01:
+        return f"${value:.6f}"
+    return f"${value:,.2f}"
 
 
 def shorten(value: Any, depth: int = 0) -> tuple[Any, bool]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from app.dashboard import present
+from app.dashboard.serving import asset_url
 from app.dashboard.visitor import Visitor
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -25,6 +27,10 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+
+# the visitor's choice against the system's (set by the page's script; absent: follow the system)
+THEME_COOKIE = "conveyor_theme"
+THEMES = frozenset({"light", "dark"})
 
 STATUS_LABELS = {
     "pending": "Pending",
@@ -49,6 +55,10 @@ def environment() -> Environment:
     env.filters["seconds"] = present.seconds_text
     env.filters["param_type"] = present.parameter_type
     env.filters["summary"] = present.summary
+    env.filters["epoch_ms"] = present.epoch_ms
+    env.filters["clock"] = present.clock
+    env.filters["usd"] = present.usd
+    env.globals["asset"] = asset_url
     env.globals["duration"] = present.duration
     env.globals["status_labels"] = STATUS_LABELS
     return env
@@ -63,11 +73,14 @@ def render(
     status_code: int = 200,
 ) -> Response:
     page = environment().get_template(template)
+    theme = request.cookies.get(THEME_COOKIE)
     html = page.render(
         request=request,
         visitor=visitor,
         csrf=visitor.session.csrf if visitor is not None else "",
         path=request.url.path,
+        theme=theme if theme in THEMES else None,
+        now_ms=present.epoch_ms(datetime.now(UTC)),
         **context,
     )
     # A lone surrogate a task wrote (its error, its output) shows as its escape, not as a 500.

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from starlette.routing import BaseRoute, Mount
-from starlette.staticfiles import StaticFiles
 
-from app.dashboard import live
-from app.dashboard.pages import keys, run_detail, runs, sign_in, tasks, usage, workflows
-
-STATIC = Path(__file__).parent / "static"
+from app.dashboard import live, serving
+from app.dashboard.pages import (
+    keys,
+    queue,
+    run_actions,
+    run_detail,
+    runs,
+    sign_in,
+    tasks,
+    usage,
+    workflows,
+)
 
 
 def dashboard_routes() -> list[BaseRoute]:
@@ -18,10 +23,17 @@ def dashboard_routes() -> list[BaseRoute]:
         *sign_in.routes,
         *runs.routes,
         *run_detail.routes,
+        *run_actions.routes,
         *tasks.routes,
         *workflows.routes,
+        *queue.routes,
         *usage.routes,
         *keys.routes,
         *live.routes,
-        Mount("/dashboard/static", StaticFiles(directory=STATIC), name="dashboard-static"),
+        *serving.routes,
+        Mount(
+            serving.STATIC_PREFIX,
+            serving.CachedStaticFiles(directory=serving.STATIC),
+            name="dashboard-static",
+        ),
     ]

@@ -12,6 +12,7 @@ from core.domain import RunFilter, RunInfo, RunStatus
 from core.ids import new_id
 
 KINDS = ("all", "roots", "children")
+MAX_IDS = 100
 _TIME_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
 
 
@@ -29,6 +30,7 @@ class RunQuery:
     before: str = ""
     after: str = ""
     cursor: str = ""
+    ids: list[str] = field(default_factory=list)  # only these runs
     problems: list[str] = field(default_factory=list)
 
     @classmethod
@@ -44,6 +46,7 @@ class RunQuery:
             before=params.get("before", "").strip(),
             after=params.get("after", "").strip(),
             cursor=params.get("cursor", "").strip(),
+            ids=[i.strip() for i in params.getlist("id") if i.strip()][:MAX_IDS],
         )
         query.validate()
         return query
@@ -60,6 +63,15 @@ class RunQuery:
                 self.problems.append(f"{name}: {value!r} is not a date and time (UTC)")
         if self.cursor and not self.cursor.startswith("trn-"):
             self.problems.append("the page cursor is not a run id")
+        for run_id in self.ids:
+            if not run_id.startswith("trn-"):
+                self.problems.append(f"{run_id!r} is not a run id")
+
+    @property
+    def more_set(self) -> int:
+        """How many filters besides the statuses are set (they live under "More filters")."""
+        values = (self.task, self.workflow, self.version, self.parent, self.before, self.after)
+        return sum(1 for v in values if v) + (self.kind != "all")
 
     @property
     def first_page(self) -> bool:
@@ -75,6 +87,7 @@ class RunQuery:
             parent_id=self.parent or None,
             roots_only=self.kind == "roots",
             children_only=self.kind == "children",
+            run_ids=tuple(self.ids),
         )
 
     def keyset_cursor(self) -> str | None:
@@ -96,7 +109,7 @@ class RunQuery:
 
     def link(self, **changes: str) -> str:
         """This query's URL with `changes` applied (e.g. another cursor)."""
-        pairs = [("status", s) for s in self.statuses]
+        pairs = [("status", s) for s in self.statuses] + [("id", i) for i in self.ids]
         values = {
             "task": self.task,
             "workflow": self.workflow,

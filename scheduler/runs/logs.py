@@ -14,9 +14,11 @@ from core.db.database import Database
 from core.domain import LogChunk
 from core.errors import NotFound
 from core.events import EventBus
+from scheduler.runs.log_times import parse_stamps, times_key
 from scheduler.runs.rows import AnyRow, attempts, runs
 
 CHUNK_BYTES = 256 * 1024
+_STAMP_BYTES = 4 * 1024 * 1024  # ~200,000 stamps: hours of a log growing four times a second
 # while a followed log has nothing new and no change of its run arrives, look again this often
 _FOLLOW_SECONDS = 0.25
 
@@ -42,11 +44,21 @@ class RunLogs:
         # metered once its instance is gone: its log is complete (and stored, on S3)
         return LogChunk(data, offset + len(data), row.number, row.compute_seconds is not None)
 
-    async def follow_log(
+    async def read_stamps(
         self, workspace_id: str, run_id: str, attempt: int | None
+    ) -> list[tuple[int, int]]:
+        """When the attempt's log grew: (offset, ms since the epoch) pairs; [] if never seen."""
+        row = await self._attempt(workspace_id, run_id, attempt)
+        try:  # a range read also finds stamps still staged (not yet sent to S3)
+            text = await self._blobs.read_range(times_key(row.log_key), 0, _STAMP_BYTES)
+        except BlobNotFound:
+            return []
+        return parse_stamps(text.decode("ascii", errors="replace"))
+
+    async def follow_log(
+        self, workspace_id: str, run_id: str, attempt: int | None, offset: int = 0
     ) -> AsyncIterator[bytes]:
-        """The attempt's log from the start, then new bytes as written, until the attempt ends."""
-        offset = 0
+        """The attempt's log from `offset`, then new bytes as written, until the attempt ends."""
         number = (await self._attempt(workspace_id, run_id, attempt)).number
         while True:
             with self._bus.watch_run(run_id) as changed:

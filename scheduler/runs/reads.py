@@ -78,6 +78,7 @@ def runs_filter_query(workspace_id: str, run_filter: RunFilter) -> Select[Any]:
         (runs.c.workflow_id, run_filter.workflow_ids),
         (runs.c.version_id, run_filter.version_ids),
         (runs.c.root_id, run_filter.root_ids),
+        (runs.c.id, run_filter.run_ids),
     ):
         if values:
             query = query.where(column.in_(values))

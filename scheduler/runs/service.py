@@ -30,8 +30,11 @@ from scheduler.payloads import PayloadStore, check_input
 from scheduler.runs import catalog
 from scheduler.runs.catalog import TaskFilter, VersionFilter, WorkflowFilter
 from scheduler.runs.logs import RunLogs
+from scheduler.runs.queue import QueueView, queue_view
 from scheduler.runs.reads import RunReads
 from scheduler.runs.rows import runs, workspaces
+from scheduler.runs.summaries import runs_by_ids
+from scheduler.runs.timeline import TreeHistory, tree_history
 from scheduler.runs.transitions import Transitions
 from scheduler.runs.usage import usage
 from scheduler.schedules import list_schedules
@@ -133,11 +136,17 @@ class RunService(RunReads):
         """A chunk of an attempt's log (the latest attempt by default). NotFound if none."""
         return await self._logs.read_log(workspace_id, run_id, attempt, offset)
 
-    def follow_log(
+    async def log_stamps(
         self, workspace_id: str, run_id: str, attempt: int | None
+    ) -> list[tuple[int, int]]:
+        """When an attempt's log grew, as the platform saw it: (offset, ms since the epoch)."""
+        return await self._logs.read_stamps(workspace_id, run_id, attempt)
+
+    def follow_log(
+        self, workspace_id: str, run_id: str, attempt: int | None, offset: int = 0
     ) -> AsyncIterator[bytes]:
-        """The attempt's log from the start, then new bytes as written, until the attempt ends."""
-        return self._logs.follow_log(workspace_id, run_id, attempt)
+        """The attempt's log from `offset`, then new bytes as written, until the attempt ends."""
+        return self._logs.follow_log(workspace_id, run_id, attempt, offset)
 
     async def list_schedules(self, workspace_id: str) -> list[ScheduleInfo]:
         """The cron schedules of the workspace's active versions, soonest first."""
@@ -154,6 +163,42 @@ class RunService(RunReads):
             return usage(conn, workspace_id, limit or default)
 
         return await self.db.read(read)
+
+    async def run_summaries(self, workspace_id: str, run_ids: list[str]) -> list[RunInfo]:
+        """The runs among `run_ids` without input, output or stack traces, newest first."""
+        return await self.db.read(
+            functools.partial(runs_by_ids, workspace_id=workspace_id, run_ids=run_ids)
+        )
+
+    async def tree_history(
+        self, workspace_id: str, root_id: str, limit: int, *, include: str | None = None
+    ) -> TreeHistory:
+        """The first `limit` runs of a tree (and run `include`) with their attempts and waits."""
+        return await self.db.read(
+            lambda conn: tree_history(conn, workspace_id, root_id, limit, include=include)
+        )
+
+    async def queue(self, workspace_id: str, shown: int = 100) -> QueueView:
+        """Live attempts, and pending runs in admission order with why each waits."""
+        default = self.settings.limits.max_concurrency
+        now = datetime.now(UTC)
+        return await self.db.read(lambda conn: queue_view(conn, workspace_id, now, default, shown))
+
+    async def run_ids_starting(self, workspace_id: str, prefix: str, limit: int) -> list[str]:
+        """Ids of runs starting with `prefix` (letters, digits and `-` only), oldest first."""
+        if not prefix or not all(c.isascii() and (c.isalnum() or c == "-") for c in prefix):
+            return []
+        query = (
+            select(runs.c.id)
+            .where(
+                runs.c.workspace_id == workspace_id,
+                runs.c.id >= prefix,
+                runs.c.id < prefix + "\x7f",
+            )
+            .order_by(runs.c.id)
+            .limit(limit)
+        )
+        return await self.db.read(lambda conn: list(conn.scalars(query)))
 
     async def set_max_concurrency(self, workspace_id: str, limit: int) -> None:
         """The workspace's concurrency limit (data: every process follows it at once)."""

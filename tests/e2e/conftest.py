@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from tests.e2e.live_server import LiveServer, live_server
+from tests.e2e.runs import cancel_unfinished
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -53,6 +54,13 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     with live_server(tmp_path_factory.mktemp("dashboard")) as running:
         yield running
+
+
+@pytest.fixture(autouse=True)
+def free_slots(server: LiveServer) -> Iterator[None]:
+    """Every test starts with the engine's slots free: what one leaves unfinished is cancelled."""
+    yield
+    cancel_unfinished(server)
 
 
 @pytest.fixture

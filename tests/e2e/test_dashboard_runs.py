@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -10,35 +9,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from core.domain import RunInfo, RunStatus
+from core.domain import RunStatus
 from tests.e2e.conftest import Shot
 from tests.e2e.live_server import MAX_CONCURRENCY, WS, LiveServer
+from tests.e2e.runs import RUN_URL, start, status_of, wait_status
 
 pytestmark = pytest.mark.slow
-
-RUN_URL = re.compile(r"/runs/trn-[0-9a-z]+$")
-
-
-def start(server: LiveServer, task: str, run_input: Any) -> RunInfo:
-    return server.call(server.engine.service.create_run(WS, task, run_input))
-
-
-def wait_status(server: LiveServer, run_id: str, wanted: RunStatus, timeout: float = 30) -> None:
-    """Until the engine reports `wanted` (the wait is on the run's own change events)."""
-    service = server.engine.service
-
-    async def until() -> RunInfo:
-        async with asyncio.timeout(timeout):
-            while (run := await service.wait_run(WS, run_id, 1.0)).status is not wanted:
-                if run.status.terminal:
-                    raise AssertionError(f"run {run_id} ended {run.status}, wanted {wanted}")
-        return run
-
-    server.call(until(), timeout + 5)
-
-
-def status_of(page: Page) -> Any:
-    return page.locator("#run-status [data-status]")
 
 
 def test_run_started_from_the_form_goes_live_to_succeeded(
@@ -57,12 +33,16 @@ def test_run_started_from_the_form_goes_live_to_succeeded(
     expect(page).to_have_url(RUN_URL)
     page.evaluate("window.__sameDocument = true")
     expect(status_of(page)).to_have_text("Pending")
+    expect(page.locator("#wf-rows rect.seg-queued[data-open]")).to_have_count(1)
 
     for blocker in blockers:
         server.call(server.engine.service.cancel_run(WS, blocker.id))
     expect(status_of(page)).to_have_attribute("data-status", "running")
     expect(status_of(page)).to_have_attribute("data-status", "succeeded")
     expect(page.locator("#output")).to_contain_text("2")
+    # queued, then ran: the bar has both, closed
+    expect(page.locator("#wf-rows rect.seg-ok")).to_have_count(1)
+    expect(page.locator("#wf-rows rect[data-open]")).to_have_count(0)
     assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
 
     page.goto(f"{server.url}/runs")
@@ -108,18 +88,23 @@ def test_fan_out_tree_shows_every_child(page: Page, server: LiveServer, screensh
     page.get_by_role("button", name="Start run").click()
     expect(page).to_have_url(RUN_URL)
     expect(status_of(page)).to_have_attribute("data-status", "succeeded")
-    tree = page.locator("#run-tree")
-    children = tree.locator("li li")
+    rows = page.locator("#wf-rows > tr")
+    expect(rows).to_have_count(6)
+    expect(rows.locator("[data-status=succeeded]")).to_have_count(6)
+    expect(page.locator("#wf-rows > tr[data-depth='1'] th a", has_text="square")).to_have_count(5)
+    expect(page.locator("#wf-rows > tr").first.locator("rect.seg-waiting")).not_to_have_count(0)
+    expect(page.locator("#output")).to_contain_text("55")
+    # the indented list is kept, folded, for whoever prefers it
+    page.get_by_text("The tree as an indented list").click()
+    children = page.locator("#run-tree li li")
     expect(children).to_have_count(5)
     expect(children.locator("[data-status=succeeded]")).to_have_count(5)
-    expect(tree.locator("li li a", has_text="square")).to_have_count(5)
-    expect(page.locator("#output")).to_contain_text("55")
     screenshot(page, "run-tree")
 
     # A child's page shows the same tree, itself marked as the current run.
-    children.first.locator("a").first.click()
-    expect(page.locator("#run-tree li.current a[aria-current=page]")).to_have_text("square")
-    expect(page.locator("#run-tree li")).to_have_count(6)
+    rows.nth(1).locator("th a").click()
+    expect(page.locator("#wf-rows tr.current th a[aria-current=page]")).to_have_text("square")
+    expect(page.locator("#wf-rows > tr")).to_have_count(6)
 
 
 def test_failed_attempt_shows_its_stack_trace_and_the_retry(
@@ -133,10 +118,25 @@ def test_failed_attempt_shows_its_stack_trace_and_the_retry(
     expect(attempts.nth(0).locator(".outcome")).to_have_text("error")
     expect(attempts.nth(1).locator(".outcome")).to_have_text("ok")
     first = attempts.nth(0)
-    first.locator("summary").click()
-    expect(first.locator("pre.trace")).to_contain_text("Traceback")
-    expect(first.locator("pre.trace")).to_contain_text("RuntimeError: first attempt fails")
-    expect(page.locator("#run-live dl")).to_contain_text("Retries1")
+    first.get_by_text("Traceback of attempt 0").click()
+    expect(first.locator(".exception")).to_contain_text("RuntimeError: first attempt fails")
+    # the user's frame first; the SDK's frames folded under the full traceback
+    expect(first.locator(".frames li")).to_have_count(1)
+    expect(first.locator(".frames li")).to_contain_text("retry_once.py")
+    expect(first.locator(".full-trace summary")).to_contain_text("conveyor")
+    first.locator(".full-trace summary").click()
+    expect(first.locator("pre.trace")).to_contain_text("Traceback (most recent call last)")
+    expect(page.locator("#run-head dl")).to_contain_text("retries 1")
+    kinds = page.locator("#wf-rows rect").evaluate_all(
+        "rects => rects.map(r => r.getAttribute('class').replace('seg-', ''))"
+    )
+    assert kinds[-3:] == ["failed", "backoff", "ok"] or kinds[-4:] == [
+        "failed",
+        "backoff",
+        "queued",
+        "ok",
+    ], kinds
+    expect(page.locator(".error-box")).to_have_count(0)  # it succeeded in the end
     screenshot(page, "run-retry")
 
 
@@ -160,12 +160,11 @@ def test_cancel_a_sleeping_run(page: Page, server: LiveServer) -> None:
     expect(status_of(page)).to_have_attribute("data-status", "canceled")
     expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
     assert messages and "Cancel this run" in messages[0]
-    assert server.call(server.engine.service.get_run(WS, run.id)).status is RunStatus.CANCELED
+    done = server.call(server.engine.service.get_run(WS, run.id))
+    assert done.status is RunStatus.CANCELED
 
 
-def test_logs_follow_live_while_the_attempt_runs(
-    page: Page, server: LiveServer, screenshot: Shot
-) -> None:
+def test_logs_follow_search_and_download(page: Page, server: LiveServer, screenshot: Shot) -> None:
     run = start(server, "hello/sleeper", {"seconds": 5})
     wait_status(server, run.id, RunStatus.RUNNING)
     page.goto(f"{server.url}/runs/{run.id}")
@@ -175,10 +174,34 @@ def test_logs_follow_live_while_the_attempt_runs(
     # The lines arrived while the run was still running: the tail is live, not a reload.
     assert page.locator("#run-status [data-status]").get_attribute("data-status") == "running"
     expect(page.locator("#log-state")).to_contain_text("following attempt 0")
+    expect(page.get_by_label("Follow new lines")).to_be_checked()
     screenshot(page, "run-logs")
     expect(status_of(page)).to_have_attribute("data-status", "succeeded")
     expect(log).to_contain_text("slept 4 of 5 s")
+
+    page.get_by_label("Search the log").fill("of 5 s")
+    expect(page.locator("#log-matches")).to_have_text(re.compile(r"^5 of \d+ lines match$"))
+    expect(log.locator("mark")).to_have_count(5)
+    page.get_by_label("Search the log").fill("slept 3")
+    expect(log.locator(".ln")).to_have_count(1)
+    expect(log.locator(".ln")).to_contain_text("slept 3 of 5 s")
+    page.get_by_label("Search the log").fill("")
+    expect(log).to_contain_text("slept 0 of 5 s")
+    # each line with the time the platform saw it, which can be hidden
+    stamp = log.locator(".ln .ts").first
+    expect(stamp).to_have_text(re.compile(r"^\d\d:\d\d:\d\d\.\d{3}$"))
+    page.get_by_label("Times").uncheck()
+    expect(stamp).to_be_hidden()
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the log").click()
+    saved = Path(download.value.path()).read_text()
+    assert download.value.suggested_filename == f"{run.id}-attempt-0.log"
+    assert "slept 0 of 5 s" in saved and "slept 4 of 5 s" in saved
     assert page.evaluate("window.__sameDocument") is True
+    page.reload()  # drawn by the server now, from the stamps the engine kept
+    expect(log.locator(".ln .ts").first).to_have_text(re.compile(r"^\d\d:\d\d:\d\d\.\d{3}$"))
+    expect(log.locator(".ln .ts").first).to_have_attribute("title", re.compile(r" UTC$"))
 
 
 def test_pages_read_without_javascript(browser: Any, server: LiveServer, screenshot: Shot) -> None:
@@ -189,13 +212,18 @@ def test_pages_read_without_javascript(browser: Any, server: LiveServer, screens
         page = context.new_page()
         page.goto(f"{server.url}/runs/{run.id}")
         expect(status_of(page)).to_have_text("Succeeded")
+        expect(page.locator("#wf-rows > tr")).to_have_count(3)
+        expect(page.locator("#wf-rows rect.seg-ok:last-of-type")).to_have_count(3)
         expect(page.locator("#run-tree li li")).to_have_count(2)
         expect(page.locator("#output")).to_contain_text("25")
+        expect(page.locator("#log-state")).to_contain_text("written nothing to its output")
+        expect(page.locator("button.copy:visible")).to_have_count(0)  # they need the script
         page.goto(f"{server.url}/workflows")
-        expect(page.locator("table.versions .badge")).to_have_count(3)  # hello, retry, typed
+        expect(page.locator("table.versions .badge")).to_have_count(4)  # hello, retry, typed, tree
         screenshot(page, "workflows")
-        page.goto(f"{server.url}/usage")
+        page.goto(f"{server.url}/queue")
         expect(page.locator("#q-limit")).to_have_text(str(MAX_CONCURRENCY))
+        page.goto(f"{server.url}/usage")
         expect(page.locator("#per-task")).to_contain_text("hello/square")
         expect(page.locator("svg rect.bar").first).to_be_visible()
         screenshot(page, "usage")

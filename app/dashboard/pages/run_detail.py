@@ -1,63 +1,72 @@
-"""One run: its tree, attempts, input, output, error, logs; cancel; the full output as JSON."""
+"""One run: its tree as a waterfall, attempts, error, input, output, logs; downloads; and the
+fragments its script patches in while anything in the tree runs."""
 
 from __future__ import annotations
 
-import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from app.api.responses import JSONResponse
 from app.api.state import service_of
-from app.dashboard.forms import read_form
+from app.dashboard.changes import change_log
 from app.dashboard.handlers import page
 from app.dashboard.present import pretty_json
 from app.dashboard.rendering import render
+from app.dashboard.tracebacks import parse
 from app.dashboard.tree import TreeNode, build_tree
 from app.dashboard.visitor import Visitor
-from core.domain import RunFilter, RunInfo
+from app.dashboard.waterfall import Waterfall, rows_of, waterfall
+from core.domain import RunInfo, RunStatus
 from core.errors import InvalidRequest, NotFound
+from scheduler.runs.log_times import line_times, split_lines
 from scheduler.runs.service import RunService
+from scheduler.runs.timeline import TreeHistory
 
-logger = logging.getLogger("conveyor.dashboard")
-
-MAX_TREE = 1000  # runs of one tree read for the page; the rest are counted as "more"
+MAX_TREE = 1000  # runs of one tree drawn on the page; the rest are counted and linked
 LOG_BYTES = 256 * 1024  # log shown in the page; the whole log is one link away
-FORM_LIMIT = 16 * 1024
+MAX_ONLY = 200  # rows a live page asks for at once
+# the indented list beside the waterfall; a bigger tree links to its runs' list instead
+LIST_LIMIT = 300
 
 
-async def read_tree(service: RunService, workspace: str, run: RunInfo) -> tuple[TreeNode, bool]:
-    """The run's whole tree from its root, and whether it was cut at MAX_TREE."""
-    runs: list[RunInfo] = []
-    cursor: str | None = None
-    tree_filter = RunFilter(root_ids=(run.root_id,))
-    while len(runs) < MAX_TREE:
-        found = await service.list_runs(
-            workspace, tree_filter, cursor=cursor, limit=min(100, MAX_TREE - len(runs))
-        )
-        runs.extend(found.items)
-        cursor = found.next_cursor
-        if cursor is None:
-            break
-    tree = build_tree(runs, run.root_id) or TreeNode(run)
-    return tree, cursor is not None
+@dataclass(frozen=True)
+class LogView:
+    """The part of an attempt's log a page shows, line by line with when each arrived."""
+
+    attempt: int
+    lines: list[tuple[str, int | None]]  # (text with its newline, ms since the epoch)
+    size: int  # bytes shown: following the log goes on from there
+    cut: bool  # the log is longer than shown
+
+    @property
+    def empty(self) -> bool:
+        return not self.lines
 
 
-async def read_log_text(
-    service: RunService, workspace: str, run_id: str, attempt: int | None
-) -> tuple[str | None, int | None, bool]:
-    """(text, attempt number, cut) of an attempt's log; (None, None, False) if there is none."""
+async def read_log_view(
+    service: RunService, workspace: str, run: RunInfo, attempt: int | None
+) -> LogView | None:
+    """The start of an attempt's log (the latest attempt by default); None if it has none."""
     try:
-        chunk = await service.read_log(workspace, run_id, attempt, 0)
+        chunk = await service.read_log(workspace, run.id, attempt, 0)
     except NotFound:
-        return None, None, False
+        return None
     data = bytearray()
     while chunk.data and len(data) < LOG_BYTES:
         data.extend(chunk.data)
-        chunk = await service.read_log(workspace, run_id, chunk.attempt, chunk.next_offset)
+        chunk = await service.read_log(workspace, run.id, chunk.attempt, chunk.next_offset)
     cut = len(data) > LOG_BYTES or bool(chunk.data)
-    return bytes(data[:LOG_BYTES]).decode("utf-8", errors="replace"), chunk.attempt, cut
+    shown = bytes(data[:LOG_BYTES])
+    stamps = await service.log_stamps(workspace, run.id, chunk.attempt)
+    ended = next((a.ended_at for a in run.attempts if a.number == chunk.attempt), None)
+    times = line_times(shown, stamps, ended)
+    texts = [line.decode("utf-8", errors="replace") for line in split_lines(shown)]
+    return LogView(chunk.attempt, list(zip(texts, times, strict=True)), len(shown), cut)
 
 
 def _attempt_param(request: Request) -> int | None:
@@ -69,40 +78,84 @@ def _attempt_param(request: Request) -> int | None:
     return int(raw)
 
 
-async def run_page(request: Request, visitor: Visitor) -> Response:
-    service = service_of(request)
-    run = await service.get_run(visitor.workspace, request.path_params["run_id"])
-    tree, tree_cut = await read_tree(service, visitor.workspace, run)
-    log_text, log_attempt, log_cut = await read_log_text(
-        service, visitor.workspace, run.id, _attempt_param(request)
-    )
-    input_text, input_cut = pretty_json(run.input if run.input is not None else [])
+def _only(request: Request) -> list[str] | None:
+    raw = request.query_params.get("only")
+    if raw is None:
+        return None
+    return [i for i in raw.split(",") if i.startswith("trn-")][:MAX_ONLY]
+
+
+async def tree_of(service: RunService, workspace: str, run: RunInfo) -> tuple[Waterfall, TreeNode]:
+    """The run's whole tree (up to MAX_TREE runs, and always the run itself)."""
+    history = await service.tree_history(workspace, run.root_id, MAX_TREE, include=run.id)
+    board, tree = waterfall(history), build_tree(history.runs, run.root_id)
+    if board is None or tree is None:  # its root could not be read: the run alone
+        board = waterfall(TreeHistory(run.id, [run], 1))
+        tree = TreeNode(run)
+    assert board is not None
+    return board, tree
+
+
+def run_context(run: RunInfo) -> dict[str, Any]:
+    """What the run's own sections show (also the live fragment)."""
+    last = run.attempts[-1] if run.attempts else None
+    trace_text = run.stack_trace or (last.stack_trace if last else None)
     output_text, output_cut = pretty_json(run.results or [])
-    latest = max((a.number for a in run.attempts), default=None)
-    context = {
+    return {
         "run": run,
-        "tree": tree,
-        "tree_cut": tree_cut,
-        "input_text": input_text,
-        "input_cut": input_cut,
+        "traceback": parse(trace_text),
+        "trace_text": trace_text,
         "output_text": output_text,
         "output_cut": output_cut,
-        "log_text": log_text,
-        "log_attempt": log_attempt,
-        "log_cut": log_cut,
-        "log_live": not run.status.terminal and log_attempt in (None, latest),
-        "latest_attempt": latest,
+        "latest_attempt": last.number if last else None,
+        "compute_seconds": sum(a.compute_seconds or 0.0 for a in run.attempts),
+        "cost_usd": sum(a.cost_usd or 0.0 for a in run.attempts),
+        "parse_traceback": parse,
+        "failed": run.status is RunStatus.FAILED,
+    }
+
+
+async def run_page(request: Request, visitor: Visitor) -> Response:
+    service = service_of(request)
+    cursor = change_log(request).cursor  # before reading: nothing after it is missed
+    run = await service.get_run(visitor.workspace, request.path_params["run_id"])
+    if request.query_params.get("part") == "live":
+        return await _live_part(request, visitor, service, run)
+    board, tree = await tree_of(service, visitor.workspace, run)
+    log = await read_log_view(service, visitor.workspace, run, _attempt_param(request))
+    input_text, input_cut = pretty_json(run.input if run.input is not None else [])
+    own = run_context(run)
+    context = {
+        **own,
+        "board": board,
+        "rows": board.rows,
+        "tree": tree,
+        "input_text": input_text,
+        "input_cut": input_cut,
+        "log": log,
+        "log_attempt": log.attempt if log else None,
+        "log_live": not run.status.terminal
+        and (log is None or log.attempt == own["latest_attempt"]),
+        "live_cursor": cursor,
+        "list_limit": LIST_LIMIT,
     }
     return render(request, visitor, "run.html", context)
 
 
-async def cancel(request: Request, visitor: Visitor) -> Response:
-    form = await read_form(request, FORM_LIMIT)
-    visitor.check_csrf(form.get("csrf_token"))
-    run_id = request.path_params["run_id"]
-    run = await service_of(request).cancel_run(visitor.workspace, run_id)
-    logger.info("dashboard cancel: run %s (%s) is %s", run.id, run.task_slug, run.status.value)
-    return RedirectResponse(f"/runs/{run.id}", status_code=303)
+async def _live_part(
+    request: Request, visitor: Visitor, service: RunService, run: RunInfo
+) -> Response:
+    """The run's own sections (when asked for), and the waterfall rows of `only=` runs."""
+    only = _only(request)
+    board, _ = await tree_of(service, visitor.workspace, run)
+    rows = board.rows if only is None else rows_of(board, only)
+    context = {
+        **run_context(run),
+        "board": board,
+        "rows": rows,
+        "with_run": only is None or run.id in only,
+    }
+    return render(request, visitor, "run_live.html", context)
 
 
 def _download(run: RunInfo, what: str, value: object) -> Response:
@@ -120,9 +173,28 @@ async def input_json(request: Request, visitor: Visitor) -> Response:
     return _download(run, "input", run.input if run.input is not None else [])
 
 
+async def log_file(request: Request, visitor: Visitor) -> Response:
+    """An attempt's whole log as written so far, as a file."""
+    service = service_of(request)
+    run_id = request.path_params["run_id"]
+    first = await service.read_log(visitor.workspace, run_id, _attempt_param(request), 0)
+
+    async def body() -> AsyncIterator[bytes]:
+        chunk = first
+        while chunk.data:
+            yield chunk.data
+            chunk = await service.read_log(
+                visitor.workspace, run_id, chunk.attempt, chunk.next_offset
+            )
+
+    name = f"{run_id}-attempt-{first.attempt}.log"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    return StreamingResponse(body(), media_type="text/plain; charset=utf-8", headers=headers)
+
+
 routes = [
     Route("/runs/{run_id}", page(run_page), methods=["GET"]),
-    Route("/runs/{run_id}/cancel", page(cancel), methods=["POST"]),
     Route("/runs/{run_id}/output.json", page(output_json), methods=["GET"]),
     Route("/runs/{run_id}/input.json", page(input_json), methods=["GET"]),
+    Route("/runs/{run_id}/log.txt", page(log_file), methods=["GET"]),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from typing import Any
@@ -67,12 +68,22 @@ def _form_context(
         "problem_for": {p.field: p.message for p in problems},
         "field_prefix": FIELD_PREFIX,
         "mode": values.get("mode", "fields"),
+        "source": "",
     }
 
 
 async def task_page(request: Request, visitor: Visitor) -> Response:
-    task = await service_of(request).get_task(visitor.workspace, request.path_params["slug"])
-    return render(request, visitor, "task.html", _form_context(task, {}, []))
+    service = service_of(request)
+    task = await service.get_task(visitor.workspace, request.path_params["slug"])
+    values: dict[str, str] = {}
+    source = request.query_params.get("from", "")
+    if source:  # "edit input and run": the form starts from that run's input, as raw JSON
+        run = await service.get_run(visitor.workspace, source)
+        text = json.dumps(run.input if run.input is not None else [], indent=2, ensure_ascii=False)
+        values = {"mode": "raw", "raw_input": text}
+    context = _form_context(task, values, [])
+    context["source"] = source
+    return render(request, visitor, "task.html", context)
 
 
 async def start_run(request: Request, visitor: Visitor) -> Response:

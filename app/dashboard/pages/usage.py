@@ -1,4 +1,4 @@
-"""The queue (running, waiting, pending against the limit) and compute used per task and day."""
+"""Compute used per task and per day (with the queue's counts; the queue has its own page)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.api.state import service_of
+from app.dashboard.changes import change_log
 from app.dashboard.chart import bar_chart
 from app.dashboard.handlers import page
 from app.dashboard.rendering import render
@@ -27,6 +28,7 @@ def _rows(report: dict[str, Any], key: str) -> list[dict[str, Any]]:
 
 
 async def usage_page(request: Request, visitor: Visitor) -> Response:
+    cursor = change_log(request).cursor
     report = await service_of(request).usage(visitor.workspace)
     queue = report.get("queue") if isinstance(report.get("queue"), dict) else {}
     assert isinstance(queue, dict)
@@ -57,8 +59,10 @@ async def usage_page(request: Request, visitor: Visitor) -> Response:
         ),
         "total_seconds": sum(_number(row.get("computeSeconds")) for row in per_task),
         "total_cost": sum(_number(row.get("costUsd")) for row in per_task),
+        "live_cursor": cursor,
     }
-    return render(request, visitor, "usage.html", context)
+    template = "usage_live.html" if request.query_params.get("part") == "live" else "usage.html"
+    return render(request, visitor, template, context)
 
 
 routes = [Route("/usage", page(usage_page), methods=["GET"])]

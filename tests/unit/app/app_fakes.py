@@ -29,8 +29,11 @@ from core.domain import (
     WorkflowInfo,
 )
 from core.errors import NotFound
+from core.events import EventBus
 from core.settings import Settings
 from scheduler.runs.catalog import TaskFilter, VersionFilter, WorkflowFilter
+from scheduler.runs.queue import QueuedRun, QueueView, WaitReason
+from scheduler.runs.timeline import TreeHistory
 from scheduler.runtime import Runtime
 
 WS = "wsp-default"
@@ -171,7 +174,10 @@ class FakeService:
         self, workspace_id: str, run_filter: RunFilter, *, cursor: str | None, limit: int
     ) -> Page[RunInfo]:
         self.calls.append(("list", (run_filter, cursor, limit)))
-        return Page(list(self.runs.values())[:limit], None)
+        found = [
+            r for r in self.runs.values() if not run_filter.run_ids or r.id in run_filter.run_ids
+        ]
+        return Page(found[:limit], None)
 
     async def cancel_run(self, workspace_id: str, run_id: str) -> RunInfo:
         self.calls.append(("cancel", run_id))
@@ -194,9 +200,15 @@ class FakeService:
         return LogChunk(data, offset + len(data), attempt or 0, finished=True)
 
     async def follow_log(
-        self, workspace_id: str, run_id: str, attempt: int | None
+        self, workspace_id: str, run_id: str, attempt: int | None, offset: int = 0
     ) -> AsyncIterator[bytes]:
-        yield self.log
+        yield self.log[offset:]
+
+    async def log_stamps(
+        self, workspace_id: str, run_id: str, attempt: int | None
+    ) -> list[tuple[int, int]]:
+        await self.get_run(workspace_id, run_id)
+        return [(6, 1_796_000_000_250)]  # "hello\n" was seen then; "world\n" only at the end
 
     async def list_tasks(
         self,
@@ -245,12 +257,36 @@ class FakeService:
     async def usage(self, workspace_id: str) -> dict[str, JSON]:
         return {"computeSeconds": 1.5}
 
+    async def run_summaries(self, workspace_id: str, run_ids: list[str]) -> list[RunInfo]:
+        found = [self.runs[i] for i in run_ids if i in self.runs]
+        return sorted(found, key=lambda run: run.id, reverse=True)
+
+    async def tree_history(
+        self, workspace_id: str, root_id: str, limit: int, *, include: str | None = None
+    ) -> TreeHistory:
+        tree = sorted((r for r in self.runs.values() if r.root_id == root_id), key=lambda r: r.id)
+        return TreeHistory(root_id, tree[:limit], len(tree))
+
+    async def queue(self, workspace_id: str, shown: int = 100) -> QueueView:
+        pending = [r for r in self.runs.values() if r.status is RunStatus.PENDING][:shown]
+        queued = [QueuedRun(r, WaitReason.WORKSPACE_LIMIT, r.created_at) for r in pending]
+        return QueueView(2, 2, 0, len(pending), 0, None, None, queued, [], [])
+
+    async def run_ids_starting(self, workspace_id: str, prefix: str, limit: int) -> list[str]:
+        return sorted(i for i in self.runs if i.startswith(prefix))[:limit]
+
+
+@dataclass
+class FakeStore:
+    bus: EventBus = field(default_factory=EventBus)
+
 
 @dataclass
 class FakeRuntime:
     settings: Settings = field(default_factory=Settings)
     service: FakeService = field(default_factory=FakeService)
     keys: FakeKeys = field(default_factory=FakeKeys)
+    store: FakeStore = field(default_factory=FakeStore)
 
 
 def fake_app(runtime: FakeRuntime, anonymous: str | None = WS, ping: float = 25.0) -> Any:

@@ -55,12 +55,16 @@ def _wait_for(path: Path, seconds: float) -> bool:
     return False
 
 
-@app.task
-def hold(name: str) -> str:
+def _hold(name: str) -> str:
     (SCRATCH / f"pid-{name}").write_text(str(os.getpid()))
     if not _wait_for(SCRATCH / f"release-{name}", 60):
         return "timed out waiting"
     return f"released {name}"
+
+
+@app.task
+def hold(name: str) -> str:
+    return _hold(name)
 
 
 @app.task
@@ -170,3 +174,25 @@ async def chain(ctx: TaskContext, n: int) -> int:
 async def spread(ctx: TaskContext, n: int) -> int:
     """n children at once."""
     return sum(await asyncio.gather(*(ctx.run(leaf, i) for i in range(n))))
+
+
+@app.task(concurrency=1)
+def hold_alone(name: str) -> str:
+    """`hold`, one at a time (the queue shows the others waiting for their task's limit)."""
+    return _hold(name)
+
+
+@app.task(retry=Retry(max_retries=1, wait_duration_ms=60_000))
+def retries_later(name: str) -> str:
+    """Fails at once and waits a minute before its retry (the queue shows it backing off)."""
+    raise RuntimeError(f"{name} fails its first attempt")
+
+
+@app.task
+def talks(lines: int, seconds: float) -> int:
+    """Prints `lines` lines, `seconds` apart (the log clock stamps when each arrived)."""
+    for n in range(lines):
+        if n:
+            time.sleep(seconds)
+        print(f"line {n}", flush=True)
+    return lines
