@@ -96,7 +96,8 @@ class LogClock:
         ended, self._ended = self._ended, set()
         if started:
             await self._adopt(started)
-        await asyncio.to_thread(self._look, list(self._watched.values()))
+        if self._watched:
+            await asyncio.to_thread(self._look, list(self._watched.values()))
         if ended:
             await self._release(ended)
 
