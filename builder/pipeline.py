@@ -145,8 +145,9 @@ class BuildPipeline:
                 builder=self._builder.name,
                 log_key="",
                 created_at=now,
-                # built here: no `conveyor builder` may claim it
-                claimed_at=now if self.in_process else None,
+                # Not claimable until its check run is announced: a builder claiming it earlier
+                # would report to no check run. Built here, no `conveyor builder` may ever claim it.
+                claimed_at=now,
             )
             build.log_key = build_log_key(build.id)
             version.build_id = build.id
@@ -164,9 +165,12 @@ class BuildPipeline:
             trigger,
         )
         check_run_id = await self._execution.report("queued", self._reporter.queued(context))
-        if check_run_id is not None:
+        if check_run_id is not None or not self.in_process:
             async with self._sessions.begin() as session:
-                (await session.get_one(Build, build.id)).check_run_id = check_run_id
+                row = await session.get_one(Build, build.id)
+                row.check_run_id = check_run_id
+                if not self.in_process:
+                    row.claimed_at = None
         if self.in_process:
             self._running[build.id] = asyncio.create_task(self._run(build.id))
         # else: recorded as queued, a `conveyor builder` claims it

@@ -123,7 +123,7 @@ def test_nul_and_oversized_text_is_refused(http: httpx.Client) -> None:
         ({"name": "n" * 201, "repo": "file:///a/b"}, "200"),
         ({"name": "ok", "repo": "file:///a/b", "branch": "b" * 256}, "255"),
         ({"name": "ok", "repo": "file:///a/b", "envVars": {"A": "x\u0000"}}, "NUL"),
-        ({"name": "ok", "repo": "file:///a/b", "envVars": {"A\n": "x"}}, "invalid"),
+        ({"name": "ok", "repo": "file:///a/b", "envVars": {"A\n": "x"}}, "not a variable name"),
         ({"slug": "ok\n", "repo": "file:///a/b"}, "slug"),
     ]
     for body, fragment in workflows:

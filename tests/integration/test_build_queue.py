@@ -6,18 +6,24 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from builder.queue import BuildQueue
+from builder.pipeline import BuildPipeline
+from builder.queue import BuildQueue, Claim
 from builder.records import BuildStatus
-from core.build_settings import BuilderSettings
+from builder.reporter import BuildContext, BuildOutcome
+from core.build_settings import BuilderSettings, BuildSettings
 from core.db.engine import create_engine, migrate, session_factory
 from core.db.models import Build, BuilderProcess, Workflow, WorkflowVersion, Workspace
 from core.domain import VersionStatus
 from core.ids import new_id
+from core.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -229,3 +235,44 @@ async def test_a_build_the_server_runs_in_process_is_never_claimed(sessions: Ses
     claim = await queue.claim()
     assert claim is not None and claim.build_id == queued
     assert await queue.claim() is None
+
+
+class _ClaimingWhileAnnounced:
+    """A check-run reporter that, while the build is being announced, lets a builder try to
+    claim it: a builder that claimed it then would start and finish it with no check run."""
+
+    def __init__(self, queue: BuildQueue) -> None:
+        self.queue = queue
+        self.claimed_while_announcing: list[Claim | None] = []
+
+    async def queued(self, build: BuildContext) -> int | None:
+        self.claimed_while_announcing.append(await self.queue.claim())
+        return 4242
+
+    async def started(self, build: BuildContext) -> None:
+        raise AssertionError("a server that does not build in-process starts nothing")
+
+    async def finished(self, build: BuildContext, outcome: BuildOutcome) -> None:
+        raise AssertionError("a server that does not build in-process finishes nothing")
+
+
+async def test_a_build_is_claimable_only_once_its_check_run_is_announced(
+    sessions: Sessions, tmp_path: Path
+) -> None:
+    await queue_builds(sessions, 0)  # the workspace and its workflow
+    queue = BuildQueue(sessions, _settings(name="eager"))
+    await queue.register()
+    reporter = _ClaimingWhileAnnounced(queue)
+    settings = Settings(data_dir=tmp_path, builds=BuildSettings(in_process=False))
+    # recording a build touches neither blobs nor registration, and of the builder only its name
+    unused: Any = None
+    builder: Any = SimpleNamespace(name="buildkit")
+    pipeline = BuildPipeline(settings, sessions, unused, unused, builder, reporter=reporter)
+
+    info = await pipeline.trigger("wsp-q", "wf-q", commit_sha="0" * 40, trigger="push")
+
+    assert reporter.claimed_while_announcing == [None]
+    claim = await queue.claim()
+    assert claim is not None and claim.build_id == info.id
+    build, _ = await row(sessions, info.id)
+    assert build.check_run_id == 4242
