@@ -36,6 +36,9 @@ DEFAULT_PLANS: tuple[Plan, ...] = (
 class DatabaseSettings(BaseModel):
     url: str | None = None  # None: SQLite under the data dir
     echo: bool = False
+    # PostgreSQL: connections kept open, and how many more a burst may open (and then close)
+    pool_size: int = Field(default=20, ge=1)
+    max_overflow: int = Field(default=20, ge=0)
 
 
 class BlobSettings(BaseModel):

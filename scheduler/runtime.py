@@ -132,7 +132,13 @@ class Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         blobs = _blob_store(settings)
         await blobs.check()
-        engine = create_engine(settings.database_url, echo=settings.database.echo)
+        database = settings.database
+        engine = create_engine(
+            settings.database_url,
+            echo=database.echo,
+            pool_size=database.pool_size,
+            max_overflow=database.max_overflow,
+        )
         await migrate(engine)
         sessions = session_factory(engine)
         lock = WriteLock(serialise=engine.dialect.name == "sqlite")

@@ -9,7 +9,9 @@ SQLAlchemy `Connection`, then run whole:
   lock (which the ORM's writers take too): one writer at a time, never a busy upgrade.
   Reads run on a few other threads; WAL lets them read while the writer writes.
 - PostgreSQL: in the event loop through asyncpg (`AsyncConnection.run_sync` runs the function
-  in a greenlet: no thread at all).
+  in a greenlet: no thread at all). Reads run in autocommit: each statement is one round trip,
+  with no BEGIN before nor ROLLBACK after (under READ COMMITTED each statement took a snapshot
+  of its own anyway).
 """
 
 from __future__ import annotations
@@ -60,13 +62,15 @@ class AsyncDatabase:
     def __init__(self, engine: AsyncEngine) -> None:
         self.dialect = engine.dialect.name
         self._engine = engine
+        # the same pool; asyncpg's adapter sets the level on checkout without a round trip
+        self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         async with self._engine.begin() as conn:
             return await conn.run_sync(fn)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             return await conn.run_sync(fn)
 
     async def close(self) -> None:

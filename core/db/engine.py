@@ -28,13 +28,15 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str, *, echo: bool = False, pool_size: int = 20, max_overflow: int = 20
+) -> AsyncEngine:
     """An async engine; SQLite gets WAL and a busy timeout so readers never block the writer."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo)
         event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20)
+    return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -80,3 +80,23 @@ async def test_admission_does_not_wait_on_rows_that_merely_name_the_workspace(
             await inserting.rollback()
         finally:
             await other.close()
+
+
+async def test_a_read_is_one_round_trip_per_statement(postgres_url: str) -> None:
+    """Reads run in autocommit: no BEGIN before the statements (nor ROLLBACK after), so each
+    statement is a transaction of its own, with its own `now()`; writes are one transaction."""
+    engine = create_async_engine(postgres_url)
+    database = AsyncDatabase(engine)
+
+    def two_clocks(conn: Connection) -> tuple[object, object]:
+        first = conn.scalar(text("SELECT now()"))
+        conn.execute(text("SELECT pg_sleep(0.01)"))
+        return first, conn.scalar(text("SELECT now()"))
+
+    try:
+        first, second = await database.read(two_clocks)
+        assert first != second
+        first, second = await database.write(two_clocks)
+        assert first == second
+    finally:
+        await engine.dispose()
