@@ -75,6 +75,12 @@ async def test_subtasks_on_a_live_socket(database_url: str, tmp_path: Path, scra
             await runtime.service.cancel_run(WS, parent.id)
         done = await runtime.service.wait_run(WS, parent.id, 30)
         assert done.status is RunStatus.CANCELED
+        # the instance's socket and its folder go once it has ended
+        folder = Path(socket_path).parent
+        async with asyncio.timeout(30):
+            while folder.exists():
+                await asyncio.sleep(0.05)
+        assert folder.parent.is_dir(), "the user's folder of sockets stays"
 
 
 async def test_any_control_plane_process_answers_a_relayed_attempt(
