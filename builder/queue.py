@@ -26,18 +26,9 @@ from core.build_settings import BuilderSettings
 from core.db.models import Build, BuilderProcess, WorkflowVersion
 from core.domain import VersionStatus
 from core.ids import new_id
+from core.liveness import process_gone
 
 logger = logging.getLogger(__name__)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass(frozen=True)
@@ -109,14 +100,10 @@ class BuildQueue:
             )
 
     def _gone(self, builder: BuilderProcess, now: datetime) -> bool:
-        if builder.id == self.id:
-            return False
-        if builder.stopped_at is not None:
-            return True
-        if builder.hostname == self.hostname and not pid_alive(builder.pid):
-            return True
         stale = timedelta(seconds=self._settings.stale_after_seconds)
-        return now - builder.heartbeat_at > stale
+        return process_gone(
+            builder, own_id=self.id, hostname=self.hostname, now=now, stale_after=stale
+        )
 
     # -- claims ---------------------------------------------------------------------------------
 

@@ -13,18 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.db.models import Attempt, SchedulerProcess
 from core.domain import AttemptState
 from core.ids import new_id
+from core.liveness import process_gone
 
 schedulers = cast(Table, SchedulerProcess.__table__)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Membership:
@@ -67,13 +58,9 @@ class Membership:
             )
 
     def _gone(self, process: Any, now: datetime) -> bool:
-        if process.id == self.id:
-            return False
-        if process.stopped_at is not None:
-            return True
-        if process.hostname == self.hostname and not _pid_alive(process.pid):
-            return True
-        return bool(now - process.heartbeat_at > self._stale_after)
+        return process_gone(
+            process, own_id=self.id, hostname=self.hostname, now=now, stale_after=self._stale_after
+        )
 
     async def claim_orphans(self) -> list[tuple[str, str, str | None]]:
         """Take over unfinished attempts of schedulers that are gone: (attempt, run, handle)."""

@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from core.liveness import pid_alive
+
 Handle = dict[str, Any]
 
 _COMPACT_EVERY = 1000  # lines written beyond the live instances before the file is rewritten
@@ -76,13 +78,7 @@ def _alive(path: Path) -> bool:
     """Whether the process a journal file is named after still runs (not this one)."""
     if not path.stem.isdigit() or int(path.stem) == os.getpid():
         return False
-    try:
-        os.kill(int(path.stem), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(int(path.stem))
 
 
 def _line(attempt_id: str, handle: Handle) -> bytes:
