@@ -35,6 +35,7 @@ from scheduler.runs.service import RunService
 from scheduler.runs.store import EngineStore
 from scheduler.runs.transitions import Transitions
 from scheduler.runs.writes import Writer
+from scheduler.sandbox.policy import SandboxPolicy, SandboxUnavailable, sandbox_problem
 from scheduler.scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
@@ -59,20 +60,48 @@ def _blob_store(settings: Settings) -> BlobStore:
     raise ValueError(f"unsupported blob store URL {url!r} (expected file:///path or s3://bucket)")
 
 
+def local_sandbox(settings: Settings) -> SandboxPolicy | None:
+    """The process executors' sandbox, or None when it is off on purpose.
+
+    Raises:
+        SandboxUnavailable: It is on, and the kernel refuses it here.
+    """
+    if settings.executor.sandbox == "off":
+        logger.warning(
+            "the sandbox is off (CONVEYOR_EXECUTOR__SANDBOX=off): tasks and build commands run "
+            "as this process's user and can read what it can read"
+        )
+        return None
+    problem = sandbox_problem()
+    if problem is not None:
+        raise SandboxUnavailable(
+            f"the kernel refuses the task sandbox here ({problem}); run where user and mount "
+            "namespaces are allowed, or set CONVEYOR_EXECUTOR__SANDBOX=off on purpose"
+        )
+    return SandboxPolicy(
+        settings.sandbox,
+        hidden=[settings.data_dir],
+        state_dir=settings.data_dir / "sandbox",
+    )
+
+
 def _executor(settings: Settings, reasons: ReasonSink) -> Executor:
     if settings.executor.kind == "local":
+        sandbox = local_sandbox(settings)
         zygotes = None
         if settings.executor.zygote:
             zygotes = ZygotePool(
                 settings.data_dir / "zygotes",
                 idle_seconds=settings.executor.zygote_idle_seconds,
                 max_zygotes=settings.executor.max_zygotes,
+                sandbox=sandbox,
             )
         return LocalExecutor(
             enforce_memory=settings.executor.enforce_memory,
             pass_env=settings.executor.pass_env,
             zygotes=zygotes,
             journal=InstanceJournal(settings.data_dir / "instances"),
+            sandbox=sandbox,
         )
     if settings.executor.kind == "docker":
         # python-on-whales is only imported by engines that run containers
