@@ -1,6 +1,6 @@
 """Where instances find their platform: a socket per instance, each in a folder of its own.
 
-The root folder is this user's (`cvy-<uid>` in the temporary folder): 0711, so that a sandboxed
+The root folder is this user's (`conveyor-<uid>` in the temporary folder): 0711, so that a sandboxed
 instance running as another uid can pass through it to its own folder, but no one else can list
 it. Each instance's folder is 0700, owned by whoever runs the instance.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 def sockets_root() -> Path:
     """This user's folder of instance sockets: created 0711, refused if anyone else could
     list it or write into it."""
-    root = Path(tempfile.gettempdir()) / f"cvy-{os.getuid()}"
+    root = Path(tempfile.gettempdir()) / f"conveyor-{os.getuid()}"
     with contextlib.suppress(FileExistsError):
         root.mkdir(mode=0o711)
     info = root.lstat()

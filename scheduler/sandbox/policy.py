@@ -21,7 +21,7 @@ from scheduler.sandbox.identities import Identity, IdentityPool
 
 logger = logging.getLogger(__name__)
 
-SANDBOX_FILE = str(Path(_sandbox.__file__).resolve())
+SANDBOX_PACKAGE = str(Path(_sandbox.__file__).resolve().parent)
 SYSTEM_PATH_DIRS = frozenset({"/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"})
 # what a sandboxed process finds in its environment for its home and scratch space
 SANDBOX_VARIABLES = {"HOME": "/tmp", "TMPDIR": "/tmp"}
@@ -118,7 +118,7 @@ def launcher_argv(view: View, cwd: Path, join_fds: Iterable[int], command: list[
         "-I",
         "-c",
         _sandbox.LAUNCH,
-        SANDBOX_FILE,
+        SANDBOX_PACKAGE,
         view.to_json(),
         str(cwd),
         fds,

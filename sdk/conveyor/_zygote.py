@@ -34,6 +34,7 @@ import atexit
 import contextlib
 import gc
 import importlib
+import importlib.util
 import json
 import os
 import resource
@@ -345,7 +346,8 @@ def become_attempt(attempt: Attempt, entry: Entry, sandbox: types.ModuleType | N
         os._exit(126)
     sys.argv = list(entry.argv)
     sys.modules.pop(__name__, None)  # nothing of the zygote is left for the task to see
-    sys.modules.pop(_SANDBOX_MODULE, None)
+    for name in [n for n in sys.modules if n.split(".")[0] == _SANDBOX_MODULE]:
+        sys.modules.pop(name, None)
 
 
 def run_entry(entry: Entry) -> NoReturn:
@@ -395,13 +397,15 @@ def _end(code: int) -> NoReturn:
 
 def load_sandbox() -> types.ModuleType:
     """`conveyor._sandbox`, from beside this file (the version's environment may not have
-    `conveyor`)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_sandbox.py")
-    module = types.ModuleType(_SANDBOX_MODULE)
-    module.__file__ = path
-    sys.modules[_SANDBOX_MODULE] = module  # dataclasses look their module up
-    with open(path, "rb") as handle:
-        exec(compile(handle.read(), path, "exec"), module.__dict__)
+    `conveyor`, or another version of it)."""
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_sandbox")
+    spec = importlib.util.spec_from_file_location(
+        _SANDBOX_MODULE, os.path.join(folder, "__init__.py"), submodule_search_locations=[folder]
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[_SANDBOX_MODULE] = module
+    spec.loader.exec_module(module)
     return module
 
 
