@@ -35,6 +35,9 @@ class SandboxSettings(BaseModel):
     tmp_mb: int = Field(default=256, ge=1)  # each instance's private /tmp (counts as its memory)
     network: bool = True  # False: an instance has no network at all (a namespace of its own)
     mounts: tuple[str, ...] = ()  # extra host paths for every instance: `SRC:DST[:ro|rw]`
+    # each build step that runs a tenant's code (dependency installs, the build command)
+    build_cpu: float = Field(default=2.0, gt=0)
+    build_memory_mb: int = Field(default=4096, ge=64)
 
     @field_validator("mounts")
     @classmethod

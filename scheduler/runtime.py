@@ -85,9 +85,8 @@ def local_sandbox(settings: Settings) -> SandboxPolicy | None:
     )
 
 
-def _executor(settings: Settings, reasons: ReasonSink) -> Executor:
+def _executor(settings: Settings, reasons: ReasonSink, sandbox: SandboxPolicy | None) -> Executor:
     if settings.executor.kind == "local":
-        sandbox = local_sandbox(settings)
         zygotes = None
         if settings.executor.zygote:
             zygotes = ZygotePool(
@@ -152,6 +151,7 @@ class Runtime:
         self.registrar = registrar
         self.executor = executor
         self.keys = ApiKeys(store.sessions)
+        self.sandbox: SandboxPolicy | None = None  # None: off on purpose
         self._loop_task: asyncio.Task[None] | None = None
         self._listener: PgListener | None = None
         self._log_clock: LogClock | None = None
@@ -180,12 +180,16 @@ class Runtime:
         service = RunService(settings, transitions, payloads, bus, RunLogs(db, blobs, bus))
         await _seed_workspace(transitions, settings)
         agent = Agent(settings, transitions, service)
-        executor = _executor(settings, transitions.set_waiting_reason)
+        # tasks on the process executors and build steps of the embedded builder run sandboxed
+        sandboxed = settings.executor.kind == "local" or settings.builds.builder == "venv"
+        sandbox = local_sandbox(settings) if sandboxed else None
+        executor = _executor(settings, transitions.set_waiting_reason, sandbox)
         registrar = Registrar(settings, sessions, agent, executor, blobs)
         scheduler = Scheduler(
             settings, transitions, service, agent, executor, blobs, registrar, engine
         )
         runtime = cls(store, transitions, service, scheduler, registrar, executor)
+        runtime.sandbox = sandbox
         if writer.cross_process:
             runtime._listener = PgListener(
                 asyncpg_dsn(settings.database_url), writer.origin, bus, writer.wake_scheduler

@@ -8,6 +8,7 @@ import functools
 import os
 import resource
 import shlex
+import shutil
 import signal
 import socket
 from collections.abc import Iterable
@@ -226,8 +227,13 @@ class LocalExecutor:
         if self._sandbox is not None:
             identity = self._sandbox.identity()
             _hand_over(spec.socket_path.parent, identity)
+            program = shutil.which(argv[0], path=env.get("PATH"))
             view = self._sandbox.view(
-                cwd=spec.cwd, env=env, identity=identity, shared=[spec.socket_path.parent]
+                cwd=spec.cwd,
+                env=env,
+                identity=identity,
+                shared=[spec.socket_path.parent],
+                readable=[Path(program).parent] if program else [],
             )
             join = cgroup.open_join_files() if cgroup is not None else []
             argv = launcher_argv(view, spec.cwd, join, argv)

@@ -162,7 +162,11 @@ class ZygotePool:
         if self._sandbox is not None:
             identity = self._sandbox.identity()
             view = self._sandbox.view(
-                cwd=version.cwd, env=env, identity=identity, shared=[sockets_root()]
+                cwd=version.cwd,
+                env=env,
+                identity=identity,
+                shared=[sockets_root()],
+                readable=[Path(entry.script).parent],
             )
         try:
             zygote = await Zygote.start(

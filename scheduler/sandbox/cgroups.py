@@ -72,6 +72,9 @@ class Cgroups:
                 if v2:
                     _enable(home.parent, controller)
                     _enable(home, controller)
+                probe = home / f"probe-{os.getpid()}"  # may this process make cgroups there?
+                probe.mkdir(exist_ok=True)
+                probe.rmdir()
         except OSError:
             return None
         return cls(homes) if homes else None

@@ -79,15 +79,20 @@ class SandboxPolicy:
         identity: Identity | None,
         shared: Iterable[Path] = (),
         writable: Iterable[Path] = (),
+        readable: Iterable[Path] = (),
     ) -> View:
         """The view of a version's instances: its folder and dependencies read-only (those
         of `writable` read-write), the operator's mounts, `shared` folders at their paths."""
         binds = [Bind(str(cwd))]
         binds.extend(Bind(str(path), "", True) for path in writable)
+        binds.extend(Bind(str(path)) for path in readable)
         if virtual_env := env.get("VIRTUAL_ENV"):
             binds.append(Bind(virtual_env))
         for entry in env.get("PATH", "").split(os.pathsep):
             if entry and os.path.isabs(entry) and entry not in SYSTEM_PATH_DIRS:
+                binds.append(Bind(entry))
+        for entry in env.get("PYTHONPATH", "").split(os.pathsep):
+            if entry and os.path.isabs(entry):
                 binds.append(Bind(entry))
         binds.extend(Bind(source, destination, rw) for source, destination, rw in self._mounts)
         return View(
