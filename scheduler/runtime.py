@@ -60,11 +60,12 @@ def _blob_store(settings: Settings) -> BlobStore:
     raise ValueError(f"unsupported blob store URL {url!r} (expected file:///path or s3://bucket)")
 
 
-def local_sandbox(settings: Settings) -> SandboxPolicy | None:
-    """The process executors' sandbox, or None when it is off on purpose.
+def local_sandbox(settings: Settings, *, required: bool = True) -> SandboxPolicy | None:
+    """The process executors' sandbox, or None when it is off.
 
     Raises:
-        SandboxUnavailable: It is on, and the kernel refuses it here.
+        SandboxUnavailable: It is on and `required`, and the kernel refuses it here (not
+            required — `conveyor dev` — it is then off, with a warning).
     """
     if settings.executor.sandbox == "off":
         logger.warning(
@@ -73,11 +74,18 @@ def local_sandbox(settings: Settings) -> SandboxPolicy | None:
         )
         return None
     problem = sandbox_problem()
-    if problem is not None:
+    if problem is not None and required:
         raise SandboxUnavailable(
             f"the kernel refuses the task sandbox here ({problem}); run where user and mount "
             "namespaces are allowed, or set CONVEYOR_EXECUTOR__SANDBOX=off on purpose"
         )
+    if problem is not None:
+        logger.warning(
+            "tasks run WITHOUT a sandbox: the kernel refuses it here (%s); they can read what "
+            "this process can read",
+            problem,
+        )
+        return None
     return SandboxPolicy(
         settings.sandbox,
         hidden=[settings.data_dir],
@@ -157,7 +165,9 @@ class Runtime:
         self._log_clock: LogClock | None = None
 
     @classmethod
-    async def open(cls, settings: Settings) -> Runtime:
+    async def open(cls, settings: Settings, *, sandbox_required: bool = True) -> Runtime:
+        """Everything a control-plane process runs; `sandbox_required=False` (`conveyor dev`)
+        starts without the sandbox, with a warning, where the kernel refuses it."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         blobs = _blob_store(settings)
         await blobs.check()
@@ -182,7 +192,7 @@ class Runtime:
         agent = Agent(settings, transitions, service)
         # tasks on the process executors and build steps of the embedded builder run sandboxed
         sandboxed = settings.executor.kind == "local" or settings.builds.builder == "venv"
-        sandbox = local_sandbox(settings) if sandboxed else None
+        sandbox = local_sandbox(settings, required=sandbox_required) if sandboxed else None
         executor = _executor(settings, transitions.set_waiting_reason, sandbox)
         registrar = Registrar(settings, sessions, agent, executor, blobs)
         scheduler = Scheduler(

@@ -160,7 +160,7 @@ def listen(host: str, port: int) -> socket.socket:
 
 async def serve(settings: Settings, workflow: DevWorkflow) -> None:
     sock = listen(settings.host, settings.port)
-    runtime = await Runtime.open(settings)
+    runtime = await Runtime.open(settings, sandbox_required=False)
     try:
         await _register(runtime, workflow)
         await runtime.start()

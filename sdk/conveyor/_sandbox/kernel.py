@@ -122,9 +122,12 @@ def become(uid: int, gid: int) -> None:
     """From root: `uid`:`gid` with no supplementary group and no capability, for good."""
     check(prctl(PR_SET_NO_NEW_PRIVS, 1), "no_new_privs")
     _drop_bounding_set()
-    os.setgroups([])
-    os.setresgid(gid, gid, gid)
-    os.setresuid(uid, uid, uid)
+    try:
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    except OSError as exc:
+        raise SandboxError(f"cannot become uid {uid}: {exc.strerror}") from None
     if os.geteuid() == 0 or _effective_capabilities() != 0:
         raise SandboxError(f"could not give up root for uid {uid}")
     # a change of uid made the process undumpable, so its /proc files stay root's; its own

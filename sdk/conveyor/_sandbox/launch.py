@@ -89,6 +89,6 @@ def main(argv: list[str]) -> None:
     try:
         join_cgroups(() if fds == "-" else tuple(int(fd) for fd in fds.split(",")))
         launch(View.from_json(view_json), cwd, command)
-    except SandboxError as exc:
+    except (SandboxError, OSError) as exc:
         sys.stderr.write(f"sandbox: {exc}\n")
         sys.exit(126)
