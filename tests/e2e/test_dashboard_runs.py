@@ -118,7 +118,7 @@ def test_failed_attempt_shows_its_stack_trace_and_the_retry(
     expect(attempts.nth(0).locator(".outcome")).to_have_text("error")
     expect(attempts.nth(1).locator(".outcome")).to_have_text("ok")
     first = attempts.nth(0)
-    first.get_by_text("Traceback of attempt 0").click()
+    first.get_by_text("Traceback of attempt #0").click()
     expect(first.locator(".exception")).to_contain_text("RuntimeError: first attempt fails")
     # the user's frame first; the SDK's frames folded under the full traceback
     expect(first.locator(".frames li")).to_have_count(1)
@@ -173,7 +173,7 @@ def test_logs_follow_search_and_download(page: Page, server: LiveServer, screens
     expect(log).to_contain_text("slept 2 of 5 s")
     # The lines arrived while the run was still running: the tail is live, not a reload.
     assert page.locator("#run-status [data-status]").get_attribute("data-status") == "running"
-    expect(page.locator("#log-state")).to_contain_text("following attempt 0")
+    expect(page.locator("#log-state")).to_contain_text("following attempt #0")
     expect(page.get_by_label("Follow new lines")).to_be_checked()
     screenshot(page, "run-logs")
     expect(status_of(page)).to_have_attribute("data-status", "succeeded")

@@ -85,7 +85,7 @@ def test_result_value_unwraps_one_element() -> None:
 
 def test_progress_line() -> None:
     run = {"id": "trn-1", "status": "running", "attempts": [{"attempt": 0}], "waiting": True}
-    assert progress_line(run) == "trn-1 running (attempt 1), waiting on children"
+    assert progress_line(run) == "trn-1 running (attempt #0), waiting on children"
     assert progress_line({"id": "trn-1", "status": "pending"}) == "trn-1 pending"
 
 
