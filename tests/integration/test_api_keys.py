@@ -252,6 +252,7 @@ def test_cli_create_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 def test_cli_changes_are_audited(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"
+    create_database(data)
     code, _, err = conveyor(capsys, "keys", "create", "--name", "a", "--data-dir", str(data))
     assert code == 0
     key_id = err.split("created key ")[1].split()[0]
