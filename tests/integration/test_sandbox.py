@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +171,25 @@ async def test_the_zygote_still_forks_each_attempt(tmp_path: Path) -> None:
             parents.append(int(stat[stat.rindex(")") + 2 :].split()[1]))
             await runtime.service.cancel_run(WS, run.id)
     assert parents == [zygote, zygote]
+
+
+async def test_an_instance_socket_answers_only_its_own_processes(tmp_path: Path) -> None:
+    request = "GET /input HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    client = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "s.connect(sys.argv[1])\n"
+        f"s.sendall({request!r}.encode())\n"
+        "sys.stdout.write(s.recv(4096).decode())\n"
+    )
+    async with open_engine(tmp_path, "sandbox") as runtime:
+        run = await runtime.service.create_run(WS, "wf/hold", [30])
+        handle = json.loads((await attempt_of(runtime, run.id)).handle or "{}")
+        # a process of the host (root, even), but not of the instance's session
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", client, handle["socket"], stdout=asyncio.subprocess.PIPE
+        )
+        answer, _ = await process.communicate()
+        await runtime.service.cancel_run(WS, run.id)
+    assert answer.startswith(b"HTTP/1.1 403"), answer
+    assert b"this socket belongs to another instance" in answer
