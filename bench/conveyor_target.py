@@ -36,6 +36,7 @@ def workflow_copy(system: System, folder: Path) -> Path:
 def conveyor_env(system: System, database: Database | None, slots: int) -> dict[str, str]:
     env = clean_env()
     env["CONVEYOR_EXECUTOR__ZYGOTE"] = "true" if system.mode == "zygote" else "false"
+    env["CONVEYOR_EXECUTOR__SANDBOX"] = "on" if system.sandbox else "off"
     env["CONVEYOR_LIMITS__MAX_CONCURRENCY"] = str(slots)
     if database is not None:
         env["CONVEYOR_DATABASE__URL"] = database.url

@@ -22,18 +22,20 @@ class System:
     mode: str = ""  # Conveyor: "zygote" (warm fork server) or "spawn" (interpreter per attempt)
     sdk: str = ""  # Conveyor: the worker's SDK, "conveyor-sdk" or "render-sdk"
     database: str = ""  # Conveyor: "sqlite" or "postgres"
+    sandbox: bool = True  # Conveyor: each run in its sandbox (`off`: what the sandbox costs)
 
     @property
     def name(self) -> str:
         if self.kind is not Kind.CONVEYOR:
             return self.kind.value
-        return "/".join((self.kind.value, self.mode, self.sdk, self.database))
+        parts = (self.kind.value, self.mode, self.sdk, self.database)
+        return "/".join(parts if self.sandbox else (*parts, "no-sandbox"))
 
     @property
     def group(self) -> str:
         """The column of the summary table this configuration's figures go to."""
         if self.kind is Kind.CONVEYOR:
-            return f"Conveyor {self.mode}"
+            return f"Conveyor {self.mode}" + ("" if self.sandbox else ", no sandbox")
         return GROUP_OF_PEER[self.kind]
 
     @property
@@ -54,16 +56,29 @@ class System:
 
 GROUP_OF_PEER = {Kind.RQ: "RQ (fork per job)", Kind.CELERY: "Celery (prefork)"}
 
-CONVEYOR_SYSTEMS = tuple(
-    System(Kind.CONVEYOR, mode, sdk, database)
-    for mode in ("zygote", "spawn")
-    for sdk in ("conveyor-sdk", "render-sdk")
-    for database in ("sqlite", "postgres")
+CONVEYOR_SYSTEMS = (
+    *(
+        System(Kind.CONVEYOR, mode, sdk, database)
+        for mode in ("zygote", "spawn")
+        for sdk in ("conveyor-sdk", "render-sdk")
+        for database in ("sqlite", "postgres")
+    ),
+    # the sandbox's cost: the same runs, unsandboxed, in the same invocation
+    *(
+        System(Kind.CONVEYOR, "zygote", "conveyor-sdk", database, sandbox=False)
+        for database in ("sqlite", "postgres")
+    ),
 )
 ALL_SYSTEMS: tuple[System, ...] = (*CONVEYOR_SYSTEMS, System(Kind.RQ), System(Kind.CELERY))
 
 
-GROUPS = ("Conveyor zygote", "Conveyor spawn", GROUP_OF_PEER[Kind.RQ], GROUP_OF_PEER[Kind.CELERY])
+GROUPS = (
+    "Conveyor zygote",
+    "Conveyor zygote, no sandbox",
+    "Conveyor spawn",
+    GROUP_OF_PEER[Kind.RQ],
+    GROUP_OF_PEER[Kind.CELERY],
+)
 
 
 def group_of(name: str) -> str:
@@ -102,6 +117,6 @@ def select_workloads(names: Iterable[str]) -> list[str]:
 
 def runs_workload(system: System, workload: str) -> bool:
     """W5 (queue depth) is about Conveyor's admission on PostgreSQL; its SDK does not matter."""
-    if workload == "W5":
-        return system.database == "postgres" and system.sdk == "conveyor-sdk"
+    if workload == "W5":  # admission: no instance runs, so the sandbox does not matter either
+        return system.database == "postgres" and system.sdk == "conveyor-sdk" and system.sandbox
     return True

@@ -10,8 +10,12 @@ from bench.systems import ALL_SYSTEMS, Kind, group_of, runs_workload, select_sys
 
 def test_the_default_is_every_configuration_and_both_peers() -> None:
     names = [s.name for s in ALL_SYSTEMS]
-    assert len(names) == 10
+    assert len(names) == 12
     assert "conveyor/zygote/render-sdk/postgres" in names
+    assert names[-4:-2] == [
+        "conveyor/zygote/conveyor-sdk/sqlite/no-sandbox",
+        "conveyor/zygote/conveyor-sdk/postgres/no-sandbox",
+    ]
     assert names[-2:] == ["rq", "celery"]
     options = parse([])
     assert options.systems == ALL_SYSTEMS
@@ -26,6 +30,8 @@ def test_patterns_select_configurations() -> None:
         "conveyor/zygote/conveyor-sdk/postgres",
         "conveyor/zygote/render-sdk/sqlite",
         "conveyor/zygote/render-sdk/postgres",
+        "conveyor/zygote/conveyor-sdk/sqlite/no-sandbox",
+        "conveyor/zygote/conveyor-sdk/postgres/no-sandbox",
         "rq",
     ]
 
@@ -66,6 +72,9 @@ def test_w5_runs_once_per_executor_mode_on_postgresql() -> None:
 
 def test_each_system_has_a_column_and_a_start_command() -> None:
     assert group_of("conveyor/spawn/render-sdk/sqlite") == "Conveyor spawn"
+    assert group_of("conveyor/zygote/conveyor-sdk/sqlite/no-sandbox") == (
+        "Conveyor zygote, no sandbox"
+    )
     assert group_of("celery") == "Celery (prefork)"
     render = select_systems(["conveyor/spawn/render-sdk/sqlite"])[0]
     assert (render.start_command, render.workflow_folder) == (
