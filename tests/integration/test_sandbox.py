@@ -150,6 +150,19 @@ async def test_a_starter_task_allocating_a_gigabyte_fails_naming_its_limit(
 
 
 @needs_v1_cgroups
+async def test_memory_beyond_the_plan_outside_the_heap_is_killed_naming_the_limit(
+    tmp_path: Path,
+) -> None:
+    async with open_engine(tmp_path, "sandbox") as runtime:
+        assert await results_of(runtime, "wf/fill_memory_file", 64) == 64
+        run = await run_to_end(runtime, "wf/fill_memory_file", [1024])
+    assert run.status is RunStatus.FAILED
+    assert run.error == (
+        "out of memory (the plan's limit is 512 MB): the instance was killed"
+    ), run.error
+
+
+@needs_v1_cgroups
 async def test_a_fork_bomb_stops_at_the_pids_limit(tmp_path: Path) -> None:
     async with open_engine(tmp_path, "sandbox") as runtime:
         forked = await results_of(runtime, "wf/fork_bomb", 2000)

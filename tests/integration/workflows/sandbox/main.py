@@ -120,3 +120,14 @@ def fork_bomb(limit: int) -> int:
     except OSError:
         pass
     return len(children)
+
+
+@app.task(plan="starter")
+def fill_memory_file(megabytes: int) -> int:
+    """Writes `megabytes` MB into a memory-backed file: no heap, so only the cgroup's limit
+    (not the memory rlimit) holds it back."""
+    fd = os.memfd_create("fill")
+    chunk = b"x" * (1024 * 1024)
+    for _ in range(megabytes):
+        os.write(fd, chunk)
+    return megabytes
