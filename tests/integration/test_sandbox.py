@@ -157,9 +157,9 @@ async def test_memory_beyond_the_plan_outside_the_heap_is_killed_naming_the_limi
         assert await results_of(runtime, "wf/fill_memory_file", 64) == 64
         run = await run_to_end(runtime, "wf/fill_memory_file", [1024])
     assert run.status is RunStatus.FAILED
-    assert run.error == (
-        "out of memory (the plan's limit is 512 MB): the instance was killed"
-    ), run.error
+    assert run.error == ("out of memory (the plan's limit is 512 MB): the instance was killed"), (
+        run.error
+    )
 
 
 @needs_v1_cgroups

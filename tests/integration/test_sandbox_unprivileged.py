@@ -37,18 +37,19 @@ def readable_by_anyone(path: Path) -> bool:
     return all(os.stat(part).st_mode & 0o005 for part in (path, *path.parents))
 
 
-@pytest.fixture
-def unprivileged_dev() -> Iterator[tuple[str, Path]]:
+@pytest.fixture(params=["forked", "spawned"])
+def unprivileged_dev(request: pytest.FixtureRequest) -> Iterator[tuple[str, Path]]:
     """`conveyor dev` of the sandbox workflow, as nobody: its URL and data folder (in a folder
-    of its own under /tmp: pytest's are the test runner's alone)."""
+    of its own under /tmp: pytest's are the test runner's alone); attempts forked from a zygote
+    or spawned."""
     tmp_path = Path(tempfile.mkdtemp(prefix="conveyor-unprivileged-"))
     try:
-        yield from _unprivileged_dev(tmp_path)
+        yield from _unprivileged_dev(tmp_path, zygote=request.param == "forked")
     finally:
         shutil.rmtree(tmp_path, ignore_errors=True)
 
 
-def _unprivileged_dev(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def _unprivileged_dev(tmp_path: Path, *, zygote: bool) -> Iterator[tuple[str, Path]]:
     site_packages = Path(sysconfig.get_paths()["purelib"])
     for needed in (REPO, site_packages):
         if not readable_by_anyone(needed):
@@ -76,6 +77,7 @@ def _unprivileged_dev(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         "HOME": str(home),
         "PYTHONPATH": python_path,
         "CONVEYOR_EXECUTOR__PASS_ENV": '["PYTHONPATH"]',
+        "CONVEYOR_EXECUTOR__ZYGOTE": "true" if zygote else "false",
         "CONVEYOR_PLANTED_TOKEN": PLANTED,  # as a database password would be
         "AWS_SECRET_ACCESS_KEY": PLANTED,
     }
