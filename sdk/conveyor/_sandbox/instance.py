@@ -28,7 +28,7 @@ from .kernel import (
     prctl,
     unshare,
 )
-from .view import _bind, _make_target
+from .view import bind_mount, make_target
 
 
 @dataclass(frozen=True)
@@ -69,11 +69,11 @@ def enter_instance(instance: Instance) -> None:
             "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={instance.tmp_bytes},mode=1777"
         )
         for path in instance.keep:
-            _make_target(path, f"/proc/self/fd/{fds[path]}")
+            make_target(path, f"/proc/self/fd/{fds[path]}")
             mount(f"/proc/self/fd/{fds[path]}", path, None, MS_BIND | MS_REC)
         if instance.socket_dir is not None:
             source = f"/proc/self/fd/{fds[instance.socket_dir]}"
-            _bind(source, instance.socket_dir, writable=True, recursive=False)
+            bind_mount(source, instance.socket_dir, writable=True, recursive=False)
     finally:
         for fd in fds.values():
             os.close(fd)

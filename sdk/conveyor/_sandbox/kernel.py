@@ -35,7 +35,7 @@ PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 # statvfs flags that a bind's remount must keep (a locked mount refuses to lose them)
-_KEPT_FLAGS = (
+KEPT_FLAGS = (
     (os.ST_RDONLY, MS_RDONLY),
     (os.ST_NOSUID, MS_NOSUID),
     (os.ST_NODEV, MS_NODEV),

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from .kernel import (
-    _KEPT_FLAGS,
     CLONE_NEWIPC,
     CLONE_NEWNET,
     CLONE_NEWNS,
     CLONE_NEWUSER,
     CLONE_NEWUTS,
+    KEPT_FLAGS,
     MNT_DETACH,
     MS_BIND,
     MS_NODEV,
@@ -127,10 +127,10 @@ def _kept_flags(path: str) -> int:
         held = os.statvfs(path).f_flag
     except OSError:
         return 0
-    return sum(ms for st, ms in _KEPT_FLAGS if held & st)
+    return sum(ms for st, ms in KEPT_FLAGS if held & st)
 
 
-def _make_target(path: str, like: str) -> None:
+def make_target(path: str, like: str) -> None:
     if os.path.isdir(like):
         os.makedirs(path, exist_ok=True)
     else:
@@ -140,9 +140,9 @@ def _make_target(path: str, like: str) -> None:
                 pass
 
 
-def _bind(source: str, target: str, *, writable: bool, recursive: bool = True) -> None:
+def bind_mount(source: str, target: str, *, writable: bool, recursive: bool = True) -> None:
     """Shows `source` at `target`; read-only and without set-uid or devices unless writable."""
-    _make_target(target, source)
+    make_target(target, source)
     mount(source, target, None, MS_BIND | (MS_REC if recursive else 0))
     flags = _kept_flags(source) | MS_NOSUID | MS_NODEV | (0 if writable else MS_RDONLY)
     mount(None, target, None, MS_REMOUNT | MS_BIND | flags)
@@ -203,25 +203,25 @@ def _populate_root(root: str, view: View, binds: list[Bind], sources: dict[str, 
         if os.path.islink(path):
             os.symlink(os.readlink(path), root + path)
         elif os.path.isdir(path):
-            _bind(path, root + path, writable=False)
+            bind_mount(path, root + path, writable=False)
     os.makedirs(root + "/etc")
     for name in ETC_ENTRIES:
         path = "/etc/" + name
         if os.path.exists(path):
-            _bind(path, root + path, writable=False)
+            bind_mount(path, root + path, writable=False)
     os.makedirs(root + "/tmp")
     mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={view.tmp_bytes},mode=1777")
     _make_dev(root + "/dev")
     masks: list[str] = []
     for bind in binds:
         source = f"/proc/self/fd/{sources[bind.source]}"
-        _bind(source, root + bind.destination, writable=bind.writable)
+        bind_mount(source, root + bind.destination, writable=bind.writable)
         for path in view.hidden:
             if _under(path, bind.source):
                 masks.extend(_mask(root + bind.destination + path[len(bind.source) :]))
     for path in view.shared:
         source = f"/proc/self/fd/{sources[path]}"
-        _bind(source, root + path, writable=True, recursive=False)
+        bind_mount(source, root + path, writable=True, recursive=False)
     for path in masks:
         mount(None, path, None, MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
 
