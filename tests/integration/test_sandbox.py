@@ -193,7 +193,10 @@ async def test_an_instance_socket_answers_only_its_own_processes(tmp_path: Path)
         "s = socket.socket(socket.AF_UNIX)\n"
         "s.connect(sys.argv[1])\n"
         f"s.sendall({request!r}.encode())\n"
-        "sys.stdout.write(s.recv(4096).decode())\n"
+        "chunks = []\n"
+        "while chunk := s.recv(4096):\n"
+        "    chunks.append(chunk)\n"
+        "sys.stdout.write(b''.join(chunks).decode())\n"
     )
     async with open_engine(tmp_path, "sandbox") as runtime:
         run = await runtime.service.create_run(WS, "wf/hold", [30])
