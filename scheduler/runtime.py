@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from core.auth import ApiKeys
 from core.blobs import LocalBlobStore
 from core.blobs.base import BlobStore
+from core.data_dir import prepare_data_dir
 from core.db.database import open_database
 from core.db.engine import create_engine, migrate, session_factory
 from core.db.write_lock import WriteLock
@@ -129,7 +130,7 @@ class Runtime:
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(prepare_data_dir, settings)
         blobs = _blob_store(settings)
         await blobs.check()
         database = settings.database
