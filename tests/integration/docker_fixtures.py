@@ -112,12 +112,17 @@ def worker_image(docker: DockerClient) -> str:
     return build_worker_image(docker)
 
 
-def docker_settings(data_dir: Path, image: str, **limits: Any) -> Settings:
+def docker_settings(
+    data_dir: Path, image: str, docker: dict[str, Any] | None = None, **limits: Any
+) -> Settings:
+    """`docker` holds DockerSettings fields beyond the binary, the image and no network."""
     return Settings(
         data_dir=data_dir,
         limits=LimitSettings(min_timeout_seconds=1, **limits),
         executor=executor_settings(kind="docker", kill_grace_seconds=1.0),
-        docker=DockerSettings(binary=DOCKER, image=image, network="none"),
+        docker=DockerSettings(
+            **{"binary": DOCKER, "image": image, "network": "none", **(docker or {})}
+        ),
     )
 
 
@@ -128,16 +133,18 @@ async def open_docker_engine(
     *,
     stop_instances: bool = True,
     env_vars: dict[str, str] | None = None,
+    docker: dict[str, Any] | None = None,
+    start_command: str = "conveyor-worker main:app",
     **limits: Any,
 ) -> AsyncIterator[Runtime]:
     """An engine whose attempts (registration too) run in containers of `image`."""
-    runtime = await Runtime.open(docker_settings(tmp_path / "data", image, **limits))
+    runtime = await Runtime.open(docker_settings(tmp_path / "data", image, docker, **limits))
     try:
         # the code runs from the image; the folder only gives the version a root
         version = await runtime.register_workflow(
             copy_workflow("docker", tmp_path),
             slug="wf",
-            start_command="conveyor-worker main:app",
+            start_command=start_command,
             env_vars=env_vars,
         )
         assert version.status is VersionStatus.READY, version.message
