@@ -15,15 +15,19 @@ from tests.integration.docker_fixtures import (
     containers_of_run,
     docker,
     open_docker_engine,
+    render_worker_image,
     wait_for,
     worker_image,
 )
 from tests.integration.engine_fixtures import WS, run_to_end
 
-__all__ = ["docker", "worker_image"]  # re-exported: pytest finds fixtures by module name
+# re-exported: pytest finds fixtures by module name
+__all__ = ["docker", "render_worker_image", "worker_image"]
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
+RENDER1 = "python -m render.workflows.cli main:app"  # in /render1, the image's working directory
+RENDER08 = "sh -c 'cd /render08 && exec python -m render_sdk.workflows.cli main:app'"
 EROFS = "OSError errno=30"  # a read-only file system: refused whatever the file's permissions
 
 
@@ -122,3 +126,26 @@ async def test_a_fork_bomb_stops_at_the_pids_limit(tmp_path: Path, worker_image:
     started = run.results[0]
     # the limit counts the init, the worker (and its threads) too: fewer children than 32 start
     assert 10 <= started < 32, started
+
+
+async def test_render1_official_worker_runs_unmodified_inside(
+    tmp_path: Path, render_worker_image: str
+) -> None:
+    async with open_docker_engine(tmp_path, render_worker_image, start_command=RENDER1) as runtime:
+        fan = await run_to_end(runtime, "wf/add_squares", [3, 4])  # two subtasks, 3 containers
+        greet = await run_to_end(runtime, "wf/greet", {"name": "Ada", "greeting": "Hi"})
+        failing = await run_to_end(runtime, "wf/explode", ["boom"])
+    assert (fan.status, fan.results) == (RunStatus.SUCCEEDED, [25]), fan.error
+    assert greet.results == ["Hi, Ada!"]
+    assert failing.status is RunStatus.FAILED
+    assert "boom" in (failing.error or "")
+
+
+async def test_render08_official_worker_runs_unmodified_inside(
+    tmp_path: Path, render_worker_image: str
+) -> None:
+    async with open_docker_engine(tmp_path, render_worker_image, start_command=RENDER08) as runtime:
+        fan = await run_to_end(runtime, "wf/double_all", [[1, 2, 3]])
+        chain = await run_to_end(runtime, "wf/chain", [5])
+    assert (fan.status, fan.results) == (RunStatus.SUCCEEDED, [2, 4, 6]), fan.error
+    assert chain.results == [20]
