@@ -85,6 +85,7 @@ async def test_a_task_writes_only_to_tmp_and_read_write_mounts(
     mounts = (f"{shared}:/shared:rw", f"{reference}:/reference:ro")
     probes = [
         "/tmp/scratch.txt",
+        "/dev/shm/x",
         "/shared/out.txt",
         "/reference/out.txt",
         "/app/main.py",
@@ -101,6 +102,7 @@ async def test_a_task_writes_only_to_tmp_and_read_write_mounts(
     assert run.results == [
         {
             "/tmp/scratch.txt": "written",
+            "/dev/shm/x": "written",  # Docker's own 64 MB tmpfs, private to the container
             "/shared/out.txt": "written",
             "/reference/out.txt": EROFS,
             "/app/main.py": EROFS,
