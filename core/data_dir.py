@@ -25,6 +25,9 @@ PRIVATE_FILE = 0o600
 _OPEN_TO_OTHERS = 0o077
 # what under the data dir is the control plane's alone, tightened file by file at start
 PRIVATE_TREES = ("blobs", "spool", "instances", "docker-config")
+# left once those trees were walked: what this version writes is private already, and a walk of
+# a busy server's blobs would cost every CLI command that opens the data dir seconds
+TIGHTENED_MARK = ".private"
 _SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
@@ -100,11 +103,14 @@ def prepare_data_dir(settings: Settings) -> None:
     data_dir = settings.data_dir
     make_private_dirs(data_dir)
     changed = int(restrict(data_dir))
+    walked = (data_dir / TIGHTENED_MARK).exists()
     for entry in data_dir.iterdir():
         if entry.name in PRIVATE_TREES:
-            changed += tighten(entry)
+            changed += restrict(entry) if walked else tighten(entry)
         elif entry.is_file() and not entry.is_symlink():
             changed += restrict(entry)
+    if not walked:
+        create_private_file(data_dir / TIGHTENED_MARK)
     database = sqlite_path(settings.database_url)
     if database is not None:
         create_private_file(database)

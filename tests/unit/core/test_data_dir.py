@@ -99,6 +99,28 @@ def test_an_existing_data_dir_is_tightened_at_start(tmp_path: Path) -> None:
     assert mode(data / "venvs" / "v1" / "bin" / "python") == 0o755
 
 
+def test_the_trees_are_walked_once(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    settings = Settings(data_dir=data)
+    prepare_data_dir(settings)
+    assert mode(data / ".private") == 0o600
+    (data / "blobs" / "runs").mkdir(parents=True)
+    (data / "blobs" / "runs" / "old").write_text("x")
+    for path in (data, data / "blobs", data / "blobs" / "runs", data / "blobs" / "runs" / "old"):
+        path.chmod(0o755)
+    (data / "secrets.key").write_text("k")
+    (data / "secrets.key").chmod(0o644)
+    prepare_data_dir(settings)
+    # the data dir and what lies at its top are checked at every start, the trees' roots too
+    assert (mode(data), mode(data / "blobs"), mode(data / "secrets.key")) == (0o700, 0o700, 0o600)
+    # below them, once: this version writes nothing open, so nothing is walked again
+    assert mode(data / "blobs" / "runs") == 0o755
+    (data / ".private").unlink()
+    prepare_data_dir(settings)
+    assert mode(data / "blobs" / "runs") == 0o700
+    assert mode(data / "blobs" / "runs" / "old") == 0o700  # 0755 less the group's and others'
+
+
 def test_a_new_data_dir_and_its_sqlite_file_start_private(tmp_path: Path) -> None:
     data = tmp_path / "new" / "data"
     prepare_data_dir(Settings(data_dir=data))
@@ -118,4 +140,4 @@ def test_only_a_sqlite_database_is_a_file_here(tmp_path: Path) -> None:
         database=DatabaseSettings(url="postgresql+asyncpg://u:p@127.0.0.1:5432/conveyor"),
     )
     prepare_data_dir(settings)
-    assert list((tmp_path / "data").iterdir()) == []
+    assert [p.name for p in (tmp_path / "data").iterdir()] == [".private"]  # no database file
