@@ -53,17 +53,21 @@ async def test_a_runs_container_inspects_as_locked_down(
     assert host.tmpfs == {Path("/tmp"): "rw,exec,nosuid,nodev,size=512m,mode=1777"}
 
 
+@pytest.mark.parametrize(
+    ("configured", "uid", "gid"), [(None, 65534, 65534), ("2000:3000", 2000, 3000)]
+)
 async def test_the_task_runs_unprivileged_with_its_home_in_tmp(
-    tmp_path: Path, worker_image: str
+    tmp_path: Path, worker_image: str, configured: str | None, uid: int, gid: int
 ) -> None:
-    async with open_docker_engine(tmp_path, worker_image) as runtime:
+    docker_options = {} if configured is None else {"user": configured}
+    async with open_docker_engine(tmp_path, worker_image, docker=docker_options) as runtime:
         run = await run_to_end(runtime, "wf/identity", [])
     assert run.status is RunStatus.SUCCEEDED, run.error
     assert run.results == [
         {
-            "uid": 65534,
-            "gid": 65534,
-            "groups": [65534],  # its own group only: no supplementary groups
+            "uid": uid,
+            "gid": gid,
+            "groups": [gid],  # its own group only: no supplementary groups
             "home": "/tmp",
             "tmpdir": "/tmp",
             "effective_capabilities": "0000000000000000",
