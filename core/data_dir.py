@@ -100,8 +100,8 @@ def sqlite_path(database_url: str) -> Path | None:
 def prepare_data_dir(settings: Settings) -> None:
     """The data dir 0700, what is already in it tightened, and the SQLite database made 0600
     before SQLite creates it (its -wal and -shm files take the database file's mode)."""
-    data_dir = settings.data_dir
-    make_private_dirs(data_dir)
+    make_private_dirs(settings.data_dir)
+    data_dir = settings.data_dir.resolve()  # a data dir that is a link: its target is made private
     changed = int(restrict(data_dir))
     walked = (data_dir / TIGHTENED_MARK).exists()
     for entry in data_dir.iterdir():

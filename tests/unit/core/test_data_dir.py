@@ -99,6 +99,15 @@ def test_an_existing_data_dir_is_tightened_at_start(tmp_path: Path) -> None:
     assert mode(data / "venvs" / "v1" / "bin" / "python") == 0o755
 
 
+def test_a_data_dir_given_as_a_link_is_made_private_where_it_points(tmp_path: Path) -> None:
+    target = tmp_path / "volume"
+    target.mkdir(mode=0o755)
+    (tmp_path / "data").symlink_to(target)
+    prepare_data_dir(Settings(data_dir=tmp_path / "data"))
+    assert mode(target) == 0o700
+    assert mode(target / "conveyor.db") == 0o600
+
+
 def test_the_trees_are_walked_once(tmp_path: Path) -> None:
     data = tmp_path / "data"
     settings = Settings(data_dir=data)
