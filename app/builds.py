@@ -16,6 +16,7 @@ from builder.catalog import WorkflowCatalog
 from builder.execution import BuildExecution, ExecutionServices
 from builder.pipeline import BuildPipeline
 from builder.reporter import BuildReporter, NoReporter
+from builder.step_sandbox import build_step_sandbox
 from builder.venv import VenvBuilder
 from core.secrets import SecretBox
 from core.settings import Settings
@@ -37,7 +38,10 @@ def make_builder(runtime: Runtime) -> Builder:
     settings = runtime.settings
     if settings.builds.builder == "venv":
         return VenvBuilder(
-            settings.data_dir / "venvs", settings.builds, pass_env=settings.executor.pass_env
+            settings.data_dir / "venvs",
+            settings.builds,
+            pass_env=settings.executor.pass_env,
+            sandbox=build_step_sandbox(runtime.sandbox),
         )
     if settings.builds.builder == "buildkit":
         from builder.buildkit import BuildKitBuilder  # python-on-whales only when chosen

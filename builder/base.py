@@ -23,6 +23,7 @@ class BuildRequest:
     build_command: str  # run in the built environment; "" for none
     env_vars: dict[str, str] = field(default_factory=dict)  # the workflow's, for the build too
     commit_sha: str | None = None
+    workspace_id: str = ""  # whose build: venvs are shared within a workspace only
 
 
 @dataclass(frozen=True)

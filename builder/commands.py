@@ -11,6 +11,7 @@ from pathlib import Path
 
 from builder.base import BuildFailed
 from builder.log import BuildLog
+from builder.step_sandbox import StepSandbox
 
 
 async def run_logged(
@@ -21,8 +22,38 @@ async def run_logged(
     env: Mapping[str, str],
     timeout: float,
     what: str,
+    sandbox: StepSandbox | None = None,
+    writable: Sequence[Path] = (),
+    readable: Sequence[Path] = (),
 ) -> None:
-    """Run `argv`; BuildFailed when it exits non-zero or outlives `timeout` (then killed)."""
+    """Run `argv`; BuildFailed when it exits non-zero or outlives `timeout` (then killed).
+
+    With a `sandbox` (a step that runs a tenant's code), the step sees only the system, its
+    interpreter, `readable` and `writable` (the only folders it may change).
+    """
+    if sandbox is None:
+        await _run(argv, log=log, cwd=cwd, env=env, timeout=timeout, what=what, pass_fds=())
+        return
+    async with sandbox.step(argv, cwd=cwd, env=env, writable=writable, readable=readable) as (
+        sandboxed,
+        sandbox_env,
+        fds,
+    ):
+        await _run(
+            sandboxed, log=log, cwd=cwd, env=sandbox_env, timeout=timeout, what=what, pass_fds=fds
+        )
+
+
+async def _run(
+    argv: Sequence[str],
+    *,
+    log: BuildLog,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    what: str,
+    pass_fds: Sequence[int],
+) -> None:
     try:
         process = await asyncio.create_subprocess_exec(
             *argv,
@@ -32,6 +63,7 @@ async def run_logged(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=pass_fds,
         )
     except OSError as exc:
         raise BuildFailed(f"{what}: cannot run {argv[0]!r}: {exc}") from None

@@ -108,6 +108,7 @@ class BuildExecution:
             workflow = await session.get_one(Workflow, build.workflow_id)
             version_id, root_dir = version.id, workflow.root_dir
             build_command, env_token = workflow.build_command, version.env_vars
+            workspace_id = workflow.workspace_id
             start_command = version.start_command
         await self.report("started", self._reporter.started(context))
         log = BuildLog(self._blobs, build_id, steps=STEPS)
@@ -123,6 +124,7 @@ class BuildExecution:
                     build_command=build_command,
                     env_vars=self._env_vars(env_token, context),
                     commit_sha=context.commit_sha,
+                    workspace_id=workspace_id,
                 )
                 built = await self._services.builder.build(request, log)
             except BuildFailed as exc:

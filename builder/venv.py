@@ -16,6 +16,7 @@ from builder.commands import run_logged
 from builder.dependencies import Dependencies, environment_key, find_dependencies
 from builder.log import BuildLog
 from builder.sdk_install import install_sdk, sdk_fingerprint
+from builder.step_sandbox import StepSandbox
 from core.build_settings import BuildSettings
 from core.settings import ExecutorSettings
 from scheduler.executors.environment import default_path, host_variables
@@ -56,16 +57,27 @@ class VenvBuilder:
         settings: BuildSettings,
         *,
         pass_env: Iterable[str] = ExecutorSettings().pass_env,
+        sandbox: StepSandbox | None = None,
     ) -> None:
         self._root = root  # one folder per environment key below it
         self._settings = settings
         self._pass_env = tuple(pass_env)  # host variables build steps see (`executor.pass_env`)
         self._python = settings.python or sys.executable
+        self._sandbox = sandbox  # for the steps that run the workflow's code
+        # what a sandboxed step needs to see to run the venv's interpreter
+        self._interpreter = Path(self._python).resolve().parent.parent
 
     async def build(self, request: BuildRequest, log: BuildLog) -> BuiltEnvironment:
         deps = await asyncio.to_thread(find_dependencies, request.source)
+        # the workspace is part of the key: a build command may change its venv (`pip install`
+        # lands there), so a venv is never shared with another tenant
         key = await asyncio.to_thread(
-            environment_key, deps, request.source, self._python, sdk_fingerprint()
+            environment_key,
+            deps,
+            request.source,
+            self._python,
+            sdk_fingerprint(),
+            request.workspace_id,
         )
         venv = self._root / key
         names = ", ".join(p.name for p in deps.files) or "no dependency files"
@@ -85,6 +97,9 @@ class VenvBuilder:
                 env=build_environment(request.env_vars, venv, self._pass_env),
                 timeout=self._settings.build_timeout_seconds,
                 what="the build command",
+                sandbox=self._sandbox,
+                writable=[request.source, venv],
+                readable=[self._interpreter],
             )
         else:
             log.progress("no build command")
@@ -122,6 +137,9 @@ class VenvBuilder:
                     env=build_environment(request.env_vars, staging, self._pass_env),
                     timeout=self._settings.build_timeout_seconds,
                     what="installing dependencies",
+                    sandbox=self._sandbox,
+                    writable=[staging],
+                    readable=[self._interpreter, request.source],
                 )
             await asyncio.to_thread(self._finish, staging, venv, deps)
         finally:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.build_settings import BuilderSettings, BuildSettings, GitHubSettings
 from core.domain import RetryPolicy
+from core.sandbox_settings import SandboxSettings
 from core.security_settings import RateLimitSettings, SecuritySettings
 
 
@@ -28,8 +30,8 @@ DEFAULT_PLANS: tuple[Plan, ...] = (
     Plan(name="standard", cpu=1, memory_mb=2048, usd_per_hour=0.20),
     Plan(name="pro", cpu=2, memory_mb=4096, usd_per_hour=0.40),
     Plan(name="pro_plus", cpu=4, memory_mb=8192, usd_per_hour=0.80),
-    Plan(name="pro_max", cpu=4, memory_mb=16384, usd_per_hour=1.20),
-    Plan(name="pro_ultra", cpu=8, memory_mb=32768, usd_per_hour=2.40),
+    Plan(name="pro_max", cpu=8, memory_mb=16384, usd_per_hour=1.20),
+    Plan(name="pro_ultra", cpu=16, memory_mb=32768, usd_per_hour=2.40),
 )
 
 
@@ -71,6 +73,9 @@ class ExecutorSettings(BaseModel):
     # local executor: fork attempts from a warm interpreter per version where the start command
     # is `conveyor-worker module:app` or `render-workflows module:app` (others are spawned)
     zygote: bool = True
+    # each attempt (and build step) in a sandbox of its own: namespaces, its own uid, a cgroup
+    # with its plan's limits (docs/deployment.md "What a task sees"); `off` only on purpose
+    sandbox: Literal["on", "off"] = "on"
     zygote_idle_seconds: float = Field(default=600.0, gt=0)  # an unused zygote is closed then
     max_zygotes: int = Field(default=16, ge=1)  # beyond this the least recently used idle goes
 
@@ -194,6 +199,7 @@ class Settings(BaseSettings):
     github: GitHubSettings = Field(default_factory=GitHubSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     plans: tuple[Plan, ...] = DEFAULT_PLANS
     default_plan: str = "standard"

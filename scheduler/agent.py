@@ -8,10 +8,7 @@ import binascii
 import contextlib
 import json
 import logging
-import os
 import shutil
-import stat
-import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +17,7 @@ from typing import Any
 from core.domain import AttemptOutcome, RunStatus, TaskSpec
 from core.errors import ServiceError
 from core.settings import Settings
+from scheduler.instance_sockets import sockets_root
 from scheduler.payloads import check_input, dumps
 from scheduler.registration_payload import InvalidRegistration, parse_registration
 from scheduler.runs.admission import Admitted
@@ -77,18 +75,6 @@ def storable(text: str) -> str:
         return text
     escaped = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return escaped.replace("\x00", "\\x00")
-
-
-def _private_root() -> Path:
-    """This user's folder of instance sockets: created 0700, refused if anyone else could
-    reach into it."""
-    root = Path(tempfile.gettempdir()) / f"cvy-{os.getuid()}"
-    with contextlib.suppress(FileExistsError):
-        root.mkdir(mode=0o700)
-    info = root.lstat()
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
-        raise RuntimeError(f"{root} must be a folder of this user's that no one else can open")
-    return root
 
 
 def _clear_socket(socket_path: Path) -> None:
@@ -181,7 +167,7 @@ class Agent:
         Named after the key, so a control plane that starts after another died knows where the
         instances it left call home. Short enough for the 108-byte limit.
         """
-        return _private_root() / key / "s"
+        return sockets_root() / key / "s"
 
     def started(self, key: str) -> None:
         """The executor recorded the instance of `key`: it may have its input."""

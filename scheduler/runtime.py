@@ -36,6 +36,7 @@ from scheduler.runs.service import RunService
 from scheduler.runs.store import EngineStore
 from scheduler.runs.transitions import Transitions
 from scheduler.runs.writes import Writer
+from scheduler.sandbox.policy import SandboxPolicy, SandboxUnavailable, sandbox_problem
 from scheduler.scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,40 @@ def _blob_store(settings: Settings) -> BlobStore:
     raise ValueError(f"unsupported blob store URL {url!r} (expected file:///path or s3://bucket)")
 
 
-def _executor(settings: Settings, reasons: ReasonSink) -> Executor:
+def local_sandbox(settings: Settings, *, required: bool = True) -> SandboxPolicy | None:
+    """The process executors' sandbox, or None when it is off.
+
+    Raises:
+        SandboxUnavailable: It is on and `required`, and the kernel refuses it here (not
+            required — `conveyor dev` — it is then off, with a warning).
+    """
+    if settings.executor.sandbox == "off":
+        logger.warning(
+            "the sandbox is off (CONVEYOR_EXECUTOR__SANDBOX=off): tasks and build commands run "
+            "as this process's user and can read what it can read"
+        )
+        return None
+    problem = sandbox_problem()
+    if problem is not None and required:
+        raise SandboxUnavailable(
+            f"the kernel refuses the task sandbox here ({problem}); run where user and mount "
+            "namespaces are allowed, or set CONVEYOR_EXECUTOR__SANDBOX=off on purpose"
+        )
+    if problem is not None:
+        logger.warning(
+            "tasks run WITHOUT a sandbox: the kernel refuses it here (%s); they can read what "
+            "this process can read",
+            problem,
+        )
+        return None
+    return SandboxPolicy(
+        settings.sandbox,
+        hidden=[settings.data_dir],
+        state_dir=settings.data_dir / "sandbox",
+    )
+
+
+def _executor(settings: Settings, reasons: ReasonSink, sandbox: SandboxPolicy | None) -> Executor:
     if settings.executor.kind == "local":
         zygotes = None
         if settings.executor.zygote:
@@ -68,12 +102,14 @@ def _executor(settings: Settings, reasons: ReasonSink) -> Executor:
                 settings.data_dir / "zygotes",
                 idle_seconds=settings.executor.zygote_idle_seconds,
                 max_zygotes=settings.executor.max_zygotes,
+                sandbox=sandbox,
             )
         return LocalExecutor(
             enforce_memory=settings.executor.enforce_memory,
             pass_env=settings.executor.pass_env,
             zygotes=zygotes,
             journal=InstanceJournal(settings.data_dir / "instances"),
+            sandbox=sandbox,
         )
     if settings.executor.kind == "docker":
         # python-on-whales is only imported by engines that run containers
@@ -124,12 +160,15 @@ class Runtime:
         self.registrar = registrar
         self.executor = executor
         self.keys = ApiKeys(store.sessions)
+        self.sandbox: SandboxPolicy | None = None  # None: off on purpose
         self._loop_task: asyncio.Task[None] | None = None
         self._listener: PgListener | None = None
         self._log_clock: LogClock | None = None
 
     @classmethod
-    async def open(cls, settings: Settings) -> Runtime:
+    async def open(cls, settings: Settings, *, sandbox_required: bool = True) -> Runtime:
+        """Everything a control-plane process runs; `sandbox_required=False` (`conveyor dev`)
+        starts without the sandbox, with a warning, where the kernel refuses it."""
         await asyncio.to_thread(prepare_data_dir, settings)
         blobs = _blob_store(settings)
         await blobs.check()
@@ -152,12 +191,16 @@ class Runtime:
         service = RunService(settings, transitions, payloads, bus, RunLogs(db, blobs, bus))
         await _seed_workspace(transitions, settings)
         agent = Agent(settings, transitions, service)
-        executor = _executor(settings, transitions.set_waiting_reason)
+        # tasks on the process executors and build steps of the embedded builder run sandboxed
+        sandboxed = settings.executor.kind == "local" or settings.builds.builder == "venv"
+        sandbox = local_sandbox(settings, required=sandbox_required) if sandboxed else None
+        executor = _executor(settings, transitions.set_waiting_reason, sandbox)
         registrar = Registrar(settings, sessions, agent, executor, blobs)
         scheduler = Scheduler(
             settings, transitions, service, agent, executor, blobs, registrar, engine
         )
         runtime = cls(store, transitions, service, scheduler, registrar, executor)
+        runtime.sandbox = sandbox
         if writer.cross_process:
             runtime._listener = PgListener(
                 asyncpg_dsn(settings.database_url), writer.origin, bus, writer.wake_scheduler

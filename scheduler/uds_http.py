@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,4 +120,8 @@ async def serve_unix(path: Path, handler: Handler, *, max_body: int) -> asyncio.
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
 
-    return await asyncio.start_unix_server(on_connection, path=str(path))
+    server = await asyncio.start_unix_server(on_connection, path=str(path))
+    # the folder is the instance's alone (0700, its owner): a sandboxed instance that runs as
+    # another uid than this process must still be able to connect
+    os.chmod(path, 0o666)
+    return server

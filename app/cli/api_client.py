@@ -81,7 +81,10 @@ class ApiClient:
 
     def _unreachable(self, exc: httpx.TransportError) -> CliError:
         cause = str(exc) or type(exc).__name__
-        return CliError(f"cannot reach the Conveyor server at {self.url} ({cause})")
+        return CliError(
+            f"cannot reach the Conveyor server at {self.url} ({cause}); a server elsewhere "
+            "(`conveyor dev --port N` prints its URL) is named with --url or CONVEYOR_URL"
+        )
 
 
 def _api_error(response: httpx.Response) -> CliError:

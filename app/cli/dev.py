@@ -35,6 +35,7 @@ from app.cli.dev_builds import (
 )
 from app.cli.dev_env import workflow_variables
 from app.cli.errors import CliError
+from app.cli.main import DEFAULT_URL
 from app.server import create_app
 from builder.base import BuildFailed
 from core.domain import VersionInfo, VersionStatus
@@ -183,16 +184,22 @@ def listen(host: str, port: int) -> socket.socket:
 
 async def serve(settings: Settings, workflow: DevWorkflow) -> None:
     sock = listen(settings.host, settings.port)
-    runtime = await Runtime.open(settings)
+    runtime = await Runtime.open(settings, sandbox_required=False)
     try:
         await _register(runtime, workflow)
         await runtime.start()
         app = create_app(runtime, anonymous_workspace=DEFAULT_WORKSPACE_ID)
         server = http_server(app)
-        url = f"http://{settings.host}:{settings.port}"
-        example = await _example_command(runtime, workflow.slug)
+        url = served_url(settings.host, sock)
+        example = await _example_command(runtime, workflow.slug, url)
         click.echo(f"Conveyor dev server on {url} (dashboard at {url}/)", err=True)
         click.echo(f"Next: in another terminal, `{example}`", err=True)
+        if url != DEFAULT_URL:
+            click.echo(
+                f"Other clients: CONVEYOR_URL={url} for the conveyor CLI and SDK client; "
+                f"RENDER_USE_LOCAL_DEV=true RENDER_LOCAL_DEV_URL={url} for Render's client",
+                err=True,
+            )
         async with watch_and_reregister(runtime, workflow):
             await server.serve(sockets=[sock])
         if not server.started:
@@ -202,13 +209,26 @@ async def serve(settings: Settings, workflow: DevWorkflow) -> None:
         await runtime.close()
 
 
-async def _example_command(runtime: Runtime, slug: str) -> str:
+def served_url(host: str, sock: socket.socket) -> str:
+    """The URL clients use: the port actually bound (`--port 0` picks one), IPv6 bracketed."""
+    port = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def cli_command(url: str) -> str:
+    """How to call this `conveyor` so that it reaches `url`: `--url` unless it is the default."""
+    conveyor = cli_path()
+    return conveyor if url == DEFAULT_URL else f"{conveyor} --url {url}"
+
+
+async def _example_command(runtime: Runtime, slug: str, url: str) -> str:
     """A `conveyor run` line for the first task, its required parameters as placeholders."""
     page = await runtime.service.list_tasks(
         DEFAULT_WORKSPACE_ID, workflow_id=None, cursor=None, limit=100
     )
     tasks = sorted((t for t in page.items if t.workflow_slug == slug), key=lambda t: t.name)
-    conveyor = cli_path()
+    conveyor = cli_command(url)
     if not tasks:
         return f"{conveyor} tasks"
     # a task that needs arguments shows how to pass them; prefer one that fans out

@@ -18,6 +18,7 @@ from watchfiles import Change, DefaultFilter, awatch
 from builder.base import BuildFailed, BuildRequest
 from builder.dependencies import find_dependencies
 from builder.log import BuildLog
+from builder.step_sandbox import build_step_sandbox
 from builder.venv import VenvBuilder
 from core.domain import VersionInfo, VersionStatus
 from core.ids import new_id
@@ -52,7 +53,10 @@ async def build_and_register(runtime: Runtime, workflow: DevWorkflow) -> Version
         build_id = new_id("bld")
         log = BuildLog(runtime.store.blobs, build_id, steps=2)
         builder = VenvBuilder(
-            settings.data_dir / "venvs", settings.builds, pass_env=settings.executor.pass_env
+            settings.data_dir / "venvs",
+            settings.builds,
+            pass_env=settings.executor.pass_env,
+            sandbox=build_step_sandbox(runtime.sandbox),
         )
         try:
             built = await builder.build(BuildRequest(build_id, slug, path, ""), log)

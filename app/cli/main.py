@@ -9,6 +9,7 @@ import click
 
 from app.cli.context import CliContext
 from app.cli.lazy import LazyGroup
+from core.errors import ServiceError
 
 DEFAULT_URL = "http://127.0.0.1:8120"
 
@@ -63,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         _fail("aborted", 1)
     except (KeyboardInterrupt, BrokenPipeError):
         sys.exit(130)
+    except ServiceError as exc:  # its message is meant for whoever started the process
+        _fail(exc.message, 1)
     except Exception as exc:
         _fail(f"{type(exc).__name__}: {exc}", 1)
     sys.exit(code if isinstance(code, int) else 0)

@@ -86,11 +86,11 @@ def progress_line(run: Obj) -> str:
     attempts = run.get("attempts") or []
     line = f"{run['id']} {run['status']}"
     if run["status"] == "running" and attempts:
-        line += f" (attempt {attempts[-1]['attempt'] + 1})"
+        line += f" (attempt #{attempts[-1]['attempt']})"
         if run.get("waiting"):
             line += ", waiting on children"
     elif run["status"] == "pending" and attempts:
-        line += f" (retry after attempt {attempts[-1]['attempt'] + 1})"
+        line += f" (retry after attempt #{attempts[-1]['attempt']})"
     return line
 
 

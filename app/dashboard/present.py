@@ -66,6 +66,15 @@ def seconds_text(seconds: float) -> str:
     return f"{hours} h {minutes} min"
 
 
+SHORT_ID_CHARS = 8
+
+
+def short_id(value: str) -> str:
+    """An id cut the same way everywhere: its last characters, which are random (the first
+    ones after the prefix are the creation time, shared by ids made in the same moment)."""
+    return f"…{value[-SHORT_ID_CHARS:]}" if len(value) > SHORT_ID_CHARS else value
+
+
 def usd(value: float | None) -> str:
     """Dollars with the precision small amounts need: `$0.000123`, `$1.25`."""
     if value is None:

@@ -58,6 +58,7 @@ def environment() -> Environment:
     env.filters["epoch_ms"] = present.epoch_ms
     env.filters["clock"] = present.clock
     env.filters["usd"] = present.usd
+    env.filters["short_id"] = present.short_id
     env.globals["asset"] = asset_url
     env.globals["duration"] = present.duration
     env.globals["status_labels"] = STATUS_LABELS

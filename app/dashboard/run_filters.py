@@ -24,7 +24,7 @@ class RunQuery:
     task: str = ""
     workflow: str = ""
     version: str = ""
-    kind: str = "all"
+    kind: str = ""  # "" until parsed: then the one asked for, or `default_kind`
     parent: str = ""
     root: str = ""
     before: str = ""
@@ -40,7 +40,7 @@ class RunQuery:
             task=params.get("task", "").strip(),
             workflow=params.get("workflow", "").strip(),
             version=params.get("version", "").strip(),
-            kind=params.get("kind", "all").strip() or "all",
+            kind=params.get("kind", "").strip(),
             parent=params.get("parent", "").strip(),
             root=params.get("root", "").strip(),
             before=params.get("before", "").strip(),
@@ -48,8 +48,15 @@ class RunQuery:
             cursor=params.get("cursor", "").strip(),
             ids=[i.strip() for i in params.getlist("id") if i.strip()][:MAX_IDS],
         )
+        query.kind = query.kind or query.default_kind
         query.validate()
         return query
+
+    @property
+    def default_kind(self) -> str:
+        """Roots, unless the query names runs that may be children (a task, a parent, a tree,
+        ids): the list is one line per thing someone started, children a click away."""
+        return "all" if (self.task or self.parent or self.root or self.ids) else "roots"
 
     def validate(self) -> None:
         allowed = {s.value for s in RunStatus}
@@ -71,7 +78,7 @@ class RunQuery:
     def more_set(self) -> int:
         """How many filters besides the statuses are set (they live under "More filters")."""
         values = (self.task, self.workflow, self.version, self.parent, self.before, self.after)
-        return sum(1 for v in values if v) + (self.kind != "all")
+        return sum(1 for v in values if v) + (self.kind != self.default_kind)
 
     @property
     def first_page(self) -> bool:
@@ -114,7 +121,7 @@ class RunQuery:
             "task": self.task,
             "workflow": self.workflow,
             "version": self.version,
-            "kind": "" if self.kind == "all" else self.kind,
+            "kind": "" if self.kind == self.default_kind else self.kind,
             "parent": self.parent,
             "root": self.root,
             "before": self.before,

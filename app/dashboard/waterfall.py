@@ -39,7 +39,7 @@ class Segment:
             "failed": "ran, failed",
             "canceled": "ran, canceled",
         }[self.kind]
-        prefix = f"attempt {self.attempt}: " if self.attempt is not None else ""
+        prefix = f"attempt #{self.attempt}: " if self.attempt is not None else ""
         if self.end_ms is None:
             return f"{prefix}{what} (ongoing)"
         return f"{prefix}{what} {seconds_text((self.end_ms - self.start_ms) / 1000)}"

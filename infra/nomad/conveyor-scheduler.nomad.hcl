@@ -6,7 +6,7 @@
 #     nomad_token='…' attempt_token_secret='…' secrets_key='…'   # the server's values
 #   nomad job run -var image=<account>.dkr.ecr.<region>.amazonaws.com/conveyor/server:<tag> \
 #     -var blobs_url=s3://<bucket> -var region=<region> \
-#     -var control_plane_url=http://<the server's address reachable from worker nodes> \
+#     -var control_plane_url=https://<the server's HTTPS address, as worker nodes reach it> \
 #     conveyor-scheduler.nomad.hcl
 
 variable "image" {

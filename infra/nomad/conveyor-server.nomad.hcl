@@ -7,7 +7,7 @@
 #   (attempt_token_secret and secrets_key: the same values for server, scheduler and builder)
 #   nomad job run -var image=<account>.dkr.ecr.<region>.amazonaws.com/conveyor/server:<tag> \
 #     -var blobs_url=s3://<bucket> -var region=<region> \
-#     -var control_plane_url=http://<the server's address reachable from worker nodes> \
+#     -var control_plane_url=https://<the server's HTTPS address, as worker nodes reach it> \
 #     conveyor-server.nomad.hcl
 
 variable "image" {

@@ -1,9 +1,15 @@
-# Three roles, each for one kind of Nomad node (pin jobs with `node.class`):
-# - control plane (conveyor server, scheduler): the bucket's `runs/` and `logs/`, image pulls,
-#   an IAM login to the database;
-# - builder (conveyor builder): pushes workflow images, nothing else;
-# - worker nodes (user code): the Docker daemon pulls workflow images, nothing else.
+# Three roles, each for one kind of Nomad node (pin jobs with `node.class`; each role's tag
+# `conveyor-node-class` names its class). Each may do what the processes on those nodes do:
+# - control plane (conveyor server, scheduler): read and write the bucket's `runs/` (inputs,
+#   outputs), `logs/` (attempt logs), `registrations/` (registration logs) and `builds/` (build
+#   logs, read by the API and written by in-process builds); pull its own image;
+# - builder (conveyor builder): write and read back `builds/` and `registrations/`; push workflow
+#   images and the layer cache; pull its own image (the `server` repository's `-builder` tag);
+# - worker nodes (user code): the Docker daemon pulls workflow images and the agent sidecar.
+# The blob store calls HeadBucket, GetObject (and HEAD), PutObject (multipart above 8 MiB, aborted
+# on failure) and presigned GETs: no process deletes or lists objects.
 # Only ecr:GetAuthorizationToken takes Resource "*": AWS has no narrower resource for it.
+# No role has rds-db:connect: every process logs in to PostgreSQL with a password.
 
 data "aws_iam_policy_document" "assume_from_nodes" {
   statement {
@@ -26,6 +32,7 @@ data "aws_iam_policy_document" "assume_from_nodes" {
 resource "aws_iam_role" "control_plane" {
   name               = "${var.name}-control-plane"
   assume_role_policy = data.aws_iam_policy_document.assume_from_nodes.json
+  tags               = { "conveyor-node-class" = "conveyor-control" }
 }
 
 resource "aws_iam_instance_profile" "control_plane" {
@@ -50,7 +57,7 @@ data "aws_iam_policy_document" "control_plane" {
     condition {
       test     = "StringLikeIfExists"
       variable = "s3:prefix"
-      values   = ["runs/*", "logs/*"]
+      values   = ["runs/*", "logs/*", "registrations/*", "builds/*"]
     }
   }
 
@@ -59,12 +66,15 @@ data "aws_iam_policy_document" "control_plane" {
     effect = "Allow"
     actions = [
       "s3:AbortMultipartUpload",
-      "s3:DeleteObject",
       "s3:GetObject",
-      "s3:ListMultipartUploadParts",
       "s3:PutObject",
     ]
-    resources = ["${aws_s3_bucket.blobs.arn}/runs/*", "${aws_s3_bucket.blobs.arn}/logs/*"]
+    resources = [
+      "${aws_s3_bucket.blobs.arn}/runs/*",
+      "${aws_s3_bucket.blobs.arn}/logs/*",
+      "${aws_s3_bucket.blobs.arn}/registrations/*",
+      "${aws_s3_bucket.blobs.arn}/builds/*",
+    ]
   }
 
   statement {
@@ -87,24 +97,14 @@ data "aws_iam_policy_document" "control_plane" {
   }
 
   statement {
-    sid    = "EcrPull"
+    sid    = "EcrPullOwnImage"
     effect = "Allow"
     actions = [
       "ecr:BatchCheckLayerAvailability",
       "ecr:BatchGetImage",
-      "ecr:DescribeImages",
       "ecr:GetDownloadUrlForLayer",
     ]
-    resources = [for repository in aws_ecr_repository.conveyor : repository.arn]
-  }
-
-  statement {
-    sid     = "DatabaseIamLogin"
-    effect  = "Allow"
-    actions = ["rds-db:connect"]
-    resources = [
-      "arn:${local.partition}:rds-db:${var.region}:${local.account_id}:dbuser:${aws_db_instance.conveyor.resource_id}/${var.db_iam_username}",
-    ]
+    resources = [aws_ecr_repository.conveyor["server"].arn]
   }
 }
 
@@ -113,6 +113,7 @@ data "aws_iam_policy_document" "control_plane" {
 resource "aws_iam_role" "builder" {
   name               = "${var.name}-builder"
   assume_role_policy = data.aws_iam_policy_document.assume_from_nodes.json
+  tags               = { "conveyor-node-class" = "conveyor-builder" }
 }
 
 resource "aws_iam_instance_profile" "builder" {
@@ -127,6 +128,46 @@ resource "aws_iam_role_policy" "builder" {
 }
 
 data "aws_iam_policy_document" "builder" {
+  # HeadBucket at start-up, as for the control plane.
+  statement {
+    sid       = "ListBlobPrefixes"
+    effect    = "Allow"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.blobs.arn]
+    condition {
+      test     = "StringLikeIfExists"
+      variable = "s3:prefix"
+      values   = ["registrations/*", "builds/*"]
+    }
+  }
+
+  # Build logs, and the registration log of the version it registers (read back into the build log).
+  statement {
+    sid    = "ReadWriteBuildBlobs"
+    effect = "Allow"
+    actions = [
+      "s3:AbortMultipartUpload",
+      "s3:GetObject",
+      "s3:PutObject",
+    ]
+    resources = [
+      "${aws_s3_bucket.blobs.arn}/registrations/*",
+      "${aws_s3_bucket.blobs.arn}/builds/*",
+    ]
+  }
+
+  statement {
+    sid       = "UseKeyThroughS3"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.conveyor.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${var.region}.amazonaws.com"]
+    }
+  }
+
   statement {
     sid       = "EcrLogin"
     effect    = "Allow"
@@ -152,6 +193,18 @@ data "aws_iam_policy_document" "builder" {
       aws_ecr_repository.build_cache.arn,
     ]
   }
+
+  # The node's Docker daemon pulls the builder's own image (`<server>:<tag>-builder`).
+  statement {
+    sid    = "EcrPullOwnImage"
+    effect = "Allow"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:BatchGetImage",
+      "ecr:GetDownloadUrlForLayer",
+    ]
+    resources = [aws_ecr_repository.conveyor["server"].arn]
+  }
 }
 
 # --- worker nodes ------------------------------------------------------------------------------
@@ -159,6 +212,7 @@ data "aws_iam_policy_document" "builder" {
 resource "aws_iam_role" "worker_node" {
   name               = "${var.name}-worker-node"
   assume_role_policy = data.aws_iam_policy_document.assume_from_nodes.json
+  tags               = { "conveyor-node-class" = "conveyor-worker" }
 }
 
 resource "aws_iam_instance_profile" "worker_node" {

@@ -49,8 +49,13 @@ output "worker_node_instance_profile" {
 }
 
 output "control_plane_security_group_id" {
-  description = "Attach to the control-plane nodes: the only way into the database."
+  description = "Attach to the Nomad nodes of class conveyor-control: their way into the database."
   value       = aws_security_group.control_plane.id
+}
+
+output "builder_security_group_id" {
+  description = "Attach to the Nomad nodes of class conveyor-builder: their way into the database."
+  value       = aws_security_group.builder.id
 }
 
 output "database_endpoint" {
@@ -66,9 +71,4 @@ output "database_name" {
 output "database_master_secret_arn" {
   description = "Secrets Manager secret holding the master user's generated password."
   value       = aws_db_instance.conveyor.master_user_secret[0].secret_arn
-}
-
-output "database_iam_username" {
-  description = "Database role the control-plane role may log in as with an IAM token."
-  value       = var.db_iam_username
 }

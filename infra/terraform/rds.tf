@@ -1,5 +1,6 @@
-# PostgreSQL for the control plane (CONVEYOR_DATABASE__URL). Reachable only from members of the
-# control-plane security group; the Nomad nodes of the `conveyor-control` class join it.
+# PostgreSQL for the control plane and the builders (CONVEYOR_DATABASE__URL). Reachable only from
+# members of the two node security groups: the Nomad nodes of class `conveyor-control` join the
+# first, those of class `conveyor-builder` (which claim builds from the database) the second.
 
 locals {
   postgres_major = split(".", var.db_postgres_version)[0]
@@ -10,11 +11,20 @@ resource "aws_security_group" "control_plane" {
   name        = "${var.name}-control-plane"
   description = "Conveyor control-plane nodes: membership grants access to the database"
   vpc_id      = var.vpc_id
+  tags        = { "conveyor-node-class" = "conveyor-control" }
+}
+
+resource "aws_security_group" "builder" {
+  #checkov:skip=CKV2_AWS_5:Attached outside this configuration, to the builder Nomad nodes (output builder_security_group_id).
+  name        = "${var.name}-builder"
+  description = "Conveyor builder nodes: membership grants access to the database"
+  vpc_id      = var.vpc_id
+  tags        = { "conveyor-node-class" = "conveyor-builder" }
 }
 
 resource "aws_security_group" "database" {
   name        = "${var.name}-database"
-  description = "Conveyor database: PostgreSQL from the control plane only"
+  description = "Conveyor database: PostgreSQL from the control plane and the builders only"
   vpc_id      = var.vpc_id
 }
 
@@ -29,6 +39,24 @@ resource "aws_vpc_security_group_ingress_rule" "database_from_control_plane" {
 
 resource "aws_vpc_security_group_egress_rule" "control_plane_to_database" {
   security_group_id            = aws_security_group.control_plane.id
+  description                  = "PostgreSQL to the database"
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+  referenced_security_group_id = aws_security_group.database.id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "database_from_builder" {
+  security_group_id            = aws_security_group.database.id
+  description                  = "PostgreSQL from the builders"
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+  referenced_security_group_id = aws_security_group.builder.id
+}
+
+resource "aws_vpc_security_group_egress_rule" "builder_to_database" {
+  security_group_id            = aws_security_group.builder.id
   description                  = "PostgreSQL to the database"
   ip_protocol                  = "tcp"
   from_port                    = 5432

@@ -118,12 +118,6 @@ variable "db_master_username" {
   default     = "conveyor_admin"
 }
 
-variable "db_iam_username" {
-  description = "Database role the control plane may log in as with an IAM token (rds-db:connect)."
-  type        = string
-  default     = "conveyor"
-}
-
 variable "trusted_service" {
   description = "Service principal that assumes the roles (the Nomad nodes' instance profiles)."
   type        = string

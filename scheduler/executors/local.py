@@ -8,9 +8,11 @@ import functools
 import os
 import resource
 import shlex
+import shutil
 import signal
 import socket
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from scheduler.executors.base import (
@@ -28,6 +30,11 @@ from scheduler.executors.environment import (
 from scheduler.executors.journal import InstanceJournal
 from scheduler.executors.zygote import Zygote
 from scheduler.executors.zygotes import ZygotePool
+from scheduler.sandbox.cgroups import AttemptCgroup
+from scheduler.sandbox.identities import Identity
+from scheduler.sandbox.policy import SANDBOX_VARIABLES, SandboxPolicy, launcher_argv
+
+_UNLIMITED_MEMORY = 1 << 62
 
 
 def _process_start_ticks(pid: int) -> int | None:
@@ -68,6 +75,12 @@ def _writing_to(log_path: Path) -> int | None:
     return None
 
 
+def _hand_over(folder: Path, identity: Identity | None) -> None:
+    """The instance's socket folder becomes its own uid's (a root control plane's sandbox)."""
+    if identity is not None:
+        os.chown(folder, identity.uid, identity.gid)
+
+
 @functools.lru_cache(maxsize=256)
 def _argv(start_command: str) -> tuple[str, ...]:
     return tuple(shlex.split(start_command))
@@ -93,11 +106,15 @@ class LocalExecutor:
         pass_env: Iterable[str] = (),
         zygotes: ZygotePool | None = None,
         journal: InstanceJournal | None = None,
+        sandbox: SandboxPolicy | None = None,
     ) -> None:
         self._enforce_memory = enforce_memory
         self._pass_env = tuple(pass_env)
         self._zygotes = zygotes
         self._journal = journal
+        self._sandbox = sandbox
+        self._cgroups = sandbox.cgroups if sandbox is not None else None
+        self._identities: dict[int, Identity] = {}  # pid → the uid a spawned instance holds
         self._attempts: dict[int, str] = {}  # pid → attempt, for the journal
         self._processes: dict[int, asyncio.subprocess.Process] = {}
         self._forked: dict[int, Zygote] = {}
@@ -123,6 +140,8 @@ class LocalExecutor:
         known = self._environments.get(lookup)
         if known is None or known[0] != version.env:
             env = local_version_environment(version, pass_env=self._pass_env)
+            if self._sandbox is not None:
+                env.update(SANDBOX_VARIABLES)
             known = (dict(version.env), env)
             self._environments[lookup] = known
         return known[1]
@@ -136,39 +155,113 @@ class LocalExecutor:
         env = local_attempt_environment(version_env, spec)
         memory = spec.plan.memory_mb * 1024 * 1024 if self._enforce_memory else None
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-        if self._zygotes is not None and spec.mode is Mode.RUN:
-            forked = await self._zygotes.fork(version, version_env, env, spec.log_path, memory)
-            if forked is not None:
-                zygote, pid = forked
-                self._forked[pid] = zygote
-                return self._started(pid, spec)
-        pid = await self._spawn(list(argv), spec, env, memory)
-        return self._started(pid, spec)
+        cgroup = self._cgroup(spec)
+        try:
+            if self._zygotes is not None and spec.mode is Mode.RUN:
+                pid = await self._fork(spec, version, version_env, env, memory, cgroup)
+                if pid is not None:
+                    return self._started(pid, spec, cgroup)
+            pid = await self._spawn(list(argv), spec, env, memory, cgroup)
+        except BaseException:
+            if cgroup is not None:
+                await asyncio.to_thread(cgroup.remove)
+            raise
+        return self._started(pid, spec, cgroup)
 
-    def _started(self, pid: int, spec: AttemptSpec) -> Handle:
+    def _cgroup(self, spec: AttemptSpec) -> AttemptCgroup | None:
+        if self._sandbox is None or self._cgroups is None:
+            return None
+        limits = self._sandbox.limits(spec.plan)
+        if not self._enforce_memory:
+            limits = replace(limits, memory_bytes=_UNLIMITED_MEMORY)
+        return self._cgroups.create(spec.attempt_id, limits)
+
+    async def _fork(
+        self,
+        spec: AttemptSpec,
+        version: VersionSpec,
+        version_env: dict[str, str],
+        env: dict[str, str],
+        memory: int | None,
+        cgroup: AttemptCgroup | None,
+    ) -> int | None:
+        assert self._zygotes is not None
+        zygote = await self._zygotes.zygote_for(version, version_env)
+        if zygote is None:
+            return None
+        request = None
+        join = cgroup.open_join_files() if cgroup is not None else []
+        try:
+            if self._sandbox is not None:
+                _hand_over(spec.socket_path.parent, zygote.identity)
+                request = self._sandbox.instance_request(spec.socket_path.parent, len(join))
+            pid = await self._zygotes.fork(
+                zygote, version, version_env, env, spec.log_path, memory, request, join
+            )
+        finally:
+            for fd in join:
+                os.close(fd)
+        if pid is not None:
+            self._forked[pid] = zygote
+        return pid
+
+    def _started(self, pid: int, spec: AttemptSpec, cgroup: AttemptCgroup | None) -> Handle:
         handle = _handle(pid, spec)
+        if cgroup is not None:
+            handle["cgroup"] = spec.attempt_id
         if self._journal is not None:
             self._journal.record(spec.attempt_id, handle)
             self._attempts[pid] = spec.attempt_id
         return handle
 
     async def _spawn(
-        self, argv: list[str], spec: AttemptSpec, env: dict[str, str], memory: int | None
+        self,
+        argv: list[str],
+        spec: AttemptSpec,
+        env: dict[str, str],
+        memory: int | None,
+        cgroup: AttemptCgroup | None,
     ) -> int:
-        with spec.log_path.open("ab") as log:
-            process = await asyncio.create_subprocess_exec(
-                *argv,
+        identity = None
+        join: list[int] = []
+        if self._sandbox is not None:
+            identity = self._sandbox.identity()
+            _hand_over(spec.socket_path.parent, identity)
+            program = shutil.which(argv[0], path=env.get("PATH"))
+            view = self._sandbox.view(
                 cwd=spec.cwd,
                 env=env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
+                identity=identity,
+                shared=[spec.socket_path.parent],
+                readable=[Path(program).parent] if program else [],
             )
+            join = cgroup.open_join_files() if cgroup is not None else []
+            argv = launcher_argv(view, spec.cwd, join, argv)
+        try:
+            with spec.log_path.open("ab") as log:
+                process = await asyncio.create_subprocess_exec(
+                    *argv,
+                    cwd=spec.cwd,
+                    env=env,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=asyncio.subprocess.STDOUT,
+                    start_new_session=True,
+                    pass_fds=join,
+                )
+        except BaseException:
+            if identity is not None:
+                identity.release()
+            raise
+        finally:
+            for fd in join:
+                os.close(fd)
         if memory is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError, ValueError):
                 resource.prlimit(process.pid, resource.RLIMIT_DATA, (memory, memory))
         self._processes[process.pid] = process
+        if identity is not None:
+            self._identities[process.pid] = identity
         return process.pid
 
     async def adopt(self, attempt_id: str, handle: Handle) -> None:
@@ -179,11 +272,29 @@ class LocalExecutor:
 
     async def wait(self, handle: Handle) -> InstanceState:
         try:
-            return await self._wait(handle)
+            state = await self._wait(handle)
+            return await self._ended(handle, state)
         finally:
-            attempt_id = self._attempts.pop(int(handle["pid"]), None)
+            pid = int(handle["pid"])
+            attempt_id = self._attempts.pop(pid, None)
             if attempt_id is not None and self._journal is not None:
                 self._journal.forget(attempt_id)
+            identity = self._identities.pop(pid, None)
+            if identity is not None:
+                identity.release()
+
+    async def _ended(self, handle: Handle, state: InstanceState) -> InstanceState:
+        """An instance's end, as its cgroup saw it (killed for want of memory); nothing of it
+        is left running."""
+        name = handle.get("cgroup")
+        if name is None or self._cgroups is None:
+            return state
+        cgroup = self._cgroups.existing(str(name))
+        out_of_memory = cgroup.out_of_memory()
+        await asyncio.to_thread(cgroup.remove)
+        if out_of_memory and not state.out_of_memory:
+            return replace(state, out_of_memory=True)
+        return state
 
     async def _wait(self, handle: Handle) -> InstanceState:
         pid = int(handle["pid"])
@@ -260,6 +371,8 @@ class LocalExecutor:
                 break
             await asyncio.sleep(0.05)
         self._kill_group(pid, signal.SIGKILL)
+        if (name := handle.get("cgroup")) is not None and self._cgroups is not None:
+            self._cgroups.existing(str(name)).kill()  # what left the group (its own session)
 
     @staticmethod
     def _kill_group(pgid: int, sig: signal.Signals) -> None:

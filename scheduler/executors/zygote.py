@@ -16,11 +16,14 @@ import os
 import shlex
 import shutil
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from conveyor import _zygote
+from conveyor._sandbox import View
+from scheduler.sandbox.identities import Identity
 
 logger = logging.getLogger(__name__)
 
@@ -89,12 +92,16 @@ class Zygote:
         process: asyncio.subprocess.Process,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
+        sender: socket.socket,
         log_path: Path,
+        identity: Identity | None = None,
     ) -> None:
         self.process = process
         self.log_path = log_path
+        self.identity = identity  # the uid its sandbox runs as (a root control plane's)
         self._reader = reader
         self._writer = writer
+        self._sender = sender  # the same socket: requests go with open files beside them
         loop = asyncio.get_running_loop()
         self._ready: asyncio.Future[int] = loop.create_future()
         self._forks: dict[int, asyncio.Future[int]] = {}
@@ -105,9 +112,21 @@ class Zygote:
 
     @classmethod
     async def start(
-        cls, entry: ZygoteEntry, *, cwd: Path, env: dict[str, str], log_path: Path
+        cls,
+        entry: ZygoteEntry,
+        *,
+        cwd: Path,
+        env: dict[str, str],
+        log_path: Path,
+        view: View | None = None,
+        identity: Identity | None = None,
     ) -> Zygote:
-        """Start the interpreter; `ready()` says when it has imported the entry point."""
+        """Start the interpreter; `ready()` says when it has imported the entry point.
+
+        With a `view`, the zygote enters that sandbox before it reads any of the user's code
+        (as `identity`'s uid when this process is root), and each attempt's child enters
+        namespaces of its own.
+        """
         ours, theirs = socket.socketpair()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -118,6 +137,7 @@ class Zygote:
                     _zygote.BOOT,
                     ZYGOTE_FILE,
                     str(theirs.fileno()),
+                    view.to_json() if view is not None else "-",
                     entry.script,
                     *entry.args,
                     cwd=cwd,
@@ -133,8 +153,10 @@ class Zygote:
             raise
         finally:
             theirs.close()
+        sender = ours.dup()
+        sender.setblocking(False)
         reader, writer = await asyncio.open_unix_connection(sock=ours, limit=_LINE_LIMIT)
-        return cls(process, reader, writer, log_path)
+        return cls(process, reader, writer, sender, log_path, identity)
 
     @property
     def alive(self) -> bool:
@@ -150,24 +172,59 @@ class Zygote:
         async with asyncio.timeout(_READY_SECONDS):
             await asyncio.shield(self._ready)
 
-    async def fork(self, env: dict[str, str], log: Path, memory_bytes: int | None) -> int:
-        """A child running the attempt; its pid (also its process group)."""
+    async def fork(
+        self,
+        env: dict[str, str],
+        log: Path,
+        memory_bytes: int | None,
+        sandbox: dict[str, Any] | None = None,
+        join_fds: Sequence[int] = (),
+    ) -> int:
+        """A child running the attempt; its pid (also its process group).
+
+        The attempt's log is opened here and handed over open (a sandboxed child cannot reach
+        the data folder), with `join_fds` (the attempt's `cgroup.procs` files) after it.
+        """
         await self.ready()
         loop = asyncio.get_running_loop()
         self._next_id += 1
         request_id = self._next_id
         forked: asyncio.Future[int] = loop.create_future()
         self._forks[request_id] = forked
-        request = {"fork": request_id, "env": env, "log": str(log), "memory_bytes": memory_bytes}
+        request = {"fork": request_id, "env": env, "memory_bytes": memory_bytes, "sandbox": sandbox}
+        log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         try:
-            self._writer.write(json.dumps(request).encode() + b"\n")
-            await self._writer.drain()
+            await self._send(json.dumps(request).encode() + b"\n", [log_fd, *join_fds])
+            os.close(log_fd)
+            log_fd = -1
             pid = await forked
         finally:
+            if log_fd >= 0:
+                os.close(log_fd)
             self._forks.pop(request_id, None)
         self._exits.setdefault(pid, loop.create_future())
         self.last_used = loop.time()
         return pid
+
+    async def _send(self, data: bytes, fds: list[int]) -> None:
+        """One request, its files passed with its first bytes (SCM_RIGHTS)."""
+        loop = asyncio.get_running_loop()
+        rest = memoryview(data)
+        while rest:
+            try:
+                if len(rest) == len(data) and fds:
+                    sent = socket.send_fds(self._sender, [rest], fds)
+                else:
+                    sent = self._sender.send(rest)
+            except BlockingIOError:
+                writable: asyncio.Future[None] = loop.create_future()
+                loop.add_writer(self._sender, writable.set_result, None)
+                try:
+                    await writable
+                finally:
+                    loop.remove_writer(self._sender)
+                continue
+            rest = rest[sent:]
 
     def exit_code(self, pid: int) -> asyncio.Future[int | None]:
         """How child `pid` ended (negative: its signal); None if the zygote died before it."""
@@ -225,6 +282,7 @@ class Zygote:
 
     async def close(self) -> None:
         """End the zygote (its children go on); kill it if it does not go at once."""
+        self._sender.close()
         self._writer.close()
         with contextlib.suppress(Exception):
             await self._writer.wait_closed()
@@ -236,3 +294,5 @@ class Zygote:
                 self.process.kill()
             await self.process.wait()
         await self._reading
+        if self.identity is not None:
+            self.identity.release()

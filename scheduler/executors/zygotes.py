@@ -12,11 +12,15 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from scheduler.executors.base import VersionSpec
 from scheduler.executors.zygote import Zygote, ZygoteEntry, ZygoteUnusable, zygote_entry
+from scheduler.instance_sockets import sockets_root
+from scheduler.sandbox.policy import SandboxPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +49,16 @@ class ZygoteKey:
 class ZygotePool:
     """Zygotes by key; `fork` gives a child or None when the attempt must be spawned."""
 
-    def __init__(self, root: Path, *, idle_seconds: float, max_zygotes: int) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        idle_seconds: float,
+        max_zygotes: int,
+        sandbox: SandboxPolicy | None = None,
+    ) -> None:
         self._root = root  # each zygote's own output (import errors, prints at import)
+        self._sandbox = sandbox
         self._idle_seconds = idle_seconds
         self._max = max_zygotes
         self._zygotes: dict[ZygoteKey, Zygote] = {}
@@ -74,28 +86,44 @@ class ZygotePool:
             return
         self._start(key, entry, version, env)
 
-    async def fork(
-        self,
-        version: VersionSpec,
-        env: dict[str, str],
-        attempt_env: dict[str, str],
-        log: Path,
-        memory_bytes: int | None,
-    ) -> tuple[Zygote, int] | None:
-        """A child of the version's zygote running the attempt, or None: spawn it instead."""
+    async def zygote_for(self, version: VersionSpec, env: dict[str, str]) -> Zygote | None:
+        """The version's zygote, ready, or None: its attempts are spawned."""
         key, entry = self._target(version, env)
         if entry is None or key in self._unusable:
             return None
         try:
             zygote = self._current(key) or await self._start(key, entry, version, env)
-            pid = await zygote.fork(attempt_env, log, memory_bytes)
+            await zygote.ready()
+        except ZygoteUnusable as exc:
+            self._give_up(key, str(exc))
+            return None
+        except (OSError, TimeoutError) as exc:
+            logger.warning("zygote of version %s could not start (%s): spawning", key.label, exc)
+            return None
+        return zygote
+
+    async def fork(
+        self,
+        zygote: Zygote,
+        version: VersionSpec,
+        env: dict[str, str],
+        attempt_env: dict[str, str],
+        log: Path,
+        memory_bytes: int | None,
+        sandbox: dict[str, Any] | None = None,
+        join_fds: Sequence[int] = (),
+    ) -> int | None:
+        """A child of `zygote` running the attempt, or None: spawn it instead."""
+        key, _ = self._target(version, env)
+        try:
+            pid = await zygote.fork(attempt_env, log, memory_bytes, sandbox, join_fds)
         except ZygoteUnusable as exc:
             self._give_up(key, str(exc))
             return None
         except (OSError, TimeoutError) as exc:
             logger.warning("zygote of version %s could not fork (%s): spawning", key.label, exc)
             return None
-        return zygote, pid
+        return pid
 
     def _current(self, key: ZygoteKey) -> Zygote | None:
         zygote = self._zygotes.get(key)
@@ -130,7 +158,24 @@ class ZygotePool:
         self, key: ZygoteKey, entry: ZygoteEntry, version: VersionSpec, env: dict[str, str]
     ) -> Zygote:
         log_path = self._root / f"{key.label}.log"
-        zygote = await Zygote.start(entry, cwd=version.cwd, env=env, log_path=log_path)
+        view, identity = None, None
+        if self._sandbox is not None:
+            identity = self._sandbox.identity()
+            view = self._sandbox.view(
+                cwd=version.cwd,
+                env=env,
+                identity=identity,
+                shared=[sockets_root()],
+                readable=[Path(entry.script).parent],
+            )
+        try:
+            zygote = await Zygote.start(
+                entry, cwd=version.cwd, env=env, log_path=log_path, view=view, identity=identity
+            )
+        except BaseException:
+            if identity is not None:
+                identity.release()
+            raise
         self._zygotes[key] = zygote
         self._ensure_reaper()
         await self._evict_beyond_limit(keep=key)

@@ -3,16 +3,20 @@
 The local executor starts it, instead of the start command, for start commands of the form
 ``conveyor-worker module:app`` or ``render-workflows module:app``::
 
-    PYTHON -c BOOT /path/to/_zygote.py FD SCRIPT module:app
+    PYTHON -c BOOT /path/to/_zygote.py FD VIEW SCRIPT module:app
 
 in the version's folder and with the version's task environment. It runs the standard library
 only until it imports the user's code, so it can be run by any virtualenv's interpreter. It reads
 the console script ``SCRIPT`` (e.g. ``.../bin/render-workflows``), imports what it imports and the
 user's ``module``, then serves fork requests on the inherited socket ``FD``, one JSON object per
-line:
+line. ``VIEW`` is ``-`` or the sandbox's view (`conveyor._sandbox.View` as JSON): the zygote then
+enters it before it reads any of the user's code, and each child enters an attempt's own
+namespaces before it runs the task.
 
 - zygote → platform, once: ``{"ready": pid}`` or ``{"unusable": reason}`` (then it exits);
-- platform → zygote: ``{"fork": id, "env": {...}, "log": path, "memory_bytes": n | null}``;
+- platform → zygote: ``{"fork": id, "env": {...}, "memory_bytes": n | null, "sandbox": {...} |
+  null}`` with open files passed beside it (SCM_RIGHTS): the attempt's log, then the
+  ``cgroup.procs`` files it joins (``sandbox.join_fds`` of them);
 - zygote → platform: ``{"forked": id, "pid": pid}`` or ``{"forked": id, "error": message}``;
 - zygote → platform: ``{"exited": pid, "code": code}`` when a child ends (negative: its signal).
 
@@ -30,6 +34,7 @@ import atexit
 import contextlib
 import gc
 import importlib
+import importlib.util
 import json
 import os
 import resource
@@ -61,6 +66,8 @@ WARM_SDK_MODULES = {
     "render_sdk": ("render_sdk.workflows.runner", "render_sdk.workflows.executor"),
 }
 _READ_BYTES = 1 << 16
+_MAX_FDS = 64
+_SANDBOX_MODULE = "conveyor_sandbox"
 
 
 class Unusable(Exception):
@@ -72,8 +79,9 @@ class Attempt:
     """What a child needs to become an attempt's instance."""
 
     env: dict[str, str]
-    log: str
+    log_fd: int
     memory_bytes: int | None
+    sandbox: dict[str, Any] | None = None  # `_sandbox.Instance`'s fields, join_fds as fds
 
 
 @dataclass(frozen=True)
@@ -191,6 +199,7 @@ class Zygote:
         """
         self._control = control
         self._buffer = b""
+        self._fds: list[int] = []  # passed beside requests not yet served, in order
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
         os.set_blocking(self._wake_write, False)
@@ -220,7 +229,8 @@ class Zygote:
                     self._drain_wakeups()
                     self._reap()
                     continue
-                data = self._control.recv(_READ_BYTES)
+                data, fds, _flags, _address = socket.recv_fds(self._control, _READ_BYTES, _MAX_FDS)
+                self._fds.extend(fds)
                 if not data:
                     return None
                 for request in self._requests(data):
@@ -233,8 +243,16 @@ class Zygote:
         *lines, self._buffer = self._buffer.split(b"\n")
         return [json.loads(line) for line in lines if line.strip()]
 
+    def _take_fds(self, count: int) -> list[int]:
+        taken, self._fds = self._fds[:count], self._fds[count:]
+        return taken
+
     def _fork(self, request: dict[str, Any]) -> Attempt | None:
-        attempt = Attempt(request["env"], request["log"], request.get("memory_bytes"))
+        sandbox = request.get("sandbox")
+        fds = self._take_fds(1 + (int(sandbox["join_fds"]) if sandbox else 0))
+        if sandbox is not None:
+            sandbox = {**sandbox, "join_fds": tuple(fds[1:])}
+        attempt = Attempt(request["env"], fds[0], request.get("memory_bytes"), sandbox)
         sys.stdout.flush()
         sys.stderr.flush()
         started_read, started_write = os.pipe()
@@ -243,6 +261,8 @@ class Zygote:
         except OSError as exc:
             os.close(started_read)
             os.close(started_write)
+            for fd in fds:
+                os.close(fd)
             self.send({"forked": request["fork"], "error": f"fork failed: {exc}"})
             return None
         if pid == 0:
@@ -253,6 +273,8 @@ class Zygote:
             os.close(started_write)
             self._leave()
             return attempt
+        for fd in fds:
+            os.close(fd)
         os.close(started_write)
         os.read(started_read, 1)  # end of file once the child has its session (or is gone)
         os.close(started_read)
@@ -264,6 +286,8 @@ class Zygote:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         self._selector.close()
+        for fd in self._take_fds(len(self._fds)):  # other attempts' files
+            os.close(fd)
         os.close(self._wake_read)
         os.close(self._wake_write)
         self._control.close()
@@ -286,31 +310,44 @@ class Zygote:
             self.send({"exited": pid, "code": os.waitstatus_to_exitcode(status)})
 
 
-def become_attempt(attempt: Attempt, entry: Entry) -> None:
-    """In a child: the attempt's process group, environment, log and limits, as a spawn has.
+def become_attempt(attempt: Attempt, entry: Entry, sandbox: types.ModuleType | None) -> None:
+    """In a child: the attempt's process group, environment, log, limits and sandbox, as a
+    spawn has.
 
     Args:
         attempt: What the platform asked for.
         entry: The console script to run.
+        sandbox: `conveyor._sandbox`, when the zygote entered a view.
     """
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.environ.clear()
     os.environ.update(attempt.env)
-    log = os.open(attempt.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
+    os.dup2(attempt.log_fd, 1)
+    os.dup2(attempt.log_fd, 2)
     os.close(null)
-    os.close(log)
+    os.close(attempt.log_fd)
     if attempt.memory_bytes:
         limit = attempt.memory_bytes
         # a hard limit below the plan's: the host's limit stands
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    if sandbox is not None and attempt.sandbox is not None:
+        try:
+            sandbox.enter_instance(sandbox.Instance(**attempt.sandbox))
+        except sandbox.SandboxError as exc:
+            sys.stderr.write(f"sandbox: {exc}\n")
+            sys.stderr.flush()
+            os._exit(126)
+    elif attempt.sandbox is not None:
+        sys.stderr.write("sandbox: the zygote has no view to enter an instance from\n")
+        os._exit(126)
     sys.argv = list(entry.argv)
     sys.modules.pop(__name__, None)  # nothing of the zygote is left for the task to see
+    for name in [n for n in sys.modules if n.split(".")[0] == _SANDBOX_MODULE]:
+        sys.modules.pop(name, None)
 
 
 def run_entry(entry: Entry) -> NoReturn:
@@ -358,16 +395,52 @@ def _end(code: int) -> NoReturn:
     os._exit(code)
 
 
+def load_sandbox() -> types.ModuleType:
+    """`conveyor._sandbox`, from beside this file (the version's environment may not have
+    `conveyor`, or another version of it)."""
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_sandbox")
+    spec = importlib.util.spec_from_file_location(
+        _SANDBOX_MODULE, os.path.join(folder, "__init__.py"), submodule_search_locations=[folder]
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[_SANDBOX_MODULE] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def enter_sandbox(view_json: str) -> tuple[types.ModuleType, list[str]]:
+    """Enters the sandbox's view before any of the user's code is read.
+
+    Returns:
+        The sandbox module, and the folders shown under /tmp (kept in each attempt's own).
+    """
+    sandbox = load_sandbox()
+    view = sandbox.View.from_json(view_json)
+    binds = sandbox.enter_view(
+        view, os.getcwd(), new_user_namespace=os.geteuid() != 0, fresh_proc=False
+    )
+    keep = [b.destination for b in binds if b.destination.startswith("/tmp/")]
+    return sandbox, keep
+
+
 def main(argv: list[str]) -> None:
-    """The zygote's entry: ``FD SCRIPT module:app``.
+    """The zygote's entry: ``FD VIEW SCRIPT module:app``.
 
     Args:
         argv: The arguments after the zygote's own path.
     """
     control = socket.socket(fileno=int(argv[0]))
     zygote = Zygote(control)
+    sandbox, keep = None, []
+    if argv[1] != "-":
+        try:
+            sandbox, keep = enter_sandbox(argv[1])
+        except Exception as exc:
+            zygote.send({"unusable": f"sandbox: {exc}"})
+            return
     try:
-        entry = prepare(argv[1], argv[2:])
+        entry = prepare(argv[2], argv[3:])
     except Unusable as exc:
         zygote.send({"unusable": str(exc)})
         return
@@ -375,5 +448,9 @@ def main(argv: list[str]) -> None:
     attempt = zygote.serve()
     if attempt is None:
         return
-    become_attempt(attempt, entry)
+    if attempt.sandbox is not None:
+        attempt = Attempt(
+            attempt.env, attempt.log_fd, attempt.memory_bytes, {**attempt.sandbox, "keep": keep}
+        )
+    become_attempt(attempt, entry, sandbox)
     run_entry(entry)

@@ -107,6 +107,35 @@ def test_fan_out_tree_shows_every_child(page: Page, server: LiveServer, screensh
     expect(page.locator("#wf-rows > tr")).to_have_count(6)
 
 
+def test_runs_list_shows_roots_with_children_a_click_away(page: Page, server: LiveServer) -> None:
+    root = start(server, "hello/sum_of_squares", [[1, 2, 3]])
+    wait_status(server, root.id, RunStatus.SUCCEEDED)
+    short = f"…{root.id[-8:]}"
+
+    page.goto(f"{server.url}/runs")
+    expect(page.locator("#kind-switch")).to_contain_text("Root runs only")
+    row = page.locator(f"tr[data-run-id='{root.id}']")
+    expect(row.locator(".c-kind")).to_have_text("root · children")
+    expect(page.locator("tr[data-run-id] .c-kind", has_text="child of")).to_have_count(0)
+
+    row.get_by_role("link", name="children").click()
+    expect(page).to_have_url(f"{server.url}/runs?parent={root.id}")
+    children = page.locator("tr[data-run-id]")
+    expect(children).to_have_count(3)
+    expect(children.locator(".c-kind")).to_have_text([f"child of {short}"] * 3)
+
+    # the tree names the parent with the same cut of its id
+    children.first.locator(".c-kind a").click()
+    expect(page).to_have_url(f"{server.url}/runs/{root.id}")
+    expect(page.locator("#wf-rows tr.current .wf-name code")).to_have_text(short)
+    expect(page.locator("#run-head")).to_contain_text("This run's duration")
+    expect(page.locator("#wf-summary")).to_contain_text("tree's wall time")
+
+    page.goto(f"{server.url}/runs")
+    page.get_by_role("link", name="Show children too").click()
+    expect(page.locator("tr[data-run-id] .c-kind", has_text=f"child of {short}")).to_have_count(3)
+
+
 def test_failed_attempt_shows_its_stack_trace_and_the_retry(
     page: Page, server: LiveServer, tmp_path: Path, screenshot: Shot
 ) -> None:
@@ -118,7 +147,7 @@ def test_failed_attempt_shows_its_stack_trace_and_the_retry(
     expect(attempts.nth(0).locator(".outcome")).to_have_text("error")
     expect(attempts.nth(1).locator(".outcome")).to_have_text("ok")
     first = attempts.nth(0)
-    first.get_by_text("Traceback of attempt 0").click()
+    first.get_by_text("Traceback of attempt #0").click()
     expect(first.locator(".exception")).to_contain_text("RuntimeError: first attempt fails")
     # the user's frame first; the SDK's frames folded under the full traceback
     expect(first.locator(".frames li")).to_have_count(1)
@@ -173,7 +202,7 @@ def test_logs_follow_search_and_download(page: Page, server: LiveServer, screens
     expect(log).to_contain_text("slept 2 of 5 s")
     # The lines arrived while the run was still running: the tail is live, not a reload.
     assert page.locator("#run-status [data-status]").get_attribute("data-status") == "running"
-    expect(page.locator("#log-state")).to_contain_text("following attempt 0")
+    expect(page.locator("#log-state")).to_contain_text("following attempt #0")
     expect(page.get_by_label("Follow new lines")).to_be_checked()
     screenshot(page, "run-logs")
     expect(status_of(page)).to_have_attribute("data-status", "succeeded")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -99,6 +100,16 @@ def make_settings(data_dir: Path, database_url: str | None = None) -> Settings:
 
 
 ApiServer = ServedEngine
+
+
+def create_database(data_dir: Path) -> None:
+    """A data dir holding the database a server creates when it first starts there."""
+
+    async def open_and_close() -> None:
+        runtime = await Runtime.open(Settings(data_dir=data_dir))
+        await runtime.close()
+
+    asyncio.run(open_and_close())
 
 
 @contextmanager

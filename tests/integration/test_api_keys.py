@@ -16,7 +16,7 @@ from app.cli.config import build_settings
 from app.cli.main import main
 from core.audit import AuditLog
 from scheduler.runtime import Runtime
-from tests.integration.api_fixtures import WS, ApiServer, serve_api
+from tests.integration.api_fixtures import WS, ApiServer, create_database, serve_api
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -221,6 +221,7 @@ def conveyor(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, 
 
 
 def test_cli_create_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    create_database(tmp_path / "data")
     data = str(tmp_path / "data")
     code, secret, err = conveyor(
         capsys,
@@ -251,6 +252,7 @@ def test_cli_create_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 def test_cli_changes_are_audited(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"
+    create_database(data)
     code, _, err = conveyor(capsys, "keys", "create", "--name", "a", "--data-dir", str(data))
     assert code == 0
     key_id = err.split("created key ")[1].split()[0]

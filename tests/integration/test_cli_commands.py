@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from app.cli.main import main
-from tests.integration.api_fixtures import ApiServer, serve_api, write_workflow
+from tests.integration.api_fixtures import ApiServer, create_database, serve_api, write_workflow
 
 
 @pytest.fixture(scope="module")
@@ -125,12 +125,69 @@ def test_tasks_and_versions(server: ApiServer, capsys: pytest.CaptureFixture[str
 
 
 def test_keys_create(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    create_database(tmp_path / "data")
     code, out, err = conveyor(
         capsys, "keys", "create", "--name", "ci", "--data-dir", str(tmp_path / "data")
     )
     assert code == 0
     assert out.startswith("cvy_")
     assert "shown only once" in err
+
+
+DATABASE_COMMANDS = [
+    ("workspace", "set", "--max-concurrency", "2"),
+    ("workspace", "show"),
+    ("keys", "list"),
+    ("keys", "create", "--name", "ci"),
+    ("keys", "revoke", "key-1"),
+]
+
+
+@pytest.mark.parametrize("argv", DATABASE_COMMANDS, ids=" ".join)
+def test_database_commands_refuse_a_folder_without_a_database(
+    argv: tuple[str, ...],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Run where no server keeps its data, they say so instead of creating a database."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = conveyor(capsys, *argv)
+    assert code == 1
+    assert out == ""
+    assert err == (
+        f"error: no Conveyor database in {tmp_path / '.conveyor'}: run this where the server "
+        "keeps its data, or point at it with --data-dir (CONVEYOR_DATA_DIR) or "
+        "CONVEYOR_DATABASE__URL\n"
+    )
+    assert list(tmp_path.iterdir()) == [], "nothing created"
+
+
+def test_database_commands_name_a_missing_sqlite_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "elsewhere" / "conveyor.db"
+    monkeypatch.setenv("CONVEYOR_DATABASE__URL", f"sqlite+aiosqlite:///{missing}")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = conveyor(capsys, "keys", "list")
+    assert code == 1
+    assert err == (
+        f"error: no Conveyor database at {missing} (CONVEYOR_DATABASE__URL): run this where the "
+        "server keeps its data, or correct the setting\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_database_commands_change_the_servers_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From the folder the server ran in, the default data dir is the server's."""
+    create_database(tmp_path / ".conveyor")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = conveyor(capsys, "workspace", "set", "--max-concurrency", "2")
+    assert (code, out) == (0, "workspace wsp-default: max concurrency 2\n")
+    code, out, _ = conveyor(capsys, "workspace", "show")
+    assert code == 0 and json.loads(out)["maxConcurrency"] == 2
 
 
 def _free_port() -> int:
@@ -177,7 +234,7 @@ def test_dev_serves_render_clients_and_stops_cleanly(tmp_path: Path) -> None:
     assert "square" in err
     # the hint names a conveyor that runs as printed from the folder `conveyor dev` ran in
     hint = err.split("Next: in another terminal, `", 1)[1].split("`", 1)[0].split()
-    assert hint[1:] == ["run", "hello/kind_of", "<value>", "--wait"]
+    assert hint[1:] == ["--url", url, "run", "hello/kind_of", "<value>", "--wait"]
     assert Path(shutil.which(hint[0]) or hint[0]).resolve() == conveyor_bin.resolve()
 
 

@@ -136,12 +136,12 @@
       var offset = first ? pre.getAttribute("data-offset") || "0" : "0";
       var url = "/dashboard/runs/" + encodeURIComponent(runId) + "/log?attempt=" + encodeURIComponent(attempt) + "&offset=" + encodeURIComponent(offset);
       stream(url, function () {
-        if (!first) { view.append("\n— attempt " + attempt + " —\n"); }
+        if (!first) { view.append("\n— attempt #" + attempt + " —\n"); }
         pre.classList.remove("log-empty");
         pre.setAttribute("data-attempt", attempt);
-        if (state) { state.textContent = "Live: following attempt " + attempt + "."; }
+        if (state) { state.textContent = "Live: following attempt #" + attempt + "."; }
       }, function (text) { view.append(text); }, function () {
-        if (state) { state.textContent = "Attempt " + attempt + " ended."; }
+        if (state) { state.textContent = "Attempt #" + attempt + " ended."; }
       });
     }
     function maybeStart() {

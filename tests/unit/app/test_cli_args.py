@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
 import click
 import pytest
 
+from app.cli import dev
 from app.cli.args import parse_arg, parse_typed_arg, run_input
 from app.cli.main import main
 from app.cli.output import result_value, table
@@ -85,7 +87,7 @@ def test_result_value_unwraps_one_element() -> None:
 
 def test_progress_line() -> None:
     run = {"id": "trn-1", "status": "running", "attempts": [{"attempt": 0}], "waiting": True}
-    assert progress_line(run) == "trn-1 running (attempt 1), waiting on children"
+    assert progress_line(run) == "trn-1 running (attempt #0), waiting on children"
     assert progress_line({"id": "trn-1", "status": "pending"}) == "trn-1 pending"
 
 
@@ -110,3 +112,41 @@ def test_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_main(["dev", str(Path.cwd()), "--host", "0.0.0.0"]) == 2
     assert "--allow-remote" in capsys.readouterr().err
     assert run_main(["--help"]) == 0
+
+
+def test_progress_lines_number_attempts_as_the_api_does() -> None:
+    attempts = [{"attempt": 0}, {"attempt": 1}]
+    assert progress_line({"id": "trn-1", "status": "running", "attempts": attempts}) == (
+        "trn-1 running (attempt #1)"
+    )
+    assert progress_line({"id": "trn-1", "status": "pending", "attempts": attempts[:1]}) == (
+        "trn-1 pending (retry after attempt #0)"
+    )
+    assert progress_line({"id": "trn-1", "status": "pending", "attempts": []}) == "trn-1 pending"
+
+
+@pytest.mark.parametrize(
+    ("url", "command"),
+    [
+        ("http://127.0.0.1:8120", "conveyor"),
+        ("http://127.0.0.1:8975", "conveyor --url http://127.0.0.1:8975"),
+        ("http://localhost:8120", "conveyor --url http://localhost:8120"),
+        ("http://[::1]:8120", "conveyor --url http://[::1]:8120"),
+    ],
+)
+def test_the_dev_hint_names_the_server_unless_it_is_the_default(
+    url: str, command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dev, "cli_path", lambda: "conveyor")
+    assert dev.cli_command(url) == command
+
+
+def test_the_served_url_is_the_bound_port() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        assert dev.served_url("127.0.0.1", sock) == f"http://127.0.0.1:{port}"
+    with socket.socket(socket.AF_INET6) as sock:
+        sock.bind(("::1", 0))
+        port = sock.getsockname()[1]
+        assert dev.served_url("::1", sock) == f"http://[::1]:{port}"

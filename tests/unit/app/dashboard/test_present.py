@@ -85,3 +85,11 @@ def test_bar_chart_scales_to_the_largest_value() -> None:
     assert all(bar.y + bar.height == chart.baseline_y for bar in chart.bars)
     assert chart.max_text == "10.00 s"
     assert bar_chart("t", [], "s").empty
+
+
+def test_short_ids_keep_the_random_tail() -> None:
+    assert present.short_id("trn-01m97dr9ab0123456789abcdef") == "…89abcdef"
+    assert present.short_id("trn-01m97dr9zz0123456789abcdef") == "…89abcdef"
+    assert present.short_id("trn-01m97dr9ab0123456789abcdeg") == "…89abcdeg"
+    assert present.short_id("12345678") == "12345678"
+    assert present.short_id("123456789") == "…23456789"

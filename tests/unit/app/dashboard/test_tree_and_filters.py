@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from starlette.datastructures import QueryParams
 
 from app.dashboard.run_filters import RunQuery
@@ -79,3 +80,38 @@ def test_created_after_ends_the_listing() -> None:
     kept, reached = query.keep([late, early])
     assert [r.id for r in kept] == ["trn-new"] and reached
     assert query.keep([late]) == ([late], False)
+
+
+@pytest.mark.parametrize(
+    ("query_string", "kind", "roots_only"),
+    [
+        ("", "roots", True),
+        ("status=failed", "roots", True),
+        ("workflow=wf-1&version=wfv-1", "roots", True),
+        ("kind=all", "all", False),
+        ("task=hello/square", "all", False),
+        ("parent=trn-p", "all", False),
+        ("root=trn-r", "all", False),
+        ("id=trn-1&id=trn-2", "all", False),
+        ("task=hello/square&kind=roots", "roots", True),
+    ],
+)
+def test_the_list_shows_roots_unless_the_query_names_children(
+    query_string: str, kind: str, roots_only: bool
+) -> None:
+    query = RunQuery.parse(QueryParams(query_string))
+    assert query.problems == []
+    assert query.kind == kind
+    assert query.run_filter().roots_only is roots_only
+
+
+def test_links_keep_the_kind_only_when_it_is_not_the_default() -> None:
+    assert RunQuery.parse(QueryParams("")).link() == "/runs"
+    assert RunQuery.parse(QueryParams("")).link(kind="all") == "/runs?kind=all"
+    assert RunQuery.parse(QueryParams("kind=all")).link() == "/runs?kind=all"
+    assert RunQuery.parse(QueryParams("parent=trn-p")).link() == "/runs?parent=trn-p"
+    assert RunQuery.parse(QueryParams("parent=trn-p&kind=roots")).link() == (
+        "/runs?kind=roots&parent=trn-p"
+    )
+    assert RunQuery.parse(QueryParams("")).more_set == 0
+    assert RunQuery.parse(QueryParams("kind=all")).more_set == 1

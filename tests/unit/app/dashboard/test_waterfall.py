@@ -121,7 +121,7 @@ def test_a_finished_tree_ends_with_its_last_run_and_sums_cost() -> None:
     assert board.cost_usd == pytest.approx(3 * 0.0001)
     assert board.counts == [("succeeded", 3)]
     described = board.rows[1].description
-    assert described == "attempt 0: ran, succeeded 1.00 s"
+    assert described == "attempt #0: ran, succeeded 1.00 s"
 
 
 def test_no_root_no_waterfall() -> None:

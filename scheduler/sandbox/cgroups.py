@@ -1,0 +1,183 @@
+"""A cgroup per attempt: its plan's CPU quota, memory limit and a pids limit.
+
+cgroup v2 is used for each controller it has enabled at its root; otherwise that controller's
+v1 hierarchy (a machine may have both, as Debian's hybrid layout does). The attempt's process
+joins by writing to `cgroup.procs` files the control plane opened for it, before any of its
+code runs. Needs the control plane to be allowed to make cgroups (root, or a delegated tree);
+`Cgroups.detect` says None otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+CONTROLLERS = ("cpu", "memory", "pids")
+GROUP = "conveyor"
+_CPU_PERIOD_US = 100_000
+_EMPTY_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpu: float  # cores
+    memory_bytes: int
+    pids: int
+
+
+def _mounts() -> list[tuple[str, str, set[str]]]:
+    """(mount point, filesystem type, options) of every cgroup hierarchy of this process."""
+    found: list[tuple[str, str, set[str]]] = []
+    with open("/proc/self/mountinfo") as handle:
+        for line in handle:
+            left, _, right = line.partition(" - ")
+            fstype, _source, options = ([*right.split(), "", "", ""])[:3]
+            if fstype in ("cgroup", "cgroup2"):
+                found.append((left.split()[4], fstype, set(options.split(","))))
+    return found
+
+
+class Cgroups:
+    """Where each controller lives on this machine."""
+
+    def __init__(self, homes: dict[str, tuple[Path, bool]]) -> None:
+        self._homes = homes  # controller → (its `conveyor` folder, whether v2)
+
+    @classmethod
+    def detect(cls) -> Cgroups | None:
+        """The controllers this process may use, or None when it may not make cgroups."""
+        homes: dict[str, tuple[Path, bool]] = {}
+        mounts = _mounts()
+        for mount, fstype, _ in mounts:
+            if fstype != "cgroup2":
+                continue
+            with contextlib.suppress(OSError):
+                enabled = (Path(mount) / "cgroup.controllers").read_text().split()
+                for controller in CONTROLLERS:
+                    if controller in enabled:
+                        homes.setdefault(controller, (Path(mount) / GROUP, True))
+        for mount, fstype, options in mounts:
+            if fstype != "cgroup":
+                continue
+            for controller in CONTROLLERS:
+                if controller in options:
+                    homes.setdefault(controller, (Path(mount) / GROUP, False))
+        try:
+            for controller, (home, v2) in homes.items():
+                home.mkdir(exist_ok=True)
+                if v2:
+                    _enable(home.parent, controller)
+                    _enable(home, controller)
+                probe = home / f"probe-{os.getpid()}"  # may this process make cgroups there?
+                probe.mkdir(exist_ok=True)
+                probe.rmdir()
+        except OSError:
+            return None
+        return cls(homes) if homes else None
+
+    @property
+    def controllers(self) -> tuple[str, ...]:
+        return tuple(sorted(self._homes))
+
+    def create(self, name: str, limits: Limits) -> AttemptCgroup:
+        """The cgroup of one attempt (or build step), with its limits written."""
+        folders: dict[str, tuple[Path, bool]] = {}
+        for controller, (home, v2) in self._homes.items():
+            folder = home / name
+            folder.mkdir(exist_ok=True)
+            folders[controller] = (folder, v2)
+        cgroup = AttemptCgroup(folders)
+        cgroup.limit(limits)
+        return cgroup
+
+    def existing(self, name: str) -> AttemptCgroup:
+        """An attempt's cgroup that another control plane made (for its end after a restart)."""
+        return AttemptCgroup({c: (home / name, v2) for c, (home, v2) in self._homes.items()})
+
+
+def _enable(folder: Path, controller: str) -> None:
+    control = folder / "cgroup.subtree_control"
+    if controller not in control.read_text().split():
+        control.write_text(f"+{controller}")
+
+
+class AttemptCgroup:
+    def __init__(self, folders: dict[str, tuple[Path, bool]]) -> None:
+        self._folders = folders
+
+    def _files(self) -> set[Path]:
+        return {folder for folder, _ in self._folders.values()}
+
+    def limit(self, limits: Limits) -> None:
+        for controller, (folder, v2) in self._folders.items():
+            if controller == "cpu":
+                quota = max(1000, int(limits.cpu * _CPU_PERIOD_US))
+                if v2:
+                    (folder / "cpu.max").write_text(f"{quota} {_CPU_PERIOD_US}")
+                else:
+                    (folder / "cpu.cfs_period_us").write_text(str(_CPU_PERIOD_US))
+                    (folder / "cpu.cfs_quota_us").write_text(str(quota))
+            elif controller == "memory":
+                if v2:
+                    (folder / "memory.max").write_text(str(limits.memory_bytes))
+                    with contextlib.suppress(OSError):
+                        (folder / "memory.swap.max").write_text("0")
+                else:
+                    (folder / "memory.limit_in_bytes").write_text(str(limits.memory_bytes))
+                    with contextlib.suppress(OSError):  # swap accounting may be off
+                        (folder / "memory.memsw.limit_in_bytes").write_text(
+                            str(limits.memory_bytes)
+                        )
+            elif controller == "pids":
+                (folder / "pids.max").write_text(str(limits.pids))
+
+    def open_join_files(self) -> list[int]:
+        """Open `cgroup.procs` files: writing "0" to each moves the writer into the cgroup."""
+        return [
+            os.open(folder / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC) for folder in self._files()
+        ]
+
+    def join(self, pid: int) -> None:
+        for folder in self._files():
+            (folder / "cgroup.procs").write_text(str(pid))
+
+    def out_of_memory(self) -> bool:
+        """Whether the kernel killed a process of it for want of memory."""
+        entry = self._folders.get("memory")
+        if entry is None:
+            return False
+        folder, v2 = entry
+        name = "memory.events" if v2 else "memory.oom_control"
+        try:
+            lines = (folder / name).read_text().splitlines()
+        except OSError:
+            return False
+        counts = dict(line.split() for line in lines if len(line.split()) == 2)
+        return int(counts.get("oom_kill", "0")) > 0
+
+    def pids(self) -> set[int]:
+        found: set[int] = set()
+        for folder in self._files():
+            with contextlib.suppress(OSError):
+                found.update(int(p) for p in (folder / "cgroup.procs").read_text().split())
+        return found
+
+    def kill(self) -> None:
+        """Every process still in it, killed."""
+        for pid in self.pids():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+    def remove(self) -> None:
+        """Kill what is left, wait for it to leave, remove the folders (best effort)."""
+        deadline = time.monotonic() + _EMPTY_SECONDS
+        while self.pids() and time.monotonic() < deadline:
+            self.kill()
+            time.sleep(0.01)
+        for folder in self._files():
+            with contextlib.suppress(OSError):
+                folder.rmdir()

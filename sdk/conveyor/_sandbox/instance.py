@@ -1,0 +1,112 @@
+"""An attempt's own namespaces, entered per attempt by a zygote's child."""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+from .kernel import (
+    CLONE_NEWIPC,
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    CLONE_NEWPID,
+    CLONE_NEWUSER,
+    CLONE_NEWUTS,
+    MS_BIND,
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_PRIVATE,
+    MS_REC,
+    PR_SET_PDEATHSIG,
+    drop_capabilities,
+    join_cgroups,
+    map_own_ids,
+    mount,
+    prctl,
+    unshare,
+)
+from .view import _bind, _make_target
+
+
+@dataclass(frozen=True)
+class Instance:
+    """What one attempt's process needs beyond its zygote's view."""
+
+    socket_dir: str | None = None
+    tmp_bytes: int = 256 * 1024 * 1024
+    network: bool = True
+    join_fds: tuple[int, ...] = field(default=())  # open `cgroup.procs` files to write 0 into
+    keep: tuple[str, ...] = ()  # folders the zygote's view shows under /tmp (a version's code)
+
+
+def enter_instance(instance: Instance) -> None:
+    """In a zygote's child: the attempt's own namespaces. Returns in the attempt's process
+    (the first of its PID namespace); the process that called it stays behind, waits for that
+    one and exits as it exits.
+
+    Raises:
+        SandboxError: The kernel refused a step (in the calling process: nothing has run yet).
+    """
+    join_cgroups(instance.join_fds)
+    uid, gid = os.getuid(), os.getgid()
+    flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+    unshare(flags | (0 if instance.network else CLONE_NEWNET))
+    map_own_ids(uid, gid)
+    pid = os.fork()
+    if pid:
+        wait_and_end_as(pid)
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    # what the zygote's /tmp shows besides scratch (a folder of code there; this socket) is
+    # shown again on top of the attempt's own, empty /tmp
+    kept = [*instance.keep, *([instance.socket_dir] if instance.socket_dir else [])]
+    fds = {path: os.open(path, os.O_PATH | os.O_CLOEXEC) for path in kept}
+    try:
+        mount(
+            "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={instance.tmp_bytes},mode=1777"
+        )
+        for path in instance.keep:
+            _make_target(path, f"/proc/self/fd/{fds[path]}")
+            mount(f"/proc/self/fd/{fds[path]}", path, None, MS_BIND | MS_REC)
+        if instance.socket_dir is not None:
+            source = f"/proc/self/fd/{fds[instance.socket_dir]}"
+            _bind(source, instance.socket_dir, writable=True, recursive=False)
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    drop_capabilities()
+    # the first process of a PID namespace ignores signals it has no handler for: TERM must
+    # still end it, as it ends any other process
+    signal.signal(signal.SIGTERM, _terminated)
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    os._exit(128 + signum)
+
+
+def wait_and_end_as(pid: int) -> NoReturn:
+    """Waits for `pid` (the attempt's process) and ends the same way: its code, or its signal.
+
+    Signals sent to the whole process group reach the attempt's process directly; this one
+    ignores those the attempt may outlive.
+    """
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(signum, signal.SIG_IGN)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except ChildProcessError:
+            os._exit(1)
+        except InterruptedError:
+            continue
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
