@@ -24,7 +24,7 @@ PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 _OPEN_TO_OTHERS = 0o077
 # what under the data dir is the control plane's alone, tightened file by file at start
-PRIVATE_TREES = ("blobs", "spool", "instances", "docker-config")
+PRIVATE_TREES = ("blobs", "spool", "instances", "docker-config", "sandbox")
 # left once those trees were walked: what this version writes is private already, and a walk of
 # a busy server's blobs would cost every CLI command that opens the data dir seconds
 TIGHTENED_MARK = ".private"
