@@ -8,6 +8,7 @@ import binascii
 import contextlib
 import json
 import logging
+import os
 import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -77,6 +78,27 @@ def storable(text: str) -> str:
     return escaped.replace("\x00", "\\x00")
 
 
+async def _from_its_instance(instance: Instance, request: Request) -> bool:
+    """Whether the request comes from a process of the instance's session (always, where the
+    executor names no session or the kernel no peer, and from this process itself)."""
+    if request.peer_pid is None or request.peer_pid == os.getpid():
+        return True
+    if instance.admitted is not None and not instance.known.is_set():
+        await instance.known.wait()  # its session is known once the executor started it
+    if instance.session is None:
+        return True
+    return session_of(request.peer_pid) == instance.session
+
+
+def session_of(pid: int) -> int | None:
+    """The session of process `pid`, as this process's PID namespace names it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2 :].split()[3])
+
+
 def _clear_socket(socket_path: Path) -> None:
     """The folder of a socket to serve again, without the dead control plane's socket file."""
     socket_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -111,6 +133,9 @@ class Instance:
     # set once the executor has recorded where the instance runs: no task body starts before a
     # control plane that dies could find its instance again
     known: asyncio.Event = field(default_factory=asyncio.Event)
+    # the session of the instance's processes (a local executor's): a process of another
+    # session that reaches this socket is refused
+    session: int | None = None
 
 
 class Agent:
@@ -169,13 +194,17 @@ class Agent:
         """
         return sockets_root() / key / "s"
 
-    def started(self, key: str) -> None:
-        """The executor recorded the instance of `key`: it may have its input."""
+    def started(self, key: str, session: int | None = None) -> None:
+        """The executor recorded the instance of `key`: it may have its input. With a
+        `session`, only processes of that session are answered on its socket."""
         instance = self._instances.get(key)
         if instance is not None:
+            instance.session = session
             instance.known.set()
 
-    async def reopen(self, key: str, socket_path: Path, admitted: Admitted) -> None:
+    async def reopen(
+        self, key: str, socket_path: Path, admitted: Admitted, session: int | None = None
+    ) -> None:
         """Serve an instance's socket again, at the path it was given: an instance a previous
         control plane started (and that outlived it) finds its platform where it left it."""
         directory = socket_path.parent
@@ -183,6 +212,7 @@ class Agent:
         instance = Instance(
             admitted.attempt_id, admitted.run_id, directory, socket_path, None, admitted=admitted
         )
+        instance.session = session
         instance.known.set()
 
         async def handle(request: Request) -> Response:
@@ -249,6 +279,15 @@ class Agent:
         route = self._routes.get((request.method, request.path))
         if route is None:
             return Response.json(404, {"message": f"no route {request.method} {request.path}"})
+        if not await _from_its_instance(instance, request):
+            logger.warning(
+                "attempt %s: refused %s %s from process %s, not of its instance",
+                instance.attempt_id,
+                request.method,
+                request.path,
+                request.peer_pid,
+            )
+            return Response.json(403, {"message": "this socket belongs to another instance"})
         try:
             return await route(instance, request)
         except ServiceError as exc:

@@ -201,7 +201,7 @@ class Scheduler:
             )
             live.handle = await self._executor.start(spec)
             self._transitions.started(admitted.attempt_id, live.handle)
-            self._agent.started(admitted.attempt_id)
+            self._agent.started(admitted.attempt_id, live.handle.get("session"))
         except Exception as exc:
             logger.exception(
                 "run %s attempt %s (%s): could not start its instance",
@@ -385,7 +385,9 @@ class Scheduler:
         admitted = await readmit(self._reads, attempt_id)
         await self._executor.adopt(attempt_id, handle)
         if handle.get("socket"):
-            await self._agent.reopen(attempt_id, Path(handle["socket"]), admitted)
+            await self._agent.reopen(
+                attempt_id, Path(handle["socket"]), admitted, handle.get("session")
+            )
         else:
             self._agent.register_remote(
                 attempt_id, attempt_id=attempt_id, run_id=admitted.run_id, registration=None

@@ -7,8 +7,10 @@ import contextlib
 import json
 import logging
 import os
+import socket
+import struct
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -20,12 +22,16 @@ logger = logging.getLogger(__name__)
 READ_CHUNK = 64 * 1024
 
 
+_PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
 @dataclass(frozen=True)
 class Request:
     method: str
     path: str
     query: dict[str, list[str]]
     body: bytes
+    peer_pid: int | None = None  # the connecting process, as the kernel names it (SO_PEERCRED)
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
@@ -91,6 +97,18 @@ async def _send(
     await writer.drain()
 
 
+def _peer_pid(writer: asyncio.StreamWriter) -> int | None:
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return None
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+    except OSError:
+        return None
+    pid, _uid, _gid = _PEERCRED.unpack(raw)
+    return int(pid) or None
+
+
 async def serve_unix(path: Path, handler: Handler, *, max_body: int) -> asyncio.Server:
     """Listen on `path` (its folder should be 0700) and answer each request with `handler`."""
 
@@ -107,6 +125,7 @@ async def serve_unix(path: Path, handler: Handler, *, max_body: int) -> asyncio.
                 return
             if request is None:
                 return
+            request = replace(request, peer_pid=_peer_pid(writer))
             try:
                 response = await handler(request)
             except Exception:

@@ -55,6 +55,7 @@ def _handle(pid: int, spec: AttemptSpec) -> Handle:
         "pid": pid,
         "start_ticks": _process_start_ticks(pid),
         "socket": str(spec.socket_path),
+        "session": pid,  # the instance leads a session: its socket answers that session only
     }
 
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ async def test_a_task_reaches_neither_the_control_plane_nor_another_run(
         targets = {
             "server_pid": str(os.getpid()),
             "data_dir": str(settings.data_dir.resolve()),
-            "victim_socket": json.loads(victim_attempt.handle)["socket"],
+            "victim_socket": json.loads(victim_attempt.handle or "{}")["socket"],
         }
         facts = await results_of(runtime, "wf/probe", targets)
         await runtime.service.cancel_run(WS, victim.id)
@@ -92,7 +93,7 @@ async def test_an_attempt_s_cgroup_holds_its_plan_s_limits(tmp_path: Path) -> No
     async with open_engine(tmp_path, "sandbox") as runtime:
         run = await runtime.service.create_run(WS, "wf/burn_starter", [2.0])
         attempt = await attempt_of(runtime, run.id)
-        handle = json.loads(attempt.handle)
+        handle = json.loads(attempt.handle or "{}")
         assert cgroup_file("cpu", attempt.id, "cpu.cfs_quota_us") == "50000"
         assert cgroup_file("cpu", attempt.id, "cpu.cfs_period_us") == "100000"
         assert cgroup_file("memory", attempt.id, "memory.limit_in_bytes") == "536870912"
@@ -116,6 +117,7 @@ async def cpu_stats_while_running(runtime: Runtime, task: str) -> tuple[float, d
         await asyncio.sleep(0.1)
     done = await runtime.service.get_run(WS, run.id)
     assert done.status is RunStatus.SUCCEEDED, done.error
+    assert done.results is not None
     return float(done.results[0]), stats
 
 
@@ -164,8 +166,30 @@ async def test_the_zygote_still_forks_each_attempt(tmp_path: Path) -> None:
         parents = []
         for _ in range(2):
             run = await runtime.service.create_run(WS, "wf/hold", [5])
-            handle = json.loads((await attempt_of(runtime, run.id)).handle)
+            handle = json.loads((await attempt_of(runtime, run.id)).handle or "{}")
             stat = Path(f"/proc/{handle['pid']}/stat").read_text()
             parents.append(int(stat[stat.rindex(")") + 2 :].split()[1]))
             await runtime.service.cancel_run(WS, run.id)
     assert parents == [zygote, zygote]
+
+
+async def test_an_instance_socket_answers_only_its_own_processes(tmp_path: Path) -> None:
+    request = "GET /input HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    client = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "s.connect(sys.argv[1])\n"
+        f"s.sendall({request!r}.encode())\n"
+        "sys.stdout.write(s.recv(4096).decode())\n"
+    )
+    async with open_engine(tmp_path, "sandbox") as runtime:
+        run = await runtime.service.create_run(WS, "wf/hold", [30])
+        handle = json.loads((await attempt_of(runtime, run.id)).handle or "{}")
+        # a process of the host (root, even), but not of the instance's session
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", client, handle["socket"], stdout=asyncio.subprocess.PIPE
+        )
+        answer, _ = await process.communicate()
+        await runtime.service.cancel_run(WS, run.id)
+    assert answer.startswith(b"HTTP/1.1 403"), answer
+    assert b"this socket belongs to another instance" in answer

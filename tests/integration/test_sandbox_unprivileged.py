@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -33,10 +34,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def readable_by_anyone(path: Path) -> bool:
-    for part in (path, *path.parents):
-        if not os.stat(part).st_mode & 0o005:
-            return False
-    return True
+    return all(os.stat(part).st_mode & 0o005 for part in (path, *path.parents))
 
 
 @pytest.fixture
@@ -122,7 +120,7 @@ def _unprivileged_dev(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         print(log.read_text(errors="replace")[-3000:], file=sys.stderr)
 
 
-def run(url: str, task: str, input: list[object]) -> dict[str, object]:
+def run(url: str, task: str, input: list[object]) -> dict[str, Any]:
     headers = {"Content-Type": "application/json"}
     created = httpx.post(
         f"{url}/v1/task-runs", json={"task": task, "input": input}, headers=headers

@@ -106,7 +106,7 @@ def wait_and_end_as(pid: int) -> NoReturn:
         except InterruptedError:
             continue
     if os.WIFSIGNALED(status):
-        signum = os.WTERMSIG(status)
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
+        killed_by = os.WTERMSIG(status)
+        signal.signal(killed_by, signal.SIG_DFL)
+        os.kill(os.getpid(), killed_by)
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
