@@ -47,8 +47,12 @@ def create_private_file(path: Path) -> Path:
 
     An existing file is left as it is (its content too).
     """
-    make_private_dirs(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, PRIVATE_FILE)
+    except FileNotFoundError:
+        make_private_dirs(path.parent)
+        fd = os.open(path, flags, PRIVATE_FILE)
     os.close(fd)
     return path
 
