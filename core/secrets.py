@@ -15,6 +15,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from core.build_settings import SECRETS_KEY_SETTING as SETTING
 from core.build_settings import secrets_keys
+from core.data_dir import make_private_dirs
 from core.errors import Conflict
 from core.settings import Settings
 
@@ -68,7 +69,7 @@ def _key_from_file(path: Path) -> bytes:
         return path.read_bytes().strip()
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     key = Fernet.generate_key()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -114,9 +114,27 @@ class DockerSettings(BaseModel):
     binary: str = "/usr/bin/docker"  # the CLI python-on-whales drives (a daemon must answer it)
     image: str = "conveyor-worker:latest"  # for attempts whose version recorded no image
     network: str = "bridge"  # `--network`; the instance protocol needs none (a mounted socket)
-    mounts: tuple[str, ...] = ()  # extra bind mounts for every container, `SRC:DST[:ro]`
-    user: str | None = None  # `--user`; None: the image's (it must reach the 0700 socket folder)
+    # extra mounts for every container, as `docker run -v` takes them: `HOST:CONTAINER[:ro|rw]`
+    mounts: tuple[str, ...] = ()
+    # `UID:GID` runs run as, never root; None: 65534:65534 (nobody) when the control plane runs as
+    # root, else the control plane's own (it can give the socket folder to no one else)
+    user: str | None = None
+    pids_limit: int = Field(default=512, ge=16)  # processes and threads in one container
+    # the container's only writable place besides rw mounts; its pages count against the memory
+    tmp_size_mb: int = Field(default=512, ge=1)
     name_prefix: str = "conveyor"  # containers are named `<prefix>-<attempt id>`
+
+    @field_validator("user")
+    @classmethod
+    def _unprivileged(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        uid, colon, gid = value.partition(":")
+        if not (colon and uid.isdigit() and gid.isdigit()):
+            raise ValueError(f"docker user {value!r} is not UID:GID (numbers, e.g. 65534:65534)")
+        if int(uid) == 0 or int(gid) == 0:
+            raise ValueError(f"docker user {value!r}: runs never run as root (uid or gid 0)")
+        return value
 
 
 class LimitSettings(BaseModel):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from core.blobs.base import BlobStore
+from core.data_dir import PRIVATE_FILE
 from core.db.database import Database
 from core.domain import RunStatus
 from core.events import EventBus, RunChanged
@@ -138,5 +139,6 @@ class LogClock:
                 continue
             each.seen = size
             stamps = self._blobs.staging_path(times_key(each.log_key))
-            with stamps.open("a", encoding="ascii") as sink:
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+            with os.fdopen(os.open(stamps, flags, PRIVATE_FILE), "a", encoding="ascii") as sink:
                 sink.write(f"{size} {now_ms}\n")

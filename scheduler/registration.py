@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.blobs.base import BlobStore
+from core.data_dir import create_private_file
 from core.db.models import Task, Workflow, WorkflowVersion
 from core.domain import TaskSpec, VersionInfo, VersionStatus
 from core.errors import InvalidRequest
@@ -336,7 +337,7 @@ class Registrar(VersionLookup):
             start_command=start_command,
             cwd=command.root_dir,
             socket_path=socket_path,
-            log_path=self._blobs.staging_path(log_key),
+            log_path=create_private_file(self._blobs.staging_path(log_key)),
             plan=self._settings.plan(None),
             env=command.env,
             version_id=version_id,

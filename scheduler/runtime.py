@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from core.auth import ApiKeys
 from core.blobs import LocalBlobStore
 from core.blobs.base import BlobStore
+from core.data_dir import prepare_data_dir
 from core.db.database import open_database
 from core.db.engine import create_engine, migrate, session_factory
 from core.db.write_lock import WriteLock
@@ -168,7 +169,7 @@ class Runtime:
     async def open(cls, settings: Settings, *, sandbox_required: bool = True) -> Runtime:
         """Everything a control-plane process runs; `sandbox_required=False` (`conveyor dev`)
         starts without the sandbox, with a warning, where the kernel refuses it."""
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(prepare_data_dir, settings)
         blobs = _blob_store(settings)
         await blobs.check()
         database = settings.database

@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.blobs.base import BlobStore
+from core.data_dir import create_private_file
 from core.domain import AttemptOutcome, RunStatus
 from core.events import RunChanged
 from core.settings import Settings
@@ -187,7 +188,8 @@ class Scheduler:
                 start_command=version.start_command,
                 cwd=version.root_dir,
                 socket_path=socket_path,
-                log_path=self._blobs.staging_path(admitted.log_key),
+                # created 0600 here: the executor appends to it, whatever its process's umask
+                log_path=create_private_file(self._blobs.staging_path(admitted.log_key)),
                 plan=self._settings.plan(admitted.plan),
                 env={
                     **version.env,

@@ -19,6 +19,14 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from app.cli.config import build_settings
+from app.cli.dev_argv import (
+    VALUES_FD_OPTION,
+    can_restart,
+    inline_warning,
+    read_values,
+    restart_without_values,
+    split_inline_values,
+)
 from app.cli.dev_builds import (
     DevWorkflow,
     build_and_register,
@@ -90,9 +98,10 @@ def is_loopback(host: str) -> bool:
     "--env",
     "env_options",
     multiple=True,
-    metavar="NAME[=VALUE]",
-    help="A variable of the workflow's, for its tasks (repeatable). NAME alone takes the "
-    "value from this shell. Tasks see no other variable of this shell's but PATH, HOME and a few.",
+    metavar="NAME",
+    help="A variable of the workflow's, for its tasks (repeatable), its value from this shell's "
+    "environment. NAME=VALUE works too but leaves the value in your shell's history. Tasks see "
+    "no other variable of this shell's but PATH, HOME and a few.",
 )
 @click.option(
     "--env-file",
@@ -101,6 +110,7 @@ def is_loopback(host: str) -> bool:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="NAME=VALUE lines (a .env file) for the workflow's variables; --env wins.",
 )
+@click.option(VALUES_FD_OPTION, "values_fd", type=int, hidden=True)
 @click.option(
     "--allow-remote",
     is_flag=True,
@@ -116,6 +126,7 @@ def dev_command(
     name: str | None,
     env_options: tuple[str, ...],
     env_files: tuple[Path, ...],
+    values_fd: int | None,
     allow_remote: bool,
 ) -> None:
     """Run PATH's workflow locally: engine, local executor and API on 127.0.0.1:8120."""
@@ -132,10 +143,22 @@ def dev_command(
             f"refusing to serve on {settings.host}: `conveyor dev` accepts requests without an "
             "API key, so it stays on loopback unless you pass --allow-remote"
         )
-    env_vars = workflow_variables(env_options, env_files, os.environ)
+    inline = read_values(values_fd) if values_fd is not None else {}
+    env_vars = workflow_variables(env_options, env_files, {**os.environ, **inline})
+    hide_inline_values()
     workflow = DevWorkflow(path, name or slugify(path.name), start_command, env_vars)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(settings, workflow))
+
+
+def hide_inline_values() -> None:
+    """Warn about values given inline, and restart without them in this process's arguments."""
+    _, values = split_inline_values(sys.argv[1:])
+    if not values:
+        return
+    click.echo(inline_warning(list(values)), err=True)
+    if can_restart(sys.argv):
+        restart_without_values(sys.argv, sys.orig_argv, values)
 
 
 def http_server(app: ASGIApp) -> DevServer:

@@ -1,9 +1,10 @@
 """`conveyor dev --env` and `--env-file`: the workflow's own variables, as a deployment has.
 
 A task sees only its workflow's variables and a few of the host's (docs/deployment.md), so a
-developer names what the local workflow needs: ``--env NAME=VALUE``, ``--env NAME`` (the value
-from the shell that runs `conveyor dev`), or ``--env-file .env`` (``NAME=VALUE`` lines, ``#``
-comments, an optional ``export`` and quotes). Later sources win. Values are never printed.
+developer names what the local workflow needs: ``--env NAME`` (the value from the shell that runs
+`conveyor dev`), ``--env-file .env`` (``NAME=VALUE`` lines, ``#`` comments, an optional ``export``
+and quotes), or ``--env NAME=VALUE`` (the value is then taken out of the process's arguments:
+`dev_argv`). Later sources win. Values are never printed.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ def _option(option: str, shell: Mapping[str, str]) -> tuple[str, str]:
     if has_value:
         return name, value
     if name not in shell:
-        raise CliError(f"--env {name}: {name} is not set in this shell (use --env {name}=VALUE)")
+        raise CliError(
+            f"--env {name}: {name} is not set in this shell (export it, or use --env-file)"
+        )
     return name, shell[name]
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from core.data_dir import make_private_dirs
+
 COOKIE_NAME = "conveyor_session"
 _SALT = "conveyor.dashboard.session"
 _SECRET_FILE = "dashboard-session.key"
@@ -62,7 +64,7 @@ def load_or_create_secret(data_dir: Path) -> str:
     path = data_dir / _SECRET_FILE
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(data_dir)
     # Written aside then hard-linked into place: two servers starting together never read a
     # half-written file, and the first link wins.
     draft = data_dir / f".{_SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from core.blobs.base import BlobNotFound, BlobStoreUnavailable
+from core.data_dir import make_private_dirs, write_private_file
 
 
 class LocalBlobStore:
@@ -15,7 +16,7 @@ class LocalBlobStore:
 
     async def check(self) -> None:
         try:
-            await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(make_private_dirs, self.root)
         except OSError as exc:
             raise BlobStoreUnavailable(f"blob folder {self.root} is not usable: {exc}") from exc
 
@@ -30,9 +31,9 @@ class LocalBlobStore:
 
     @staticmethod
     def _write_atomically(path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(path.parent)
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temporary.write_bytes(data)
+        write_private_file(temporary, data)
         os.replace(temporary, path)
 
     async def get(self, key: str) -> bytes:
@@ -46,7 +47,7 @@ class LocalBlobStore:
 
     def staging_path(self, key: str) -> Path:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(path.parent)
         return path
 
     async def commit_staged(self, key: str) -> None:

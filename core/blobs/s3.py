@@ -20,6 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from core.blobs.base import BlobNotFound, BlobStoreUnavailable
+from core.data_dir import make_private_dirs
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -135,7 +136,7 @@ class S3BlobStore:
     async def check(self) -> None:
         head = partial(self._client.head_bucket, Bucket=self._bucket)
         await self._call("check of the blob store", head)
-        await asyncio.to_thread(self.spool.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(make_private_dirs, self.spool)
 
     @property
     def _bucket(self) -> str:
@@ -168,7 +169,7 @@ class S3BlobStore:
 
     def staging_path(self, key: str) -> Path:
         path = self._spooled(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(path.parent)
         return path
 
     async def commit_staged(self, key: str) -> None:

@@ -1,10 +1,12 @@
 """Each attempt is a container on this host's Docker daemon, from the version's image.
 
 The attempt's socket folder is bind-mounted at the same path, so the worker finds the socket
-where `RENDER_SDK_SOCKET_PATH` says. The container's output is streamed to the attempt's log by a
-`docker logs -f` child; when that stream ends the container has ended, and a reaper reads its exit
-state (`OOMKilled` included) and removes it. Containers are found again by name and labels after a
-control-plane restart, so reconciliation can stop what a previous process left running.
+where `RENDER_SDK_SOCKET_PATH` says; the folder is handed to the container's unprivileged user,
+and the container is locked down as `docker_options` describes. The container's output is
+streamed to the attempt's log by a `docker logs -f` child; when that stream ends the container has
+ended, and a reaper reads its exit state (`OOMKilled` included) and removes it. Containers are
+found again by name and labels after a control-plane restart, so reconciliation can stop what a
+previous process left running.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +31,12 @@ from scheduler.executors.base import (
     InstanceStatus,
     VersionSpec,
 )
-from scheduler.executors.environment import container_environment
+from scheduler.executors.docker_options import (
+    container_identity,
+    hand_over,
+    parse_mount,
+    run_options,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,16 +49,6 @@ class DockerStartError(RuntimeError):
 
     def __init__(self, attempt_id: str, image: str, cause: str) -> None:
         super().__init__(f"attempt {attempt_id}: could not start a container from {image}: {cause}")
-
-
-def parse_mount(text: str) -> tuple[str, str] | tuple[str, str, str]:
-    """`SRC:DST` or `SRC:DST:OPTIONS`, as `docker run -v` takes them."""
-    parts = text.split(":")
-    if len(parts) == 2 and all(parts):
-        return (parts[0], parts[1])
-    if len(parts) == 3 and all(parts):
-        return (parts[0], parts[1], parts[2])
-    raise ValueError(f"docker mount {text!r} is not SRC:DST or SRC:DST:OPTIONS")
 
 
 def _state_of(container: Container) -> InstanceState:
@@ -80,6 +78,7 @@ class DockerExecutor:
         self._settings = settings
         self._docker = client or DockerClient(client_call=[settings.binary])
         self._mounts = [parse_mount(m) for m in settings.mounts]
+        self.identity = container_identity(settings.user, os.geteuid(), os.getegid())
         self._watches: dict[str, _Watch] = {}
 
     def container_name(self, attempt_id: str) -> str:
@@ -93,25 +92,18 @@ class DockerExecutor:
             raise ValueError("empty start command")
         image = spec.image or self._settings.image
         name = self.container_name(spec.attempt_id)
-        folder = str(spec.socket_path.parent)
+        try:
+            await asyncio.to_thread(hand_over, spec.socket_path, self.identity)
+        except PermissionError:
+            cause = (
+                f"its socket folder cannot be given to {self.identity}: run the control plane "
+                "as root, or set CONVEYOR_DOCKER__USER to the control plane's own UID:GID"
+            )
+            raise DockerStartError(spec.attempt_id, image, cause) from None
         options: dict[str, Any] = {
             "name": name,
             "detach": True,
-            "init": True,  # PID 1 forwards TERM and reaps: a bare python as PID 1 ignores TERM
-            "pull": "never",  # no registry is assumed; a missing image is an error at once
-            "envs": container_environment(spec),
-            "labels": {
-                "conveyor.attempt": spec.attempt_id,
-                "conveyor.run": spec.run_id,
-                "conveyor.mode": spec.mode.value,
-            },
-            "cpus": spec.plan.cpu,
-            # swap equal to memory: the plan's memory is the whole budget, no swap on top
-            "memory": f"{spec.plan.memory_mb}m",
-            "memory_swap": f"{spec.plan.memory_mb}m",
-            "volumes": [(folder, folder), *self._mounts],
-            "networks": [self._settings.network],
-            "user": self._settings.user,
+            **run_options(self._settings, spec, self.identity, self._mounts),
         }
         try:
             container = await asyncio.to_thread(self._run, image, argv, options)

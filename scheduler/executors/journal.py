@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from core.data_dir import make_private_dirs
 from core.liveness import pid_alive
 
 Handle = dict[str, Any]
@@ -25,7 +26,7 @@ _COMPACT_EVERY = 1000  # lines written beyond the live instances before the file
 
 class InstanceJournal:
     def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(folder)
         self._path = folder / f"{os.getpid()}.jsonl"
         gone = [path for path in folder.glob("*.jsonl") if not _alive(path)]
         self._left: dict[str, Handle] = {}  # what control planes that are gone left

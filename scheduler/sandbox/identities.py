@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.data_dir import make_private_dirs
+
 
 class NoIdentityLeft(Exception):
     """Every uid of the range is held or in use."""
@@ -58,7 +60,7 @@ class IdentityPool:
         Raises:
             NoIdentityLeft: The whole range is taken.
         """
-        self._lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_dirs(self._lock_dir)  # its parents too: mkdir gives them the umask's mode
         used = uids_in_use()
         for step in range(self._count):
             offset = (self._next + step) % self._count

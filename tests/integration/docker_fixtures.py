@@ -32,6 +32,8 @@ HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 REPO = Path(__file__).resolve().parents[2]
 SDK = REPO / "sdk" / "conveyor"
 WORKER_WORKFLOW = WORKFLOWS / "docker"
+RENDER_IMAGE_FILES = WORKFLOWS / "docker-render"
+RENDER_WORKFLOWS = ("render1", "render08")
 SETUP_HINT = "run .ci/setup.d/20-docker.sh (as root) to install and start Docker"
 
 
@@ -112,12 +114,57 @@ def worker_image(docker: DockerClient) -> str:
     return build_worker_image(docker)
 
 
-def docker_settings(data_dir: Path, image: str, **limits: Any) -> Settings:
+def render_build_args(worker: str) -> dict[str, str]:
+    return {
+        "WORKER_IMAGE": worker,
+        "RENDER_VERSION": metadata.version("render"),
+        "RENDER_SDK_VERSION": metadata.version("render_sdk"),
+    }
+
+
+def build_render_image(docker: DockerClient, worker: str) -> str:
+    """The worker image plus Render's official SDKs and the workflows written with them."""
+    digest = hashlib.sha256()
+    digest.update(repr(sorted(render_build_args(worker).items())).encode())
+    _tree_digest(digest, RENDER_IMAGE_FILES)
+    for name in RENDER_WORKFLOWS:
+        _tree_digest(digest, WORKFLOWS / name)
+    tag = f"conveyor-test-render-worker:{digest.hexdigest()[:16]}"
+    if docker.image.exists(tag):
+        return tag
+    with tempfile.TemporaryDirectory(prefix="cvy-image-") as context:
+        root = Path(context)
+        for name in RENDER_WORKFLOWS:
+            shutil.copytree(
+                WORKFLOWS / name, root / name, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        shutil.copy(RENDER_IMAGE_FILES / "Dockerfile", root / "Dockerfile")
+        docker.build(
+            root,
+            tags=[tag],
+            build_args=render_build_args(worker),
+            secrets=[f"id=ca,src={HOST_CA_BUNDLE}"],
+            progress=False,
+        )
+    return tag
+
+
+@pytest.fixture(scope="session")
+def render_worker_image(docker: DockerClient, worker_image: str) -> str:
+    return build_render_image(docker, worker_image)
+
+
+def docker_settings(
+    data_dir: Path, image: str, docker: dict[str, Any] | None = None, **limits: Any
+) -> Settings:
+    """`docker` holds DockerSettings fields beyond the binary, the image and no network."""
     return Settings(
         data_dir=data_dir,
         limits=LimitSettings(min_timeout_seconds=1, **limits),
         executor=executor_settings(kind="docker", kill_grace_seconds=1.0),
-        docker=DockerSettings(binary=DOCKER, image=image, network="none"),
+        docker=DockerSettings(
+            **{"binary": DOCKER, "image": image, "network": "none", **(docker or {})}
+        ),
     )
 
 
@@ -128,16 +175,18 @@ async def open_docker_engine(
     *,
     stop_instances: bool = True,
     env_vars: dict[str, str] | None = None,
+    docker: dict[str, Any] | None = None,
+    start_command: str = "conveyor-worker main:app",
     **limits: Any,
 ) -> AsyncIterator[Runtime]:
     """An engine whose attempts (registration too) run in containers of `image`."""
-    runtime = await Runtime.open(docker_settings(tmp_path / "data", image, **limits))
+    runtime = await Runtime.open(docker_settings(tmp_path / "data", image, docker, **limits))
     try:
         # the code runs from the image; the folder only gives the version a root
         version = await runtime.register_workflow(
             copy_workflow("docker", tmp_path),
             slug="wf",
-            start_command="conveyor-worker main:app",
+            start_command=start_command,
             env_vars=env_vars,
         )
         assert version.status is VersionStatus.READY, version.message

@@ -4,6 +4,7 @@ the developer's shell does, values are never printed, and bad input is refused b
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +116,73 @@ def test_a_bad_env_file_line_names_its_file_and_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert f"error: --env-file {dotenv}, line 2: expected NAME=VALUE" in done.stderr
+
+
+HOLDING = """
+import os
+import time
+
+from conveyor import Workflows
+
+app = Workflows()
+
+
+@app.task
+def secret_length(seconds: float) -> int:
+    time.sleep(seconds)  # long enough to look at every process while it runs
+    return len(os.environ["SECRET_TOKEN"])
+"""
+
+
+def process_tree(root: int) -> set[int]:
+    """`root` and every process below it, from /proc's parent links."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # ended meanwhile
+            parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
+    tree = {root}
+    while grown := {pid for pid, parent in parents.items() if parent in tree} - tree:
+        tree |= grown
+    return tree
+
+
+def read_proc(pid: int, name: str) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/{name}").read_bytes()
+    except OSError:
+        return b""  # ended meanwhile, or not ours to read
+
+
+def test_an_inline_value_leaves_every_process_command_line(tmp_path: Path) -> None:
+    folder = tmp_path / "holding"
+    folder.mkdir()
+    (folder / "main.py").write_text(HOLDING)
+    secret = "tok-7f3a9c2e51d84b06"
+    with dev_server(
+        folder, tmp_path / "data", name="holding", extra=("--env", f"SECRET_TOKEN={secret}")
+    ) as server:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            task = {"task": "holding/secret_length", "input": [3]}
+            run_id = client.post("/v1/task-runs", json=task).json()["id"]
+            deadline = time.monotonic() + 30
+            while client.get(f"/v1/task-runs/{run_id}").json()["status"] != "running":
+                assert time.monotonic() < deadline, "the run never started"
+                time.sleep(0.05)
+            tree = process_tree(server.process.pid)
+            command_lines = {pid: read_proc(pid, "cmdline") for pid in tree}
+            everyone = [read_proc(int(p.name), "cmdline") for p in Path("/proc").glob("[0-9]*")]
+            own_environment = read_proc(server.process.pid, "environ")
+            done = client.get(f"/v1/task-runs/{run_id}", params={"wait": 30}).json()
+        output = server.output()
+    assert done["status"] == "succeeded" and done["results"] == [len(secret)], done
+    assert len(tree) >= 2, command_lines  # conveyor dev and at least the running worker
+    assert b"--env\x00SECRET_TOKEN\x00" in command_lines[server.process.pid]
+    assert all(secret.encode() not in line for line in command_lines.values()), command_lines
+    assert all(secret.encode() not in line for line in everyone)
+    assert secret.encode() not in own_environment  # not moved to the environment either
+    assert "warning: --env NAME=VALUE puts the value of SECRET_TOKEN in your shell's" in output
+    assert secret not in output

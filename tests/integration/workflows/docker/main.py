@@ -2,6 +2,7 @@
 
 import os
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -67,3 +68,55 @@ def fails_first(marker: str) -> str:
 def environment() -> dict[str, str]:
     """Everything the task's process sees in its environment."""
     return dict(os.environ)
+
+
+def _status_field(name: str) -> str:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
+@app.task
+def identity() -> dict[str, object]:
+    """Who this container's process is and what the kernel lets it do."""
+    return {
+        "uid": os.getuid(),
+        "gid": os.getgid(),
+        "groups": os.getgroups(),
+        "home": os.environ.get("HOME"),
+        "tmpdir": os.environ.get("TMPDIR"),
+        "effective_capabilities": _status_field("CapEff"),
+        "bounding_capabilities": _status_field("CapBnd"),
+        "no_new_privs": _status_field("NoNewPrivs"),
+    }
+
+
+@app.task
+def try_writes(paths: list[str]) -> dict[str, str]:
+    """For each path, "written" or the error that refused the write."""
+    outcomes = {}
+    for path in paths:
+        try:
+            Path(path).write_text("probe")
+            outcomes[path] = "written"
+        except OSError as exc:
+            outcomes[path] = type(exc).__name__ + f" errno={exc.errno}"
+    return outcomes
+
+
+@app.task
+def fork_until_refused(most: int) -> int:
+    """Start sleeping children until the kernel refuses one (or `most` run); how many started."""
+    children = []
+    try:
+        while len(children) < most:
+            try:
+                children.append(subprocess.Popen(["sleep", "60"]))
+            except OSError:
+                break
+        return len(children)
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
