@@ -254,6 +254,20 @@ class Scheduler:
             state = await exit_wait
         finally:
             reported.cancel()
+        if state.status is InstanceStatus.LOST:
+            logger.warning(
+                "run %s attempt %s (%s) was lost: %s",
+                admitted.run_id,
+                admitted.attempt,
+                admitted.task_name,
+                state.reason,
+            )
+            await self._transitions.record_outcome(
+                admitted.attempt_id,
+                AttemptOutcome.LOST,
+                run_id=admitted.run_id,
+                error=f"the instance was lost: {state.reason or 'no trace of it is left'}",
+            )
         code = state.exit_code if state.status is InstanceStatus.EXITED else None
         await self._finish(live, exit_code=code, out_of_memory=state.out_of_memory)
 

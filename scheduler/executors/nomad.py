@@ -29,16 +29,20 @@ from scheduler.executors.nomad_api import NomadApi, NomadError, NomadNotFound
 from scheduler.executors.nomad_jobs import (
     WORKER_TASK,
     JobShape,
+    agent_image,
     dispatch_body,
     job_id_for,
     job_spec,
 )
 from scheduler.executors.nomad_state import allocation_state, blocked_reason, latest
+from scheduler.executors.nomad_version import check_version
 
 logger = logging.getLogger(__name__)
 
 _RETRY_S = 1.0  # after Nomad could not be reached while watching an attempt
 _STOP_MARGIN_S = 15.0  # past the kill grace, for Nomad to notice the dead tasks
+_DISPATCH_DELAYS_S = (0.5, 1.0, 2.0, 4.0)  # between tries of a dispatch Nomad did not answer
+_COLLECTED = "Nomad has no trace of the attempt's job any more (garbage-collected)"
 
 
 async def _no_reasons(attempt_id: str, reason: str | None) -> None:
@@ -59,12 +63,21 @@ class NomadExecutor:
         self._grace_s = settings.executor.kill_grace_seconds
         self._api = api
         self._reasons = reasons or _no_reasons
+        agent_image(settings.nomad)  # refused now, not at the first dispatch
         self._registered: dict[str, JobShape] = {}
         self._register_lock = asyncio.Lock()
+        self._checked = False
+
+    async def check(self) -> None:
+        """Refuse a Nomad older than the executor supports; once per process."""
+        if not self._checked:
+            await check_version(self._api)
+            self._checked = True
 
     # -- start ----------------------------------------------------------------------------------
 
     async def start(self, spec: AttemptSpec) -> Handle:
+        await self.check()
         shape = self._shape(spec)
         await self._ensure_job(shape)
         body = dispatch_body(
@@ -75,21 +88,34 @@ class NomadExecutor:
             token=attempt_token(self._settings.attempt_token_secret, spec.attempt_id),
             control_plane_url=self._settings.control_plane_url,
         )
-        # the attempt id as idempotency token: a retried start never runs the attempt twice
-        answer = await self._api.dispatch(shape.job_id, body, idempotency_token=spec.attempt_id)
+        answer = await self._dispatch(shape.job_id, body, spec.attempt_id)
         logger.info(
             "run %s attempt %s: dispatched %s (evaluation %s)",
             spec.run_id,
             spec.attempt,
             answer["DispatchedJobID"],
-            answer["EvalID"],
+            answer.get("EvalID") or "of an earlier dispatch",
         )
         return {
             "job_id": answer["DispatchedJobID"],
-            "eval_id": answer["EvalID"],
+            # empty when Nomad answered a replay with the job it dispatched first
+            "eval_id": answer.get("EvalID") or "",
             "attempt_id": spec.attempt_id,
             "log_path": str(spec.log_path),
         }
+
+    async def _dispatch(self, job_id: str, body: dict[str, Any], attempt_id: str) -> dict[str, Any]:
+        """Dispatch, trying again while Nomad gives no answer: the attempt id is the idempotency
+        token, so a dispatch that went through answers again with its job, never a second one."""
+        for delay in (*_DISPATCH_DELAYS_S, None):
+            try:
+                return await self._api.dispatch(job_id, body, idempotency_token=attempt_id)
+            except NomadError as exc:
+                if delay is None or not exc.transient:
+                    raise
+                logger.warning("attempt %s: dispatch unanswered, trying again: %s", attempt_id, exc)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     def _shape(self, spec: AttemptSpec) -> JobShape:
         version_id = spec.version_id or spec.attempt_id
@@ -125,9 +151,9 @@ class NomadExecutor:
     async def status(self, handle: Handle) -> InstanceState:
         try:
             allocations, _ = await self._api.job_allocations(handle["job_id"], index=0, wait_s=0)
+            return await self._state(handle, allocations)
         except NomadNotFound:
-            return InstanceState(InstanceStatus.UNKNOWN)
-        return await self._state(handle, allocations)
+            return InstanceState(InstanceStatus.LOST, reason=_COLLECTED)
 
     async def prepare(self, version: VersionSpec) -> None:
         """Nothing to warm: the version's job is registered with its first dispatch."""
@@ -140,7 +166,8 @@ class NomadExecutor:
         """Nothing to keep: the handle in the database is all there is."""
 
     async def close(self) -> None:
-        """Nothing held: dispatched jobs outlive this process and are found again by id."""
+        """Only the connections: dispatched jobs outlive this process and are found again by id."""
+        await self._api.close()
 
     async def wait(self, handle: Handle) -> InstanceState:
         index = 0
@@ -152,7 +179,7 @@ class NomadExecutor:
                     allocations, index = await self._next(handle, index)
                     state = await self._state(handle, allocations)
                 except NomadNotFound:
-                    return InstanceState(InstanceStatus.UNKNOWN)
+                    return InstanceState(InstanceStatus.LOST, reason=_COLLECTED)
                 except NomadError as exc:
                     logger.warning("attempt %s: Nomad unavailable, retrying: %s", attempt_id, exc)
                     await asyncio.sleep(_RETRY_S)
@@ -179,11 +206,15 @@ class NomadExecutor:
     async def _state(self, handle: Handle, allocations: list[dict[str, Any]]) -> InstanceState:
         if allocations:
             return allocation_state(latest(allocations))
-        return await self._unplaced_state(str(handle["eval_id"]))
+        return await self._unplaced_state(handle)
 
-    async def _unplaced_state(self, eval_id: str) -> InstanceState:
-        """No allocation yet: blocked for capacity, still being scheduled, or never to be."""
-        evaluation = await self._api.evaluation(eval_id)
+    async def _unplaced_state(self, handle: Handle) -> InstanceState:
+        """No allocation: blocked for capacity, still being scheduled, never to be, or collected.
+
+        Nomad answers `200 []` for the allocations of a job it has garbage-collected; the
+        evaluation, collected with it, answers 404 (NomadNotFound, read as LOST by the callers).
+        """
+        evaluation = await self._evaluation(handle)
         reason = blocked_reason(evaluation)
         blocked_id = evaluation.get("BlockedEval") or ""
         if blocked_id:
@@ -194,6 +225,18 @@ class NomadExecutor:
         elif evaluation.get("Status") in ("failed", "canceled"):
             return InstanceState(InstanceStatus.UNKNOWN)
         return InstanceState(InstanceStatus.ALIVE, reason=reason)
+
+    async def _evaluation(self, handle: Handle) -> dict[str, Any]:
+        """The dispatch's evaluation; a replayed dispatch named none, so the job's first one."""
+        eval_id = str(handle.get("eval_id") or "")
+        if eval_id:
+            return await self._api.evaluation(eval_id)
+        evaluations = await self._api.job_evaluations(str(handle["job_id"]))
+        if not evaluations:
+            raise NomadNotFound(f"job {handle['job_id']}: no evaluation", 404)
+        first = min(evaluations, key=lambda e: int(e.get("CreateIndex", 0)))
+        handle["eval_id"] = first["ID"]
+        return first
 
     async def _copy_logs(self, handle: Handle, allocation: dict[str, Any]) -> None:
         """The worker's stdout then stderr into the attempt's log, before Nomad collects them."""
