@@ -36,7 +36,7 @@ def target(tmp_path: Path) -> NomadTarget:
     scratch = tmp_path / "scratch"  # unused by the checks that run here
     return NomadTarget(
         address=ADDRESS.rstrip("/"),
-        agent_image=os.environ.get("NOMAD_TEST_AGENT_IMAGE", "conveyor:latest"),
+        agent_image=os.environ.get("NOMAD_TEST_AGENT_IMAGE", "conveyor:nomad-test"),
         worker_image=os.environ.get("NOMAD_TEST_WORKER_IMAGE", "conveyor-nomad-worker:test"),
         callback_host=os.environ.get("NOMAD_TEST_CALLBACK_HOST", "172.17.0.1"),
         bind_host="0.0.0.0",
