@@ -396,14 +396,20 @@ class _Recorder:
 
 @contextmanager
 def serve_fake_nomad(
-    root: Path, images: dict[str, FakeImage], **options: Any
+    root: Path,
+    images: dict[str, FakeImage],
+    *,
+    tls: dict[str, Any] | None = None,
+    **options: Any,
 ) -> Iterator[FakeNomad]:
     """The fake on a free loopback port in its own thread; its processes are killed on exit.
-    `options` are FakeNomad's (namespace, acl_token, agent_read, version)."""
+    `options` are FakeNomad's (namespace, acl_token, agent_read, version); `tls` is uvicorn's
+    `ssl_*` settings (certfile, keyfile, ca_certs, cert_reqs) to serve HTTPS."""
     fake = FakeNomad(root, images, **options)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    fake.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    scheme = "https" if tls else "http"
+    fake.url = f"{scheme}://127.0.0.1:{sock.getsockname()[1]}"
     server = uvicorn.Server(
         uvicorn.Config(
             fake.app(),
@@ -411,6 +417,7 @@ def serve_fake_nomad(
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=1,
+            **{f"ssl_{key}": value for key, value in (tls or {}).items()},
         )
     )
     ready = threading.Event()
