@@ -232,7 +232,9 @@ job "conveyor-builder" {
       }
 
       # SIGTERM: builds in progress get CONVEYOR_BUILDER__STOP_GRACE_SECONDS to finish, then go
-      # back to the queue; this is a little longer.
+      # back to the queue; this is a little longer. A Nomad client caps every kill_timeout at its
+      # `max_kill_timeout` (30s unless configured): builder nodes need
+      # `client { max_kill_timeout = "300s" }`, or builds in progress are killed after 30s.
       kill_timeout = "270s"
     }
   }
