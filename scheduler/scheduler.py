@@ -366,6 +366,7 @@ class Scheduler:
                 continue
             handle = json.loads(handle_json) if handle_json else await self._find(attempt_id)
             exit_code = None
+            error = "the instance was lost with the control plane"
             if handle is not None:
                 state = await self._executor.status(handle)
                 if state.status is InstanceStatus.ALIVE and can_reattach(self._executor):
@@ -375,12 +376,11 @@ class Scheduler:
                 if state.status is InstanceStatus.ALIVE:
                     await self._executor.stop(handle, 0)
                 exit_code = state.exit_code
+                if state.status is InstanceStatus.LOST and state.reason:
+                    error = f"the instance was lost: {state.reason}"
             logger.warning("attempt %s of run %s was left running: retrying it", attempt_id, run_id)
             await self._transitions.record_outcome(
-                attempt_id,
-                AttemptOutcome.LOST,
-                run_id=run_id,
-                error="the instance was lost with the control plane",
+                attempt_id, AttemptOutcome.LOST, run_id=run_id, error=error
             )
             await self._transitions.end(attempt_id, exit_code=exit_code, stack_trace_from_log=None)
             count += 1

@@ -121,6 +121,7 @@ async def test_a_collected_job_is_decided_lost_and_reconcile_goes_on(
         watched = await second.runtime.service.wait_run(WS, kept.id, 60)
     assert retried.status is RunStatus.SUCCEEDED, retried.error
     assert [a.outcome for a in retried.attempts] == [AttemptOutcome.LOST, AttemptOutcome.OK]
+    assert "garbage-collected" in (retried.attempts[0].error or "")
     assert watched.status is RunStatus.SUCCEEDED, watched.error
     assert len(watched.attempts) == 1, "the running attempt after it was watched again"
 
