@@ -78,29 +78,36 @@ def tls_verify(settings: NomadSettings) -> ssl.SSLContext | bool:
     return context
 
 
-class NomadHttpApi:
-    """One pooled async HTTP client: blocking queries hold a connection each, not a thread."""
+_CALL_CONNECTIONS = 8  # for everything but blocking queries, which never hold these up
 
-    def __init__(
-        self, settings: NomadSettings, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
+
+class NomadHttpApi:
+    """Two connection pools: one for blocking queries (each holds a connection for up to its
+    `wait`; more of them than `max_connections` queue for one), one for every other request, so
+    a dispatch or a stop never waits behind the watches."""
+
+    def __init__(self, settings: NomadSettings) -> None:
         token = settings.token or os.environ.get("NOMAD_TOKEN") or None
         region = settings.region or os.environ.get("NOMAD_REGION") or None
         self._params: dict[str, str] = {"namespace": settings.namespace}
         if region:
             self._params["region"] = region
         self._timeout = settings.request_timeout_seconds
-        self._client = httpx.AsyncClient(
-            base_url=settings.address.rstrip("/"),
-            headers={"X-Nomad-Token": token} if token else {},
-            verify=tls_verify(settings),
-            timeout=self._timeout,
-            limits=httpx.Limits(
-                max_connections=settings.max_connections,
-                max_keepalive_connections=settings.max_connections,
-            ),
-            transport=transport,
-        )
+        verify = tls_verify(settings)
+
+        def client(connections: int) -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                base_url=settings.address.rstrip("/"),
+                headers={"X-Nomad-Token": token} if token else {},
+                verify=verify,
+                timeout=self._timeout,
+                limits=httpx.Limits(
+                    max_connections=connections, max_keepalive_connections=connections
+                ),
+            )
+
+        self._calls = client(_CALL_CONNECTIONS)
+        self._watches = client(settings.max_connections)
 
     async def _request(
         self,
@@ -110,10 +117,12 @@ class NomadHttpApi:
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
-        timeout: float | None = None,
+        timeout: httpx.Timeout | float | None = None,
+        watch: bool = False,
     ) -> httpx.Response:
+        client = self._watches if watch else self._calls
         try:
-            response = await self._client.request(
+            response = await client.request(
                 method,
                 path,
                 params={**self._params, **(params or {})},
@@ -165,7 +174,9 @@ class NomadHttpApi:
             "GET",
             f"/v1/job/{job_id}/allocations",
             params=params,
-            timeout=wait_s + _SLACK_S,
+            # a watch beyond max_connections waits for a connection as long as it takes
+            timeout=httpx.Timeout(wait_s + _SLACK_S, pool=None),
+            watch=index > 0,
         )
         return response.json(), int(response.headers.get("X-Nomad-Index", "0"))
 
@@ -198,4 +209,5 @@ class NomadHttpApi:
         return response.content
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._calls.aclose()
+        await self._watches.aclose()

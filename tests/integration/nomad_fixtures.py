@@ -97,15 +97,17 @@ def engine_settings(target: NomadTarget, data_dir: Path, port: int, **nomad: Any
         limits=LimitSettings(min_timeout_seconds=1),
         executor=executor_settings(kind="nomad", kill_grace_seconds=1.0),
         nomad=NomadSettings(
-            address=target.address,
-            control_plane_url=f"http://{target.callback_host}:{port}",
-            attempt_token_secret=SECRET,
-            agent_image=target.agent_image,
-            worker_image=target.worker_image,
-            blocking_wait_seconds=5.0,
-            cpu_mhz_per_core=100,
-            max_connections=16,
-            **nomad,
+            **{
+                "address": target.address,
+                "control_plane_url": f"http://{target.callback_host}:{port}",
+                "attempt_token_secret": SECRET,
+                "agent_image": target.agent_image,
+                "worker_image": target.worker_image,
+                "blocking_wait_seconds": 5.0,
+                "cpu_mhz_per_core": 100,
+                "max_connections": 16,
+                **nomad,
+            }
         ),
     )
 

@@ -6,8 +6,10 @@ worker's socket and relaying over HTTP to a real uvicorn serving `create_app(run
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -242,3 +244,26 @@ async def test_a_dispatched_task_sees_its_workflow_environment_and_nothing_of_th
     assert run.status is RunStatus.SUCCEEDED, run.error
     assert run.results is not None
     assert_task_environment(run.results[0], run_id=run.id)
+
+
+async def test_blocking_queries_never_hold_up_other_requests(
+    target: NomadTarget, tmp_path: Path
+) -> None:
+    settings = engine_settings(target, tmp_path, 1, max_connections=2).nomad
+    api = NomadHttpApi(settings)
+    try:
+        _, index = await api.job_allocations("idle", index=0, wait_s=0)
+        watches = [
+            asyncio.ensure_future(api.job_allocations("idle", index=index, wait_s=3))
+            for _ in range(3)  # one more than the watch pool holds: it queues
+        ]
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        assert (await api.agent_self())["config"]["Version"]["Version"] == "1.8.4"
+        assert (await api.job_evaluations("idle")) == []
+        assert time.monotonic() - started < 1.0, "a call waited behind the watches"
+        assert not any(w.done() for w in watches)
+        results = await asyncio.gather(*watches)
+        assert [allocations for allocations, _ in results] == [[], [], []]
+    finally:
+        await api.close()
