@@ -28,7 +28,8 @@ server's RPC endpoints, `drivers/docker/` the docker driver):
   lost allocations); their processes are killed without a word; a fresh node takes new placements;
 - docker exits as the driver reports them: exit code 128 + n for signal n, `Signal: 0`,
   `oom_killed` in the Terminated event's details (`drivers/docker/handle.go`,
-  `nomad/structs` TaskEvent.SetOOMKilled); `command` runs after the image's ENTRYPOINT, which
+  `nomad/structs` TaskEvent.SetOOMKilled), `oom_kill()` standing in for the kernel's OOM
+  killer; `command` runs after the image's ENTRYPOINT, which
   `entrypoint` replaces (`drivers/docker/driver.go` createContainerConfig);
 - a `:latest` or untagged image is pulled on every start (the driver's pull policy) and fails
   with a Driver Failure unless its FakeImage is `pullable` (in a registry); an unknown image fails

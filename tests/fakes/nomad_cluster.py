@@ -83,6 +83,10 @@ class FakeCluster:
         """The node stops heartbeating: its allocations are lost, a fresh node takes its place."""
         self._call(self._lose_node())
 
+    def oom_kill(self, job_id: str) -> None:
+        """The kernel's OOM killer ends the job's main tasks (SIGKILL, `oom_killed`)."""
+        self._call(self._oom_kill(job_id))
+
     def _call(self, coro: Any) -> Any:
         assert self.loop is not None
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
@@ -239,6 +243,15 @@ class FakeCluster:
             self._allocs = {k: a for k, a in self._allocs.items() if a.job_id != job_id}
             self._tokens = {k: v for k, v in self._tokens.items() if v != job_id}
         await self._bump()
+
+    async def _oom_kill(self, job_id: str) -> None:
+        for alloc in self._allocs.values():
+            for run in alloc.tasks.values():
+                alive = run.process is not None and run.process.returncode is None
+                if alloc.job_id == job_id and not run.sidecar and alive:
+                    assert run.process is not None
+                    run.oom_killed = True
+                    signal_group(run.process, signal.SIGKILL)
 
     async def _lose_node(self) -> None:
         node = f"fake-node-{self._nodes}"

@@ -69,6 +69,7 @@ class TaskRun:
     )
     process: asyncio.subprocess.Process | None = None
     killed: bool = False
+    oom_killed: bool = False  # the kernel's OOM killer ended it (FakeCluster.oom_kill)
 
     @property
     def name(self) -> str:
@@ -158,7 +159,7 @@ async def kill(run: TaskRun, timeout_s: float) -> None:
         await process.wait()
 
 
-def finish(run: TaskRun, returncode: int, *, oom_killed: bool = False) -> None:
+def finish(run: TaskRun, returncode: int) -> None:
     """The TaskState Nomad reports once the task's container is gone.
 
     As Nomad's docker driver reports it (drivers/docker/driver.go, handle.go): the container's
@@ -167,7 +168,7 @@ def finish(run: TaskRun, returncode: int, *, oom_killed: bool = False) -> None:
     """
     sig = -returncode if returncode < 0 else 0
     code = 128 + sig if sig else returncode
-    details = {"exit_code": str(code), "signal": "0", "oom_killed": str(oom_killed).lower()}
+    details = {"exit_code": str(code), "signal": "0", "oom_killed": str(run.oom_killed).lower()}
     run.add_event("Terminated", f"Exit Code: {code}", ExitCode=code, Signal=0, Details=details)
     if run.killed:
         run.add_event("Killed", "Task successfully killed")

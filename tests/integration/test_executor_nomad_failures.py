@@ -92,6 +92,27 @@ async def test_a_lost_node_is_a_lost_attempt_retried_within_one_blocking_query(
     assert "lost the allocation's node fake-node-1" in (done.attempts[0].error or "")
 
 
+async def test_an_oom_killed_worker_is_out_of_memory_with_signal_9(
+    target: NomadTarget, tmp_path: Path
+) -> None:
+    async with nomad_engine(target, tmp_path / "data") as engine:
+        run = await engine.runtime.service.create_run(WS, "wf/hold", ["oom"])
+        await until(_exists(target.scratch / "pid-oom"), "the attempt to run", 60)
+        (handle,) = await handles(engine, run.id)
+        fake_of(target).oom_kill(handle["job_id"])
+        done = await engine.runtime.service.wait_run(WS, run.id, 60)
+        stubs = (await _get(target, f"/v1/job/{handle['job_id']}/allocations")).json()
+    (terminated,) = [
+        e for e in stubs[0]["TaskStates"]["worker"]["Events"] if e["Type"] == "Terminated"
+    ]
+    assert (terminated["ExitCode"], terminated["Signal"]) == (137, 0), "as Docker reports it"
+    assert terminated["Details"]["oom_killed"] == "true"
+    assert done.status is RunStatus.FAILED
+    (attempt,) = done.attempts
+    assert attempt.outcome is AttemptOutcome.OUT_OF_MEMORY
+    assert attempt.exit_code == -9
+
+
 async def test_a_collected_job_is_decided_lost_and_reconcile_goes_on(
     target: NomadTarget, tmp_path: Path
 ) -> None:
