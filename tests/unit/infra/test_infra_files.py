@@ -455,6 +455,17 @@ def test_builder_job_runs_the_builder_beside_a_rootless_buildkit() -> None:
         assert variable in outputs, f"the job's {variable} comes from Terraform"
 
 
+@pytest.mark.parametrize("job_file", ["conveyor-server", "conveyor-scheduler", "conveyor-builder"])
+def test_control_plane_jobs_verify_the_nomad_agents_certificate(job_file: str) -> None:
+    assert variable_of_job(job_file, "nomad_addr").startswith("https://")
+    _, job = nomad_job(job_file)
+    task = next(t for t in tasks(single_group(job)).values() if "template" in t)
+    ca_cert = task_environment(task)["CONVEYOR_NOMAD__CA_CERT"]
+    assert ca_cert == "${NOMAD_SECRETS_DIR}/nomad-ca.pem"
+    (written,) = [t for t in blocks(task, "template") if t["destination"] == ca_cert]
+    assert ".nomad_ca_cert" in written["data"] and written["perms"] == "0400"
+
+
 def variable_of_job(job_file: str, name: str) -> Any:
     for entry in load(NOMAD / f"{job_file}.nomad.hcl")["variable"]:
         if name in entry:
