@@ -222,6 +222,8 @@ job "conveyor-worker-template" {
       }
 
       env {
+        # uid 10001 has no home in the image, and the root is read-only
+        HOME                   = "/tmp"
         PYTHONUNBUFFERED       = "1"
         RENDER_SDK_MODE        = "${NOMAD_META_mode}"
         RENDER_SDK_SOCKET_PATH = "${NOMAD_ALLOC_DIR}/conveyor.sock"

@@ -107,15 +107,15 @@ class NomadExecutor:
     async def _dispatch(self, job_id: str, body: dict[str, Any], attempt_id: str) -> dict[str, Any]:
         """Dispatch, trying again while Nomad gives no answer: the attempt id is the idempotency
         token, so a dispatch that went through answers again with its job, never a second one."""
-        for delay in (*_DISPATCH_DELAYS_S, None):
+        for delay in _DISPATCH_DELAYS_S:
             try:
                 return await self._api.dispatch(job_id, body, idempotency_token=attempt_id)
             except NomadError as exc:
-                if delay is None or not exc.transient:
+                if not exc.transient:
                     raise
                 logger.warning("attempt %s: dispatch unanswered, trying again: %s", attempt_id, exc)
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+            await asyncio.sleep(delay)
+        return await self._api.dispatch(job_id, body, idempotency_token=attempt_id)
 
     def _shape(self, spec: AttemptSpec) -> JobShape:
         version_id = spec.version_id or spec.attempt_id

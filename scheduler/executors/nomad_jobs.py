@@ -97,7 +97,8 @@ def _hardened(config: dict[str, Any], settings: NomadSettings) -> dict[str, Any]
 
 def _group(shape: JobShape, argv: list[str], settings: NomadSettings) -> dict[str, Any]:
     kill_ns = int(shape.kill_grace_seconds * _SECOND_NS)
-    env = {**dict(shape.env), **_FROM_META}
+    # the task's uid has no home in the image, and its root is read-only: /tmp is writable
+    env = {"HOME": "/tmp", **dict(shape.env), **_FROM_META}
     env.update(
         {
             "PYTHONUNBUFFERED": "1",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
@@ -83,6 +84,10 @@ def test_job_spec_is_nomad_json() -> None:
     assert worker["Config"]["args"][-2:] == ["conveyor-worker", "main:app"]
     assert worker["Env"]["A"] == "1"
     assert worker["Env"]["CONVEYOR_TASK_RUN_ID"] == "${NOMAD_META_run_id}"
+    assert worker["Env"]["HOME"] == "/tmp", "writable, under a read-only root"
+    own_home = dataclasses.replace(_shape(), env=(("HOME", "/app"),))
+    (group,) = job_spec(own_home, _settings())["Job"]["TaskGroups"]
+    assert next(t for t in group["Tasks"] if t["Name"] == "worker")["Env"]["HOME"] == "/app"
 
 
 def test_dispatch_body_carries_the_token_in_the_payload() -> None:
