@@ -13,8 +13,10 @@ server's RPC endpoints, `drivers/docker/` the docker driver):
 - dispatch of parameterized jobs only, `Payload` base64 and at most 16 KiB decoded (400, with
   Nomad's message), required/allowed meta keys checked, `?idempotency_token=` in the query string
   (a token in the body is ignored, as Nomad ignores it); a replay with the same token answers the
-  job it dispatched first, with `EvalID: ""` and `EvalCreateIndex: 0`, unless that job was
-  stopped (`nomad/job_endpoint.go` Dispatch);
+  job it dispatched first, stopped or not until it is collected, with `EvalID: ""` and
+  `EvalCreateIndex: 0`; the RPC's refusals (payload, meta, a stopped or missing parent) are 500s
+  with its messages, as the HTTP layer passes them on (`nomad/job_endpoint.go` Dispatch,
+  `command/agent/http.go` wrap);
 - `GET /v1/job/{id}/allocations` and `/evaluations` answer `200 []` for a job that does not exist
   (or no longer does): the handlers list by job id without looking the job up
   (`command/agent/job_endpoint.go` jobAllocations, jobEvaluations); 404 with Nomad's plain-text
@@ -253,11 +255,15 @@ class FakeNomad(FakeCluster):
         return job
 
     async def _dispatch(self, request: Request, job_id: str) -> Response:
-        parent = self._job(job_id)
+        parent = self._jobs.get(job_id)
+        if parent is None:
+            raise NomadHTTPError(500, "parameterized job not found")
         spec = parent["Spec"]
         parameterized = spec.get("ParameterizedJob")
         if not parameterized:
-            raise NomadHTTPError(400, "Specified job is not a parameterized job")
+            raise NomadHTTPError(500, f'Specified job "{job_id}" is not a parameterized job')
+        if parent["Stop"]:
+            raise NomadHTTPError(500, f'Specified job "{job_id}" is stopped')
         body = await self._body(request)
         if not isinstance(body, dict):
             raise NomadHTTPError(400, "dispatch body must be an object")
@@ -267,8 +273,8 @@ class FakeNomad(FakeCluster):
         if token and (job_id, token) in self._tokens:
             child_id = self._tokens[(job_id, token)]
             child = self._jobs.get(child_id)
-            # as Nomad: the token's job is reused unless it was stopped (deregistered)
-            if child is not None and not child["Stop"]:
+            # as Nomad: the token's job, stopped or not, until it is garbage-collected
+            if child is not None:
                 return nomad_json(dispatch_answer(child, replay=True), self._index)
         child_id = f"{job_id}/dispatch-{int(now_ns() // 1e9)}-{uuid.uuid4().hex[:8]}"
         index = await self._bump()

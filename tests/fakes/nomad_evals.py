@@ -13,14 +13,20 @@ from tests.fakes.nomad_tasks import now_ns
 from tests.fakes.nomad_wire import PAYLOAD_LIMIT, NomadHTTPError
 
 
+def _go(keys: list[str]) -> str:
+    """A list of strings as Go's %v prints it."""
+    return "[" + " ".join(keys) + "]"
+
+
 def dispatch_payload(raw: Any, mode: str) -> bytes:
-    """The decoded `Payload` of a dispatch, checked as Nomad's Job.Dispatch checks it."""
+    """The decoded `Payload` of a dispatch, checked as Nomad's Job.Dispatch checks it: an error
+    of the RPC is a 500 over HTTP (command/agent/http.go wrap), a body that does not decode 400."""
     if raw in (None, ""):
         if mode == "required":
-            raise NomadHTTPError(400, "Payload is not provided but required by job")
+            raise NomadHTTPError(500, "Payload is not provided but required by parameterized job")
         return b""
     if mode == "forbidden":
-        raise NomadHTTPError(400, "Payload provided but forbidden by job")
+        raise NomadHTTPError(500, "Payload provided but forbidden by parameterized job")
     if not isinstance(raw, str):
         raise NomadHTTPError(400, "Payload must be a base64 string")
     try:
@@ -28,7 +34,7 @@ def dispatch_payload(raw: Any, mode: str) -> bytes:
     except binascii.Error as exc:
         raise NomadHTTPError(400, f"Payload is not base64: {exc}") from None
     if len(payload) > PAYLOAD_LIMIT:
-        raise NomadHTTPError(400, f"Payload exceeds maximum size; {len(payload)} > {PAYLOAD_LIMIT}")
+        raise NomadHTTPError(500, f"Payload exceeds maximum size; {len(payload)} > {PAYLOAD_LIMIT}")
     return payload
 
 
@@ -39,10 +45,12 @@ def dispatch_meta(meta: Any, parameterized: dict[str, Any]) -> dict[str, str]:
     allowed = required | set(parameterized.get("MetaOptional") or [])
     missing = sorted(required - set(meta))
     if missing:
-        raise NomadHTTPError(400, f"Dispatch did not provide required meta keys: {missing}")
+        raise NomadHTTPError(500, f"Dispatch did not provide required meta keys: {_go(missing)}")
     extra = sorted(set(meta) - allowed)
     if extra:
-        raise NomadHTTPError(400, f"Dispatch provided unpermitted meta keys: {extra}")
+        raise NomadHTTPError(
+            500, f"Dispatch request included unpermitted metadata keys: {_go(extra)}"
+        )
     return dict(meta)
 
 
