@@ -85,6 +85,14 @@ async def check_ready(executor: object) -> None:
         await check()
 
 
+async def retire_version(executor: object, version_id: str) -> None:
+    """Run the executor's `retire(version_id)` if it has one: the version takes no new runs, so
+    what was made for it alone can go (the Nomad executor stops its parameterized jobs)."""
+    retire = getattr(executor, "retire", None)
+    if retire is not None:
+        await retire(version_id)
+
+
 class Executor(Protocol):
     name: str
 

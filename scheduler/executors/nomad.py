@@ -43,6 +43,8 @@ _RETRY_S = 1.0  # after Nomad could not be reached while watching an attempt
 _STOP_MARGIN_S = 15.0  # past the kill grace, for Nomad to notice the dead tasks
 _DISPATCH_DELAYS_S = (0.5, 1.0, 2.0, 4.0)  # between tries of a dispatch Nomad did not answer
 _COLLECTED = "Nomad has no trace of the attempt's job any more (garbage-collected)"
+# how Job.Dispatch refuses a parent job that was stopped (a retired version) or collected since
+_PARENT_GONE = ("is stopped", "parameterized job not found")
 
 
 async def _no_reasons(attempt_id: str, reason: str | None) -> None:
@@ -61,6 +63,7 @@ class NomadExecutor:
             )
         self._settings = settings.nomad
         self._grace_s = settings.executor.kill_grace_seconds
+        self._plans = settings.plan_names
         self._api = api
         self._reasons = reasons or _no_reasons
         agent_image(settings.nomad)  # refused now, not at the first dispatch
@@ -88,7 +91,16 @@ class NomadExecutor:
             token=attempt_token(self._settings.attempt_token_secret, spec.attempt_id),
             control_plane_url=self._settings.control_plane_url,
         )
-        answer = await self._dispatch(shape.job_id, body, spec.attempt_id)
+        try:
+            answer = await self._dispatch(shape.job_id, body, spec.attempt_id)
+        except NomadError as exc:
+            if not _parent_gone(exc):
+                raise
+            # its version was retired (here or by another process) while it still had attempts
+            logger.info("job %s was stopped or collected: registering it again", shape.job_id)
+            self._registered.pop(shape.job_id, None)
+            await self._ensure_job(shape)
+            answer = await self._dispatch(shape.job_id, body, spec.attempt_id)
         logger.info(
             "run %s attempt %s: dispatched %s (evaluation %s)",
             spec.run_id,
@@ -111,7 +123,7 @@ class NomadExecutor:
             try:
                 return await self._api.dispatch(job_id, body, idempotency_token=attempt_id)
             except NomadError as exc:
-                if not exc.transient:
+                if not exc.transient or _parent_gone(exc):
                     raise
                 logger.warning("attempt %s: dispatch unanswered, trying again: %s", attempt_id, exc)
             await asyncio.sleep(delay)
@@ -145,6 +157,21 @@ class NomadExecutor:
             await self._api.register_job(job_spec(shape, self._settings))
             self._registered[shape.job_id] = shape
             logger.info("registered Nomad job %s for version %s", shape.job_id, shape.version_id)
+
+    async def retire(self, version_id: str) -> None:
+        """Stop the version's jobs (one per plan): it takes no new runs. Its dispatched jobs go
+        on; a later attempt of it registers its job again. Nomad collects a stopped parent."""
+        for plan in self._plans:
+            job_id = job_id_for(self._settings.job_prefix, version_id, plan)
+            self._registered.pop(job_id, None)
+            try:
+                await self._api.deregister(job_id)
+            except NomadNotFound:
+                continue
+            except NomadError as exc:
+                logger.warning("could not stop the job %s of a retired version: %s", job_id, exc)
+                continue
+            logger.info("stopped Nomad job %s: version %s is retired", job_id, version_id)
 
     # -- watch ----------------------------------------------------------------------------------
 
@@ -277,3 +304,7 @@ class NomadExecutor:
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
+
+
+def _parent_gone(error: NomadError) -> bool:
+    return any(text in str(error) for text in _PARENT_GONE)

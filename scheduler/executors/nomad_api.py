@@ -178,13 +178,14 @@ class NomadHttpApi:
             timeout=httpx.Timeout(wait_s + _SLACK_S, pool=None),
             watch=index > 0,
         )
-        return response.json(), int(response.headers.get("X-Nomad-Index", "0"))
+        # an empty list may come as `null`
+        return response.json() or [], int(response.headers.get("X-Nomad-Index", "0"))
 
     async def job_evaluations(self, job_id: str) -> list[dict[str, Any]]:
         response = await self._request(
             f"evaluations of {job_id}", "GET", f"/v1/job/{job_id}/evaluations"
         )
-        result: list[dict[str, Any]] = response.json()
+        result: list[dict[str, Any]] = response.json() or []
         return result
 
     async def evaluation(self, eval_id: str) -> dict[str, Any]:

@@ -193,7 +193,8 @@ class FakeNomad(FakeCluster):
         assert isinstance(job, dict)
         self._authorize(request, namespaced=True, namespace=job.get("Namespace") or "")
         existing = self._jobs.get(job["ID"])
-        if existing is not None and existing["Spec"] == job:
+        # as Job.SpecChanged: registering a stopped job again starts a new version of it
+        if existing is not None and existing["Spec"] == job and not existing["Stop"]:
             return nomad_json(self._register_answer(existing), self._index)
         index = await self._bump()
         version = 0 if existing is None else existing["Version"] + 1

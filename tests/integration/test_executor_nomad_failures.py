@@ -16,6 +16,7 @@ import pytest
 
 from core.domain import AttemptOutcome, RunStatus
 from core.settings import Settings
+from scheduler.executors.base import AttemptSpec, Mode
 from scheduler.executors.nomad import NomadExecutor
 from scheduler.executors.nomad_api import NomadHttpApi
 from scheduler.executors.nomad_version import UnsupportedNomad
@@ -28,6 +29,7 @@ from tests.integration.nomad_fixtures import (
     engine_settings,
     fake_target,
     nomad_engine,
+    run_to_end,
     until,
 )
 
@@ -248,3 +250,62 @@ def _token(handle: dict[str, object]) -> str:
 async def _get(target: NomadTarget, path: str) -> httpx.Response:
     async with httpx.AsyncClient(base_url=target.address, timeout=10) as client:
         return await client.get(path)
+
+
+async def test_a_new_version_retires_the_jobs_of_the_one_it_replaces(
+    target: NomadTarget, tmp_path: Path
+) -> None:
+    fake = fake_of(target)
+    async with nomad_engine(target, tmp_path / "data") as engine:
+        (first,) = fake.registered_jobs()
+        second = await engine.runtime.register_workflow(
+            target.workflow,
+            slug="wf",
+            start_command="conveyor-worker main:app",
+            env_vars={"GREETING": "second"},
+        )
+        parents = fake.registered_jobs()
+        assert parents[first]["Stop"] is True, "the replaced version's job is stopped"
+        running = [job_id for job_id, job in parents.items() if not job["Stop"]]
+        assert len(running) == 1 and second.id in running[0]
+        done = await run_to_end(engine.runtime, "wf/leaf", [1])
+        assert done.status is RunStatus.SUCCEEDED, done.error
+
+
+async def test_an_attempt_of_a_retired_version_registers_its_job_again(
+    target: NomadTarget, tmp_path: Path
+) -> None:
+    fake = fake_of(target)
+    settings = engine_settings(target, tmp_path / "data", 1)
+    watching = NomadExecutor(settings, NomadHttpApi(settings.nomad))
+    other = NomadExecutor(settings, NomadHttpApi(settings.nomad))  # another scheduler
+    try:
+        first = await watching.start(_spec(settings, tmp_path, "att-a"))
+        await other.retire("wfv-old")
+        (parent,) = fake.registered_jobs()
+        assert fake.registered_jobs()[parent]["Stop"] is True
+        # `watching` still takes the job for registered: Nomad refuses, it registers it again
+        second = await watching.start(_spec(settings, tmp_path, "att-b"))
+        assert fake.registered_jobs()[parent]["Stop"] is False
+        assert fake.job_versions(parent) == 1
+        assert first["job_id"] != second["job_id"]
+        for handle in (first, second):
+            await watching.stop(handle, 1.0)
+    finally:
+        await watching.close()
+        await other.close()
+
+
+def _spec(settings: Settings, tmp_path: Path, attempt_id: str) -> AttemptSpec:
+    return AttemptSpec(
+        attempt_id=attempt_id,
+        run_id="run-1",
+        attempt=0,
+        mode=Mode.RUN,
+        start_command="conveyor-worker main:app",
+        cwd=tmp_path,
+        socket_path=tmp_path / f"{attempt_id}.sock",
+        log_path=tmp_path / f"{attempt_id}.log",
+        plan=settings.plan(None),
+        version_id="wfv-old",
+    )
