@@ -6,8 +6,9 @@ speaks the real JSON API and is strict about it. Each behaviour and the Nomad so
 server's RPC endpoints, `drivers/docker/` the docker driver):
 - capitalised field names as Nomad writes them (stricter than Nomad, whose decoder would also take
   `id` for `ID`), durations as integer nanoseconds, `Job` wrapped in `{"Job": …}` on register
-  (`api/jobs.go` Register); docker task configs with the driver's known fields only, of their
-  types (`drivers/docker/config.go`);
+  (`api/jobs.go` Register); an unchanged job registered again is left as is, a stopped one
+  starts a new version (`nomad/structs` Job.SpecChanged compares `Stop` too); docker task configs
+  with the driver's known fields only, of their types (`drivers/docker/config.go`);
 - blocking queries: `?index=N&wait=<Go duration>` hold until the state index passes N, and every
   read answers `X-Nomad-Index` (`command/agent/http.go` parseWait, setIndex);
 - dispatch of parameterized jobs only, `Payload` base64 and at most 16 KiB decoded (400, with
