@@ -214,6 +214,11 @@ class NomadExecutor:
                 if state.reason != shown:
                     shown = state.reason
                     await self._reasons(attempt_id, shown)
+                if state.status is InstanceStatus.LOST:
+                    # the logs were on the lost node: asking for them would only wait on it
+                    note = f"[conveyor] {state.reason}: the worker's logs went with it\n"
+                    await asyncio.to_thread(_write, Path(handle["log_path"]), note.encode())
+                    return state
                 if state.status is not InstanceStatus.ALIVE:
                     if allocations:
                         await self._copy_logs(handle, latest(allocations))

@@ -81,6 +81,7 @@ async def test_a_lost_node_is_a_lost_attempt_retried_within_one_blocking_query(
         stubs = (await _get(target, f"/v1/job/{handle['job_id']}/allocations")).json()
         assert [s["ClientStatus"] for s in stubs] == ["lost"]
         assert stubs[0]["TaskStates"]["worker"]["State"] == "running", "as the node last said"
+        lost_alloc = stubs[0]["ID"]
 
         outcome = await until(_first_outcome(engine, run.id), "the attempt to end", 30)
         assert outcome is AttemptOutcome.LOST
@@ -88,10 +89,14 @@ async def test_a_lost_node_is_a_lost_attempt_retried_within_one_blocking_query(
         await until(_exists(pid_file), "the retry to run", 60)
         (target.scratch / "release-lost").write_text("go")
         done = await engine.runtime.service.wait_run(WS, run.id, 60)
+        first_log = (await engine.runtime.service.read_log(WS, run.id, 0)).data
+    assert b"the worker's logs went with it" in first_log
     assert done.status is RunStatus.SUCCEEDED, done.error
     assert done.results == ["released lost"]
     assert [a.outcome for a in done.attempts] == [AttemptOutcome.LOST, AttemptOutcome.OK]
     assert "lost the allocation's node fake-node-1" in (done.attempts[0].error or "")
+    # the first attempt's log says where its output went, without asking the lost node for it
+    assert not [p for _, p in fake.requests if p.startswith(f"/v1/client/fs/logs/{lost_alloc}")]
 
 
 async def test_an_oom_killed_worker_is_out_of_memory_with_signal_9(
