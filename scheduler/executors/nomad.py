@@ -35,7 +35,7 @@ from scheduler.executors.nomad_jobs import (
     job_spec,
 )
 from scheduler.executors.nomad_state import allocation_state, blocked_reason, latest
-from scheduler.executors.nomad_version import check_version
+from scheduler.executors.nomad_version import UnsupportedNomad, check_version
 
 logger = logging.getLogger(__name__)
 
@@ -72,10 +72,23 @@ class NomadExecutor:
         self._checked = False
 
     async def check(self) -> None:
-        """Refuse a Nomad older than the executor supports; once per process."""
-        if not self._checked:
+        """Refuse a Nomad older than the executor supports; once per process.
+
+        A Nomad that does not answer yet (a restarting cluster) does not keep the control plane
+        from starting: it is asked again before the next dispatch.
+        """
+        if self._checked:
+            return
+        try:
             await check_version(self._api)
-            self._checked = True
+        except UnsupportedNomad:
+            raise
+        except NomadError as exc:
+            if not exc.transient:
+                raise
+            logger.warning("Nomad did not answer (%s): its version is checked before dispatch", exc)
+            return
+        self._checked = True
 
     # -- start ----------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ idempotency token), and an agent too old to support.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -227,6 +228,29 @@ async def test_a_supported_agent_or_one_the_token_may_not_ask_is_accepted(
     ) as target:
         await _checked(engine_settings(target, tmp_path / "data", 1, token=ACL_TOKEN))
     assert "cannot read the Nomad agent's version" in caplog.text
+
+
+async def test_a_nomad_that_does_not_answer_yet_is_checked_before_the_next_dispatch(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with fake_target(tmp_path, version="1.4.7") as target:
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        try:
+            gone = f"http://127.0.0.1:{closed.getsockname()[1]}"
+            settings = engine_settings(target, tmp_path / "data", 1, address=gone)
+            await _checked(settings)  # no answer: no verdict
+        finally:
+            closed.close()
+        assert "Nomad did not answer" in caplog.text
+        settings = engine_settings(target, tmp_path / "data", 1)
+        executor = NomadExecutor(settings, NomadHttpApi(settings.nomad))
+        try:
+            with pytest.raises(UnsupportedNomad):
+                await executor.start(_spec(settings, tmp_path, "att-old"))
+            assert fake_of(target).registered_jobs() == {}, "nothing registered on it"
+        finally:
+            await executor.close()
 
 
 async def _checked(settings: Settings) -> None:
