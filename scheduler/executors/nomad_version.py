@@ -1,8 +1,8 @@
 """Which Nomad versions the executor supports, checked against `GET /v1/agent/self` at start.
 
 1.5.0 is the floor: the jobs' default datacenters are `["*"]`, a wildcard older servers take as a
-datacenter literally named `*` (nothing is ever placed). The job JSON, the blocking queries and
-the idempotent dispatch the executor relies on are unchanged from 1.5 through 1.10.
+datacenter literally named `*` (nothing is ever placed). Everything else the executor relies on
+(prestart sidecars, blocking queries, dispatch with an idempotency token) is older than that.
 """
 
 from __future__ import annotations
