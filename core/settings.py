@@ -92,20 +92,35 @@ class NomadSettings(BaseModel):
     """The Nomad executor (`CONVEYOR_EXECUTOR__KIND=nomad`); see docs/nomad.md."""
 
     address: str = "http://127.0.0.1:4646"
-    token: str | None = None  # an ACL token (X-Nomad-Token)
-    namespace: str = "default"
-    region: str | None = None
-    datacenters: tuple[str, ...] = ("*",)
+    token: str | None = None  # an ACL token (X-Nomad-Token); None: NOMAD_TOKEN
+    namespace: str = "default"  # sent with every request (`?namespace=`)
+    region: str | None = None  # None: NOMAD_REGION, else the agent's own
+    # TLS: the agent's certificate is verified against this CA (None: NOMAD_CACERT, else the
+    # system's); a client certificate for mutual TLS (None: NOMAD_CLIENT_CERT/NOMAD_CLIENT_KEY)
+    ca_cert: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    tls_skip_verify: bool = False  # never in production: anyone on the path can act as Nomad
+    datacenters: tuple[str, ...] = ("*",)  # the wildcard needs Nomad 1.5 or later
     control_plane_url: str = "http://127.0.0.1:8120"  # what the `conveyor agent` sidecar calls
     attempt_token_secret: str = ""  # HMAC key for attempt tokens; the relay is off while empty
-    agent_image: str = "conveyor:latest"  # the control-plane image, run as the sidecar
-    worker_image: str | None = None  # for versions whose build recorded no image
+    # the control-plane image run as the sidecar, from a registry the clients pull from, pinned
+    # by tag or digest (Nomad's docker driver pulls a `:latest` tag on every start)
+    agent_image: str | None = None
+    worker_image: str | None = None  # for versions whose build recorded none
+    # uid:gid both tasks run as (the control-plane image's `conveyor` user): the worker must be
+    # able to connect to the socket the sidecar creates
+    task_user: str = "10001:10001"
+    pids_limit: int = Field(default=1024, ge=16)  # processes the worker's container may hold
+    tmp_size_mb: int = Field(default=256, ge=1)  # the worker's tmpfs /tmp (its root is read-only)
     job_prefix: str = "conveyor"
     cpu_mhz_per_core: int = 2000  # a plan's cores x this = the worker's CPU in MHz
     agent_cpu_mhz: int = 100
     agent_memory_mb: int = 64
     blocking_wait_seconds: float = 30.0  # `?wait=` of Nomad's blocking queries
-    request_threads: int = 64  # python-nomad is synchronous: its calls run on this pool
+    request_timeout_seconds: float = Field(default=10.0, gt=0)  # other requests than those
+    # connections to the agent: each watched attempt holds one for its blocking query
+    max_connections: int = Field(default=64, ge=1)
 
 
 class DockerSettings(BaseModel):

@@ -27,7 +27,7 @@ from core.secrets import SecretBox, SecretsUnreadable
 from core.settings import Settings
 from scheduler import schedules
 from scheduler.agent import Agent, Registration
-from scheduler.executors.base import AttemptSpec, Executor, Mode, VersionSpec
+from scheduler.executors.base import AttemptSpec, Executor, Mode, VersionSpec, retire_version
 from scheduler.executors.environment import variable_name_problem
 from scheduler.registration_payload import InvalidRegistration
 from scheduler.scheduler import VersionCommand, VersionLookup
@@ -230,15 +230,18 @@ class Registrar(VersionLookup):
             registered = version
         self._commands.pop(version_id, None)
         command = await self.command(version_id)
+        runner = executor or self._executor
         try:
-            specs = await self._collect(version_id, command, executor or self._executor, attempt)
+            specs = await self._collect(version_id, command, runner, attempt)
         except InvalidRegistration as exc:
+            await retire_version(runner, version_id)
             return await self._fail(version_id, str(exc))
         fingerprint = _fingerprint(source_digest, registered, specs) if source_digest else None
         if fingerprint is not None:
             kept = await self._keep_if_unchanged(version_id, workflow_id, fingerprint)
             if kept is not None:
                 logger.info("workflow %s unchanged: version %s stays active", slug, kept.id)
+                await retire_version(runner, version_id)
                 return kept
         now = datetime.now(UTC)
         async with self._sessions.begin() as session:
@@ -249,9 +252,12 @@ class Registrar(VersionLookup):
             stored.message = None
             stored.fingerprint = fingerprint
             active = await session.get_one(Workflow, workflow_id)
+            superseded = active.active_version_id
             active.active_version_id = version_id
             await schedules.sync(session, workspace_id, workflow_id, specs, now)
         logger.info("workflow %s version %s ready: %d tasks", slug, version_id, len(specs))
+        if superseded and superseded != version_id:
+            await retire_version(runner, superseded)
         if executor is None:
             await self._prepare(version_id)
         return VersionInfo(

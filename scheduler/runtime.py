@@ -23,7 +23,7 @@ from core.ids import new_id
 from core.notify import PgListener, asyncpg_dsn
 from core.settings import Settings
 from scheduler.agent import Agent
-from scheduler.executors.base import Executor, ReasonSink
+from scheduler.executors.base import Executor, ReasonSink, check_ready
 from scheduler.executors.journal import InstanceJournal
 from scheduler.executors.local import LocalExecutor
 from scheduler.executors.zygotes import ZygotePool
@@ -117,11 +117,11 @@ def _executor(settings: Settings, reasons: ReasonSink, sandbox: SandboxPolicy | 
 
         return DockerExecutor(settings.docker)
     if settings.executor.kind == "nomad":
-        # python-nomad is only imported by engines that dispatch to a cluster
+        # the Nomad client is only imported by engines that dispatch to a cluster
         from scheduler.executors.nomad import NomadExecutor
-        from scheduler.executors.nomad_api import PythonNomadApi
+        from scheduler.executors.nomad_api import NomadHttpApi
 
-        return NomadExecutor(settings, PythonNomadApi(settings.nomad), reasons)
+        return NomadExecutor(settings, NomadHttpApi(settings.nomad), reasons)
     raise ValueError(f"unknown executor {settings.executor.kind!r}")
 
 
@@ -210,6 +210,7 @@ class Runtime:
 
     async def start(self) -> None:
         """Reconcile attempts left by a previous process, then run the scheduler loop."""
+        await check_ready(self.executor)
         recovered = await self.scheduler.start()
         if recovered:
             logger.warning("reconciled %d attempts left by the previous process", recovered)

@@ -256,6 +256,20 @@ class Scheduler:
             state = await exit_wait
         finally:
             reported.cancel()
+        if state.status is InstanceStatus.LOST:
+            logger.warning(
+                "run %s attempt %s (%s) was lost: %s",
+                admitted.run_id,
+                admitted.attempt,
+                admitted.task_name,
+                state.reason,
+            )
+            await self._transitions.record_outcome(
+                admitted.attempt_id,
+                AttemptOutcome.LOST,
+                run_id=admitted.run_id,
+                error=f"the instance was lost: {state.reason or 'no trace of it is left'}",
+            )
         code = state.exit_code if state.status is InstanceStatus.EXITED else None
         await self._finish(live, exit_code=code, out_of_memory=state.out_of_memory)
 
@@ -354,6 +368,7 @@ class Scheduler:
                 continue
             handle = json.loads(handle_json) if handle_json else await self._find(attempt_id)
             exit_code = None
+            error = "the instance was lost with the control plane"
             if handle is not None:
                 state = await self._executor.status(handle)
                 if state.status is InstanceStatus.ALIVE and can_reattach(self._executor):
@@ -363,12 +378,11 @@ class Scheduler:
                 if state.status is InstanceStatus.ALIVE:
                     await self._executor.stop(handle, 0)
                 exit_code = state.exit_code
+                if state.status is InstanceStatus.LOST and state.reason:
+                    error = f"the instance was lost: {state.reason}"
             logger.warning("attempt %s of run %s was left running: retrying it", attempt_id, run_id)
             await self._transitions.record_outcome(
-                attempt_id,
-                AttemptOutcome.LOST,
-                run_id=run_id,
-                error="the instance was lost with the control plane",
+                attempt_id, AttemptOutcome.LOST, run_id=run_id, error=error
             )
             await self._transitions.end(attempt_id, exit_code=exit_code, stack_trace_from_log=None)
             count += 1

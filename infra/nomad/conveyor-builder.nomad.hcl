@@ -11,7 +11,7 @@
 # The group's bridge network (CNI plugins on the node) lets the builder reach it on 127.0.0.1.
 #
 #   nomad var put nomad/jobs/conveyor-builder database_url='postgresql+asyncpg://…' \
-#     nomad_token='…' attempt_token_secret='…' secrets_key='…' \
+#     nomad_token='…' nomad_ca_cert=@nomad-ca.pem attempt_token_secret='…' secrets_key='…' \
 #     github_app_id='…' github_private_key=@app.pem     # the server's values
 #   nomad job run -var builder_image=<account>.dkr.ecr.<region>.amazonaws.com/conveyor/server:<tag>-builder \
 #     -var agent_image=<…>/conveyor/server:<tag> -var blobs_url=s3://<bucket> -var region=<region> \
@@ -190,6 +190,7 @@ job "conveyor-builder" {
 
         CONVEYOR_EXECUTOR__KIND       = "nomad"
         CONVEYOR_NOMAD__ADDRESS       = var.nomad_addr
+        CONVEYOR_NOMAD__CA_CERT       = "${NOMAD_SECRETS_DIR}/nomad-ca.pem"
         CONVEYOR_NOMAD__DATACENTERS   = jsonencode(var.datacenters)
         CONVEYOR_NOMAD__AGENT_IMAGE   = var.agent_image
         CONVEYOR_BUILDER__LISTEN_HOST = "0.0.0.0"
@@ -226,13 +227,25 @@ job "conveyor-builder" {
         EOT
       }
 
+      # the CA of the Nomad API's certificate: the executor verifies it (docs/nomad.md, TLS)
+      template {
+        destination = "${NOMAD_SECRETS_DIR}/nomad-ca.pem"
+        perms       = "0400"
+        change_mode = "restart"
+        data        = <<-EOT
+          {{ with nomadVar "nomad/jobs/conveyor-builder" }}{{ .nomad_ca_cert }}{{ end }}
+        EOT
+      }
+
       resources {
         cpu    = 1000
         memory = 1024
       }
 
       # SIGTERM: builds in progress get CONVEYOR_BUILDER__STOP_GRACE_SECONDS to finish, then go
-      # back to the queue; this is a little longer.
+      # back to the queue; this is a little longer. A Nomad client caps every kill_timeout at its
+      # `max_kill_timeout` (30s unless configured): builder nodes need
+      # `client { max_kill_timeout = "300s" }`, or builds in progress are killed after 30s.
       kill_timeout = "270s"
     }
   }

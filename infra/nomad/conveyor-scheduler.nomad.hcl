@@ -3,7 +3,8 @@
 # PostgreSQL (claims use FOR UPDATE SKIP LOCKED); /healthz serves the liveness check.
 #
 #   nomad var put nomad/jobs/conveyor-scheduler database_url='postgresql+asyncpg://…' \
-#     nomad_token='…' attempt_token_secret='…' secrets_key='…'   # the server's values
+#     nomad_token='…' nomad_ca_cert=@nomad-ca.pem attempt_token_secret='…' \
+#     secrets_key='…'   # the server's values
 #   nomad job run -var image=<account>.dkr.ecr.<region>.amazonaws.com/conveyor/server:<tag> \
 #     -var blobs_url=s3://<bucket> -var region=<region> \
 #     -var control_plane_url=https://<the server's HTTPS address, as worker nodes reach it> \
@@ -113,6 +114,7 @@ job "conveyor-scheduler" {
         AWS_REGION              = var.region
 
         CONVEYOR_NOMAD__ADDRESS           = var.nomad_addr
+        CONVEYOR_NOMAD__CA_CERT           = "${NOMAD_SECRETS_DIR}/nomad-ca.pem"
         CONVEYOR_NOMAD__DATACENTERS       = jsonencode(var.datacenters)
         CONVEYOR_NOMAD__CONTROL_PLANE_URL = var.control_plane_url
         CONVEYOR_NOMAD__AGENT_IMAGE       = var.image
@@ -130,6 +132,16 @@ job "conveyor-scheduler" {
           CONVEYOR_NOMAD__ATTEMPT_TOKEN_SECRET={{ .attempt_token_secret }}
           CONVEYOR_BUILDS__SECRETS_KEY={{ .secrets_key }}
           {{ end }}
+        EOT
+      }
+
+      # the CA of the Nomad API's certificate: the executor verifies it (docs/nomad.md, TLS)
+      template {
+        destination = "${NOMAD_SECRETS_DIR}/nomad-ca.pem"
+        perms       = "0400"
+        change_mode = "restart"
+        data        = <<-EOT
+          {{ with nomadVar "nomad/jobs/conveyor-scheduler" }}{{ .nomad_ca_cert }}{{ end }}
         EOT
       }
 

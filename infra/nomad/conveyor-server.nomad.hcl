@@ -2,7 +2,7 @@
 # Nomad service catalogue. Stateless: replicas share PostgreSQL and the S3 bucket.
 #
 #   nomad var put nomad/jobs/conveyor-server database_url='postgresql+asyncpg://…' \
-#     nomad_token='…' attempt_token_secret='…' secrets_key='…' \
+#     nomad_token='…' nomad_ca_cert=@nomad-ca.pem attempt_token_secret='…' secrets_key='…' \
 #     github_app_id='…' github_private_key=@app.pem github_webhook_secret='…'
 #   (attempt_token_secret and secrets_key: the same values for server, scheduler and builder)
 #   nomad job run -var image=<account>.dkr.ecr.<region>.amazonaws.com/conveyor/server:<tag> \
@@ -113,6 +113,7 @@ job "conveyor-server" {
         AWS_REGION              = var.region
 
         CONVEYOR_NOMAD__ADDRESS           = var.nomad_addr
+        CONVEYOR_NOMAD__CA_CERT           = "${NOMAD_SECRETS_DIR}/nomad-ca.pem"
         CONVEYOR_NOMAD__DATACENTERS       = jsonencode(var.datacenters)
         CONVEYOR_NOMAD__CONTROL_PLANE_URL = var.control_plane_url
         CONVEYOR_NOMAD__AGENT_IMAGE       = var.image
@@ -150,6 +151,16 @@ job "conveyor-server" {
         change_mode = "restart"
         data        = <<-EOT
           {{ with nomadVar "nomad/jobs/conveyor-server" }}{{ .github_private_key }}{{ end }}
+        EOT
+      }
+
+      # the CA of the Nomad API's certificate: the executor verifies it (docs/nomad.md, TLS)
+      template {
+        destination = "${NOMAD_SECRETS_DIR}/nomad-ca.pem"
+        perms       = "0400"
+        change_mode = "restart"
+        data        = <<-EOT
+          {{ with nomadVar "nomad/jobs/conveyor-server" }}{{ .nomad_ca_cert }}{{ end }}
         EOT
       }
 

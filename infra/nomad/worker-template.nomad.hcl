@@ -10,6 +10,12 @@
 # the unix socket ${NOMAD_ALLOC_DIR}/conveyor.sock and relays the instance protocol to the control
 # plane; the worker runs the version's start command with RENDER_SDK_SOCKET_PATH pointing at it.
 # Retries belong to the scheduler, so Nomad never restarts or reschedules an attempt.
+#
+# Both tasks run as a non-root user (the control-plane image's `conveyor`, uid 10001: the worker
+# must be able to connect to the socket the sidecar creates), with every capability dropped, no
+# privilege escalation, a pids limit and a read-only root filesystem with a tmpfs /tmp. They use
+# `entrypoint`, not `command`: a docker `command` runs after the image's ENTRYPOINT, as its
+# argument. Needs Nomad 1.5 or later (the datacenter wildcard).
 
 variable "job_id" {
   description = "conveyor-<version id>-<plan> (settings: nomad.job_prefix)."
@@ -39,8 +45,32 @@ variable "start_command" {
 }
 
 variable "agent_image" {
-  description = "Control-plane image (settings: nomad.agent_image); it provides `conveyor agent`."
+  description = "Control-plane image (settings: nomad.agent_image), pinned by tag or digest: Nomad pulls a :latest tag on every start."
   type        = string
+}
+
+variable "namespace" {
+  description = "settings: nomad.namespace."
+  type        = string
+  default     = "default"
+}
+
+variable "task_user" {
+  description = "uid:gid both tasks run as (settings: nomad.task_user)."
+  type        = string
+  default     = "10001:10001"
+}
+
+variable "pids_limit" {
+  description = "Processes a task's container may hold (settings: nomad.pids_limit)."
+  type        = number
+  default     = 1024
+}
+
+variable "tmp_size_bytes" {
+  description = "Size of each task's tmpfs /tmp (settings: nomad.tmp_size_mb x 1 MiB)."
+  type        = number
+  default     = 268435456
 }
 
 variable "cpu_mhz" {
@@ -55,6 +85,24 @@ variable "memory_mb" {
   default     = 2048
 }
 
+variable "agent_cpu_mhz" {
+  description = "settings: nomad.agent_cpu_mhz."
+  type        = number
+  default     = 100
+}
+
+variable "agent_memory_mb" {
+  description = "settings: nomad.agent_memory_mb."
+  type        = number
+  default     = 64
+}
+
+variable "kill_timeout" {
+  description = "TERM, then KILL after this (settings: executor.kill_grace_seconds)."
+  type        = string
+  default     = "5s"
+}
+
 variable "datacenters" {
   type    = list(string)
   default = ["*"]
@@ -62,6 +110,7 @@ variable "datacenters" {
 
 job "conveyor-worker-template" {
   id          = var.job_id
+  namespace   = var.namespace
   type        = "batch"
   datacenters = var.datacenters
 
@@ -81,15 +130,22 @@ job "conveyor-worker-template" {
     restart {
       attempts = 0
       mode     = "fail"
+      interval = "24h"
+      delay    = "15s"
     }
 
     reschedule {
-      attempts  = 0
-      unlimited = false
+      attempts       = 0
+      unlimited      = false
+      interval       = "0s"
+      delay          = "0s"
+      delay_function = "constant"
+      max_delay      = "0s"
     }
 
     task "agent" {
       driver = "docker"
+      user   = var.task_user
 
       lifecycle {
         hook    = "prestart"
@@ -102,10 +158,24 @@ job "conveyor-worker-template" {
       }
 
       config {
-        image   = var.agent_image
-        command = "conveyor"
+        image      = var.agent_image
+        entrypoint = ["conveyor"]
         # Defaults: --socket ${NOMAD_ALLOC_DIR}/conveyor.sock, --payload ${NOMAD_TASK_DIR}/relay.json
         args = ["agent"]
+
+        cap_drop        = ["ALL"]
+        security_opt    = ["no-new-privileges"]
+        pids_limit      = var.pids_limit
+        readonly_rootfs = true
+
+        mount {
+          type     = "tmpfs"
+          target   = "/tmp"
+          readonly = false
+          tmpfs_options {
+            size = var.tmp_size_bytes
+          }
+        }
       }
 
       env {
@@ -113,24 +183,47 @@ job "conveyor-worker-template" {
       }
 
       resources {
-        cpu    = 100
-        memory = 64
+        cpu    = var.agent_cpu_mhz
+        memory = var.agent_memory_mb
       }
 
       # It must outlive the worker's last callback, so it stops after the worker.
-      kill_timeout = "5s"
+      kill_timeout = var.kill_timeout
     }
 
     task "worker" {
       driver = "docker"
+      user   = var.task_user
 
       config {
-        image   = var.image
-        command = var.start_command[0]
-        args    = slice(var.start_command, 1, length(var.start_command))
+        image      = var.image
+        entrypoint = ["/bin/sh"]
+        # Nomad starts the worker once the sidecar has started, not once it serves: wait (<= 30 s)
+        # for the socket, then run the start command.
+        args = concat([
+          "-c",
+          "i=0; while [ ! -S \"$RENDER_SDK_SOCKET_PATH\" ] && [ \"$i\" -lt 600 ]; do sleep 0.05; i=$((i+1)); done; exec \"$@\"",
+          "conveyor-wait-for-agent",
+        ], var.start_command)
+
+        cap_drop        = ["ALL"]
+        security_opt    = ["no-new-privileges"]
+        pids_limit      = var.pids_limit
+        readonly_rootfs = true
+
+        mount {
+          type     = "tmpfs"
+          target   = "/tmp"
+          readonly = false
+          tmpfs_options {
+            size = var.tmp_size_bytes
+          }
+        }
       }
 
       env {
+        # uid 10001 has no home in the image, and the root is read-only
+        HOME                   = "/tmp"
         PYTHONUNBUFFERED       = "1"
         RENDER_SDK_MODE        = "${NOMAD_META_mode}"
         RENDER_SDK_SOCKET_PATH = "${NOMAD_ALLOC_DIR}/conveyor.sock"
@@ -143,8 +236,7 @@ job "conveyor-worker-template" {
         memory = var.memory_mb
       }
 
-      # TERM, then KILL after the grace period (settings: executor.kill_grace_seconds).
-      kill_timeout = "5s"
+      kill_timeout = var.kill_timeout
     }
   }
 }

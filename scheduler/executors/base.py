@@ -59,6 +59,7 @@ class InstanceStatus(StrEnum):
     ALIVE = "alive"  # still running
     EXITED = "exited"  # ended; `exit_code` says how
     UNKNOWN = "unknown"  # no trace of it (e.g. after a restart, or a reused pid)
+    LOST = "lost"  # gone with the machine it ran on (a cluster lost its node): retried as lost
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,22 @@ def can_reattach(executor: object) -> bool:
     plane (their requests reach whichever control plane is up), so reconcile watches them again
     instead of killing them."""
     return getattr(executor, "reattaches", False) is True
+
+
+async def check_ready(executor: object) -> None:
+    """Run the executor's `check()` if it has one: what it runs on is supported and reachable
+    (the Nomad executor reads the cluster's version). Raises when it is not."""
+    check = getattr(executor, "check", None)
+    if check is not None:
+        await check()
+
+
+async def retire_version(executor: object, version_id: str) -> None:
+    """Run the executor's `retire(version_id)` if it has one: the version takes no new runs, so
+    what was made for it alone can go (the Nomad executor stops its parameterized jobs)."""
+    retire = getattr(executor, "retire", None)
+    if retire is not None:
+        await retire(version_id)
 
 
 class Executor(Protocol):

@@ -29,16 +29,22 @@ from scheduler.executors.nomad_api import NomadApi, NomadError, NomadNotFound
 from scheduler.executors.nomad_jobs import (
     WORKER_TASK,
     JobShape,
+    agent_image,
     dispatch_body,
     job_id_for,
     job_spec,
 )
 from scheduler.executors.nomad_state import allocation_state, blocked_reason, latest
+from scheduler.executors.nomad_version import UnsupportedNomad, check_version
 
 logger = logging.getLogger(__name__)
 
 _RETRY_S = 1.0  # after Nomad could not be reached while watching an attempt
 _STOP_MARGIN_S = 15.0  # past the kill grace, for Nomad to notice the dead tasks
+_DISPATCH_DELAYS_S = (0.5, 1.0, 2.0, 4.0)  # between tries of a dispatch Nomad did not answer
+_COLLECTED = "Nomad has no trace of the attempt's job any more (garbage-collected)"
+# how Job.Dispatch refuses a parent job that was stopped (a retired version) or collected since
+_PARENT_GONE = ("is stopped", "parameterized job not found")
 
 
 async def _no_reasons(attempt_id: str, reason: str | None) -> None:
@@ -57,14 +63,37 @@ class NomadExecutor:
             )
         self._settings = settings.nomad
         self._grace_s = settings.executor.kill_grace_seconds
+        self._plans = settings.plan_names
         self._api = api
         self._reasons = reasons or _no_reasons
+        agent_image(settings.nomad)  # refused now, not at the first dispatch
         self._registered: dict[str, JobShape] = {}
         self._register_lock = asyncio.Lock()
+        self._checked = False
+
+    async def check(self) -> None:
+        """Refuse a Nomad older than the executor supports; once per process.
+
+        A Nomad that does not answer yet (a restarting cluster) does not keep the control plane
+        from starting: it is asked again before the next dispatch.
+        """
+        if self._checked:
+            return
+        try:
+            await check_version(self._api)
+        except UnsupportedNomad:
+            raise
+        except NomadError as exc:
+            if not exc.transient:
+                raise
+            logger.warning("Nomad did not answer (%s): its version is checked before dispatch", exc)
+            return
+        self._checked = True
 
     # -- start ----------------------------------------------------------------------------------
 
     async def start(self, spec: AttemptSpec) -> Handle:
+        await self.check()
         shape = self._shape(spec)
         await self._ensure_job(shape)
         body = dispatch_body(
@@ -75,21 +104,43 @@ class NomadExecutor:
             token=attempt_token(self._settings.attempt_token_secret, spec.attempt_id),
             control_plane_url=self._settings.control_plane_url,
         )
-        # the attempt id as idempotency token: a retried start never runs the attempt twice
-        answer = await self._api.dispatch(shape.job_id, body, idempotency_token=spec.attempt_id)
+        try:
+            answer = await self._dispatch(shape.job_id, body, spec.attempt_id)
+        except NomadError as exc:
+            if not _parent_gone(exc):
+                raise
+            # its version was retired (here or by another process) while it still had attempts
+            logger.info("job %s was stopped or collected: registering it again", shape.job_id)
+            self._registered.pop(shape.job_id, None)
+            await self._ensure_job(shape)
+            answer = await self._dispatch(shape.job_id, body, spec.attempt_id)
         logger.info(
             "run %s attempt %s: dispatched %s (evaluation %s)",
             spec.run_id,
             spec.attempt,
             answer["DispatchedJobID"],
-            answer["EvalID"],
+            answer.get("EvalID") or "of an earlier dispatch",
         )
         return {
             "job_id": answer["DispatchedJobID"],
-            "eval_id": answer["EvalID"],
+            # empty when Nomad answered a replay with the job it dispatched first
+            "eval_id": answer.get("EvalID") or "",
             "attempt_id": spec.attempt_id,
             "log_path": str(spec.log_path),
         }
+
+    async def _dispatch(self, job_id: str, body: dict[str, Any], attempt_id: str) -> dict[str, Any]:
+        """Dispatch, trying again while Nomad gives no answer: the attempt id is the idempotency
+        token, so a dispatch that went through answers again with its job, never a second one."""
+        for delay in _DISPATCH_DELAYS_S:
+            try:
+                return await self._api.dispatch(job_id, body, idempotency_token=attempt_id)
+            except NomadError as exc:
+                if not exc.transient or _parent_gone(exc):
+                    raise
+                logger.warning("attempt %s: dispatch unanswered, trying again: %s", attempt_id, exc)
+            await asyncio.sleep(delay)
+        return await self._api.dispatch(job_id, body, idempotency_token=attempt_id)
 
     def _shape(self, spec: AttemptSpec) -> JobShape:
         version_id = spec.version_id or spec.attempt_id
@@ -120,14 +171,29 @@ class NomadExecutor:
             self._registered[shape.job_id] = shape
             logger.info("registered Nomad job %s for version %s", shape.job_id, shape.version_id)
 
+    async def retire(self, version_id: str) -> None:
+        """Stop the version's jobs (one per plan): it takes no new runs. Its dispatched jobs go
+        on; a later attempt of it registers its job again. Nomad collects a stopped parent."""
+        for plan in self._plans:
+            job_id = job_id_for(self._settings.job_prefix, version_id, plan)
+            self._registered.pop(job_id, None)
+            try:
+                await self._api.deregister(job_id)
+            except NomadNotFound:
+                continue
+            except NomadError as exc:
+                logger.warning("could not stop the job %s of a retired version: %s", job_id, exc)
+                continue
+            logger.info("stopped Nomad job %s: version %s is retired", job_id, version_id)
+
     # -- watch ----------------------------------------------------------------------------------
 
     async def status(self, handle: Handle) -> InstanceState:
         try:
             allocations, _ = await self._api.job_allocations(handle["job_id"], index=0, wait_s=0)
+            return await self._state(handle, allocations)
         except NomadNotFound:
-            return InstanceState(InstanceStatus.UNKNOWN)
-        return await self._state(handle, allocations)
+            return InstanceState(InstanceStatus.LOST, reason=_COLLECTED)
 
     async def prepare(self, version: VersionSpec) -> None:
         """Nothing to warm: the version's job is registered with its first dispatch."""
@@ -140,7 +206,8 @@ class NomadExecutor:
         """Nothing to keep: the handle in the database is all there is."""
 
     async def close(self) -> None:
-        """Nothing held: dispatched jobs outlive this process and are found again by id."""
+        """Only the connections: dispatched jobs outlive this process and are found again by id."""
+        await self._api.close()
 
     async def wait(self, handle: Handle) -> InstanceState:
         index = 0
@@ -152,7 +219,7 @@ class NomadExecutor:
                     allocations, index = await self._next(handle, index)
                     state = await self._state(handle, allocations)
                 except NomadNotFound:
-                    return InstanceState(InstanceStatus.UNKNOWN)
+                    return InstanceState(InstanceStatus.LOST, reason=_COLLECTED)
                 except NomadError as exc:
                     logger.warning("attempt %s: Nomad unavailable, retrying: %s", attempt_id, exc)
                     await asyncio.sleep(_RETRY_S)
@@ -160,6 +227,11 @@ class NomadExecutor:
                 if state.reason != shown:
                     shown = state.reason
                     await self._reasons(attempt_id, shown)
+                if state.status is InstanceStatus.LOST:
+                    # the logs were on the lost node: asking for them would only wait on it
+                    note = f"[conveyor] {state.reason}: the worker's logs went with it\n"
+                    await asyncio.to_thread(_write, Path(handle["log_path"]), note.encode())
+                    return state
                 if state.status is not InstanceStatus.ALIVE:
                     if allocations:
                         await self._copy_logs(handle, latest(allocations))
@@ -179,11 +251,15 @@ class NomadExecutor:
     async def _state(self, handle: Handle, allocations: list[dict[str, Any]]) -> InstanceState:
         if allocations:
             return allocation_state(latest(allocations))
-        return await self._unplaced_state(str(handle["eval_id"]))
+        return await self._unplaced_state(handle)
 
-    async def _unplaced_state(self, eval_id: str) -> InstanceState:
-        """No allocation yet: blocked for capacity, still being scheduled, or never to be."""
-        evaluation = await self._api.evaluation(eval_id)
+    async def _unplaced_state(self, handle: Handle) -> InstanceState:
+        """No allocation: blocked for capacity, still being scheduled, never to be, or collected.
+
+        Nomad answers `200 []` for the allocations of a job it has garbage-collected; the
+        evaluation, collected with it, answers 404 (NomadNotFound, read as LOST by the callers).
+        """
+        evaluation = await self._evaluation(handle)
         reason = blocked_reason(evaluation)
         blocked_id = evaluation.get("BlockedEval") or ""
         if blocked_id:
@@ -194,6 +270,18 @@ class NomadExecutor:
         elif evaluation.get("Status") in ("failed", "canceled"):
             return InstanceState(InstanceStatus.UNKNOWN)
         return InstanceState(InstanceStatus.ALIVE, reason=reason)
+
+    async def _evaluation(self, handle: Handle) -> dict[str, Any]:
+        """The dispatch's evaluation; a replayed dispatch named none, so the job's first one."""
+        eval_id = str(handle.get("eval_id") or "")
+        if eval_id:
+            return await self._api.evaluation(eval_id)
+        evaluations = await self._api.job_evaluations(str(handle["job_id"]))
+        if not evaluations:
+            raise NomadNotFound(f"job {handle['job_id']}: no evaluation", 404)
+        first = min(evaluations, key=lambda e: int(e.get("CreateIndex", 0)))
+        handle["eval_id"] = first["ID"]
+        return first
 
     async def _copy_logs(self, handle: Handle, allocation: dict[str, Any]) -> None:
         """The worker's stdout then stderr into the attempt's log, before Nomad collects them."""
@@ -234,3 +322,7 @@ class NomadExecutor:
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
+
+
+def _parent_gone(error: NomadError) -> bool:
+    return any(text in str(error) for text in _PARENT_GONE)

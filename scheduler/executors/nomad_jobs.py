@@ -76,9 +76,29 @@ def job_spec(shape: JobShape, settings: NomadSettings) -> dict[str, Any]:
     return {"Job": job}
 
 
+def _hardened(config: dict[str, Any], settings: NomadSettings) -> dict[str, Any]:
+    """A docker task config with no capabilities, no privilege escalation and a read-only root."""
+    return {
+        **config,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "pids_limit": settings.pids_limit,
+        "readonly_rootfs": True,
+        "mount": [
+            {
+                "type": "tmpfs",
+                "target": "/tmp",
+                "readonly": False,
+                "tmpfs_options": [{"size": settings.tmp_size_mb * 1024 * 1024}],
+            }
+        ],
+    }
+
+
 def _group(shape: JobShape, argv: list[str], settings: NomadSettings) -> dict[str, Any]:
     kill_ns = int(shape.kill_grace_seconds * _SECOND_NS)
-    env = {**dict(shape.env), **_FROM_META}
+    # the task's uid has no home in the image, and its root is read-only: /tmp is writable
+    env = {"HOME": "/tmp", **dict(shape.env), **_FROM_META}
     env.update(
         {
             "PYTHONUNBUFFERED": "1",
@@ -86,10 +106,15 @@ def _group(shape: JobShape, argv: list[str], settings: NomadSettings) -> dict[st
             "RENDER_SDK_SOCKET_PATH": "${NOMAD_ALLOC_DIR}/" + SOCKET_NAME,
         }
     )
+    # `entrypoint`, not `command`: a `command` runs after the image's ENTRYPOINT, as its argument
     worker = {
         "Name": WORKER_TASK,
         "Driver": "docker",
-        "Config": {"image": shape.image, "command": "/bin/sh", "args": [*_AFTER_SOCKET, *argv]},
+        "User": settings.task_user,
+        "Config": _hardened(
+            {"image": shape.image, "entrypoint": ["/bin/sh"], "args": [*_AFTER_SOCKET, *argv]},
+            settings,
+        ),
         "Env": env,
         "Resources": {
             "CPU": max(int(shape.plan.cpu * settings.cpu_mhz_per_core), 1),
@@ -100,7 +125,11 @@ def _group(shape: JobShape, argv: list[str], settings: NomadSettings) -> dict[st
     agent = {
         "Name": AGENT_TASK,
         "Driver": "docker",
-        "Config": {"image": settings.agent_image, "command": "conveyor", "args": ["agent"]},
+        "User": settings.task_user,
+        "Config": _hardened(
+            {"image": agent_image(settings), "entrypoint": ["conveyor"], "args": ["agent"]},
+            settings,
+        ),
         "Lifecycle": {"Hook": "prestart", "Sidecar": True},
         "DispatchPayload": {"File": PAYLOAD_FILE},
         "Env": {"PYTHONUNBUFFERED": "1"},
@@ -128,6 +157,31 @@ def _group(shape: JobShape, argv: list[str], settings: NomadSettings) -> dict[st
         },
         "Tasks": [agent, worker],
     }
+
+
+def agent_image(settings: NomadSettings) -> str:
+    """The sidecar's image: set, and not a tag Nomad would pull again on every dispatch."""
+    image = settings.agent_image
+    if not image:
+        raise ValueError(
+            "set CONVEYOR_NOMAD__AGENT_IMAGE to the control-plane image in a registry the Nomad "
+            "clients pull from, pinned by tag or digest (e.g. registry/conveyor:1.4.0)"
+        )
+    if floating_tag(image):
+        raise ValueError(
+            f"CONVEYOR_NOMAD__AGENT_IMAGE={image}: Nomad's docker driver pulls a `:latest` (or "
+            "untagged) image on every start, so a locally built one fails; push it to a registry "
+            "and pin a tag or digest"
+        )
+    return image
+
+
+def floating_tag(image: str) -> bool:
+    """Whether Nomad's docker driver pulls `image` on every start: `:latest` or no tag at all."""
+    if "@" in image:
+        return False
+    name = image.rsplit("/", 1)[-1]
+    return ":" not in name or name.endswith(":latest")
 
 
 def dispatch_body(

@@ -8,6 +8,8 @@ from scheduler.executors.base import InstanceState, InstanceStatus
 from scheduler.executors.nomad_jobs import WORKER_TASK
 
 _RUNNING = ("pending", "running")
+_DOCKER_SIGNALLED = 128  # a container's exit code is 128 + n when signal n killed its process
+_MAX_SIGNAL = 64
 # events that explain why the worker never ran or stopped, worth a line in the attempt's log
 _TELLING = (
     "Driver Failure",
@@ -23,30 +25,49 @@ def latest(allocations: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def allocation_state(allocation: dict[str, Any]) -> InstanceState:
-    """ALIVE until every task of the allocation is dead; then the worker's exit."""
+    """ALIVE until every task of the allocation is dead; then the worker's exit.
+
+    `lost` comes first: Nomad marks the allocations of a node it lost `lost` and leaves their
+    task states at the last report the node made (`running`), since no one is left to update them.
+    """
     client_status = allocation.get("ClientStatus", "")
     tasks: dict[str, Any] = allocation.get("TaskStates") or {}
+    if client_status == "lost":
+        node = allocation.get("NodeName") or allocation.get("NodeID") or "its node"
+        return InstanceState(InstanceStatus.LOST, reason=f"Nomad lost the allocation's node {node}")
     if client_status in _RUNNING or any(t.get("State") != "dead" for t in tasks.values()):
         return InstanceState(InstanceStatus.ALIVE)
-    if client_status == "lost":
-        return InstanceState(InstanceStatus.UNKNOWN, reason="Nomad lost the allocation's node")
     events: list[dict[str, Any]] = (tasks.get(WORKER_TASK) or {}).get("Events") or []
     exit_code: int | None = None
     out_of_memory = False
     for event in events:
         if event.get("Type") == "Terminated":
-            signal = int(event.get("Signal") or 0)
-            exit_code = -signal if signal else int(event.get("ExitCode") or 0)
-        out_of_memory = out_of_memory or _oom(event)
+            exit_code = _exit_code(event)
+            out_of_memory = out_of_memory or _oom(event)
     return InstanceState(
         InstanceStatus.EXITED, exit_code, out_of_memory=out_of_memory, reason=_notes(events)
     )
 
 
+def _exit_code(event: dict[str, Any]) -> int:
+    """Negative for a signal, as the other executors report it.
+
+    Drivers that see the signal (exec, raw_exec) report it as `Signal`; Docker reports only the
+    container's exit code, 128 + n for a process killed by signal n, with `Signal: 0`.
+    """
+    signal = int(event.get("Signal") or 0)
+    code = int(event.get("ExitCode") or 0)
+    if signal:
+        return -signal
+    if _DOCKER_SIGNALLED < code <= _DOCKER_SIGNALLED + _MAX_SIGNAL:
+        return -(code - _DOCKER_SIGNALLED)
+    return code
+
+
 def _oom(event: dict[str, Any]) -> bool:
+    # the Terminated event's details, as Nomad's task runner sets them from the driver's result
     details: dict[str, Any] = event.get("Details") or {}
-    texts = (event.get("Type"), event.get("Message"), event.get("DisplayMessage"))
-    return details.get("oom_killed") == "true" or any(t == "OOM Killed" for t in texts)
+    return details.get("oom_killed") == "true"
 
 
 def _notes(events: list[dict[str, Any]]) -> str | None:

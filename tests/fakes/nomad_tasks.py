@@ -29,6 +29,9 @@ class FakeImage:
 
     workdir: Path
     env: dict[str, str] = field(default_factory=dict)
+    entrypoint: tuple[str, ...] = ()  # the image's ENTRYPOINT
+    # a registry has it: the driver's pull of a `:latest` (or untagged) image succeeds
+    pullable: bool = False
 
 
 def now_ns() -> int:
@@ -66,6 +69,7 @@ class TaskRun:
     )
     process: asyncio.subprocess.Process | None = None
     killed: bool = False
+    oom_killed: bool = False  # the kernel's OOM killer ended it (FakeCluster.oom_kill)
 
     @property
     def name(self) -> str:
@@ -101,20 +105,30 @@ def task_env(
     return env
 
 
+def container_argv(config: dict[str, Any], image: FakeImage) -> list[str]:
+    """What Docker runs, as Nomad's docker driver builds it: `entrypoint` replaces the image's
+    ENTRYPOINT; `command` and `args` are the CMD, after the ENTRYPOINT."""
+    entrypoint = [str(a) for a in config.get("entrypoint") or image.entrypoint]
+    command = [str(config["command"])] if config.get("command") else []
+    args = [str(a) for a in config.get("args") or []]
+    argv = [*entrypoint, *command, *args]
+    if not argv:
+        raise ValueError("the container has nothing to run")
+    return argv
+
+
 async def spawn(
     run: TaskRun, image: FakeImage, env: dict[str, str], logs: Path
 ) -> asyncio.subprocess.Process:
-    config = run.spec.get("Config") or {}
-    command = str(config["command"])
-    args = [str(a) for a in config.get("args") or []]
-    resolved = shutil.which(command, path=env["PATH"]) or command
+    argv = container_argv(run.spec.get("Config") or {}, image)
+    resolved = shutil.which(argv[0], path=env["PATH"]) or argv[0]
     with (
         (logs / f"{run.name}.stdout.0").open("ab") as out,
         (logs / f"{run.name}.stderr.0").open("ab") as err,
     ):
         return await asyncio.create_subprocess_exec(
             resolved,
-            *args,
+            *argv[1:],
             cwd=image.workdir,
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
@@ -146,17 +160,16 @@ async def kill(run: TaskRun, timeout_s: float) -> None:
 
 
 def finish(run: TaskRun, returncode: int) -> None:
-    """The TaskState Nomad reports once the task's process is gone."""
+    """The TaskState Nomad reports once the task's container is gone.
+
+    As Nomad's docker driver reports it (drivers/docker/driver.go, handle.go): the container's
+    exit code, 128 + n for a process killed by signal n, and `Signal: 0`, since Docker does not
+    say which signal; `oom_killed` in the Terminated event's details (TaskEvent.SetOOMKilled).
+    """
     sig = -returncode if returncode < 0 else 0
     code = 128 + sig if sig else returncode
-    details = {"exit_code": str(code), "signal": str(sig), "oom_killed": "false"}
-    run.add_event(
-        "Terminated",
-        f"Exit Code: {code}" + (f", Signal: {sig}" if sig else ""),
-        ExitCode=code,
-        Signal=sig,
-        Details=details,
-    )
+    details = {"exit_code": str(code), "signal": "0", "oom_killed": str(run.oom_killed).lower()}
+    run.add_event("Terminated", f"Exit Code: {code}", ExitCode=code, Signal=0, Details=details)
     if run.killed:
         run.add_event("Killed", "Task successfully killed")
     run.state["State"] = "dead"
@@ -174,9 +187,12 @@ class Alloc:
     create_index: int
     modify_index: int
     tasks: dict[str, TaskRun]
+    node: str = "fake-node-1"
     desired: str = "run"
+    desired_description: str = ""
     client_status: str = "pending"
     runner: asyncio.Task[None] | None = None
+    namespace: str = "default"
     created_ns: int = field(default_factory=now_ns)
 
     def stub(self) -> dict[str, Any]:
@@ -184,13 +200,13 @@ class Alloc:
             "ID": self.id,
             "EvalID": self.eval_id,
             "Name": f"{self.job_id}.{self.group['Name']}[0]",
-            "Namespace": "default",
-            "NodeID": "fake-node-0000",
-            "NodeName": "fake",
+            "Namespace": self.namespace,
+            "NodeID": self.node,
+            "NodeName": self.node,
             "JobID": self.job_id,
             "TaskGroup": self.group["Name"],
             "DesiredStatus": self.desired,
-            "DesiredDescription": "",
+            "DesiredDescription": self.desired_description,
             "ClientStatus": self.client_status,
             "ClientDescription": "",
             "TaskStates": {name: run.state for name, run in self.tasks.items()},

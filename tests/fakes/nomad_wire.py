@@ -91,11 +91,46 @@ def _validate_group(group: Any) -> None:
         _check_capitalised("Task", task)
         if task.get("Driver") != "docker":
             raise NomadHTTPError(400, "this fake runs docker tasks only")
-        config = task.get("Config") or {}
-        if not isinstance(config.get("image"), str) or not isinstance(config.get("command"), str):
-            raise NomadHTTPError(
-                400, f"task {task.get('Name')}: docker config needs image, command"
-            )
+        _validate_docker_config(str(task.get("Name")), task.get("Config") or {})
         lifecycle = task.get("Lifecycle")
         if lifecycle and not (lifecycle.get("Hook") == "prestart" and lifecycle.get("Sidecar")):
             raise NomadHTTPError(400, "this fake runs prestart sidecars only")
+
+
+# the docker driver config fields this fake knows, with their JSON types (docker/config.go)
+_DOCKER_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "image": str,
+    "command": str,
+    "entrypoint": list,
+    "args": list,
+    "cap_drop": list,
+    "security_opt": list,
+    "pids_limit": int,
+    "readonly_rootfs": bool,
+    "mount": list,
+    "force_pull": bool,
+}
+_MOUNT_FIELDS = {"type", "target", "source", "readonly", "tmpfs_options", "bind_options"}
+
+
+def _validate_docker_config(task: str, config: dict[str, Any]) -> None:
+    """As the driver's HCL spec decodes it: known fields of the right type, an image."""
+    for key, value in config.items():
+        kind = _DOCKER_FIELDS.get(key)
+        if kind is None:
+            raise NomadHTTPError(
+                400,
+                f'Task {task}: Invalid driver config: An argument named "{key}" is not expected',
+            )
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise NomadHTTPError(400, f"Task {task}: Invalid driver config: {key} is not {kind}")
+    if not isinstance(config.get("image"), str) or not config["image"]:
+        raise NomadHTTPError(400, f"Task {task}: Invalid driver config: image is required")
+    for key in ("entrypoint", "args", "cap_drop", "security_opt"):
+        if not all(isinstance(item, str) for item in config.get(key) or []):
+            raise NomadHTTPError(400, f"Task {task}: Invalid driver config: {key} holds strings")
+    for mount in config.get("mount") or []:
+        if not isinstance(mount, dict) or set(mount) - _MOUNT_FIELDS:
+            raise NomadHTTPError(400, f"Task {task}: Invalid driver config: mount {mount!r}")
+        if mount.get("type") not in ("bind", "volume", "tmpfs") or not mount.get("target"):
+            raise NomadHTTPError(400, f"Task {task}: mount needs a type and a target")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import httpx
@@ -10,6 +11,8 @@ from sqlalchemy import select
 
 from core.db.models import Attempt
 from core.domain import AttemptOutcome, AttemptState, RunStatus
+from core.settings import NomadSettings
+from scheduler.executors.nomad_api import tls_verify
 from scheduler.executors.nomad_jobs import job_id_for
 from tests.integration.nomad_fixtures import (
     WS,
@@ -21,7 +24,12 @@ from tests.integration.nomad_fixtures import (
 
 
 async def nomad_get(target: NomadTarget, path: str) -> Any:
-    async with httpx.AsyncClient(timeout=10) as client:
+    """A read of Nomad's API as the executor's client makes it (token, TLS from NOMAD_*)."""
+    token = os.environ.get("NOMAD_TOKEN")
+    headers = {"X-Nomad-Token": token} if token else {}
+    async with httpx.AsyncClient(
+        timeout=10, headers=headers, verify=tls_verify(NomadSettings())
+    ) as client:
         response = await client.get(f"{target.address}{path}")
     response.raise_for_status()
     return response.json()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import uvicorn
 
@@ -17,11 +18,15 @@ from app.server import create_app
 from core.domain import RunInfo, VersionStatus
 from core.settings import LimitSettings, NomadSettings, Settings
 from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
-from tests.fakes.nomad import FakeNomad
-from tests.integration.engine_fixtures import executor_settings
+from tests.fakes.nomad import FakeImage, FakeNomad, serve_fake_nomad
+from tests.integration.engine_fixtures import copy_workflow, executor_settings
 
 WS = DEFAULT_WORKSPACE_ID
 SECRET = "attempt-token-secret-for-tests"
+AGENT_IMAGE = "conveyor:test"
+WORKER_IMAGE = "engine-worker:test"
+# both images have an ENTRYPOINT that would swallow a `command`: the jobs must replace it
+WRONG_ENTRYPOINT = ("/bin/sh", "-c", "echo the image's entrypoint ran; exit 3")
 T = TypeVar("T")
 
 
@@ -39,6 +44,37 @@ class NomadTarget:
     fake: FakeNomad | None = None
 
 
+@contextmanager
+def fake_target(tmp_path: Path, **options: Any) -> Iterator[NomadTarget]:
+    """The fake Nomad (`options` are FakeNomad's) with the engine workflow as the worker image."""
+    workflow = copy_workflow("nomad", tmp_path)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    images = {
+        AGENT_IMAGE: FakeImage(tmp_path, entrypoint=WRONG_ENTRYPOINT),
+        WORKER_IMAGE: FakeImage(
+            workflow, {"ENGINE_SCRATCH": str(scratch)}, entrypoint=WRONG_ENTRYPOINT
+        ),
+    }
+    # allocation folders hold the socket: keep them short for the 108-byte limit
+    root = Path(f"/tmp/fn-{tmp_path.name[-12:]}-{id(images):x}")
+    root.mkdir()
+    try:
+        with serve_fake_nomad(root, images, **options) as fake:
+            yield NomadTarget(
+                fake.url,
+                AGENT_IMAGE,
+                WORKER_IMAGE,
+                "127.0.0.1",
+                "127.0.0.1",
+                scratch,
+                workflow,
+                fake,
+            )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @dataclass
 class NomadEngine:
     runtime: Runtime
@@ -54,20 +90,24 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def engine_settings(target: NomadTarget, data_dir: Path, port: int) -> Settings:
+def engine_settings(target: NomadTarget, data_dir: Path, port: int, **nomad: Any) -> Settings:
+    """The engine's settings; `nomad` adds to or overrides the NomadSettings."""
     return Settings(
         data_dir=data_dir,
         limits=LimitSettings(min_timeout_seconds=1),
         executor=executor_settings(kind="nomad", kill_grace_seconds=1.0),
         nomad=NomadSettings(
-            address=target.address,
-            control_plane_url=f"http://{target.callback_host}:{port}",
-            attempt_token_secret=SECRET,
-            agent_image=target.agent_image,
-            worker_image=target.worker_image,
-            blocking_wait_seconds=5.0,
-            cpu_mhz_per_core=100,
-            request_threads=16,
+            **{
+                "address": target.address,
+                "control_plane_url": f"http://{target.callback_host}:{port}",
+                "attempt_token_secret": SECRET,
+                "agent_image": target.agent_image,
+                "worker_image": target.worker_image,
+                "blocking_wait_seconds": 5.0,
+                "cpu_mhz_per_core": 100,
+                "max_connections": 16,
+                **nomad,
+            }
         ),
     )
 
@@ -81,11 +121,12 @@ async def nomad_engine(
     register: bool = True,
     stop_instances: bool = True,
     env_vars: dict[str, str] | None = None,
+    nomad: dict[str, Any] | None = None,
 ) -> AsyncIterator[NomadEngine]:
     """Serve the API first (registration runs on Nomad and calls back), then register, start."""
     sock = _bind(target.bind_host, port)
     port = int(sock.getsockname()[1])
-    settings = engine_settings(target, data_dir, port)
+    settings = engine_settings(target, data_dir, port, **(nomad or {}))
     runtime = await Runtime.open(settings)
     server = uvicorn.Server(
         uvicorn.Config(

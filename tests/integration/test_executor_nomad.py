@@ -6,9 +6,10 @@ worker's socket and relaying over HTTP to a real uvicorn serving `create_app(run
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
-import shutil
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -17,9 +18,8 @@ import pytest
 
 from core.domain import RunStatus
 from scheduler.attempt_tokens import attempt_token
-from scheduler.executors.nomad_api import NomadError, NomadNotFound, PythonNomadApi
-from tests.fakes.nomad import FakeImage, FakeNomad, serve_fake_nomad
-from tests.integration.engine_fixtures import copy_workflow
+from scheduler.executors.nomad_api import NomadError, NomadHttpApi, NomadNotFound
+from tests.fakes.nomad import FakeNomad
 from tests.integration.nomad_checks import (
     check_cancel,
     check_relay_refuses_strangers,
@@ -30,9 +30,11 @@ from tests.integration.nomad_checks import (
 )
 from tests.integration.nomad_fixtures import (
     SECRET,
+    WORKER_IMAGE,
     WS,
     NomadTarget,
     engine_settings,
+    fake_target,
     nomad_engine,
     pid_alive,
     run_to_end,
@@ -42,36 +44,11 @@ from tests.integration.task_environment import assert_task_environment, plant_co
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
-AGENT_IMAGE = "conveyor:test"
-WORKER_IMAGE = "engine-worker:test"
-
 
 @pytest.fixture
 def target(tmp_path: Path) -> Iterator[NomadTarget]:
-    workflow = copy_workflow("nomad", tmp_path)
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    images = {
-        AGENT_IMAGE: FakeImage(tmp_path),
-        WORKER_IMAGE: FakeImage(workflow, {"ENGINE_SCRATCH": str(scratch)}),
-    }
-    # allocation folders hold the socket: keep them short for the 108-byte limit
-    root = Path(f"/tmp/fn-{tmp_path.name[-12:]}-{id(images):x}")
-    root.mkdir()
-    try:
-        with serve_fake_nomad(root, images) as fake:
-            yield NomadTarget(
-                fake.url,
-                AGENT_IMAGE,
-                WORKER_IMAGE,
-                "127.0.0.1",
-                "127.0.0.1",
-                scratch,
-                workflow,
-                fake,
-            )
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with fake_target(tmp_path) as found:
+        yield found
 
 
 def fake_of(target: NomadTarget) -> FakeNomad:
@@ -195,7 +172,7 @@ async def test_control_plane_restart_reattaches_running_attempts(
 
 
 async def test_fake_nomad_is_strict_about_dispatch(target: NomadTarget, tmp_path: Path) -> None:
-    api = PythonNomadApi(engine_settings(target, tmp_path, 1).nomad)
+    api = NomadHttpApi(engine_settings(target, tmp_path, 1).nomad)
     job = {
         "Job": {
             "ID": "strict",
@@ -218,20 +195,29 @@ async def test_fake_nomad_is_strict_about_dispatch(target: NomadTarget, tmp_path
             ],
         }
     }
-    await api.register_job(job)
-    big = {"Payload": base64.b64encode(b"x" * (16 * 1024 + 1)).decode(), "Meta": {"mode": "run"}}
-    with pytest.raises(NomadError, match="Payload exceeds maximum size; 16385 > 16384"):
-        await api.dispatch("strict", big, idempotency_token="a")
-    with pytest.raises(NomadError, match="required meta keys"):
-        await api.dispatch("strict", {"Payload": "eA=="}, idempotency_token="a")
-    body = {"Payload": "eA==", "Meta": {"mode": "run"}}
-    first = await api.dispatch("strict", body, idempotency_token="same")
-    again = await api.dispatch("strict", body, idempotency_token="same")
-    assert first["DispatchedJobID"] == again["DispatchedJobID"]
-    with pytest.raises(NomadNotFound):
-        await api.job_allocations("nope", index=0, wait_s=0)
-    with pytest.raises(NomadNotFound):
-        await api.evaluation("nope")
+    try:
+        await api.register_job(job)
+        big = {
+            "Payload": base64.b64encode(b"x" * (16 * 1024 + 1)).decode(),
+            "Meta": {"mode": "run"},
+        }
+        with pytest.raises(NomadError, match="Payload exceeds maximum size; 16385 > 16384"):
+            await api.dispatch("strict", big, idempotency_token="a")
+        with pytest.raises(NomadError, match="required meta keys"):
+            await api.dispatch("strict", {"Payload": "eA=="}, idempotency_token="a")
+        body = {"Payload": "eA==", "Meta": {"mode": "run"}}
+        first = await api.dispatch("strict", body, idempotency_token="same")
+        again = await api.dispatch("strict", body, idempotency_token="same")
+        assert first["DispatchedJobID"] == again["DispatchedJobID"]
+        assert first["EvalID"] and again["EvalID"] == "", "a replay names no evaluation"
+        assert again["EvalCreateIndex"] == 0
+        # Nomad lists allocations by job id without looking the job up
+        assert (await api.job_allocations("nope", index=0, wait_s=0))[0] == []
+        assert await api.job_evaluations("nope") == []
+        with pytest.raises(NomadNotFound):
+            await api.evaluation("nope")
+    finally:
+        await api.close()
 
 
 def _none_alive(pids: list[int]) -> Callable[[], Awaitable[bool]]:
@@ -258,3 +244,26 @@ async def test_a_dispatched_task_sees_its_workflow_environment_and_nothing_of_th
     assert run.status is RunStatus.SUCCEEDED, run.error
     assert run.results is not None
     assert_task_environment(run.results[0], run_id=run.id)
+
+
+async def test_blocking_queries_never_hold_up_other_requests(
+    target: NomadTarget, tmp_path: Path
+) -> None:
+    settings = engine_settings(target, tmp_path, 1, max_connections=2).nomad
+    api = NomadHttpApi(settings)
+    try:
+        _, index = await api.job_allocations("idle", index=0, wait_s=0)
+        watches = [
+            asyncio.ensure_future(api.job_allocations("idle", index=index, wait_s=3))
+            for _ in range(3)  # one more than the watch pool holds: it queues
+        ]
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        assert (await api.agent_self())["config"]["Version"]["Version"] == "1.8.4"
+        assert (await api.job_evaluations("idle")) == []
+        assert time.monotonic() - started < 1.0, "a call waited behind the watches"
+        assert not any(w.done() for w in watches)
+        results = await asyncio.gather(*watches)
+        assert [allocations for allocations, _ in results] == [[], [], []]
+    finally:
+        await api.close()

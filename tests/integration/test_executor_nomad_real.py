@@ -1,10 +1,12 @@
 """The fake's checks against a real Nomad agent; skipped unless NOMAD_ADDR is set (docs/nomad.md).
 
-Needs a Nomad agent with the docker driver and two local images: the control-plane image
-(NOMAD_TEST_AGENT_IMAGE, runs `conveyor agent`) and a worker image (NOMAD_TEST_WORKER_IMAGE) whose
-working directory holds tests/integration/workflows/nomad/main.py as main.py, with `conveyor`
-installed. The allocations call the control plane back at NOMAD_TEST_CALLBACK_HOST (default: the
-docker bridge's address).
+Needs a Nomad agent (1.5 or later) with the docker driver and two images on its node, neither
+tagged `latest` (the driver would pull it): the control-plane image (NOMAD_TEST_AGENT_IMAGE,
+default conveyor:nomad-test, runs `conveyor agent`) and a worker image (NOMAD_TEST_WORKER_IMAGE)
+whose working directory holds tests/integration/workflows/nomad/main.py as main.py, with
+`conveyor` installed. NOMAD_TOKEN, NOMAD_CACERT, NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY are read
+for a cluster with ACLs or TLS. The allocations call the control plane back at
+NOMAD_TEST_CALLBACK_HOST (default: the docker bridge's address).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def target(tmp_path: Path) -> NomadTarget:
     scratch = tmp_path / "scratch"  # unused by the checks that run here
     return NomadTarget(
         address=ADDRESS.rstrip("/"),
-        agent_image=os.environ.get("NOMAD_TEST_AGENT_IMAGE", "conveyor:latest"),
+        agent_image=os.environ.get("NOMAD_TEST_AGENT_IMAGE", "conveyor:nomad-test"),
         worker_image=os.environ.get("NOMAD_TEST_WORKER_IMAGE", "conveyor-nomad-worker:test"),
         callback_host=os.environ.get("NOMAD_TEST_CALLBACK_HOST", "172.17.0.1"),
         bind_host="0.0.0.0",

@@ -6,24 +6,13 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
-from core.settings import NomadSettings, Settings
-from scheduler.executors.nomad_jobs import (
-    AGENT_TASK,
-    GROUP,
-    META_KEYS,
-    PAYLOAD_FILE,
-    SOCKET_NAME,
-    WORKER_TASK,
-    JobShape,
-    job_spec,
-)
+from core.settings import Settings
 from tests.unit.infra.hcl_files import (
     INFRA,
     NOMAD,
@@ -348,9 +337,25 @@ def test_builder_job_runs_the_builder_beside_a_rootless_buildkit() -> None:
     assert unknown == [], "not settings in core/settings.py"
     grace = float(environment["CONVEYOR_BUILDER__STOP_GRACE_SECONDS"])
     assert float(builder["kill_timeout"].removesuffix("s")) > grace, "time to hand builds back"
+    # a client caps kill_timeout at its max_kill_timeout, 30 s by default: say what to set
+    if float(builder["kill_timeout"].removesuffix("s")) > 30:
+        text = (NOMAD / "conveyor-builder.nomad.hcl").read_text()
+        assert 'max_kill_timeout = "300s"' in text
+        assert 'max_kill_timeout = "300s"' in (INFRA.parent / "docs" / "deployment.md").read_text()
     outputs = {name for entry in load(TERRAFORM / "outputs.tf")["output"] for name in entry}
     for variable in ("workflows_repository_url", "build_cache_repository_url", "blobs_url"):
         assert variable in outputs, f"the job's {variable} comes from Terraform"
+
+
+@pytest.mark.parametrize("job_file", ["conveyor-server", "conveyor-scheduler", "conveyor-builder"])
+def test_control_plane_jobs_verify_the_nomad_agents_certificate(job_file: str) -> None:
+    assert variable_of_job(job_file, "nomad_addr").startswith("https://")
+    _, job = nomad_job(job_file)
+    task = next(t for t in tasks(single_group(job)).values() if "template" in t)
+    ca_cert = task_environment(task)["CONVEYOR_NOMAD__CA_CERT"]
+    assert ca_cert == "${NOMAD_SECRETS_DIR}/nomad-ca.pem"
+    (written,) = [t for t in blocks(task, "template") if t["destination"] == ca_cert]
+    assert ".nomad_ca_cert" in written["data"] and written["perms"] == "0400"
 
 
 def variable_of_job(job_file: str, name: str) -> Any:
@@ -382,82 +387,6 @@ def test_settings_read_the_variables_the_jobs_set() -> None:
     assert settings.nomad.datacenters == ("dc1", "dc2")
 
 
-# --- Nomad: the per-version worker job -------------------------------------------------------
-
-
-@cache
-def executor_group() -> Body:
-    """The task group the Nomad executor registers, in the API's JSON form."""
-    shape = JobShape(
-        job_id="conveyor-wfv-1-standard",
-        version_id="wfv-1",
-        image="registry/workflows:wfv-1",
-        start_command="conveyor-worker main:app",
-        plan=Settings().plan("standard"),
-        env=(),
-        kill_grace_seconds=Settings().executor.kill_grace_seconds,
-    )
-    (group,) = job_spec(shape, NomadSettings())["Job"]["TaskGroups"]
-    return dict(group)
-
-
-def executor_task(name: str) -> Body:
-    (task,) = [t for t in executor_group()["Tasks"] if t["Name"] == name]
-    return dict(task)
-
-
-def template_group() -> tuple[str, Body]:
-    ((name, group),) = block(nomad_job("worker-template")[1], "group").items()
-    return name, group
-
-
-def test_worker_template_is_a_parameterized_batch_job() -> None:
-    _, job = nomad_job("worker-template")
-    assert job["type"] == "batch"
-    parameterized = block(job, "parameterized")
-    assert parameterized["payload"] == "required"
-    assert {"run_id", "attempt", "mode"} <= set(parameterized["meta_required"])
-    assert tuple(parameterized["meta_required"]) == META_KEYS, "the executor's dispatch meta"
-
-
-def test_worker_template_never_restarts_or_reschedules() -> None:
-    name, group = template_group()
-    assert name == GROUP
-    assert block(group, "restart") == {"attempts": 0, "mode": "fail"}
-    assert block(group, "reschedule") == {"attempts": 0, "unlimited": False}
-    restart, reschedule = executor_group()["RestartPolicy"], executor_group()["ReschedulePolicy"]
-    assert (restart["Attempts"], restart["Mode"]) == (0, "fail")
-    assert (reschedule["Attempts"], reschedule["Unlimited"]) == (0, False)
-
-
-def test_worker_template_runs_the_agent_as_a_prestart_sidecar() -> None:
-    found = tasks(template_group()[1])
-    assert set(found) == {AGENT_TASK, WORKER_TASK}
-    agent, worker = found[AGENT_TASK], found[WORKER_TASK]
-
-    assert block(agent, "lifecycle") == {"hook": "prestart", "sidecar": True}
-    assert executor_task(AGENT_TASK)["Lifecycle"] == {"Hook": "prestart", "Sidecar": True}
-    config = block(agent, "config")
-    assert (config["command"], config["args"]) == ("conveyor", ["agent"])
-    assert executor_task(AGENT_TASK)["Config"]["args"] == ["agent"]
-    assert block(agent, "dispatch_payload") == {"file": PAYLOAD_FILE}
-    assert "dispatch_payload" not in worker, "the attempt's token reaches the agent only"
-
-    assert "lifecycle" not in worker
-    assert worker["driver"] == executor_task(WORKER_TASK)["Driver"] == "docker"
-    socket = block(worker, "env")["RENDER_SDK_SOCKET_PATH"]
-    assert socket == f"${{NOMAD_ALLOC_DIR}}/{SOCKET_NAME}", "where `conveyor agent` serves"
-
-
-def test_worker_template_environment_is_the_executors() -> None:
-    template_env = block(tasks(template_group()[1])[WORKER_TASK], "env")
-    assert template_env == executor_task(WORKER_TASK)["Env"]
-
-
-# --- checkov ---------------------------------------------------------------------------------
-
-
-@pytest.mark.slow
 def test_checkov_finds_nothing_unsuppressed() -> None:
     if not CHECKOV.exists():
         pytest.fail(f"{CHECKOV} is missing: run {CHECKOV_SETUP} (as root) first")
