@@ -22,7 +22,7 @@ from scheduler.executors.nomad_jobs import (
     JobShape,
     job_spec,
 )
-from tests.unit.infra.test_infra_files import NOMAD, Body, block, blocks, load, nomad_job, tasks
+from tests.unit.infra.hcl_files import NOMAD, Body, block, blocks, load, nomad_job, tasks
 
 # what the required variables are set to on both sides
 REQUIRED = {
