@@ -1,4 +1,5 @@
-"""The embedded builder: a virtualenv per set of dependency files, shared by every commit."""
+"""The embedded builder: a virtualenv per set of dependency files, shared by every commit (a
+Node project gets node_modules per lockfile instead: builder/node.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from builder.base import BuildFailed, BuildRequest, BuiltEnvironment
 from builder.commands import run_logged
 from builder.dependencies import Dependencies, environment_key, find_dependencies
 from builder.log import BuildLog
+from builder.node import NodeBuilder
+from builder.node_project import is_node_project
 from builder.sdk_install import install_sdk, sdk_fingerprint
 from core.build_settings import BuildSettings
 from core.settings import ExecutorSettings
@@ -61,8 +64,11 @@ class VenvBuilder:
         self._settings = settings
         self._pass_env = tuple(pass_env)  # host variables build steps see (`executor.pass_env`)
         self._python = settings.python or sys.executable
+        self._node = NodeBuilder(root.with_name("node-modules"), settings, self._pass_env)
 
     async def build(self, request: BuildRequest, log: BuildLog) -> BuiltEnvironment:
+        if await asyncio.to_thread(is_node_project, request.source, request.runtime):
+            return await self._node.build(request, log)
         deps = await asyncio.to_thread(find_dependencies, request.source)
         key = await asyncio.to_thread(
             environment_key, deps, request.source, self._python, sdk_fingerprint()
