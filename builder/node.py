@@ -26,6 +26,8 @@ from core.build_settings import BuildSettings
 from scheduler.executors.environment import default_path, host_variables
 
 MARKER = "conveyor-node-modules.json"
+# in a developer's own folder: the key its node_modules was installed for
+IN_PLACE_STAMP = ".conveyor-install-key"
 # the package managers' own configuration (registry, cache, certificates) reaches installs
 _TOOL_PREFIXES = ("NPM_CONFIG_", "npm_config_", "YARN_", "PNPM_", "COREPACK_")
 
@@ -61,26 +63,44 @@ def node_build_environment(
 
 
 class NodeBuilder:
-    """Installs and builds a Node project in place; used by the embedded builder."""
+    """Installs and builds a Node project where it is; used by the embedded builder.
 
-    def __init__(self, root: Path, settings: BuildSettings, pass_env: Iterable[str]) -> None:
+    `in_place` (a developer's folder, `conveyor dev`): node_modules stays the folder's own,
+    installed there only when missing or when the lockfile changed since Conveyor installed it.
+    Otherwise (a checkout) it is shared by every checkout with the same cache key.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        settings: BuildSettings,
+        pass_env: Iterable[str],
+        *,
+        in_place: bool = False,
+    ) -> None:
         self._root = root  # one folder per cache key below it
         self._settings = settings
         self._pass_env = tuple(pass_env)
+        self._in_place = in_place
 
     async def build(self, request: BuildRequest, log: BuildLog) -> BuiltEnvironment:
         project = await asyncio.to_thread(read_node_project, request.source)
         version = await asyncio.to_thread(node_version)
         key = await asyncio.to_thread(project.cache_key, version)
-        modules = self._root / key
         lock = project.lockfile.name if project.lockfile else "no lockfile"
-        cached = (modules / MARKER).is_file()
-        if cached:
-            log.progress(f"reusing node_modules {key} ({lock} unchanged, node {version})")
+        if self._in_place:
+            cached = await self._install_in_place(project, key, request, log)
         else:
-            log.progress(f"installing node_modules {key} with {' '.join(project.install)}")
-            await self._install(project, modules, request, log)
-        await asyncio.to_thread(_link, request.source / "node_modules", modules / "node_modules")
+            modules = self._root / key
+            cached = (modules / MARKER).is_file()
+            if cached:
+                log.progress(f"reusing node_modules {key} ({lock} unchanged, node {version})")
+            else:
+                log.progress(f"installing node_modules {key} with {' '.join(project.install)}")
+                await self._install(project, modules, request, log)
+            await asyncio.to_thread(
+                _link, request.source / "node_modules", modules / "node_modules"
+            )
         env = node_build_environment(request.env_vars, request.source, self._pass_env)
         await self._build_step(project, request, env, log)
         start = None
@@ -109,6 +129,33 @@ class NodeBuilder:
             timeout=self._settings.build_timeout_seconds,
             what="the build",
         )
+
+    async def _install_in_place(
+        self, project: NodeProject, key: str, request: BuildRequest, log: BuildLog
+    ) -> bool:
+        """Install into the folder's node_modules unless it is there for this key already; a
+        node_modules Conveyor did not install is the developer's, and is used as it is."""
+        modules = request.source / "node_modules"
+        stamp = modules / IN_PLACE_STAMP
+        if modules.is_dir() and (not stamp.is_file() or stamp.read_text().strip() == key):
+            log.progress("using the folder's node_modules")
+            if not stamp.is_file():
+                stamp.write_text(key)
+            return True
+        log.progress(f"installing node_modules with {' '.join(project.install)}")
+        await run_logged(
+            project.install,
+            log=log,
+            cwd=request.source,
+            env=node_build_environment(request.env_vars, request.source, self._pass_env),
+            timeout=self._settings.build_timeout_seconds,
+            what="installing dependencies",
+        )
+        modules.mkdir(exist_ok=True)
+        # `npm install` without a lockfile writes one: the key is the folder's as it is now
+        installed = await asyncio.to_thread(read_node_project, request.source)
+        stamp.write_text(await asyncio.to_thread(installed.cache_key, node_version()))
+        return False
 
     async def _install(
         self, project: NodeProject, modules: Path, request: BuildRequest, log: BuildLog

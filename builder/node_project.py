@@ -47,6 +47,8 @@ _DEPENDENCY_FIELDS = (
     "workspaces",
 )
 _SHELL_SYNTAX = re.compile(r"[;&|<>$`(){}*?\\\"'~#]|\n")
+# tsconfig.json allows comments and trailing commas, so its outDir is found rather than parsed
+_OUT_DIR = re.compile(r'"outDir"\s*:\s*"([^"]+)"')
 
 
 def is_node_project(source: Path, runtime: str) -> bool:
@@ -94,6 +96,16 @@ class NodeProject:
         if _SHELL_SYNTAX.search(script):
             return shlex.join(["/bin/sh", "-c", script])
         return script
+
+
+def build_outputs(source: Path) -> tuple[Path, ...]:
+    """What a build writes in the folder (tsconfig.json's `outDir`), so that a watcher can tell
+    a developer's edit from the build's own output."""
+    try:
+        text = (source / "tsconfig.json").read_text()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return ()
+    return tuple((source / found).resolve() for found in _OUT_DIR.findall(text))
 
 
 def read_node_project(source: Path) -> NodeProject:
