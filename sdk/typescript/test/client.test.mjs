@@ -1,0 +1,75 @@
+// The client against a server that answers with Conveyor's REST shapes.
+import assert from "node:assert/strict";
+import http from "node:http";
+import { after, before, test } from "node:test";
+
+import { ClientError, Render } from "../dist/index.js";
+import { createWorkflowsClient } from "../dist/workflows/index.js";
+
+const seen = [];
+let server;
+let baseUrl;
+before(async () => {
+  server = http.createServer((request, response) => {
+    const chunks = [];
+    request.on("data", (chunk) => chunks.push(chunk));
+    request.on("end", () => {
+      const body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString()) : undefined;
+      seen.push({ method: request.method, url: request.url, body, auth: request.headers.authorization });
+      const send = (status, value) => {
+        response.writeHead(status, { "Content-Type": "application/json" });
+        response.end(value === undefined ? "" : JSON.stringify(value));
+      };
+      if (request.method === "POST" && body.task === "wf/missing") {
+        return send(404, { message: "task 'wf/missing' not found", code: "not_found" });
+      }
+      if (request.method === "POST") return send(202, { id: "trn-1", status: "pending" });
+      if (request.url === "/v1/task-runs/trn-1?wait=30") {
+        return send(200, { id: "trn-1", status: "succeeded", results: [25] });
+      }
+      if (request.url.startsWith("/v1/task-runs?")) {
+        return send(200, [{ taskRun: { id: "trn-1", status: "succeeded" }, cursor: "c1" }]);
+      }
+      if (request.method === "DELETE") return send(204);
+      return send(200, { id: "trn-1", status: "running" });
+    });
+  });
+  await new Promise((done) => server.listen(0, "127.0.0.1", done));
+  baseUrl = `http://127.0.0.1:${server.address().port}`;
+});
+after(() => server.close());
+
+test("runTask starts a run and waits for its end; the key goes in the header", async () => {
+  const render = new Render({ baseUrl, apiKey: "cvk_test" });
+  const run = await render.workflows.runTask("wf/add_squares", [3, 4]);
+  assert.deepEqual([run.status, run.results], ["succeeded", [25]]);
+  assert.deepEqual(seen[0], {
+    method: "POST",
+    url: "/v1/task-runs",
+    body: { task: "wf/add_squares", input: [3, 4] },
+    auth: "Bearer cvk_test",
+  });
+  assert.equal(seen[1].url, "/v1/task-runs/trn-1?wait=30");
+});
+
+test("start, get, list and cancel", async () => {
+  const client = createWorkflowsClient({ baseUrl: `${baseUrl}/` });
+  const started = await client.startTask("wf/add_squares", [1, 2], { idempotencyKey: "k1" });
+  assert.equal(started.taskRunId, "trn-1");
+  assert.equal((await started.get()).status, "running");
+  assert.deepEqual((await client.listTaskRuns({ limit: 5 })).map((r) => r.id), ["trn-1"]);
+  await client.cancelTaskRun("trn-1");
+  assert.equal(seen.at(-1).method, "DELETE");
+  assert.equal(seen.at(-2).url, "/v1/task-runs?limit=5");
+});
+
+test("an error answer is a ClientError with the server's message", async () => {
+  const client = createWorkflowsClient({ baseUrl });
+  await assert.rejects(client.startTask("wf/missing", []), (error) => {
+    assert.ok(error instanceof ClientError);
+    assert.equal(error.status, 404);
+    assert.equal(error.code, "not_found");
+    assert.equal(error.message, "task 'wf/missing' not found (HTTP 404)");
+    return true;
+  });
+});

@@ -1,0 +1,133 @@
+"""Conveyor's TypeScript SDK (sdk/typescript): its own tests under Node's test runner, and a
+workflow written with it deployed by git push with the embedded builder: typed inputs refused at
+trigger time with a 400 naming the parameter, children, a failure's stack."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fakes.github import fake_github, new_private_key_pem
+from tests.integration.build_fixtures import (
+    APP_ID,
+    INSTALLATION_ID,
+    BuildServer,
+    GitRemote,
+    build_settings,
+    make_remote,
+    push_payload,
+    send_webhook,
+    serve_builds,
+    wait_build,
+    wait_for,
+)
+
+SDK = Path(__file__).parents[2] / "sdk" / "typescript"
+FIXTURE = Path(__file__).parent / "workflows" / "typescript-conveyor"
+_NO_NODE = shutil.which("node") is None or shutil.which("npm") is None
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(600),
+    pytest.mark.skipif(_NO_NODE, reason="node and npm are needed (.ci/setup.d/15-node.sh)"),
+]
+
+
+def _npm(folder: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["npm", *args], cwd=folder, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, f"npm {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def sdk_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The SDK installed, built with tsc, tested with node --test, and packed."""
+    folder = tmp_path_factory.mktemp("sdk") / "typescript"
+    shutil.copytree(SDK, folder, ignore=shutil.ignore_patterns("node_modules", "dist"))
+    _npm(folder, "ci", "--no-audit", "--no-fund")
+    _npm(folder, "run", "build")
+    _npm(folder, "test")
+    packed = _npm(folder, "pack", "--silent").strip().splitlines()[-1]
+    return folder / packed
+
+
+def test_the_sdks_own_tests_pass_under_nodes_test_runner(sdk_package: Path) -> None:
+    # the fixture ran `npm test` (node --test test/): here, what it left
+    assert sdk_package.name == "conveyor-sdk-0.1.0.tgz" and sdk_package.stat().st_size > 0
+    listed = subprocess.run(
+        ["tar", "tzf", str(sdk_package)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "package/dist/workflows/index.js" in listed and "package/dist/index.d.ts" in listed
+    assert not any("/src/" in name or "/test/" in name for name in listed)
+
+
+@pytest.fixture
+def server(tmp_path: Path, sdk_package: Path) -> Iterator[tuple[BuildServer, GitRemote]]:
+    key = new_private_key_pem()
+    with fake_github(APP_ID, key) as github:
+        github.installations[INSTALLATION_ID] = {"octo/hello"}
+        remote = make_remote(tmp_path)
+        files: dict[str, bytes] = {
+            str(p.relative_to(FIXTURE)): p.read_bytes() for p in FIXTURE.rglob("*") if p.is_file()
+        }
+        files["vendor/conveyor-sdk.tgz"] = sdk_package.read_bytes()
+        files[".gitignore"] = b"node_modules/\ndist/\n"
+        remote.commit(files, "a workflow on Conveyor's TypeScript SDK")
+        with serve_builds(build_settings(tmp_path / "data", github.url, key)) as server:
+            yield server, remote
+
+
+def _run(client: httpx.Client, task: str, input: list[Any]) -> dict[str, Any]:
+    created = client.post("/v1/task-runs", json={"task": task, "input": input})
+    assert created.status_code == 202, created.text
+    run_id = created.json()["id"]
+    return wait_for(
+        f"run {run_id}",
+        lambda: (
+            run
+            if (run := client.get(f"/v1/task-runs/{run_id}").json())["status"]
+            in ("succeeded", "failed", "canceled")
+            else None
+        ),
+    )
+
+
+def test_typed_inputs_are_checked_when_a_run_starts(
+    server: tuple[BuildServer, GitRemote],
+) -> None:
+    engine, remote = server
+    with engine.client() as client:
+        assert client.post("/v1/workflows", json={"name": "tsc", "repo": remote.url}).is_success
+        pushed = send_webhook(client, "push", push_payload(remote, "0" * 40, remote.shas[0]))
+        (build_id,) = pushed.json()["builds"]
+        build = wait_build(client, build_id, timeout=300)
+        assert build["status"] == "succeeded", client.get(f"/v1/builds/{build_id}/logs").text
+        tasks = {t["task"]["name"]: t["task"] for t in client.get("/v1/tasks").json()}
+        assert tasks["add_squares"]["language"] == "typescript"
+        assert tasks["add_squares"]["parameters"] == [
+            {"name": "a", "hasDefault": False, "schema": {"type": "integer"}},
+            {"name": "b", "hasDefault": True, "defaultValue": "0", "schema": {"type": "integer"}},
+        ]
+
+        before = client.get("/v1/task-runs").json()
+        refused = client.post("/v1/task-runs", json={"task": "tsc/add_squares", "input": ["3", 4]})
+        assert refused.status_code == 400
+        assert refused.json()["message"] == (
+            "task 'tsc/add_squares' cannot take this input: a: expected int, got '3'"
+        )
+        too_many = client.post("/v1/task-runs", json={"task": "tsc/square", "input": [1, 2]})
+        assert too_many.status_code == 400 and "takes 1 input, got 2" in too_many.text
+        assert client.get("/v1/task-runs").json() == before
+
+        assert _run(client, "tsc/add_squares", [3, 4])["results"] == [25]
+        assert _run(client, "tsc/add_squares", [5])["results"] == [25]  # b's default
+        failed = _run(client, "tsc/fails", ["why not"])
+        assert failed["error"] == "TypeError: failed: why not"
+        assert failed["attempts"][0]["stackTrace"].startswith("TypeError: failed: why not\n    at ")
