@@ -1,10 +1,11 @@
 """A Node project in a checkout: whether it is one, how to install it, build it and start it.
 
 A repository is a Node project when its workflow says `runtime: "node"`, or when it has a
-`package.json` and none of Python's project files. Its dependencies install with the tool whose
-lockfile is there (`npm ci`; `pnpm`/`yarn` when their lockfile is there and the tool is on the
-host), its `build` script runs unless the workflow has a build command, and its `start` script is
-the start command unless the workflow has one of its own.
+`package.json` and none of Python's project files (nor a `.py` file at its root: a Python
+workflow that keeps a package.json for tooling stays a Python one). Its dependencies install
+with the tool whose lockfile is there (`npm ci`; `pnpm`/`yarn` when their lockfile is there and
+the tool is on the host), its `build` script runs unless the workflow has a build command, and
+its `start` script is the start command unless the workflow has one of its own.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def is_node_project(source: Path, runtime: str) -> bool:
     if not (source / "package.json").is_file():
         return False
     python = any((source / name).is_file() for name in PYTHON_PROJECT_FILES)
-    return not python and not any(source.glob("requirements*.txt"))
+    return not python and not any(source.glob("requirements*.txt")) and not any(source.glob("*.py"))
 
 
 @dataclass(frozen=True)

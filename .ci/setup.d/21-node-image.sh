@@ -19,15 +19,10 @@ if [ -s "$NODE_TAR" ]; then
   "$DOCKER" load -q -i "$NODE_TAR" >/dev/null
   exit 0
 fi
+# its own empty context: the Dockerfile copies nothing in
 context=$(mktemp -d)
 trap 'rm -rf "$context"' EXIT
-cat >"$context/Dockerfile" <<DOCKERFILE
-FROM $BASE_IMAGE
-RUN apt-get update -qq \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null \
- && rm -rf /var/lib/apt/lists/* \
- && node --version && npm --version
-DOCKERFILE
-DOCKER_BUILDKIT=1 "$DOCKER" build -q -t "$NODE_IMAGE" "$context" >/dev/null
+DOCKER_BUILDKIT=1 "$DOCKER" build -q --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+  -f "$(dirname "${BASH_SOURCE[0]}")/../node-base.Dockerfile" -t "$NODE_IMAGE" "$context" >/dev/null
 "$DOCKER" save -o "$NODE_TAR.tmp" "$NODE_IMAGE"
 mv "$NODE_TAR.tmp" "$NODE_TAR"

@@ -191,6 +191,8 @@ async def _example_command(runtime: Runtime, slug: str) -> str:
     # a task that needs arguments shows how to pass them; prefer one that fans out
     task = next((t for t in tasks if len(t.parameters) > 1), tasks[0])
     required = [f"<{p.name}>" for p in task.parameters if not p.has_default]
+    if task.language == "typescript" and not task.parameters:
+        required = ["<arguments…>"]  # Render's TypeScript SDK registers no parameters
     return " ".join([conveyor, "run", task.slug, *required, "--wait"])
 
 

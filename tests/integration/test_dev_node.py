@@ -62,6 +62,7 @@ def test_dev_builds_a_typescript_folder_and_registers_once_per_edit(tmp_path: Pa
     ):
         output = server.output()
         assert "with the start script of its package.json" in output
+        assert "run hello-ts/add_squares <arguments…> --wait" in output
         assert "Installed" in output and (folder / "node_modules" / ".bin" / "tsc").exists()
         assert run(client, "hello-ts/add_squares", [3, 4]) == 25
         assert run(client, "hello-ts/greet", ["Ada"]) == "hello, Ada!"

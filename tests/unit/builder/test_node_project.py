@@ -29,7 +29,8 @@ def project(root: Path, package: object = PACKAGE, **files: str) -> Path:
 def test_a_package_json_without_python_files_is_a_node_project(tmp_path: Path) -> None:
     node = project(tmp_path / "node")
     assert is_node_project(node, "python") is True
-    for python_file in ("pyproject.toml", "requirements.txt", "requirements-dev.txt", "setup.py"):
+    python_files = ("pyproject.toml", "requirements.txt", "requirements-dev.txt", "main.py")
+    for python_file in python_files:
         mixed = project(tmp_path / python_file)
         (mixed / python_file).write_text("")
         assert is_node_project(mixed, "python") is False, python_file
