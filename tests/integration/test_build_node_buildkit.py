@@ -25,9 +25,15 @@ from tests.integration.build_fixtures import (
 )
 from tests.integration.docker_fixtures import HOST_CA_BUNDLE
 from tests.integration.engine_fixtures import executor_settings
-from tests.integration.node_fixtures import render_ts_project, requires_render_ts_sdk
+from tests.integration.node_fixtures import (
+    build_conveyor_sdk,
+    conveyor_ts_project,
+    render_ts_project,
+    requires_node,
+    requires_render_ts_sdk,
+)
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), requires_render_ts_sdk]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), requires_node]
 
 DOCKER = "/usr/bin/docker"
 REGISTRY = "127.0.0.1:5000"
@@ -107,6 +113,7 @@ def _run(client: httpx.Client, task: str, input: Any) -> dict[str, Any]:
     )
 
 
+@requires_render_ts_sdk
 def test_a_node_repository_builds_into_an_image_and_runs(
     server: BuildServer, tmp_path: Path
 ) -> None:
@@ -135,3 +142,24 @@ def test_a_node_repository_builds_into_an_image_and_runs(
         failed = _run(client, "tsimg/fails", ["in a container"])
         assert failed["error"] == "boom: in a container"
         assert failed["attempts"][0]["stackTrace"].startswith("Error: boom: in a container\n")
+
+
+@pytest.fixture(scope="module")
+def conveyor_sdk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_conveyor_sdk(tmp_path_factory.mktemp("sdk") / "typescript")
+
+
+def test_a_workflow_on_conveyors_sdk_runs_in_its_image_with_typed_inputs(
+    server: BuildServer, tmp_path: Path, conveyor_sdk: Path
+) -> None:
+    remote = make_remote(tmp_path)
+    remote.commit(conveyor_ts_project(conveyor_sdk), "v1")
+    with server.client() as client:
+        workflow = client.post("/v1/workflows", json={"name": "tsconv", "repo": remote.url}).json()
+        _, log, seconds = _deploy(client, workflow["id"])
+        assert "from a generated Node Dockerfile" in log
+        print(f"\nNode image build (Conveyor's SDK): {seconds} s")
+        refused = client.post("/v1/task-runs", json={"task": "tsconv/square", "input": ["3"]})
+        assert refused.status_code == 400
+        assert refused.json()["message"].endswith("a: expected int, got '3'")
+        assert _run(client, "tsconv/add_squares", [3, 4])["results"] == [25]

@@ -4,7 +4,6 @@ trigger time with a 400 naming the parameter, children, a failure's stack."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,35 +26,15 @@ from tests.integration.build_fixtures import (
     wait_build,
     wait_for,
 )
+from tests.integration.node_fixtures import build_conveyor_sdk, conveyor_ts_project, requires_node
 
-SDK = Path(__file__).parents[2] / "sdk" / "typescript"
-FIXTURE = Path(__file__).parent / "workflows" / "typescript-conveyor"
-_NO_NODE = shutil.which("node") is None or shutil.which("npm") is None
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.timeout(600),
-    pytest.mark.skipif(_NO_NODE, reason="node and npm are needed (.ci/setup.d/15-node.sh)"),
-]
-
-
-def _npm(folder: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["npm", *args], cwd=folder, capture_output=True, text=True, timeout=300, check=False
-    )
-    assert done.returncode == 0, f"npm {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), requires_node]
 
 
 @pytest.fixture(scope="module")
 def sdk_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The SDK installed, built with tsc, tested with node --test, and packed."""
-    folder = tmp_path_factory.mktemp("sdk") / "typescript"
-    shutil.copytree(SDK, folder, ignore=shutil.ignore_patterns("node_modules", "dist"))
-    _npm(folder, "ci", "--no-audit", "--no-fund")
-    _npm(folder, "run", "build")
-    _npm(folder, "test")
-    packed = _npm(folder, "pack", "--silent").strip().splitlines()[-1]
-    return folder / packed
+    return build_conveyor_sdk(tmp_path_factory.mktemp("sdk") / "typescript")
 
 
 def test_the_sdks_own_tests_pass_under_nodes_test_runner(sdk_package: Path) -> None:
@@ -74,12 +53,7 @@ def server(tmp_path: Path, sdk_package: Path) -> Iterator[tuple[BuildServer, Git
     with fake_github(APP_ID, key) as github:
         github.installations[INSTALLATION_ID] = {"octo/hello"}
         remote = make_remote(tmp_path)
-        files: dict[str, bytes] = {
-            str(p.relative_to(FIXTURE)): p.read_bytes() for p in FIXTURE.rglob("*") if p.is_file()
-        }
-        files["vendor/conveyor-sdk.tgz"] = sdk_package.read_bytes()
-        files[".gitignore"] = b"node_modules/\ndist/\n"
-        remote.commit(files, "a workflow on Conveyor's TypeScript SDK")
+        remote.commit(conveyor_ts_project(sdk_package), "a workflow on Conveyor's TypeScript SDK")
         with serve_builds(build_settings(tmp_path / "data", github.url, key)) as server:
             yield server, remote
 
