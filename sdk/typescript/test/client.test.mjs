@@ -73,3 +73,10 @@ test("an error answer is a ClientError with the server's message", async () => {
     return true;
   });
 });
+
+test("the version the worker sends is the package's", async () => {
+  const { VERSION } = await import("../dist/index.js");
+  const { readFile } = await import("node:fs/promises");
+  const manifest = JSON.parse(await readFile(new URL("../package.json", import.meta.url), "utf8"));
+  assert.equal(VERSION, manifest.version);
+});
