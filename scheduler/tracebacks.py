@@ -23,6 +23,13 @@ TS_SDK_NOTE = (
     "error thrown by the task: the task server started and ran the task, and the stack after it "
     "is the task's own.\n"
 )
+# the SDK's own requests to the platform fail as `Error: HTTP 409: {...}`
+_TS_SDK_REQUEST_FAILED = re.compile(re.escape(_TS_SDK_PREFIX) + r"Error: HTTP (\d{3})\b")
+TS_SDK_REQUEST_NOTE = (
+    '[conveyor] "Failed to start task server" above is Render\'s TypeScript SDK saying that '
+    "Conveyor refused a request of the worker (HTTP {status}, for the reason in that line); it is "
+    "not an error of the task's code.\n"
+)
 
 
 def _tail(log_path: Path) -> str | None:
@@ -88,10 +95,16 @@ def last_traceback(log_path: Path) -> str | None:
 
 
 def explain_sdk_lines(log_path: Path) -> bool:
-    """Append `TS_SDK_NOTE` to a log that has Render's TypeScript SDK's misleading line."""
+    """Append what Render's TypeScript SDK's misleading last `Failed to start task server` line
+    means (the task threw, or a request to the platform was refused) to the log."""
     tail = _tail(log_path)
-    if tail is None or _TS_SDK_PREFIX not in tail or TS_SDK_NOTE in tail:
+    if tail is None or '[conveyor] "Failed to start task server"' in tail:
         return False
+    said = [line for line in tail.splitlines() if line.startswith(_TS_SDK_PREFIX)]
+    if not said:
+        return False
+    refused = _TS_SDK_REQUEST_FAILED.match(said[-1])
+    note = TS_SDK_REQUEST_NOTE.format(status=refused.group(1)) if refused else TS_SDK_NOTE
     with log_path.open("a", encoding="utf-8") as handle:
-        handle.write(("" if tail.endswith("\n") else "\n") + TS_SDK_NOTE)
+        handle.write(("" if tail.endswith("\n") else "\n") + note)
     return True

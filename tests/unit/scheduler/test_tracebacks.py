@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scheduler.tracebacks import TS_SDK_NOTE, explain_sdk_lines, last_traceback
+from scheduler.tracebacks import (
+    TS_SDK_NOTE,
+    TS_SDK_REQUEST_NOTE,
+    explain_sdk_lines,
+    last_traceback,
+)
 
 # What Render's TypeScript SDK 1.0.0 prints when a task throws (node 20)
 TS_FAILURE = """\
@@ -69,3 +74,15 @@ def test_the_sdks_misleading_line_is_explained_once(tmp_path: Path) -> None:
     assert TS_SDK_NOTE.startswith('[conveyor] "Failed to start task server" above is how')
     plain = log(tmp_path, PY_FAILURE)
     assert explain_sdk_lines(plain) is False and plain.read_text() == PY_FAILURE
+
+
+def test_a_refused_request_is_explained_as_such(tmp_path: Path) -> None:
+    path = log(tmp_path, 'Failed to start task server: Error: HTTP 409: {"message": "gone"}\n')
+    assert explain_sdk_lines(path) is True
+    assert path.read_text().endswith(
+        '[conveyor] "Failed to start task server" above is Render\'s TypeScript SDK saying '
+        "that Conveyor refused a request of the worker (HTTP 409, for the reason in that line); "
+        "it is not an error of the task's code.\n"
+    )
+    assert TS_SDK_REQUEST_NOTE.format(status=409) in path.read_text()
+    assert explain_sdk_lines(path) is False
