@@ -4,6 +4,7 @@ trigger time with a 400 naming the parameter, children, a failure's stack."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,7 +75,7 @@ def _run(client: httpx.Client, task: str, input: list[Any]) -> dict[str, Any]:
 
 
 def test_typed_inputs_are_checked_when_a_run_starts(
-    server: tuple[BuildServer, GitRemote],
+    server: tuple[BuildServer, GitRemote], sdk_package: Path
 ) -> None:
     engine, remote = server
     with engine.client() as client:
@@ -102,6 +103,34 @@ def test_typed_inputs_are_checked_when_a_run_starts(
 
         assert _run(client, "tsc/add_squares", [3, 4])["results"] == [25]
         assert _run(client, "tsc/add_squares", [5])["results"] == [25]  # b's default
+        # the SDK's client against this server: run, start + events, the 400's message
+        script = f"""
+            const {{ Conveyor, ClientError }} = require({str(sdk_package.parent)!r});
+            (async () => {{
+              const conveyor = new Conveyor({{ baseUrl: {str(client.base_url)!r} }});
+              const run = await conveyor.workflows.runTask("tsc/add_squares", [1, 2]);
+              const started = await conveyor.workflows.startTask("tsc/square", [6]);
+              const ended = [];
+              for await (const r of conveyor.workflows.taskRunEvents([started.taskRunId])) {{
+                ended.push(r.results);
+              }}
+              let refused = null;
+              await conveyor.workflows.startTask("tsc/square", [true]).catch((error) => {{
+                refused = error instanceof ClientError ? [error.status, error.message] : null;
+              }});
+              console.log(JSON.stringify([run.status, run.results, ended, refused]));
+            }})();
+        """
+        out = subprocess.run(
+            ["node", "-e", script], capture_output=True, text=True, timeout=120, check=True
+        ).stdout
+        assert json.loads(out) == [
+            "succeeded",
+            [5],
+            [[36]],
+            [400, "task 'tsc/square' cannot take this input: a: expected int, got True (HTTP 400)"],
+        ]
+
         failed = _run(client, "tsc/fails", ["why not"])
         assert failed["error"] == "TypeError: failed: why not"
         assert failed["attempts"][0]["stackTrace"].startswith("TypeError: failed: why not\n    at ")

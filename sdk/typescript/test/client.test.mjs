@@ -31,6 +31,16 @@ before(async () => {
         return send(200, [{ taskRun: { id: "trn-1", status: "succeeded" }, cursor: "c1" }]);
       }
       if (request.method === "DELETE") return send(204);
+      if (request.url === "/v1/task-runs/events?taskRunIds=trn-1&taskRunIds=trn-2") {
+        response.writeHead(200, { "Content-Type": "text/event-stream" });
+        response.write(": ping\n\n");
+        response.write('event: task.completed\ndata: {"id": "trn-2", "status": "failed"}\n\n');
+        setTimeout(() => {
+          response.write('event: task.completed\r\ndata: {"id": "trn-1",\r\n');
+          response.write('data: "status": "succeeded"}\r\n\r\n');
+        }, 50);
+        return undefined; // left open, as the server's stream is: the client ends it
+      }
       return send(200, { id: "trn-1", status: "running" });
     });
   });
@@ -54,13 +64,53 @@ test("runTask starts a run and waits for its end; the key goes in the header", a
 
 test("start, get, list and cancel", async () => {
   const client = createWorkflowsClient({ baseUrl: `${baseUrl}/` });
-  const started = await client.startTask("wf/add_squares", [1, 2], { idempotencyKey: "k1" });
+  const started = await client.startTask("wf/add_squares", [1, 2], undefined, {
+    idempotencyKey: "k1",
+  });
   assert.equal(started.taskRunId, "trn-1");
-  assert.equal((await started.get()).status, "running");
-  assert.deepEqual((await client.listTaskRuns({ limit: 5 })).map((r) => r.id), ["trn-1"]);
+  assert.deepEqual(seen.at(-1).body, { task: "wf/add_squares", input: [1, 2], idempotencyKey: "k1" });
+  assert.equal((await client.getTaskRun("trn-1")).status, "running");
+  assert.equal((await started.get()).status, "succeeded"); // get() waits for the end
+  const page = await client.listTaskRuns({ limit: 5 });
+  assert.deepEqual(page, [{ taskRun: { id: "trn-1", status: "succeeded" }, cursor: "c1" }]);
+  assert.equal(seen.at(-1).url, "/v1/task-runs?limit=5");
   await client.cancelTaskRun("trn-1");
   assert.equal(seen.at(-1).method, "DELETE");
-  assert.equal(seen.at(-2).url, "/v1/task-runs?limit=5");
+});
+
+test("taskRunEvents yields each run as it ends, until all have", async () => {
+  const client = createWorkflowsClient({ baseUrl });
+  const ended = [];
+  for await (const run of client.taskRunEvents(["trn-1", "trn-2"])) ended.push([run.id, run.status]);
+  assert.deepEqual(ended, [["trn-2", "failed"], ["trn-1", "succeeded"]]);
+});
+
+test("Render's options and variables choose the server and the key", async () => {
+  const saved = { ...process.env };
+  const keySent = async (client) => {
+    await client.getTaskRun("trn-1");
+    return seen.at(-1).auth;
+  };
+  try {
+    delete process.env.CONVEYOR_URL;
+    delete process.env.CONVEYOR_API_KEY;
+    delete process.env.RENDER_LOCAL_DEV_URL;
+    process.env.RENDER_API_KEY = "rnd_key";
+    process.env.RENDER_USE_LOCAL_DEV = "true";
+    assert.equal(createWorkflowsClient().baseUrl, "http://localhost:8120");
+    process.env.RENDER_LOCAL_DEV_URL = baseUrl;
+    assert.equal(await keySent(createWorkflowsClient()), "Bearer rnd_key");
+    delete process.env.RENDER_LOCAL_DEV_URL;
+    const own = createWorkflowsClient({ localDevUrl: baseUrl, token: "t" });
+    assert.equal(await keySent(own), "Bearer t");
+    process.env.CONVEYOR_URL = baseUrl;
+    process.env.CONVEYOR_API_KEY = "cvk_x";
+    assert.equal(await keySent(createWorkflowsClient()), "Bearer cvk_x");
+    assert.equal(await keySent(createWorkflowsClient({ token: "t" })), "Bearer t");
+    assert.equal(createWorkflowsClient({ useLocalDev: true }).baseUrl, "http://localhost:8120");
+  } finally {
+    process.env = saved;
+  }
 });
 
 test("an error answer is a ClientError with the server's message", async () => {
