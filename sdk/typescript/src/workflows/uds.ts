@@ -2,8 +2,10 @@ import http from "node:http";
 
 import { VERSION } from "../version.js";
 
-const TRIES = 8;
+// as Render's SDKs: 25 tries, 0.25 s doubling to 16 s, minutes in all (a control plane restarting)
+const TRIES = 25;
 const FIRST_DELAY_MS = 250;
+const MAX_DELAY_MS = 16_000;
 const TIMEOUT_MS = 15_000;
 
 /** The platform answered 4xx: trying again cannot help. */
@@ -69,7 +71,7 @@ export async function call(
     } catch (error) {
       if (error instanceof PlatformRefused || attempt >= TRIES) throw error;
       await new Promise((done) => setTimeout(done, delay));
-      delay *= 2;
+      delay = Math.min(delay * 2, MAX_DELAY_MS);
     }
   }
 }
