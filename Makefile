@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install services dev test screenshots check lint typecheck imports clean bench bench-dashboard
+.PHONY: install services dev test test-ts screenshots check lint typecheck imports clean bench bench-dashboard
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ services:
 
 test: $(STAMP) services
 	$(BIN)/pytest
+
+# Conveyor's TypeScript SDK: built with tsc, tested with Node's own test runner
+test-ts:
+	bash .ci/setup.d/15-node.sh
+	cd sdk/typescript && npm ci --no-audit --no-fund && npm run build && npm test
 
 # The tests write their screenshots to a temporary folder; this refreshes docs/screenshots.
 screenshots: $(STAMP)

@@ -24,6 +24,9 @@ class BuildRequest:
     env_vars: dict[str, str] = field(default_factory=dict)  # the workflow's, for the build too
     commit_sha: str | None = None
     workspace_id: str = ""  # whose build: venvs are shared within a workspace only
+    runtime: str = "python"  # the workflow's; a package.json without Python files is Node's
+    # the workflow has no start command of its own: a Node project's `start` script is used
+    start_command_is_default: bool = False
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class BuiltEnvironment:
     image: str | None = None  # a container image, for image builders
     executor: Executor | None = None  # runs the register step when not a local process
     cached: bool = False  # the dependency layer was reused
+    start_command: str | None = None  # the version's, when the build decides it (a Node project)
 
 
 class Builder(Protocol):

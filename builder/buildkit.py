@@ -18,6 +18,8 @@ from python_on_whales.utils import run
 from builder.base import BuildFailed, BuildRequest, BuiltEnvironment
 from builder.dockerfile import DEPS_MARKER, prepare_context
 from builder.log import BuildLog
+from builder.node_dockerfile import prepare_node_context
+from builder.node_project import NodeProject, is_node_project, read_node_project
 from builder.processes import signal_descendants
 from builder.registry_auth import RegistryAuth, make_registry_auth
 from core.settings import Settings
@@ -88,22 +90,17 @@ class BuildKitBuilder:
         tag = tags[0]
         context = self._settings.data_dir / "build-contexts" / request.build_id
         own = (request.source / "Dockerfile").is_file()
+        node = None
+        if await asyncio.to_thread(is_node_project, request.source, request.runtime):
+            node = await asyncio.to_thread(read_node_project, request.source)
         await asyncio.to_thread(shutil.rmtree, context, True)  # left by a stopped builder
         try:
             if own:
                 log.progress(f"building {tag} with the repository's Dockerfile")
                 context_path, dockerfile = request.source, request.source / "Dockerfile"
             else:
-                base = self._settings.builds.base_image
-                log.progress(f"building {tag} from a generated Dockerfile (FROM {base})")
                 await asyncio.to_thread(context.mkdir, parents=True)
-                dockerfile = await asyncio.to_thread(
-                    prepare_context,
-                    request.source,
-                    context,
-                    base_image=base,
-                    build_command=request.build_command,
-                )
+                dockerfile = await self._generate(request, node, context, tag, log)
                 context_path = context
             docker = self._docker(await self._auth.config_dir())
             instance = await self._builder_instance(docker)
@@ -128,7 +125,42 @@ class BuildKitBuilder:
                 # built on another daemon than the one containers run on: bring the image over
                 log.line(f"pulling {tag} for the containers' daemon")
                 await asyncio.to_thread(self._pull_for_containers, docker, tag)
-        return BuiltEnvironment(env={}, image=tag, executor=executor, cached=cached)
+        start = None
+        if node is not None and request.start_command_is_default:
+            start = node.start_command()
+            log.line(f'start command: {start} (the "start" script of package.json)')
+        return BuiltEnvironment(
+            env={}, image=tag, executor=executor, cached=cached, start_command=start
+        )
+
+    async def _generate(
+        self,
+        request: BuildRequest,
+        node: NodeProject | None,
+        context: Path,
+        tag: str,
+        log: BuildLog,
+    ) -> Path:
+        builds = self._settings.builds
+        base = builds.node_base_image if node is not None else builds.base_image
+        kind = "a generated Node Dockerfile" if node is not None else "a generated Dockerfile"
+        log.progress(f"building {tag} from {kind} (FROM {base})")
+        if node is None:
+            return await asyncio.to_thread(
+                prepare_context,
+                request.source,
+                context,
+                base_image=base,
+                build_command=request.build_command,
+            )
+        return await asyncio.to_thread(
+            prepare_node_context,
+            node,
+            context,
+            base_image=base,
+            build_command=request.build_command,
+            ca_bundle=builds.ca_bundle,
+        )
 
     def _pull_for_containers(self, docker: DockerClient, tag: str) -> None:
         config = docker.client_config.config

@@ -18,7 +18,9 @@ from scheduler.executors.environment import variable_name_problem
 from scheduler.registration import slugify
 
 DEFAULT_START_COMMAND = "conveyor-worker main:app"
-RUNTIMES = ("python",)
+# "node": a Node project (builder/node_project.py); a package.json without Python files is one
+# whatever the workflow says
+RUNTIMES = ("python", "node")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}\Z")
 _REPO_SCHEMES = ("https://", "http://", "file://", "ssh://", "git@")
 _SEGMENT = "[A-Za-z0-9_~%+-][A-Za-z0-9._~%+-]*"

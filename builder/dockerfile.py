@@ -28,7 +28,7 @@ COPY app /app
 {build_step}"""
 
 
-def _shell_quote(command: str) -> str:
+def shell_quote(command: str) -> str:
     return "'" + command.replace("'", "'\"'\"'") + "'"
 
 
@@ -48,7 +48,7 @@ def prepare_context(source: Path, context: Path, *, base_image: str, build_comma
     main = source / "requirements.txt"
     listed = main.read_text() if main.is_file() else "\n".join(deps.requirements) + "\n"
     (context / "deps" / "requirements.txt").write_text(listed)
-    build_step = f"RUN /bin/sh -c {_shell_quote(build_command)}\n" if build_command.strip() else ""
+    build_step = f"RUN /bin/sh -c {shell_quote(build_command)}\n" if build_command.strip() else ""
     dockerfile = context / "Dockerfile"
     dockerfile.write_text(
         TEMPLATE.format(base=base_image, marker=DEPS_MARKER, build_step=build_step)

@@ -18,6 +18,7 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from builder.base import Builder, BuildFailed, BuildRequest
+from builder.catalog import DEFAULT_START_COMMAND
 from builder.log import BuildLog
 from builder.records import BuildStatus
 from builder.reporter import BuildContext, BuildOutcome, BuildReporter, NoReporter, TokenSource
@@ -109,7 +110,7 @@ class BuildExecution:
             version_id, root_dir = version.id, workflow.root_dir
             build_command, env_token = workflow.build_command, version.env_vars
             workspace_id = workflow.workspace_id
-            start_command = version.start_command
+            start_command, runtime = version.start_command, workflow.runtime
         await self.report("started", self._reporter.started(context))
         log = BuildLog(self._blobs, build_id, steps=STEPS)
         if note:
@@ -125,6 +126,8 @@ class BuildExecution:
                     env_vars=self._env_vars(env_token, context),
                     commit_sha=context.commit_sha,
                     workspace_id=workspace_id,
+                    runtime=runtime,
+                    start_command_is_default=start_command == DEFAULT_START_COMMAND,
                 )
                 built = await self._services.builder.build(request, log)
             except BuildFailed as exc:
@@ -133,7 +136,10 @@ class BuildExecution:
                 await self._finish(context, log, f"build failed: {exc}", None)
                 return
             async with self._sessions.begin() as session:
-                (await session.get_one(WorkflowVersion, version_id)).root_dir = str(source)
+                built_version = await session.get_one(WorkflowVersion, version_id)
+                built_version.root_dir = str(source)
+                if built.start_command:
+                    built_version.start_command = start_command = built.start_command
             log.progress(f"registering tasks with `{start_command}`")
             # a build started again may have left a register step out there: a key of its own
             version_info = await self._services.registrar.register_version(

@@ -55,6 +55,8 @@ class StepSandbox:
             cgroups.create(f"build-{os.getpid()}-{next(_steps)}", self._limits) if cgroups else None
         )
         join: list[int] = []
+        # what it writes goes back to whoever owned each folder (a developer's, in conveyor dev)
+        owners = {folder: (folder.stat().st_uid, folder.stat().st_gid) for folder in writable}
         try:
             if identity is not None:
                 for folder in writable:
@@ -71,9 +73,9 @@ class StepSandbox:
             if cgroup is not None:
                 await asyncio.to_thread(cgroup.remove)
             if identity is not None:
-                for folder in writable:
+                for folder, (uid, gid) in owners.items():
                     if folder.exists():
-                        await asyncio.to_thread(chown_tree, folder, os.getuid(), os.getgid())
+                        await asyncio.to_thread(chown_tree, folder, uid, gid)
                 identity.release()
 
 

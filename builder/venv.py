@@ -1,4 +1,5 @@
-"""The embedded builder: a virtualenv per set of dependency files, shared by every commit."""
+"""The embedded builder: a virtualenv per set of dependency files, shared by every commit (a
+Node project gets node_modules per lockfile instead: builder/node.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from builder.base import BuildFailed, BuildRequest, BuiltEnvironment
 from builder.commands import run_logged
 from builder.dependencies import Dependencies, environment_key, find_dependencies
 from builder.log import BuildLog
+from builder.node import NodeBuilder
+from builder.node_project import is_node_project
 from builder.sdk_install import install_sdk, sdk_fingerprint
 from builder.step_sandbox import StepSandbox
 from core.build_settings import BuildSettings
@@ -66,8 +69,13 @@ class VenvBuilder:
         self._sandbox = sandbox  # for the steps that run the workflow's code
         # what a sandboxed step needs to see to run the venv's interpreter
         self._interpreter = Path(self._python).resolve().parent.parent
+        self._node = NodeBuilder(
+            root.with_name("node-modules"), settings, self._pass_env, sandbox=sandbox
+        )
 
     async def build(self, request: BuildRequest, log: BuildLog) -> BuiltEnvironment:
+        if await asyncio.to_thread(is_node_project, request.source, request.runtime):
+            return await self._node.build(request, log)
         deps = await asyncio.to_thread(find_dependencies, request.source)
         # the workspace is part of the key: a build command may change its venv (`pip install`
         # lands there), so a venv is never shared with another tenant

@@ -22,6 +22,10 @@ class BuildSettings(BaseModel):
     build_timeout_seconds: float = Field(default=1800.0, gt=0)
     python: str | None = None  # interpreter that creates virtualenvs; None: the server's own
     base_image: str = "python:3.11-slim"
+    node_base_image: str = "node:20-bookworm-slim"  # FROM of a Node project's generated Dockerfile
+    # a PEM bundle the generated Node Dockerfile trusts for its install step (NODE_EXTRA_CA_CERTS),
+    # for builders behind a TLS-intercepting proxy; None: the base image's own CAs
+    ca_bundle: Path | None = None
     registry: str | None = None  # e.g. "127.0.0.1:5000/conveyor": where images are pushed
     # True: `<registry>/<slug>:<commit>` and `:latest`; False: one repository for every
     # workflow, `<registry>:<slug>-<commit>` (immutable tags allowed, as on ECR)

@@ -98,6 +98,7 @@ class TaskSpec:
     options: TaskOptions = field(default_factory=TaskOptions)
     parameters: tuple[TaskParameter, ...] = ()
     description: str | None = None  # the function's docstring (Conveyor's SDK)
+    language: str | None = None  # "python" | "typescript": the registering SDK's language
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class TaskInfo:
     options: TaskOptions
     parameters: tuple[TaskParameter, ...]
     description: str | None = None
+    language: str | None = None  # "python" | "typescript"; None if registered before it was kept
 
     @property
     def slug(self) -> str:
@@ -202,6 +204,7 @@ class WorkflowInfo:
     repo_url: str | None = None
     branch: str | None = None
     build_command: str = ""
+    runtime: str = "python"  # "python" | "node"
 
 
 @dataclass(frozen=True)

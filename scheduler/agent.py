@@ -20,7 +20,11 @@ from core.errors import ServiceError
 from core.settings import Settings
 from scheduler.instance_sockets import sockets_root
 from scheduler.payloads import check_input, dumps
-from scheduler.registration_payload import InvalidRegistration, parse_registration
+from scheduler.registration_payload import (
+    InvalidRegistration,
+    parse_registration,
+    worker_language,
+)
 from scheduler.runs.admission import Admitted
 from scheduler.runs.reads import RunReads
 from scheduler.runs.transitions import Transitions
@@ -481,7 +485,10 @@ class Agent:
         if registration.done.done():
             return Response(200)
         try:
-            registration.done.set_result(parse_registration(body, self._settings))
+            language = worker_language(request.user_agent)
+            registration.done.set_result(
+                parse_registration(body, self._settings, language=language)
+            )
         except InvalidRegistration as exc:
             registration.done.set_exception(exc)
         return Response(200)

@@ -59,6 +59,7 @@ def _task_row(spec: TaskSpec, version_id: str, workflow_id: str, now: datetime) 
         options=json.dumps({k: v for k, v in options.items() if v is not None}),
         parameters=json.dumps([asdict(p) for p in spec.parameters]),
         description=spec.description,
+        language=spec.language,
         created_at=now,
     )
 
@@ -76,7 +77,11 @@ def _fingerprint(source_digest: str, version: WorkflowVersion, specs: list[TaskS
         "image": version.image,
         "built_env": version.env,
         "env_vars": version.env_vars,
-        "tasks": [asdict(spec) for spec in specs],
+        # a language is left out when unknown, so fingerprints taken before it was kept still match
+        "tasks": [
+            {k: v for k, v in asdict(spec).items() if k != "language" or v is not None}
+            for spec in specs
+        ],
     }
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 

@@ -10,6 +10,10 @@ from core.domain import RetryPolicy, TaskOptions, TaskParameter, TaskSpec
 from core.settings import Settings
 
 MAX_DESCRIPTION_CHARS = 10_000
+# The backoff factor of a retry that gives none. Render documents 1.5 for its TypeScript SDK,
+# which leaves the key out when `backoffScaling` is not set; the Python SDKs always send one.
+DEFAULT_FACTORS = {"typescript": 1.5}
+FALLBACK_FACTOR = 1.0
 
 
 class InvalidRegistration(ValueError):
@@ -21,15 +25,26 @@ def _require(condition: bool, message: str) -> None:
         raise InvalidRegistration(message)
 
 
-def _retry(raw: Any, task: str) -> RetryPolicy | None:
+def worker_language(user_agent: str) -> str:
+    """The language of the SDK behind a `User-Agent` (`render-sdk-typescript/1.0.0 (node/…)`)."""
+    product = user_agent.strip().split("/", 1)[0].lower()
+    if product.endswith("-typescript") or product.endswith("-javascript"):
+        return "typescript"
+    return "python"
+
+
+def _retry(raw: Any, task: str, language: str) -> RetryPolicy | None:
     if raw is None:
         return None
     _require(isinstance(raw, dict), f"task {task!r}: retry must be an object")
+    factor = raw.get("factor")
+    if "factor" not in raw:  # JSON.stringify drops a key whose value is `undefined`
+        factor = DEFAULT_FACTORS.get(language, FALLBACK_FACTOR)
     try:
         policy = RetryPolicy(
             int(raw.get("max_retries", 0)),
             int(raw.get("wait_duration_ms", 0)),
-            float(raw.get("factor", 1.0)),
+            float(factor),
         )
     except (TypeError, ValueError):
         raise InvalidRegistration(f"task {task!r}: retry values must be numbers") from None
@@ -39,7 +54,7 @@ def _retry(raw: Any, task: str) -> RetryPolicy | None:
     return policy
 
 
-def _options(raw: Any, task: str, settings: Settings) -> TaskOptions:
+def _options(raw: Any, task: str, settings: Settings, language: str) -> TaskOptions:
     raw = raw or {}
     _require(isinstance(raw, dict), f"task {task!r}: options must be an object")
     timeout = raw.get("timeout_seconds")
@@ -66,7 +81,7 @@ def _options(raw: Any, task: str, settings: Settings) -> TaskOptions:
         "(5 fields, or 6 with seconds last)",
     )
     return TaskOptions(
-        retry=_retry(raw.get("retry"), task),
+        retry=_retry(raw.get("retry"), task, language),
         timeout_seconds=timeout,
         plan=plan,
         schedule=schedule,
@@ -107,7 +122,10 @@ def _description(raw: Any, task: str) -> str | None:
     return text or None
 
 
-def parse_registration(body: Any, settings: Settings) -> list[TaskSpec]:
+def parse_registration(
+    body: Any, settings: Settings, *, language: str = "python"
+) -> list[TaskSpec]:
+    """The tasks a worker registered; `language` is its SDK's (see `worker_language`)."""
     _require(
         isinstance(body, dict) and isinstance(body.get("tasks"), list), "expected {tasks: [...]}"
     )
@@ -121,9 +139,10 @@ def parse_registration(body: Any, settings: Settings) -> list[TaskSpec]:
         seen.add(name)
         spec = TaskSpec(
             name=name,
-            options=_options(raw.get("options"), name, settings),
+            options=_options(raw.get("options"), name, settings, language),
             parameters=_parameters(raw.get("parameters"), name),
             description=_description(raw.get("description"), name),
+            language=language,
         )
         required = [p.name for p in spec.parameters if not p.has_default]
         _require(

@@ -1,7 +1,7 @@
 """The relay envelope: one instance request or answer as JSON, between sidecar and control plane.
 
 The sidecar sends `POST /internal/v1/instances/{attempt_id}` with
-`{"method", "path", "query": {name: [values]}, "body_b64"}` and gets back 200
+`{"method", "path", "query": {name: [values]}, "body_b64", "user_agent"?}` and gets back 200
 `{"status", "body_b64"}` carrying the agent's answer. Any other status is the relay's own
 (`{"message", "code"}`), never the agent's, so the sidecar can tell the two apart.
 """
@@ -17,6 +17,8 @@ from scheduler.uds_http import Request, Response
 RELAY_PATH = "/internal/v1/instances/{attempt_id}"
 METHODS = frozenset({"GET", "POST"})
 _REQUEST_KEYS = frozenset({"method", "path", "query", "body_b64"})
+# a sidecar older than the key sends none: its workers count as Python ones
+_OPTIONAL_REQUEST_KEYS = frozenset({"user_agent"})
 _RESPONSE_KEYS = frozenset({"status", "body_b64"})
 
 
@@ -34,13 +36,22 @@ def encode_request(request: Request) -> dict[str, Any]:
         "path": request.path,
         "query": request.query,
         "body_b64": base64.b64encode(request.body).decode(),
+        "user_agent": request.user_agent,
     }
 
 
 def decode_request(envelope: Any) -> Request:
-    if not isinstance(envelope, dict) or set(envelope) != _REQUEST_KEYS:
-        raise BadEnvelope(f"expected an object with exactly {sorted(_REQUEST_KEYS)}")
+    if not isinstance(envelope, dict) or not (
+        _REQUEST_KEYS <= set(envelope) <= _REQUEST_KEYS | _OPTIONAL_REQUEST_KEYS
+    ):
+        raise BadEnvelope(
+            f"expected an object with {sorted(_REQUEST_KEYS)} and optionally "
+            f"{sorted(_OPTIONAL_REQUEST_KEYS)}"
+        )
     method, path, query = envelope["method"], envelope["path"], envelope["query"]
+    user_agent = envelope.get("user_agent", "")
+    if not isinstance(user_agent, str):
+        raise BadEnvelope("user_agent must be a string")
     if method not in METHODS:
         raise BadEnvelope(f"method must be one of {sorted(METHODS)}")
     if not isinstance(path, str) or not path.startswith("/"):
@@ -50,7 +61,7 @@ def decode_request(envelope: Any) -> Request:
         for k, v in query.items()
     ):
         raise BadEnvelope("query must map names to lists of strings")
-    return Request(method, path, query, _unb64(envelope["body_b64"]))
+    return Request(method, path, query, _unb64(envelope["body_b64"]), user_agent=user_agent)
 
 
 def encode_response(response: Response) -> dict[str, Any]:

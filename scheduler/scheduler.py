@@ -34,7 +34,7 @@ from scheduler.runs.reads import RunReads
 from scheduler.runs.transitions import Transitions
 from scheduler.runs.writes import Admitter
 from scheduler.schedules import next_fire
-from scheduler.tracebacks import last_traceback
+from scheduler.tracebacks import explain_sdk_lines, last_traceback
 
 logger = logging.getLogger(__name__)
 
@@ -299,14 +299,17 @@ class Scheduler:
     ) -> None:
         admitted = live.admitted
         try:
+            trace: str | None = None
+            if not live.reported.is_set():
+                # no result: what it printed says why (read before a remote store takes the file)
+                log_path = self._blobs.staging_path(admitted.log_key)
+                trace = await asyncio.to_thread(last_traceback, log_path)
+                await asyncio.to_thread(explain_sdk_lines, log_path)
             # the instance is gone: a store that stages remotely (S3) uploads the log now
             await self._blobs.commit_staged(admitted.log_key)
             if live.reported.is_set():  # its result freed its slot: only its metering is left
                 self._transitions.meter(admitted, exit_code)
                 return
-            # no result: what it printed says why
-            log_path = self._blobs.staging_path(admitted.log_key)
-            trace = await asyncio.to_thread(last_traceback, log_path)
             for attempt in range(_END_TRIES):
                 try:
                     await self._transitions.end(

@@ -32,6 +32,7 @@ class Request:
     query: dict[str, list[str]]
     body: bytes
     peer_pid: int | None = None  # the connecting process, as the kernel names it (SO_PEERCRED)
+    user_agent: str = ""  # who sent it: the SDKs name themselves and their language here
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
@@ -59,6 +60,7 @@ async def _read_request(
 ) -> Request | None:
     target = ""
     method = ""
+    user_agent = ""
     body = bytearray()
     while True:
         event = connection.next_event()
@@ -71,13 +73,18 @@ async def _read_request(
         if isinstance(event, h11.Request):
             method = event.method.decode()
             target = event.target.decode()
+            for name, value in event.headers:
+                if name == b"user-agent":
+                    user_agent = value.decode(errors="replace")
         elif isinstance(event, h11.Data):
             body.extend(event.data)
             if len(body) > max_body:
                 raise _TooLarge
         elif isinstance(event, h11.EndOfMessage):
             parts = urlsplit(target)
-            return Request(method, parts.path, parse_qs(parts.query), bytes(body))
+            return Request(
+                method, parts.path, parse_qs(parts.query), bytes(body), user_agent=user_agent
+            )
         elif isinstance(event, h11.ConnectionClosed):
             return None
 

@@ -135,6 +135,11 @@ class Task(Shape):
     options: TaskOptions
     parameters: list[TaskParameter]
     description: str | None = Field(default=None, description="the task function's docstring")
+    language: Literal["python", "typescript"] | None = Field(
+        default=None,
+        description="the language of the SDK that registered it (from its User-Agent); a "
+        "TypeScript task takes its input as a JSON array only",
+    )
 
 
 class TaskWithCursor(Shape):
@@ -145,7 +150,7 @@ class TaskWithCursor(Shape):
 class BuildConfig(Shape):
     build_command: str
     repo: str
-    runtime: Literal["python"]
+    runtime: Literal["python", "node"]
     branch: str
     root_dir: str
 

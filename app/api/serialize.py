@@ -143,6 +143,7 @@ def task(info: TaskInfo) -> Obj:
         "parameters": [task_parameter(p) for p in info.parameters],
     }
     _put(out, "description", info.description)
+    _put(out, "language", info.language)
     return out
 
 
@@ -160,7 +161,7 @@ def workflow(info: WorkflowInfo, workspace_id: str) -> Obj:
         "buildConfig": {
             "buildCommand": info.build_command,
             "repo": info.repo_url or "",
-            "runtime": "python",
+            "runtime": info.runtime,
             "branch": info.branch or "",
             "rootDir": info.root_dir,
         },

@@ -43,7 +43,7 @@ _FIELDS: Obj = {
     "buildCommand": TEXT,
     "startCommand": text(pattern=NOT_BLANK),
     "runCommand": text(pattern=NOT_BLANK),
-    "runtime": {"enum": ["python"]},
+    "runtime": {"enum": ["python", "node"]},
     "envVars": {
         "description": "`{NAME: value}` or Render's `[{key, value}]`; null removes (PATCH)",
         "oneOf": [

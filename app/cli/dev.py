@@ -38,13 +38,13 @@ from app.cli.errors import CliError
 from app.cli.main import DEFAULT_URL
 from app.server import create_app
 from builder.base import BuildFailed
+from builder.catalog import DEFAULT_START_COMMAND
+from builder.node_project import is_node_project
 from core.domain import VersionInfo, VersionStatus
 from core.errors import ServiceError
 from core.settings import Settings
 from scheduler.registration import slugify
 from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
-
-DEFAULT_START_COMMAND = "conveyor-worker main:app"
 
 
 class DevServer(uvicorn.Server):
@@ -234,6 +234,8 @@ async def _example_command(runtime: Runtime, slug: str, url: str) -> str:
     # a task that needs arguments shows how to pass them; prefer one that fans out
     task = next((t for t in tasks if len(t.parameters) > 1), tasks[0])
     required = [f"<{p.name}>" for p in task.parameters if not p.has_default]
+    if task.language == "typescript" and not task.parameters:
+        required = ["<arguments…>"]  # Render's TypeScript SDK registers no parameters
     return " ".join([conveyor, "run", task.slug, *required, "--wait"])
 
 
@@ -251,10 +253,11 @@ def cli_path() -> str:
 
 
 async def _register(runtime: Runtime, workflow: DevWorkflow) -> VersionInfo:
-    click.echo(
-        f"Registering {workflow.path} as '{workflow.slug}' with `{workflow.start_command}` …",
-        err=True,
-    )
+    how = f"`{workflow.start_command}`"
+    node = await asyncio.to_thread(is_node_project, workflow.path, "python")
+    if node and workflow.start_command == DEFAULT_START_COMMAND:
+        how = "the start script of its package.json"
+    click.echo(f"Registering {workflow.path} as '{workflow.slug}' with {how} …", err=True)
     if workflow.env_vars is not None:
         names = ", ".join(sorted(workflow.env_vars)) or "(none)"
         click.echo(f"Workflow variables: {names}", err=True)

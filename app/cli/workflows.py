@@ -26,7 +26,8 @@ class WorkflowsClient(ApiClient):
         return [item["workflow"] for item in self._json("GET", "/v1/workflows")]
 
     def deploy(self, workflow: str, commit: str | None) -> Obj:
-        body = {"commitId": commit} if commit else None
+        # always a JSON body: a bodiless POST has no Content-Type, which the server refuses (415)
+        body: Obj = {"commitId": commit} if commit else {}
         build: Obj = self._json("POST", f"/v1/workflows/{workflow}/deploy", json=body)
         return build
 

@@ -1,8 +1,10 @@
-"""Python tracebacks as people read them: the exception, then the frames of their own code, with
+"""Tracebacks as people read them: the exception, then the frames of their own code, with
 the frames of the SDK, libraries and the standard library folded away.
 
-A frame is "library" when its file lives in `site-packages`/`dist-packages`, in the standard
-library (`lib/pythonX.Y/`, `<frozen …>`), or in Conveyor's own SDK (`sdk/conveyor/`); every other
+Python: a frame is "library" when its file lives in `site-packages`/`dist-packages`, in the
+standard library (`lib/pythonX.Y/`, `<frozen …>`), or in Conveyor's own SDK (`sdk/conveyor/`).
+JavaScript stacks (`Error: boom` then `    at f (/app/dist/main.js:3:9)`, most recent call
+first): when it lives in `node_modules/<package>` or is Node's own (`node:internal/…`). Every other
 frame is the user's.
 """
 
@@ -16,6 +18,8 @@ _FRAME = re.compile(r'^\s*File "(?P<path>[^"]*)", line (?P<line>\d+)(?:, in (?P<
 _PACKAGES = re.compile(r"/(?:site|dist)-packages/(?P<name>[^/]+)")
 _STDLIB = re.compile(r"/lib/python3\.\d+/(?P<name>[^/]+)")
 _OWN_SDK = re.compile(r"/sdk/(?P<name>conveyor)/")
+_JS_FRAME = re.compile(r"^\s+at (?:async )?(?:.*? \()?(?P<path>[^()\s]+?):\d+:\d+\)?( \{)?$")
+_NODE_MODULES = re.compile(r"/node_modules/(?P<name>@[^/]+/[^/]+|[^/]+)/")
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class Traceback:
     text: str  # as it was captured
     exception: str  # the final `Type: message` line(s)
     frames: tuple[Frame, ...]  # of every exception in the chain, in printed order
+    most_recent_first: bool = False  # a JavaScript stack's order
 
     @property
     def user_frames(self) -> tuple[Frame, ...]:
@@ -57,10 +62,33 @@ def library_of(path: str) -> str | None:
     return None
 
 
+def _javascript_library(path: str) -> str | None:
+    if path.startswith("node:"):
+        return "node"
+    found = _NODE_MODULES.search(path.replace("\\", "/"))
+    return found.group("name") if found else None
+
+
+def _parse_javascript(text: str) -> Traceback | None:
+    lines = text.splitlines()
+    frames = [
+        Frame(line.strip(), "", _javascript_library(found.group("path")))
+        for line in lines
+        if (found := _JS_FRAME.match(line))
+    ]
+    if not frames or _JS_FRAME.match(lines[0]):
+        return None
+    first_frame = next(i for i, line in enumerate(lines) if _JS_FRAME.match(line))
+    exception = "\n".join(lines[:first_frame]).strip()
+    return Traceback(text, exception, tuple(frames), most_recent_first=True)
+
+
 def parse(text: str | None) -> Traceback | None:
     """The traceback in `text`, or None when there is no frame to show."""
-    if not text or _START not in text:
+    if not text:
         return None
+    if _START not in text:
+        return _parse_javascript(text)
     lines = text.splitlines()
     frames: list[Frame] = []
     index = 0

@@ -198,6 +198,8 @@ class Task(Base):
     options: Mapped[str] = mapped_column(Text)  # JSON
     parameters: Mapped[str] = mapped_column(Text)  # JSON
     description: Mapped[str | None] = mapped_column(Text, nullable=True)  # the docstring
+    # "python" or "typescript": the SDK that registered it (its User-Agent); None before 0010
+    language: Mapped[str | None] = mapped_column(String(20), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

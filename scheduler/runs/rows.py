@@ -136,6 +136,7 @@ def task_info(row: AnyRow | Task, workflow_slug: str) -> TaskInfo:
             for p in json.loads(row.parameters)
         ),
         description=row.description,
+        language=row.language,
     )
 
 
@@ -151,4 +152,5 @@ def workflow_info(row: Any) -> WorkflowInfo:
         repo_url=row.repo_url,
         branch=row.branch,
         build_command=row.build_command or "",
+        runtime=row.runtime or "python",
     )

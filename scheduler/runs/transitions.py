@@ -24,7 +24,6 @@ from typing import Any
 from sqlalchemy import BindParameter, Connection, String, bindparam, case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from conveyor._input_check import input_problem
 from core.blobs.base import run_input_key, run_output_key
 from core.domain import (
     AttemptOutcome,
@@ -63,6 +62,7 @@ from scheduler.runs.values import (
     new_run_info,
     retry_delay,
     root_run_values,
+    run_input_problem,
     utcnow,
 )
 from scheduler.runs.writes import Changes, Writer
@@ -241,7 +241,7 @@ class Transitions:
 
         def create(conn: Connection, changes: Changes) -> tuple[dict[str, Any], Admitted | None]:
             task = resolve_task(workspace_id, task_ref, conn)
-            if check_input and (problem := input_problem(task.parameters, input)):
+            if check_input and (problem := run_input_problem(task, input)):
                 raise InvalidRequest(f"task {task.slug!r} cannot take this input: {problem}")
             values = root_run_values(run_id, workspace_id, task, inline, key, idempotency, utcnow())
             conn.execute(_INSERT_RUN, values)

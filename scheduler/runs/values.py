@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
+from conveyor._input_check import input_problem
 from core.blobs.base import attempt_log_key
 from core.domain import AttemptOutcome, AttemptState, RetryPolicy, RunInfo, RunStatus, TaskInfo
 from core.ids import new_id
@@ -23,6 +24,20 @@ RETRYABLE = frozenset(
 )
 # outcomes the worker reports itself, after which it exits: its slot is free at once
 SELF_REPORTED = frozenset({AttemptOutcome.OK, AttemptOutcome.ERROR})
+
+
+def run_input_problem(task: TaskInfo, payload: Any) -> str | None:
+    """Why `payload` cannot start `task`, judged before a run exists; None when it can.
+
+    Render's TypeScript SDK spreads the input into the function's arguments (`f(ctx, ...input)`),
+    so an object cannot reach a TypeScript task: every attempt would fail with a TypeError.
+    """
+    if task.language == "typescript" and isinstance(payload, dict):
+        return (
+            "a TypeScript task takes its arguments by position: send a JSON array of them "
+            "in order, not an object"
+        )
+    return input_problem(task.parameters, payload)
 
 
 def utcnow() -> datetime:

@@ -83,7 +83,7 @@ class SandboxPolicy:
     ) -> View:
         """The view of a version's instances: its folder and dependencies read-only (those
         of `writable` read-write), the operator's mounts, `shared` folders at their paths."""
-        binds = [Bind(str(cwd))]
+        binds = [Bind(str(cwd)), *_linked_from(cwd)]
         binds.extend(Bind(str(path), "", True) for path in writable)
         binds.extend(Bind(str(path)) for path in readable)
         if virtual_env := env.get("VIRTUAL_ENV"):
@@ -113,6 +113,22 @@ class SandboxPolicy:
             "network": self.settings.network,
             "join_fds": join_fds,
         }
+
+
+def _linked_from(folder: Path) -> list[Bind]:
+    """What the folder's own top-level symlinks point to outside it (a Node project's shared
+    node_modules), read-only."""
+    found = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    for entry in entries:
+        if entry.is_symlink():
+            target = Path(entry.path).resolve()
+            if target.exists() and not target.is_relative_to(folder.resolve()):
+                found.append(Bind(str(target)))
+    return found
 
 
 def launcher_argv(view: View, cwd: Path, join_fds: Iterable[int], command: list[str]) -> list[str]:

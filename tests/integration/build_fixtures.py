@@ -62,11 +62,14 @@ class GitRemote:
     def full_name(self) -> str:
         return f"{self.owner}/{self.name}"
 
-    def commit(self, files: dict[str, str], message: str) -> str:
+    def commit(self, files: dict[str, str] | dict[str, bytes], message: str) -> str:
         for relative, content in files.items():
             path = self.work / relative
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(content)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content)
         git(self.work, "add", "-A")
         git(self.work, "commit", "-q", "-m", message)
         git(self.work, "push", "-q", "origin", "HEAD:main")

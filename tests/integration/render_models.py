@@ -45,7 +45,7 @@ EXTRAS: dict[str, set[str]] = {
         "exitCode",
         "waitingReason",
     },
-    "Task": {"slug", "options", "parameters", "description"},
+    "Task": {"slug", "options", "parameters", "description", "language"},
     "Workflow": {"rootDir", "activeVersionId", "branch", "envVarKeys"},
     "WorkflowVersion": {"tasks", "message"},
 }

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.cli.main import main
 from core.db.models import Build, WorkflowVersion
 from scheduler.runtime import Runtime
 from tests.integration.build_fixtures import (
@@ -173,3 +174,17 @@ def test_a_build_left_by_a_dead_process_fails_when_the_next_one_starts(
         statuses = {v["workflowVersion"]["id"]: v["workflowVersion"]["status"] for v in versions}
         assert statuses[first["workflowVersionId"]] == "build_failed"
         assert statuses[second["workflowVersionId"]] == "ready"
+
+
+@pytest.mark.slow
+def test_cli_deploy_without_a_commit_builds_the_branch_head(
+    client: httpx.Client, remote: GitRemote, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workflow = client.post("/v1/workflows", json={"name": "clidep", "repo": remote.url}).json()
+    url = str(client.base_url).rstrip("/")
+    with pytest.raises(SystemExit) as exited:
+        main(["--url", url, "workflows", "deploy", workflow["slug"], "--wait"])
+    out, err = capsys.readouterr()
+    assert exited.value.code == 0, err
+    build = client.get(f"/v1/builds/{out.splitlines()[0]}").json()
+    assert (build["commitId"], build["status"]) == (remote.shas[0], "succeeded")

@@ -80,7 +80,7 @@ def test_malformed_secrets_keys_are_a_settings_error(value: str) -> None:
         (WorkflowChanges(slug="Bad Slug"), "slug"),
         (WorkflowChanges(repo_url="github.com/octo/hello"), "not a git URL"),
         (WorkflowChanges(repo_url="https://example.com/"), "owner/repository"),
-        (WorkflowChanges(runtime="node"), "runtime"),
+        (WorkflowChanges(runtime="ruby"), "runtime must be one of python, node"),
         (WorkflowChanges(root_dir="../escape"), "rootDir"),
         (WorkflowChanges(env_vars={"RENDER_SDK_MODE": "run"}), "reserved"),
         (WorkflowChanges(env_vars={"1BAD": "x"}), "not a variable name"),

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from app.cli.main import main
 from scheduler.relay import Relay, RelayConfig, RelayTimeouts
-from scheduler.relay_wire import decode_request, encode_response
+from scheduler.relay_wire import BadEnvelope, decode_request, encode_request, encode_response
 from scheduler.uds_http import Request, Response
 
 pytestmark = pytest.mark.anyio
@@ -88,3 +88,16 @@ def test_agent_command_needs_the_allocation(
     with pytest.raises(SystemExit):
         main(["agent", "--socket", str(tmp_path / "s"), "--payload", str(payload)])
     assert "dispatch payload must be an object" in capsys.readouterr().err
+
+
+def test_the_envelope_carries_the_user_agent_and_older_sidecars_send_none() -> None:
+    sent = Request("POST", "/register-tasks", {}, b"{}", user_agent="render-sdk-typescript/1.0.0")
+    envelope = encode_request(sent)
+    assert envelope["user_agent"] == "render-sdk-typescript/1.0.0"
+    assert decode_request(envelope) == sent
+    del envelope["user_agent"]
+    assert decode_request(envelope).user_agent == ""
+    with pytest.raises(BadEnvelope, match="user_agent must be a string"):
+        decode_request({**envelope, "user_agent": 3})
+    with pytest.raises(BadEnvelope, match="optionally"):
+        decode_request({**envelope, "extra": 1})

@@ -69,3 +69,26 @@ def test_library_of(path: str, library: str | None) -> None:
 )
 def test_text_without_frames_is_not_a_traceback(text: str | None) -> None:
     assert parse(text) is None
+
+
+JS_STACK = """Error: boom: x
+    at Object.func (/srv/app/dist/main.js:12:11)
+    at TaskExecutor.executeTask (/srv/app/node_modules/@renderinc/sdk/dist/executor.js:33:45)
+    at async /srv/app/node_modules/left-pad/index.js:2:1
+    at process.processTicksAndRejections (node:internal/process/task_queues:95:5)"""
+
+
+def test_a_javascript_stack_has_its_users_frames_first() -> None:
+    stack = parse(JS_STACK)
+    assert stack is not None and stack.most_recent_first
+    assert stack.exception == "Error: boom: x"
+    assert [f.location for f in stack.user_frames] == [
+        "at Object.func (/srv/app/dist/main.js:12:11)"
+    ]
+    assert [f.library for f in stack.library_frames] == ["@renderinc/sdk", "left-pad", "node"]
+    assert stack.libraries == ["@renderinc/sdk", "left-pad", "node"]
+
+
+@pytest.mark.parametrize("text", ["    at f (/a.js:1:1)", "Error: no frames", "at the end"])
+def test_javascript_text_without_a_message_and_frames_is_not_a_stack(text: str) -> None:
+    assert parse(text) is None
