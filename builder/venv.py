@@ -40,6 +40,20 @@ def venv_env(venv: Path) -> dict[str, str]:
     return {"PATH": path, "VIRTUAL_ENV": str(venv)}
 
 
+def pip_local_paths(env: Mapping[str, str]) -> list[Path]:
+    """Local folders and files pip's own settings name (`PIP_FIND_LINKS=/opt/wheels`, a
+    `file://` index, a CA bundle): the operator's, so a sandboxed install sees them."""
+    found = []
+    for name, value in env.items():
+        if not name.startswith(_PIP_PREFIXES):
+            continue
+        for word in value.split():
+            path = Path(word.removeprefix("file://"))
+            if path.is_absolute() and path.exists():
+                found.append(path)
+    return found
+
+
 def build_environment(
     env_vars: Mapping[str, str], venv: Path, pass_env: Iterable[str]
 ) -> dict[str, str]:
@@ -107,7 +121,7 @@ class VenvBuilder:
                 what="the build command",
                 sandbox=self._sandbox,
                 writable=[request.source, venv],
-                readable=[self._interpreter],
+                readable=[self._interpreter, *pip_local_paths(os.environ)],
             )
         else:
             log.progress("no build command")
@@ -147,7 +161,7 @@ class VenvBuilder:
                     what="installing dependencies",
                     sandbox=self._sandbox,
                     writable=[staging],
-                    readable=[self._interpreter, request.source],
+                    readable=[self._interpreter, request.source, *pip_local_paths(os.environ)],
                 )
             await asyncio.to_thread(self._finish, staging, venv, deps)
         finally:

@@ -171,7 +171,14 @@ def _source_filter(path: Path, data_dir: Path) -> _SourceFilter:
 
 async def _reregister_on_change(runtime: Runtime, workflow: DevWorkflow) -> None:
     accept = _source_filter(workflow.path, runtime.settings.data_dir)
+    data_dir = runtime.settings.data_dir
+    registered = await asyncio.to_thread(source_digest, workflow.path, data_dir)
     async for changes in awatch(workflow.path, watch_filter=accept):
+        # a change of owner or mode (a sandboxed build hands the folder back) is no edit
+        digest = await asyncio.to_thread(source_digest, workflow.path, data_dir)
+        if digest == registered:
+            continue
+        registered = digest
         names = sorted({Path(p).name for _, p in changes})
         click.echo(f"Changed: {', '.join(names[:5])} — registering again …", err=True)
         since = datetime.now(UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,10 @@ def test_dev_uses_a_virtualenv_and_reregisters_on_change(tmp_path: Path) -> None
     (folder / "requirements.txt").write_text(f"{wheel}\n")
     (folder / "main.py").write_text("GREETING = 'hello'\n" + MAIN)
     data = tmp_path / "data"
+    # a wheelhouse the operator shows to build steps, as a local package index would be
+    mounts = json.dumps([f"{wheel.parent}:{wheel.parent}:ro"])
     with (
-        dev_server(folder, data, name="proj") as server,
+        dev_server(folder, data, name="proj", env={"CONVEYOR_SANDBOX__MOUNTS": mounts}) as server,
         httpx.Client(base_url=server.url, timeout=90) as client,
     ):
         first = run(client, "proj/hello")

@@ -3,7 +3,6 @@ builder: no Dockerfile, no build command, no start command (its package.json's s
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +33,8 @@ FINISHED = ("succeeded", "failed", "canceled")
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[BuildServer, GitRemote]]:
+def server(tmp_path: Path, scratch: Path) -> Iterator[tuple[BuildServer, GitRemote]]:
+    """The server, with the scratch folder mounted into every task (`scratch` sets it)."""
     key = new_private_key_pem()
     with fake_github(APP_ID, key) as github:
         github.installations[INSTALLATION_ID] = {"octo/hello"}
@@ -72,7 +72,7 @@ def _seconds(start: str, end: str) -> float:
 
 
 def test_a_node_repository_deploys_by_push_and_runs(
-    server: tuple[BuildServer, GitRemote], tmp_path: Path
+    server: tuple[BuildServer, GitRemote], scratch: Path
 ) -> None:
     engine, remote = server
     with engine.client() as client:
@@ -115,7 +115,7 @@ def test_a_node_repository_deploys_by_push_and_runs(
         assert page.status_code == 200 and "Error: boom: x" in page.text
         assert "dist/main.js" in page.text
 
-        flaky = _run(client, "hello/flaky", [str(tmp_path / "marker"), 4])
+        flaky = _run(client, "hello/flaky", [str(scratch / "marker"), 4])
         assert flaky["status"] == "succeeded" and flaky["results"] == [3]
         attempts = flaky["attempts"]
         gaps = [
@@ -127,9 +127,7 @@ def test_a_node_repository_deploys_by_push_and_runs(
 
         # a commit that keeps the lockfile installs nothing
         remote.commit({"src/extra.ts": "export const answer = 42;\n"}, "more code")
-        started = time.monotonic()
         second = _push(client, remote, remote.shas[0])
         log2 = client.get(f"/v1/builds/{second['id']}/logs").text
         assert "reusing node_modules" in log2 and "npm ci" not in log2, log2
-        assert time.monotonic() - started < _seconds(build["startedAt"], build["finishedAt"])
         assert _run(client, "hello/square", [9])["results"] == [81]

@@ -65,6 +65,7 @@ ETC_ENTRIES = (
     "os-release",
     "debian_version",
     "login.defs",
+    "pip.conf",
 )
 SDK_PACKAGES = ("conveyor", "render", "render_sdk")
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
@@ -179,7 +180,9 @@ def plan_binds(view: View) -> list[Bind]:
         if source == "/" or not os.path.exists(source):
             continue
         target = bind.target or source
-        wanted[target] = Bind(source, target, bind.writable)
+        # shown twice (a folder to build, also the environment's VIRTUAL_ENV): writable wins
+        writable = bind.writable or (target in wanted and wanted[target].writable)
+        wanted[target] = Bind(source, target, writable)
     if view.python_paths:
         for path in _python_paths():
             wanted.setdefault(path, Bind(path, path))

@@ -196,3 +196,14 @@ def test_a_policy_view_shows_the_code_its_environment_and_the_operator_s_mounts(
     assert view.tmp_bytes == 67_108_864
     assert (view.uid, view.gid, view.network) == (None, None, True)
     assert View.from_json(view.to_json()) == view
+
+
+def test_a_folder_shown_both_writable_and_read_only_is_writable(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    for binds in (
+        (Bind(str(venv), "", True), Bind(str(venv))),
+        (Bind(str(venv)), Bind(str(venv), "", True)),
+    ):
+        view = View(binds=binds, python_paths=False)
+        assert plan_binds(view) == [Bind(str(venv), str(venv), True)]
