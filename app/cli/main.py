@@ -26,6 +26,7 @@ COMMANDS = {
     "server": "app.cli.serve:server_command",
     "scheduler": "app.cli.serve:scheduler_command",
     "builder": "app.cli.builder:builder_command",
+    "migrate": "app.cli.migrate:migrate_command",
 }
 
 
