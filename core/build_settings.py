@@ -108,9 +108,8 @@ class GitHubSettings(BaseModel):
     # is under it, and installation tokens are sent to this host only
     web_url: str = "https://github.com"
     check_run_name: str = "Conveyor"
-    app_slug: str | None = (
-        None  # the App's name in its URL: <web_url>/apps/<slug>/installations/new
-    )
+    # the App's name in its URL, for its install link: <web_url>/apps/<slug>/installations/new
+    app_slug: str | None = None
     setup_state_seconds: int = Field(default=3600, gt=0)  # how long an install link stays good
     max_webhook_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
 
