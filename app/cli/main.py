@@ -27,6 +27,7 @@ COMMANDS = {
     "scheduler": "app.cli.serve:scheduler_command",
     "builder": "app.cli.builder:builder_command",
     "migrate": "app.cli.migrate:migrate_command",
+    "github": "app.cli.github:github_group",
 }
 
 

@@ -4,6 +4,7 @@ workspaces own each installation (only their workflows build on its pushes)."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,8 @@ from core.db.models import (
     Workspace,
 )
 from core.errors import Conflict, NotFound
+
+logger = logging.getLogger(__name__)
 
 
 async def record_installation(
@@ -177,8 +180,12 @@ class WorkspaceInstallations:
         if not owned:
             return None
         if self._github is not None:
-            found = await self._github.repository_installation(full_name)
-            return found if found in {c.installation_id for c in owned} else None
+            try:
+                found = await self._github.repository_installation(full_name)
+            except Exception:  # GitHub unreachable: what its webhooks told us will do
+                logger.exception("asking GitHub which installation reads %s failed", full_name)
+            else:
+                return found if found in {c.installation_id for c in owned} else None
         for connection in owned:
             if full_name.lower() in connection.repositories:
                 return connection.installation_id
