@@ -84,6 +84,10 @@ def address_kind(address: str) -> str | None:
     return None if ip.is_global else "non-public"
 
 
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
 def _is_ip_literal(host: str) -> bool:
     try:
         ipaddress.ip_address(host.split("%", 1)[0])
@@ -145,7 +149,7 @@ class RepoPolicy:
             raise RepositoryRefused(
                 "ip-address",
                 f"repo {url!r}: the host must be a name, not an IP address "
-                f"({where.host} is a {kind} address)",
+                f"({where.host} is {_a(kind)} address)",
             )
         allowed = self.allowed_hosts()
         if where.host not in allowed:
@@ -172,7 +176,7 @@ class RepoPolicy:
             if kind is not None:
                 raise RepositoryRefused(
                     "resolves-to",
-                    f"repo {url!r}: {where.host} resolves to {address}, a {kind} address",
+                    f"repo {url!r}: {where.host} resolves to {address}, {_a(kind)} address",
                 )
         return addresses
 

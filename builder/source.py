@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,15 +12,24 @@ from builder.commands import run_logged
 from builder.log import BuildLog
 from core.build_settings import BuildSettings
 
+TOKEN_VARIABLE = "GIT_INSTALLATION_TOKEN"
+# run by git's shell with the operation as $1: answers `get` only, from the environment
+CREDENTIAL_HELPER = (
+    '!f() { test "$1" = get || exit 0; echo username=x-access-token; '
+    f'echo "password=${TOKEN_VARIABLE}"; }}; f'
+)
+
 
 @dataclass(frozen=True)
 class GitAccess:
     """How git may reach one repository.
 
-    The installation token goes in a header scoped to the configured GitHub URL
-    (`http.<github_url>/.extraHeader`): git sends it only to requests under that URL, and curl
-    drops a custom `Authorization` when a redirect leaves the host, so another host never sees it.
-    It travels in git's environment-config, never in argv, the URL or .git/config.
+    The installation token is given by a credential helper scoped to the configured GitHub URL
+    (`credential.<github_url>.helper`), read from git's environment: git asks for it only when
+    that host challenges, and after a redirect to another host it matches the helpers against the
+    new host, where this one does not apply. (A header, even one scoped with
+    `http.<url>.extraHeader`, is sent after a redirect too.) The token is never in argv, the
+    URL, .git/config, nor any credential store: global and system git configs are not read.
     """
 
     github_url: str
@@ -36,13 +44,13 @@ def git_env(access: GitAccess) -> dict[str, str]:
         "HOME": os.environ.get("HOME", "/"),
         "GIT_TERMINAL_PROMPT": "0",
         "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,  # no user helper may store the token
         "GIT_ALLOW_PROTOCOL": ":".join(access.protocols),
     }
     config: list[tuple[str, str]] = []
     if access.token:
-        basic = base64.b64encode(f"x-access-token:{access.token}".encode()).decode()
-        scope = access.github_url.rstrip("/") + "/"
-        config.append((f"http.{scope}.extraHeader", f"Authorization: Basic {basic}"))
+        env[TOKEN_VARIABLE] = access.token
+        config.append((f"credential.{access.github_url.rstrip('/')}.helper", CREDENTIAL_HELPER))
     config.extend(("http.curloptResolve", pin) for pin in access.pins)
     if config:
         env["GIT_CONFIG_COUNT"] = str(len(config))

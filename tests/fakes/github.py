@@ -22,7 +22,7 @@ where GitHub is (docs.github.com/rest/apps/apps, /rest/checks/runs):
   private, so a request needs `Authorization: Basic x-access-token:<installation token>` (401
   with `WWW-Authenticate: Basic` without one, or with a token not issued here or expired; 404
   "Repository not found." when the token's installation cannot see the repository). A repository
-  in `redirects` answers 301 to its new URL, as GitHub does for a renamed one.
+  in `redirects` answers 301 to its new URL once authenticated, as GitHub does for a renamed one.
 
 Every accepted call is recorded, so tests assert on what GitHub would have seen; every token a
 git request carried is written in `ledger` with the host it was sent to.
@@ -111,6 +111,7 @@ class FakeGitHub:
         self.installation_created: dict[int, datetime] = {}
         self.repos: dict[str, Path] = {}  # "owner/repo" → its bare repository, served over git
         self.redirects: dict[str, str] = {}  # "owner/repo" → the URL it moved to
+        self.redirected: list[str] = []  # the Location of every 301 answered
         self.ledger = TokenLedger()
         # while set, a request to create a check run hangs (then answers 503, creating nothing):
         # a caller stuck there can be killed mid-request
@@ -252,16 +253,19 @@ class FakeGitHub:
         full_name = f"{owner}/{repo.removesuffix('.git')}".lower()
         token = self.ledger.record(request)
         service = request.url.path.split("/", 3)[3]  # "info/refs" or "git-upload-pack"
-        if full_name in self.redirects:
-            query = f"?{request.url.query}" if request.url.query else ""
-            moved = f"{self.redirects[full_name].rstrip('/')}/{service}{query}"
-            return Response(status_code=301, headers={"Location": moved})
         challenge = {"WWW-Authenticate": 'Basic realm="GitHub"'}
         issued = self.tokens.get(token or "")
         if issued is None or issued[1] <= datetime.now(UTC):
             return Response(b"Invalid username or token.\n", 401, challenge)
+        if full_name not in self.installations.get(issued[0], set()):
+            return Response(b"Repository not found.\n", 404)
+        if full_name in self.redirects:  # only to whoever may see it: it is private
+            query = f"?{request.url.query}" if request.url.query else ""
+            moved = f"{self.redirects[full_name].rstrip('/')}/{service}{query}"
+            self.redirected.append(moved)
+            return Response(status_code=301, headers={"Location": moved})
         bare = self.repos.get(full_name)
-        if bare is None or full_name not in self.installations.get(issued[0], set()):
+        if bare is None:
             return Response(b"Repository not found.\n", 404)
         return await http_backend(bare.parent, f"/{bare.name}/{service}", request)
 
