@@ -9,8 +9,8 @@ where GitHub is (docs.github.com/rest/apps/apps, /rest/checks/runs):
   `exp` in the future and at most 10 minutes after `iat`. It answers 201 with a fresh `ghs_…`
   token and its `expires_at` (one hour).
 - `POST /repos/{owner}/{repo}/check-runs` (which tests can make hang: `stall_check_runs`) and
-  `PATCH …/check-runs/{id}` need an installation token (`Authorization: token …` or `Bearer …`) issued here and not expired, for an installation
-  that can see the repository; bodies must carry `name` and a 40-hex `head_sha` (create), a
+  `PATCH …/check-runs/{id}` need an installation token (`Authorization: token …` or
+  `Bearer …`) issued here and not expired, for an installation that can see the repository; bodies must carry `name` and a 40-hex `head_sha` (create), a
   known `status`, a `conclusion` when (and only when) completed, `output.title` and
   `output.summary` when an output is sent. Answers are full CheckRun objects.
 

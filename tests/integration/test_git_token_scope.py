@@ -113,7 +113,7 @@ async def test_a_redirect_to_another_host_never_carries_the_token(
     assert github.ledger.hosts_of(TOKEN) == {_host(github.url)}  # never localhost:<port>
 
 
-async def test_an_unscoped_header_would_have_leaked_it(
+def test_an_unscoped_header_would_have_leaked_it(
     tmp_path: Path, remote: GitRemote, github: FakeGitHub, other: GitHost
 ) -> None:
     """The check above can fail: the old, unscoped `http.extraHeader` reaches the other host."""
