@@ -10,7 +10,8 @@ where GitHub is (docs.github.com/rest/apps/apps, /rest/checks/runs):
   token and its `expires_at` (one hour).
 - `POST /repos/{owner}/{repo}/check-runs` (which tests can make hang: `stall_check_runs`) and
   `PATCH …/check-runs/{id}` need an installation token (`Authorization: token …` or
-  `Bearer …`) issued here and not expired, for an installation that can see the repository; bodies must carry `name` and a 40-hex `head_sha` (create), a
+  `Bearer …`) issued here and not expired, for an installation that can see the repository;
+  bodies must carry `name` and a 40-hex `head_sha` (create), a
   known `status`, a `conclusion` when (and only when) completed, `output.title` and
   `output.summary` when an output is sent. Answers are full CheckRun objects.
 
