@@ -60,7 +60,7 @@ def _webhook_secret(request: Request) -> str:
 
 
 def _installation_id(raw: str | None) -> int:
-    if raw is None or not raw.isdigit() or len(raw) > 19:
+    if raw is None or not raw.isascii() or not raw.isdigit() or len(raw) > 18:
         raise InvalidRequest("installation_id must be a GitHub installation id (digits)")
     return int(raw)
 
