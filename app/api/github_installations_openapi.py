@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from app.api.openapi_parts import ONE_VALUE, TIME, Obj, json_answer, operation, path, query
+from app.api.openapi_parts import (
+    ONE_VALUE,
+    TIME,
+    WRITE_ERRORS,
+    Obj,
+    json_answer,
+    operation,
+    path,
+    query,
+)
 
 _STR: Obj = {"type": "string"}
 _INSTALLATION_ID: Obj = {"type": "string", "pattern": "^[0-9]{1,18}$"}
@@ -68,9 +77,10 @@ def paths() -> Obj:
         },
         "/v1/github/installations/{installation_id}/workspaces/{workspace_id}": {
             "put": operation(
-                "Connect an installation to a workspace (admin keys only)",
+                "Connect an installation to a workspace (admin keys only; a JSON body `{}`, as "
+                "every write sends)",
                 {"200": json_answer(_CONNECTION)},
-                403,
+                *WRITE_ERRORS,
                 parameters=one,
             ),
             "delete": operation(
