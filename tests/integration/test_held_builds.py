@@ -23,6 +23,7 @@ import asyncpg
 import httpx
 import pytest
 
+from core.db.models import Build
 from core.notify import asyncpg_dsn
 from scheduler.runtime import DEFAULT_WORKSPACE_ID
 from tests.fakes.github import FakeGitHub, fake_github, new_private_key_pem
@@ -31,9 +32,11 @@ from tests.integration.build_fixtures import (
     INSTALLATION_ID,
     SECRET,
     GitRemote,
+    build_settings,
     make_remote,
     push_payload,
     send_webhook,
+    serve_builds,
 )
 from tests.integration.builder_fixtures import SECRETS_KEY, start_builder, wait_until
 from tests.integration.databases import fresh_database
@@ -193,3 +196,33 @@ def test_a_build_held_by_a_killed_server_is_released_after_the_timeout_and_built
         assert check.history == ["queued", "in_progress", "completed"]
         assert check.conclusion == "success"
         assert github.stalled == 1  # the killed server's request created nothing
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_server_that_announces_its_build_releases_it_at_once(
+    tmp_path: Path, github: FakeGitHub, private_key: str, remote: GitRemote, backend: str
+) -> None:
+    with fresh_database(backend, tmp_path) as url:
+        settings = build_settings(tmp_path / "data", github.url, private_key)
+        settings = settings.model_copy(
+            update={
+                "database": settings.database.model_copy(update={"url": url}),
+                "builds": settings.builds.model_copy(update={"in_process": False}),
+            }
+        )
+        with serve_builds(settings) as server, server.client() as client:
+            created = client.post("/v1/workflows", json={"name": "hello", "repo": remote.url})
+            assert created.status_code == 201, created.text
+            pushed = send_webhook(client, "push", push_payload(remote, "0" * 40, remote.shas[0]))
+            assert pushed.status_code == 200, pushed.text
+            (build_id,) = pushed.json()["builds"]
+
+            async def row() -> Build:
+                async with server.engine.store.sessions() as session:
+                    return await session.get_one(Build, build_id)
+
+            build = server.call(row())
+    (check,) = github.check_runs.values()
+    assert build.status == "queued" and build.builder_id is None
+    assert build.claimed_at is None and build.held_until is None  # claimable now
+    assert build.check_run_id == check.id and check.history == ["queued"]
