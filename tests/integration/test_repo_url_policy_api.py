@@ -6,12 +6,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from core.build_settings import BuildSettings
 from core.db.models import Workflow
 from core.settings import Settings
 from tests.integration.build_fixtures import WS, BuildServer, serve_builds, wait_build
+from tests.integration.dev_server import dev_server
 
 pytestmark = pytest.mark.slow
 
@@ -95,3 +97,26 @@ async def _store_workflow(server: BuildServer, repo_url: str) -> str:
             )
         )
     return "wf-stored"
+
+
+def test_conveyor_dev_accepts_file_repositories(tmp_path: Path) -> None:
+    workflow = tmp_path / "wf"
+    workflow.mkdir()
+    (workflow / "main.py").write_text(
+        "from conveyor import Workflows\n\napp = Workflows()\n\n\n"
+        "@app.task\ndef ping() -> str:\n    return 'pong'\n"
+    )
+    with dev_server(workflow, tmp_path / "data") as running:
+        created = httpx.post(
+            f"{running.url}/v1/workflows",
+            json={"name": "local", "repo": "file:///srv/acme/shop"},
+            timeout=30,
+        )
+        assert created.status_code == 201, created.text
+        still_refused = httpx.post(
+            f"{running.url}/v1/workflows",
+            json={"name": "meta", "repo": "https://169.254.169.254/latest/meta-data"},
+            timeout=30,
+        )
+        assert still_refused.status_code == 400
+        assert "[rule: ip-address]" in still_refused.json()["message"]
