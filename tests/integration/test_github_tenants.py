@@ -25,6 +25,7 @@ from tests.fakes.git_http import GitHost, git_host
 from tests.fakes.github import FakeGitHub, fake_github, new_private_key_pem
 from tests.integration.build_fixtures import (
     APP_ID,
+    WS,
     BuildServer,
     GitRemote,
     build_settings,
@@ -94,9 +95,31 @@ def server(tmp_path: Path, github: FakeGitHub, private_key: str) -> Iterator[Bui
         yield served
 
 
+async def _store_workflow(
+    server: BuildServer, workspace_id: str, workflow_id: str, repo_url: str
+) -> None:
+    """A workflow of `repo_url` stored as it is (as one saved before the URL policy, or on a
+    host an operator allows, would be)."""
+    now = datetime.now(UTC)
+    async with server.engine.store.sessions.begin() as session:
+        session.add(
+            Workflow(
+                id=workflow_id,
+                workspace_id=workspace_id,
+                slug=workflow_id.removeprefix("wf-"),
+                name=workflow_id,
+                start_command="conveyor-worker main:app",
+                root_dir="",
+                repo_url=repo_url,
+                branch="main",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+
 def _workspace_b(server: BuildServer, repo_url: str) -> tuple[str, str]:
-    """Workspace B, owning its installation, with a workflow of `repo_url` stored as it is (as
-    one saved before the URL policy, or on a host an operator allows, would be)."""
+    """Workspace B, owning its installation, with a workflow of `repo_url`."""
 
     async def make() -> tuple[str, str]:
         sessions = server.engine.store.sessions
@@ -104,23 +127,7 @@ def _workspace_b(server: BuildServer, repo_url: str) -> tuple[str, str]:
         await InstallationOwners(sessions).connect(
             B_INSTALLATION, workspace.id, by="tests", exclusive=True
         )
-        now = datetime.now(UTC)
-        async with sessions.begin() as session:
-            session.add(
-                Workflow(
-                    id="wf-b-shop",
-                    workspace_id=workspace.id,
-                    slug="shop",
-                    name="shop",
-                    start_command="conveyor-worker main:app",
-                    root_dir="",
-                    repo_url=repo_url,
-                    branch="main",
-                    installation_id=B_INSTALLATION,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+        await _store_workflow(server, workspace.id, "wf-b-shop", repo_url)
         return workspace.id, "wf-b-shop"
 
     return server.call(make())
@@ -188,7 +195,31 @@ def test_a_push_builds_only_its_installations_workspace_and_only_github_gets_the
     for token in a_tokens:
         assert github.ledger.hosts_of(token) == {_host(github.url)}
     assert all(host == _host(github.url) for host, _ in github.ledger.received)
-    assert _installation_of(server, b_workflow) == B_INSTALLATION  # untouched by A's push
+    assert _installation_of(server, b_workflow) is None  # untouched by A's push
+
+
+# what the attack found building on one push: every workflow whose URL merely ends in acme/shop
+LOOKALIKES = {
+    "wf-file": "file:///etc/acme/shop",
+    "wf-http": "http://127.0.0.1:9/acme/shop",
+    "wf-metadata": "https://169.254.169.254/acme/shop",
+    "wf-gitlab": "https://gitlab.com/acme/shop",
+    "wf-deeper": "https://github.com/mirror/acme/shop",
+}
+
+
+def test_workflows_whose_url_merely_ends_in_owner_name_never_build_on_a_push(
+    server: BuildServer, github: FakeGitHub, remote: GitRemote
+) -> None:
+    async def store() -> None:
+        for workflow_id, url in LOOKALIKES.items():
+            await _store_workflow(server, WS, workflow_id, url)
+
+    server.call(store())
+    with server.client() as client:
+        assert _push(client, remote, A_INSTALLATION)["builds"] == []
+    for workflow_id in LOOKALIKES:
+        assert _builds_of(server, workflow_id) == 0
 
 
 def test_a_workspace_cannot_build_from_an_installation_it_does_not_own(
