@@ -23,6 +23,7 @@ from starlette.routing import Route
 from app.api import serialize
 from app.api.accounts import record_change
 from app.api.auth import admin_of, caller_of, workspace_of
+from app.api.body import read_json_body
 from app.api.params import single_param
 from app.api.responses import JSONResponse
 from app.api.state import app_state
@@ -34,6 +35,7 @@ from core.errors import Forbidden, InvalidRequest, NotFound
 # GitHub's clock and ours may differ a little: an installation made just before the state
 # was issued (by this much) still counts as made after it
 _CLOCK_LEEWAY = timedelta(seconds=60)
+_MAX_BODY = 1024
 
 
 def _owners(request: Request) -> InstallationOwners:
@@ -135,6 +137,10 @@ def _target(request: Request) -> tuple[int, str]:
 async def connect(request: Request) -> Response:
     caller = await admin_of(request)
     installation_id, workspace = _target(request)
+    # like every write, a JSON body (so no web page can send it): here an empty object
+    body = await read_json_body(request, _MAX_BODY)
+    if body != {}:
+        raise InvalidRequest("the body must be an empty JSON object: {}")
     connection = await _owners(request).connect(
         installation_id, workspace, by=caller.actor.name, exclusive=False
     )

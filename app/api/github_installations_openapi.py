@@ -8,6 +8,7 @@ from app.api.openapi_parts import (
     WRITE_ERRORS,
     Obj,
     json_answer,
+    json_body,
     operation,
     path,
     query,
@@ -77,11 +78,13 @@ def paths() -> Obj:
         },
         "/v1/github/installations/{installation_id}/workspaces/{workspace_id}": {
             "put": operation(
-                "Connect an installation to a workspace (admin keys only; a JSON body `{}`, as "
-                "every write sends)",
+                "Connect an installation to a workspace (admin keys only)",
                 {"200": json_answer(_CONNECTION)},
                 *WRITE_ERRORS,
                 parameters=one,
+                requestBody=json_body(
+                    {"type": "object", "additionalProperties": False, "maxProperties": 0}
+                ),
             ),
             "delete": operation(
                 "Disconnect an installation from a workspace (admin keys only)",

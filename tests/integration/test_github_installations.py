@@ -120,6 +120,8 @@ def test_operators_connect_and_disconnect_with_an_admin_key(server: BuildServer)
         as_admin = {"Authorization": f"Bearer {admin}"}
         refused = client.put(one, headers=as_plain, json={})
         assert refused.status_code == 403 and "admin key" in refused.json()["message"]
+        fields = client.put(one, headers=as_admin, json={"workspace": "x"})
+        assert fields.status_code == 400 and "empty JSON object" in fields.json()["message"]
         connected = client.put(one, headers=as_admin, json={})
         assert connected.status_code == 200, connected.text
         assert connected.json()["installationId"] == OLD
