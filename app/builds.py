@@ -11,10 +11,12 @@ from starlette.requests import Request
 from app.api.state import app_state
 from app.github.app_client import GitHubApp
 from app.github.checks import GitHubChecks
+from app.github.installations import InstallationOwners, WorkspaceInstallations
 from builder.base import Builder
 from builder.catalog import WorkflowCatalog
 from builder.execution import BuildExecution, ExecutionServices
 from builder.pipeline import BuildPipeline
+from builder.repo_policy import repo_policy
 from builder.reporter import BuildReporter, NoReporter
 from builder.step_sandbox import build_step_sandbox
 from builder.venv import VenvBuilder
@@ -86,7 +88,13 @@ def make_build_services(runtime: Runtime) -> BuildServices:
         reporter=reporter,
         tokens=github,
     )
-    catalog = WorkflowCatalog(runtime.store.sessions, SecretBox.from_settings(settings))
+    owners = InstallationOwners(runtime.store.sessions)
+    catalog = WorkflowCatalog(
+        runtime.store.sessions,
+        SecretBox.from_settings(settings),
+        repo_policy(settings),
+        WorkspaceInstallations(owners, github),
+    )
     return BuildServices(catalog, pipeline, github)
 
 

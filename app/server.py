@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 from app.api import (
     accounts,
     events,
+    github_installations,
     instance_relay,
     logs,
     metrics,
@@ -58,6 +59,7 @@ def api_routes() -> list[BaseRoute]:
         *workflows.routes,
         *workflow_resources.routes,
         *webhook.routes,
+        *github_installations.routes,
         *logs.routes,
         *usage.routes,
         *metrics.routes,

@@ -5,12 +5,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from builder.records import BuildInfo, build_info, repo_full_name
-from core.db.models import Build, BuilderProcess, Task, TaskRun, Workflow, WorkflowVersion
+from builder.repo_policy import RepoPolicy
+from core.db.models import (
+    Build,
+    BuilderProcess,
+    GitHubInstallationWorkspace,
+    Task,
+    TaskRun,
+    Workflow,
+    WorkflowVersion,
+)
 from core.errors import Conflict, InvalidRequest, NotFound
 from core.ids import new_id
 from core.secrets import SecretBox
@@ -31,6 +41,12 @@ REPO_URL_PATTERN = (
     f"|git@[A-Za-z0-9.-]+:{_SEGMENT}(?:/{_SEGMENT})+)/?$"
 )
 _REPO_URL = re.compile(REPO_URL_PATTERN)
+
+
+class InstallationFinder(Protocol):
+    async def installation_for(self, workspace_id: str, full_name: str) -> int | None:
+        """Which installation owned by the workspace can read `owner/name`, if any."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -100,9 +116,29 @@ def _owner(row: Workflow) -> str:
 
 
 class WorkflowCatalog:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], secrets: SecretBox) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        secrets: SecretBox,
+        policy: RepoPolicy,
+        installations: InstallationFinder,
+    ) -> None:
         self._sessions = sessions
         self._secrets = secrets
+        self._policy = policy
+        self._installations = installations
+
+    async def _installation(self, workspace_id: str, repo_url: str) -> int | None:
+        """The workspace's installation that can read a repository on the configured GitHub."""
+        full_name = self._policy.github_full_name(repo_url)
+        if full_name is None:
+            return None
+        return await self._installations.installation_for(workspace_id, full_name)
+
+    async def _check(self, changes: WorkflowChanges) -> None:
+        check_changes(changes)
+        if changes.repo_url:
+            await self._policy.check(changes.repo_url)
 
     def _record(self, row: Workflow) -> WorkflowRecord:
         return WorkflowRecord(
@@ -127,9 +163,12 @@ class WorkflowCatalog:
             raise InvalidRequest("name is required")
         slug = changes.slug or slugify(changes.name or "")
         changes.slug = slug
-        check_changes(changes)
+        await self._check(changes)
         now = datetime.now(UTC)
         env = {k: v for k, v in changes.env_vars.items() if v is not None}
+        installation_id = None
+        if changes.repo_url:
+            installation_id = await self._installation(workspace_id, changes.repo_url)
         async with self._sessions.begin() as session:
             taken = await session.scalar(
                 select(Workflow.id).where(
@@ -150,6 +189,7 @@ class WorkflowCatalog:
                 start_command=changes.start_command or DEFAULT_START_COMMAND,
                 runtime=changes.runtime or "python",
                 env_vars=self._secrets.seal(env) if env else None,
+                installation_id=installation_id,
                 created_at=now,
                 updated_at=now,
             )
@@ -159,9 +199,14 @@ class WorkflowCatalog:
     async def update(
         self, workspace_id: str, workflow_id: str, changes: WorkflowChanges
     ) -> WorkflowRecord:
-        check_changes(changes)
+        await self._check(changes)
+        installation_id = None
+        if changes.repo_url:
+            installation_id = await self._installation(workspace_id, changes.repo_url)
         async with self._sessions.begin() as session:
             row = await self._row(session, workspace_id, workflow_id)
+            if changes.repo_url is not None and changes.repo_url != row.repo_url:
+                row.installation_id = installation_id
             for attribute in (
                 "name",
                 "repo_url",
@@ -236,18 +281,33 @@ class WorkflowCatalog:
             row, name = found
             return build_info(row, name), row.log_key
 
-    async def tracking(self, full_name: str, branch: str) -> list[tuple[str, str]]:
-        """(workspace id, workflow id) of every workflow that builds `branch` of `owner/name`."""
+    async def tracking(
+        self, installation_id: int, full_name: str, branch: str
+    ) -> list[tuple[str, str]]:
+        """(workspace id, workflow id) of every workflow that builds `branch` of `owner/name` on
+        the configured GitHub, in a workspace that owns `installation_id`.
+
+        Nothing else matches: not a workflow of another workspace, nor one whose repository has
+        the same `owner/name` on another host.
+        """
         async with self._sessions() as session:
             rows = await session.execute(
-                select(Workflow.workspace_id, Workflow.id, Workflow.repo_url).where(
-                    Workflow.repo_url.is_not(None), Workflow.branch == branch
+                select(Workflow.workspace_id, Workflow.id, Workflow.repo_url)
+                .join(
+                    GitHubInstallationWorkspace,
+                    GitHubInstallationWorkspace.workspace_id == Workflow.workspace_id,
                 )
+                .where(
+                    GitHubInstallationWorkspace.installation_id == installation_id,
+                    Workflow.repo_url.is_not(None),
+                    Workflow.branch == branch,
+                )
+                .order_by(Workflow.id)
             )
             return [
                 (workspace, workflow)
                 for workspace, workflow, url in rows
-                if url and repo_full_name(url) == full_name.lower()
+                if url and self._policy.github_full_name(url) == full_name.lower()
             ]
 
     async def set_installation(self, workflow_id: str, installation_id: int | None) -> None:

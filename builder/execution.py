@@ -19,8 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from builder.base import Builder, BuildFailed, BuildRequest
 from builder.catalog import DEFAULT_START_COMMAND
+from builder.git_access import access_for
 from builder.log import BuildLog
 from builder.records import BuildStatus
+from builder.repo_policy import RepositoryRefused
 from builder.reporter import BuildContext, BuildOutcome, BuildReporter, NoReporter, TokenSource
 from builder.source import fetch_commit
 from core.blobs.base import BlobStore
@@ -174,13 +176,17 @@ class BuildExecution:
         checkout = self.checkouts / version_id
         # what a builder stopped halfway left behind (the build is being run again)
         await asyncio.to_thread(shutil.rmtree, checkout, True)
+        try:
+            access = await access_for(self._settings, context.repo_url, token)
+        except RepositoryRefused as exc:
+            raise BuildFailed(exc.message) from None
         await fetch_commit(
             context.repo_url,
             context.commit_sha,
             checkout,
             log=log,
             settings=self._settings.builds,
-            token=token,
+            access=access,
         )
         source = (checkout / root_dir).resolve()
         if not source.is_relative_to(checkout.resolve()) or not source.is_dir():
@@ -235,6 +241,11 @@ class BuildExecution:
         context = await build_context(self._sessions, build_id)
         outcome = BuildOutcome(succeeded, message[:200], message)
         await self.report("finished", self._reporter.finished(context, outcome))
+
+    async def announce(self, build_id: str) -> int | None:
+        """Report a recorded build as queued (a GitHub check run); its id, if one was made."""
+        context = await build_context(self._sessions, build_id)
+        return await self.report("queued", self._reporter.queued(context))
 
     async def report(self, what: str, call: Awaitable[T]) -> T | None:
         # GitHub being down must not fail a build that is otherwise fine.

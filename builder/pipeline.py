@@ -8,11 +8,13 @@ import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from builder.base import Builder, BuildFailed
 from builder.execution import BuildExecution, ExecutionServices
+from builder.git_access import access_for
 from builder.log import build_log_key
 from builder.records import BuildInfo, BuildStatus, build_info
 from builder.reporter import BuildContext, BuildReporter, NoReporter, TokenSource
@@ -61,6 +63,7 @@ class BuildPipeline:
         self._reporter = reporter or NoReporter()
         self._tokens = tokens
         self._slots = asyncio.Semaphore(settings.builds.parallel_builds)
+        self._hold = timedelta(seconds=settings.builder.hold_timeout_seconds)
         self._running: dict[str, asyncio.Task[None]] = {}
         self._execution = BuildExecution(
             ExecutionServices(settings, sessions, blobs, registrar, builder, self._reporter, tokens)
@@ -112,8 +115,44 @@ class BuildPipeline:
                 logger.warning("build %s: %s", build.id, message)
         return len(stale)
 
+    async def trigger_push(
+        self, workspace_id: str, workflow_id: str, commit_sha: str
+    ) -> tuple[BuildInfo, bool]:
+        """A build of a pushed commit and whether it is new: a commit already built for the
+        workflow answers with that build (a delivery sent again under a new id builds nothing)."""
+        existing = await self._build_of_commit(workflow_id, commit_sha)
+        if existing is not None:
+            return existing, False
+        key = f"{workflow_id}@{commit_sha}"
+        try:
+            build = await self.trigger(
+                workspace_id, workflow_id, commit_sha=commit_sha, trigger="push", push_key=key
+            )
+        except IntegrityError:  # the same push, delivered twice at once: the other one won
+            existing = await self._build_of_commit(workflow_id, commit_sha)
+            if existing is None:
+                raise
+            return existing, False
+        return build, True
+
+    async def _build_of_commit(self, workflow_id: str, commit_sha: str) -> BuildInfo | None:
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(Build)
+                .where(Build.workflow_id == workflow_id, Build.commit_sha == commit_sha)
+                .order_by(Build.created_at, Build.id)
+                .limit(1)
+            )
+            return build_info(row) if row is not None else None
+
     async def trigger(
-        self, workspace_id: str, workflow_id: str, *, commit_sha: str, trigger: str
+        self,
+        workspace_id: str,
+        workflow_id: str,
+        *,
+        commit_sha: str,
+        trigger: str,
+        push_key: str | None = None,
     ) -> BuildInfo:
         """Record a new version and its build of `commit_sha`, and start building it."""
         now = datetime.now(UTC)
@@ -148,6 +187,9 @@ class BuildPipeline:
                 # Not claimable until its check run is announced: a builder claiming it earlier
                 # would report to no check run. Built here, no `conveyor builder` may ever claim it.
                 claimed_at=now,
+                # should this process die before announcing it, a builder releases it then
+                held_until=None if self.in_process else now + self._hold,
+                push_key=push_key,
             )
             build.log_key = build_log_key(build.id)
             version.build_id = build.id
@@ -165,12 +207,17 @@ class BuildPipeline:
             trigger,
         )
         check_run_id = await self._execution.report("queued", self._reporter.queued(context))
-        if check_run_id is not None or not self.in_process:
+        if self.in_process and check_run_id is not None:
             async with self._sessions.begin() as session:
-                row = await session.get_one(Build, build.id)
-                row.check_run_id = check_run_id
-                if not self.in_process:
-                    row.claimed_at = None
+                (await session.get_one(Build, build.id)).check_run_id = check_run_id
+        elif not self.in_process:
+            async with self._sessions.begin() as session:
+                # unless a builder found it held past its time and released it already
+                await session.execute(
+                    update(Build)
+                    .where(Build.id == build.id, Build.held_until == build.held_until)
+                    .values(check_run_id=check_run_id, claimed_at=None, held_until=None)
+                )
         if self.in_process:
             self._running[build.id] = asyncio.create_task(self._run(build.id))
         # else: recorded as queued, a `conveyor builder` claims it
@@ -192,9 +239,10 @@ class BuildPipeline:
             token = None
             if installation_id is not None and self._tokens is not None:
                 token = await self._tokens.token_for(installation_id)
+            access = await access_for(self._settings, url, token)  # refused: a 400
             try:
                 commit_sha = await branch_head(
-                    url, branch, settings=self._settings.builds, token=token
+                    url, branch, settings=self._settings.builds, access=access
                 )
             except BuildFailed as exc:
                 # the workflow's repository or branch, not the request, is what is wrong

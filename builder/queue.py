@@ -152,6 +152,42 @@ class BuildQueue:
         attempt = (attempts or 0) + 1
         return Claim(build_id, attempt, message if attempt > 1 else None)
 
+    async def take_held(self) -> list[str]:
+        """Builds a server recorded and held past `hold_timeout_seconds` without announcing them
+        (it died in between): held again, by this builder now, for it to announce and release.
+        """
+        now = datetime.now(UTC)
+        again = now + timedelta(seconds=self._settings.hold_timeout_seconds)
+        async with self._sessions.begin() as session:
+            held = list(
+                await session.scalars(
+                    select(Build)
+                    .where(
+                        Build.status == BuildStatus.QUEUED.value,
+                        Build.builder_id.is_(None),
+                        Build.held_until.is_not(None),
+                        Build.held_until < now,
+                    )
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            for build in held:
+                build.held_until = again
+        for build in held:
+            logger.warning(
+                "build %s was held past its time: builder %s releases it", build.id, self.name
+            )
+        return [build.id for build in held]
+
+    async def release(self, build_id: str, check_run_id: int | None) -> None:
+        """Let builders claim a held build (its check run, if one was announced, recorded)."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Build)
+                .where(Build.id == build_id, Build.status == BuildStatus.QUEUED.value)
+                .values(claimed_at=None, held_until=None, check_run_id=check_run_id)
+            )
+
     async def hand_back(self, build_id: str) -> bool:
         """Put a build this builder stopped back in the queue (SIGTERM past the grace time).
 

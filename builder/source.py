@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from builder.base import BuildFailed
@@ -12,23 +12,51 @@ from builder.commands import run_logged
 from builder.log import BuildLog
 from core.build_settings import BuildSettings
 
+TOKEN_VARIABLE = "GIT_INSTALLATION_TOKEN"
+# run by git's shell with the operation as $1: answers `get` only, from the environment
+CREDENTIAL_HELPER = (
+    '!f() { test "$1" = get || exit 0; echo username=x-access-token; '
+    f'echo "password=${TOKEN_VARIABLE}"; }}; f'
+)
 
-def _git_env(token: str | None) -> dict[str, str]:
+
+@dataclass(frozen=True)
+class GitAccess:
+    """How git may reach one repository.
+
+    The installation token is given by a credential helper scoped to the configured GitHub URL
+    (`credential.<github_url>.helper`), read from git's environment: git asks for it only when
+    that host challenges, and after a redirect to another host it matches the helpers against the
+    new host, where this one does not apply. (A header, even one scoped with
+    `http.<url>.extraHeader`, is sent after a redirect too.) The token is never in argv, the
+    URL, .git/config, nor any credential store: global and system git configs are not read.
+    """
+
+    github_url: str
+    token: str | None = None
+    protocols: tuple[str, ...] = ("https", "ssh")  # GIT_ALLOW_PROTOCOL (submodules too)
+    pins: tuple[str, ...] = ()  # curl's `host:port:address` (the addresses the policy checked)
+
+
+def git_env(access: GitAccess) -> dict[str, str]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/"),
         "GIT_TERMINAL_PROMPT": "0",
         "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,  # no user helper may store the token
+        "GIT_ALLOW_PROTOCOL": ":".join(access.protocols),
     }
-    if token:
-        # Through git's environment-config (never argv, the URL or .git/config): the token
-        # must not end up anywhere that is stored or shown.
-        basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-        env |= {
-            "GIT_CONFIG_COUNT": "1",
-            "GIT_CONFIG_KEY_0": "http.extraHeader",
-            "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
-        }
+    config: list[tuple[str, str]] = []
+    if access.token:
+        env[TOKEN_VARIABLE] = access.token
+        config.append((f"credential.{access.github_url.rstrip('/')}.helper", CREDENTIAL_HELPER))
+    config.extend(("http.curloptResolve", pin) for pin in access.pins)
+    if config:
+        env["GIT_CONFIG_COUNT"] = str(len(config))
+        for number, (key, value) in enumerate(config):
+            env[f"GIT_CONFIG_KEY_{number}"] = key
+            env[f"GIT_CONFIG_VALUE_{number}"] = value
     return env
 
 
@@ -47,11 +75,11 @@ async def fetch_commit(
     *,
     log: BuildLog,
     settings: BuildSettings,
-    token: str | None = None,
+    access: GitAccess,
 ) -> None:
     """Check out `commit_sha` of `repo_url` (shallow, no tags, submodules only if enabled)."""
     await asyncio.to_thread(destination.mkdir, parents=True, exist_ok=False)
-    env = _git_env(token)
+    env = git_env(access)
     timeout = settings.clone_timeout_seconds
 
     async def git(*args: str, what: str) -> None:
@@ -89,7 +117,7 @@ async def fetch_commit(
 
 
 async def branch_head(
-    repo_url: str, branch: str, *, settings: BuildSettings, token: str | None = None
+    repo_url: str, branch: str, *, settings: BuildSettings, access: GitAccess
 ) -> str:
     """The commit `branch` points at now (`git ls-remote`); BuildFailed if there is none."""
     process = await asyncio.create_subprocess_exec(
@@ -98,7 +126,7 @@ async def branch_head(
         "--heads",
         repo_url,
         f"refs/heads/{branch}",
-        env=_git_env(token),
+        env=git_env(access),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

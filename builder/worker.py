@@ -62,6 +62,9 @@ class BuildWorker:
             self._next_take_over = time.monotonic() + self._settings.heartbeat_seconds
             for settled in await self.queue.take_over():
                 await self._report_settled(settled)
+            for build_id in await self.queue.take_held():
+                check_run_id = await self._execution.announce(build_id)
+                await self.queue.release(build_id, check_run_id)
         while len(self._running) < self._slots:
             claim = await self.queue.claim()
             if claim is None:

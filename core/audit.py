@@ -28,6 +28,8 @@ AuditAction = Literal[
     "workflow.updated",
     "workflow.deleted",
     "workflow.deployed",
+    "installation.connected",
+    "installation.disconnected",
 ]
 AUDIT_ACTIONS: tuple[str, ...] = get_args(AuditAction)
 

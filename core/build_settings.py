@@ -51,6 +51,11 @@ class BuildSettings(BaseModel):
     parallel_builds: int = Field(default=2, gt=0)
     # False: `conveyor server` only queues builds and `conveyor builder` processes run them
     in_process: bool = True
+    # git hosts a workflow's repository may be on besides the configured GitHub's (names, no
+    # scheme): e.g. ["gitlab.com"]; see builder/repo_policy.py for every rule
+    git_hosts: tuple[str, ...] = ()
+    # file:// repositories read the server's own disk: `conveyor dev` turns this on for itself
+    allow_file_repos: bool = False
 
     @field_validator("secrets_key")
     @classmethod
@@ -86,6 +91,9 @@ class BuilderSettings(BaseModel):
     stale_after_seconds: float = Field(default=30.0, gt=0)
     poll_seconds: float = Field(default=1.0, gt=0)  # how often an idle builder looks for builds
     max_takeovers: int = Field(default=1, ge=0)  # times one build is taken over from the vanished
+    # a server holds a build it records until its check run is announced; a builder releases one
+    # held longer than this (the server died in between)
+    hold_timeout_seconds: float = Field(default=120.0, gt=0)
     # SIGTERM: builds in progress get this long to finish, then go back to the queue
     stop_grace_seconds: float = Field(default=60.0, ge=0)
     # where register-mode instances on Nomad call back (the builder serves their relay)
@@ -100,7 +108,13 @@ class GitHubSettings(BaseModel):
     private_key_path: Path | None = None
     webhook_secret: str | None = None
     api_url: str = "https://api.github.com"
+    # where repositories live (GitHub Enterprise: its URL): pushes match workflows whose repository
+    # is under it, and installation tokens are sent to this host only
+    web_url: str = "https://github.com"
     check_run_name: str = "Conveyor"
+    # the App's name in its URL, for its install link: <web_url>/apps/<slug>/installations/new
+    app_slug: str | None = None
+    setup_state_seconds: int = Field(default=3600, gt=0)  # how long an install link stays good
     max_webhook_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
 
     def private_key_pem(self) -> str | None:

@@ -24,6 +24,7 @@ class RateLimitSettings(BaseModel):
 
     task_runs_per_second: float = Field(default=2000.0, ge=0)  # POST /v1/task-runs, per key
     task_runs_burst: int = Field(default=10_000, ge=1)
-    # POST /github/webhook: one bucket (one secret), checked before the signature's HMAC
+    # POST /github/webhook, checked after the signature: signed deliveries share one bucket,
+    # requests whose signature does not verify another, of the same size
     webhook_per_second: float = Field(default=50.0, ge=0)
     webhook_burst: int = Field(default=500, ge=1)

@@ -57,14 +57,10 @@ class ExecutorSettings(BaseModel):
     # an instance still running this long after it reported its result is stopped
     linger_seconds: float = Field(default=5.0, gt=0)
     enforce_memory: bool = True
-    # host variables a local task sees besides HOME, the locale, TZ and TMPDIR (never CONVEYOR_*)
+    # host variables a local task sees besides HOME, the locale, TZ and TMPDIR (never CONVEYOR_*);
+    # proxies (HTTP_PROXY, HTTPS_PROXY, NO_PROXY…) only when listed here: their URLs often
+    # carry the proxy's credentials
     pass_env: tuple[str, ...] = (
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "NO_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "no_proxy",
         "SSL_CERT_FILE",
         "SSL_CERT_DIR",
         "REQUESTS_CA_BUNDLE",

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from core.auth import ApiKeys
 from core.blobs import LocalBlobStore
@@ -128,7 +129,11 @@ def _executor(settings: Settings, reasons: ReasonSink, sandbox: SandboxPolicy | 
 async def _seed_workspace(transitions: Transitions, settings: Settings) -> None:
     """The default workspace, its limit seeded by this process's setting if it is new."""
     seed = settings.limits.max_concurrency
-    stored = await transitions.ensure_workspace(DEFAULT_WORKSPACE_ID, "default", seed)
+    try:
+        stored = await transitions.ensure_workspace(DEFAULT_WORKSPACE_ID, "default", seed)
+    except IntegrityError:
+        # another process starting at the same moment created it first: read its limit
+        stored = await transitions.ensure_workspace(DEFAULT_WORKSPACE_ID, "default", seed)
     if stored != seed and "max_concurrency" in settings.limits.model_fields_set:
         logger.warning(
             "workspace %s keeps its max concurrency of %d: a process's setting (%d here) only "

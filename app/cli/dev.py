@@ -138,6 +138,9 @@ def dev_command(
         port=port,
         max_concurrency=max_concurrency,
     )
+    # a local tool on the user's own machine: workflows may build from file:// repositories
+    builds = settings.builds.model_copy(update={"allow_file_repos": True})
+    settings = settings.model_copy(update={"builds": builds})
     if not is_loopback(settings.host) and not allow_remote:
         raise click.UsageError(
             f"refusing to serve on {settings.host}: `conveyor dev` accepts requests without an "

@@ -27,6 +27,8 @@ COMMANDS = {
     "server": "app.cli.serve:server_command",
     "scheduler": "app.cli.serve:scheduler_command",
     "builder": "app.cli.builder:builder_command",
+    "migrate": "app.cli.migrate:migrate_command",
+    "github": "app.cli.github:github_group",
 }
 
 

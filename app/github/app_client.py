@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from githubkit import AppAuthStrategy, GitHub, TokenAuthStrategy
 from githubkit.cache import MemCacheStrategy
+from githubkit.exception import RequestFailed
 
 from core.build_settings import GitHubSettings
 
@@ -66,3 +67,25 @@ class GitHubApp:
             http_cache=False,
             auto_retry=False,
         )
+
+    async def repository_installation(self, full_name: str) -> int | None:
+        """The installation that can read `owner/name` (GitHub's answer), None if none can."""
+        owner, _, repo = full_name.partition("/")
+        try:
+            response = await self._app.rest.apps.async_get_repo_installation(owner, repo)
+        except RequestFailed as exc:
+            if exc.response.status_code == 404:
+                return None
+            raise
+        return int(response.raw_response.json()["id"])
+
+    async def installation_created_at(self, installation_id: int) -> datetime | None:
+        """When the installation was made (GitHub's answer), None if it does not exist."""
+        try:
+            response = await self._app.rest.apps.async_get_installation(installation_id)
+        except RequestFailed as exc:
+            if exc.response.status_code == 404:
+                return None
+            raise
+        created = str(response.raw_response.json()["created_at"]).replace("Z", "+00:00")
+        return datetime.fromisoformat(created).astimezone(UTC)

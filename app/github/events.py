@@ -47,23 +47,38 @@ def _names(items: Any) -> list[str]:
 
 
 async def on_push(services: BuildServices, payload: dict[str, Any]) -> dict[str, Any]:
+    """Builds the pushed commit for the workflows of the workspaces that own the installation.
+
+    A commit already built for a workflow builds nothing new, whatever the delivery: the answer
+    names the existing build.
+    """
     ref = _str_field(payload, "ref")
     after = _str_field(payload, "after")
     full_name = _str_field(payload, "repository", "full_name")
     if not ref.startswith("refs/heads/") or payload.get("deleted") or after == _NO_COMMIT:
         return {"status": "ignored", "reason": "not a new commit on a branch"}
-    branch = ref.removeprefix("refs/heads/")
     installation_id = _installation_id(payload)
-    builds = []
-    for workspace_id, workflow_id in await services.catalog.tracking(full_name, branch):
-        if installation_id is not None:
-            await services.catalog.set_installation(workflow_id, installation_id)
-        build = await services.pipeline.trigger(
-            workspace_id, workflow_id, commit_sha=after, trigger="push"
-        )
-        builds.append(build.id)
-    logger.info("push to %s@%s (%s): %d builds", full_name, branch, after, len(builds))
-    return {"status": "accepted", "builds": builds}
+    if installation_id is None:
+        return {"status": "ignored", "reason": "the push names no installation of the app"}
+    branch = ref.removeprefix("refs/heads/")
+    builds: list[str] = []
+    existing: list[str] = []
+    for workspace_id, workflow_id in await services.catalog.tracking(
+        installation_id, full_name, branch
+    ):
+        await services.catalog.set_installation(workflow_id, installation_id)
+        build, new = await services.pipeline.trigger_push(workspace_id, workflow_id, after)
+        (builds if new else existing).append(build.id)
+    logger.info(
+        "push to %s@%s (%s) from installation %d: %d builds, %d already built",
+        full_name,
+        branch,
+        after,
+        installation_id,
+        len(builds),
+        len(existing),
+    )
+    return {"status": "accepted", "builds": builds, "existingBuilds": existing}
 
 
 async def on_installation(

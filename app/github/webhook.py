@@ -1,4 +1,8 @@
-"""`POST /github/webhook`: signature first, then de-duplication, then the event."""
+"""`POST /github/webhook`: signature first, then rate limits, de-duplication, the event.
+
+Requests whose signature does not verify count in a bucket of their own, so however many of
+them arrive, correctly signed deliveries keep theirs.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +23,13 @@ from app.builds import build_services_of
 from app.github import events
 from app.github.signature import signature_valid
 from core.db.models import WebhookDelivery
-from core.errors import InvalidRequest, NotFound, PayloadTooLarge
+from core.errors import Conflict, InvalidRequest, NotFound, PayloadTooLarge
 
 logger = logging.getLogger(__name__)
+
+SIGNED_BUCKET = "github-webhook"
+UNSIGNED_BUCKET = "github-webhook-unsigned"
+RATE_SETTING = "CONVEYOR_RATE_LIMITS__WEBHOOK_PER_SECOND"
 
 
 async def _raw_body(request: Request, limit: int) -> bytes:
@@ -39,20 +47,17 @@ async def receive(request: Request) -> Response:
     settings = runtime.settings.github
     if not settings.webhook_secret:
         raise NotFound("GitHub webhooks are not configured (CONVEYOR_GITHUB__WEBHOOK_SECRET)")
-    # before the body is read and its HMAC computed: a flood costs nothing past this line
-    enforce(
-        rate_limits_of(request).webhook,
-        "github-webhook",
-        "webhook deliveries",
-        "CONVEYOR_RATE_LIMITS__WEBHOOK_PER_SECOND",
-    )
     body = await _raw_body(request, settings.max_webhook_bytes)
+    limits = rate_limits_of(request).webhook
     if not signature_valid(
         settings.webhook_secret, body, request.headers.get("x-hub-signature-256")
     ):
+        # Their own bucket: a flood of unsigned requests cannot use up the signed deliveries'.
+        enforce(limits, UNSIGNED_BUCKET, "unsigned webhook requests", RATE_SETTING)
         # Nothing about the request is trusted, logged in detail or stored before this check.
         logger.warning("webhook refused: missing or wrong X-Hub-Signature-256")
         return error_response(401, "unauthorized", "missing or invalid X-Hub-Signature-256")
+    enforce(limits, SIGNED_BUCKET, "webhook deliveries", RATE_SETTING)
     event = request.headers.get("x-github-event", "")
     delivery = request.headers.get("x-github-delivery", "")
     if not event or not delivery or len(delivery) > 100:
@@ -75,10 +80,8 @@ async def _record_delivery(request: Request, delivery: str, event: str) -> None:
         async with sessions.begin() as session:
             session.add(WebhookDelivery(id=delivery, event=event, received_at=datetime.now(UTC)))
     except IntegrityError:
-        # a replayed delivery is refused like any other bad request (nothing is built twice)
-        raise InvalidRequest(
-            f"delivery {delivery} was received already: replays are refused"
-        ) from None
+        # a replayed delivery does nothing (and a push of a built commit builds nothing anyway)
+        raise Conflict(f"delivery {delivery} was received already: replays are refused") from None
 
 
 async def _dispatch(request: Request, event: str, payload: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,9 @@
-"""Engine and session factory for SQLite (WAL) and PostgreSQL; migrations to head on open."""
+"""Engine and session factory for SQLite (WAL) and PostgreSQL; migrations to head on open.
+
+On PostgreSQL the upgrade runs under a transaction-scoped advisory lock: any number of
+processes may start at once on a fresh database; the first migrates, the others wait for it
+and then find the schema at head.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -17,6 +22,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# pg_advisory_xact_lock's key for schema upgrades (any fixed 64-bit number; this one spells
+# "conveyor" in ASCII, so it is recognisable in pg_locks)
+MIGRATION_LOCK_KEY = 0x636F6E7665796F72
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -60,6 +68,11 @@ async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to the newest revision (idempotent)."""
     url = engine.url.render_as_string(hide_password=False)
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # held until this transaction (the whole upgrade) commits or rolls back
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         await connection.run_sync(_upgrade_sync, url)
 
 

@@ -131,7 +131,10 @@ class WorkflowVersion(Base):
 
 class Build(Base):
     __tablename__ = "builds"
-    __table_args__ = (Index("ix_builds_queue", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_builds_queue", "status", "created_at"),
+        UniqueConstraint("push_key", name="uq_builds_push_key"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id"), index=True)
@@ -151,6 +154,10 @@ class Build(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # claims
     takeovers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # recorded but not yet announced (its check run): a builder releases it after this time
+    held_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # `<workflow id>@<commit>` for builds a push started: one per commit, whatever the delivery
+    push_key: Mapped[str | None] = mapped_column(String(120), nullable=True)
 
 
 class BuilderProcess(Base):
@@ -175,6 +182,20 @@ class GitHubInstallation(Base):
     repositories: Mapped[str] = mapped_column(Text)  # JSON list of "owner/name"
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class GitHubInstallationWorkspace(Base):
+    """A workspace that owns a GitHub App installation: its pushes build that workspace's
+    workflows, and its token fetches their repositories."""
+
+    __tablename__ = "github_installation_workspaces"
+
+    installation_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id"), primary_key=True, index=True
+    )
+    connected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    connected_by: Mapped[str] = mapped_column(String(100))  # "setup", "api:<key id>", "cli"
 
 
 class WebhookDelivery(Base):

@@ -3,8 +3,8 @@
 A task is untrusted code. Its environment is made of, in this order (later wins):
 
 1. on the host (local executor only): a few variables any program expects — HOME, the locale,
-   TZ, TMPDIR, USER — and the names the operator lists in `executor.pass_env` (proxies and CA
-   bundles by default);
+   TZ, TMPDIR, USER — and the names the operator lists in `executor.pass_env` (CA bundles by
+   default; proxy variables only when listed, as their URLs may hold credentials);
 2. a PATH: this interpreter's bin folder (so `conveyor-worker` resolves) and the system's;
 3. the version's environment — a built virtualenv's PATH and VIRTUAL_ENV — and the workflow's own
    variables, then the run's ids (`CONVEYOR_TASK_RUN_ID`, `CONVEYOR_ATTEMPT`);

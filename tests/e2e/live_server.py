@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from app.server import create_app
+from core.build_settings import BuildSettings
 from core.domain import VersionStatus
 from core.settings import LimitSettings, Settings
 from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
@@ -67,6 +68,7 @@ def live_server(root: Path) -> Iterator[LiveServer]:
         data_dir=root / "data",
         limits=LimitSettings(min_timeout_seconds=1, max_concurrency=MAX_CONCURRENCY),
         executor=executor_settings(kill_grace_seconds=1.0),
+        builds=BuildSettings(allow_file_repos=True),  # workflows here name file:// repositories
     )
     keys: list[str] = []
 

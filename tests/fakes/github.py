@@ -8,17 +8,30 @@ where GitHub is (docs.github.com/rest/apps/apps, /rest/checks/runs):
   whose signature verifies against the app's public key, `iss` = the app id, `iat` in the past,
   `exp` in the future and at most 10 minutes after `iat`. It answers 201 with a fresh `ghs_…`
   token and its `expires_at` (one hour).
-- `POST /repos/{owner}/{repo}/check-runs` and `PATCH …/check-runs/{id}` need an installation
-  token (`Authorization: token …` or `Bearer …`) issued here and not expired, for an installation
-  that can see the repository; bodies must carry `name` and a 40-hex `head_sha` (create), a
+- `POST /repos/{owner}/{repo}/check-runs` (which tests can make hang: `stall_check_runs`) and
+  `PATCH …/check-runs/{id}` need an installation token (`Authorization: token …` or
+  `Bearer …`) issued here and not expired, for an installation that can see the repository;
+  bodies must carry `name` and a 40-hex `head_sha` (create), a
   known `status`, a `conclusion` when (and only when) completed, `output.title` and
   `output.summary` when an output is sent. Answers are full CheckRun objects.
 
-Every accepted call is recorded, so tests assert on what GitHub would have seen.
+- `GET /app/installations/{id}` and `GET /repos/{owner}/{repo}/installation` need the app's JWT
+  and answer the Installation object (docs.github.com/rest/apps/apps#get-an-installation-for-the-
+  authenticated-app), or 404.
+- Git over smart HTTP on the same host, as github.com serves it (`/{owner}/{repo}.git/info/refs`,
+  `…/git-upload-pack`, answered by real `git http-backend`) for the repositories in `repos`:
+  private, so a request needs `Authorization: Basic x-access-token:<installation token>` (401
+  with `WWW-Authenticate: Basic` without one, or with a token not issued here or expired; 404
+  "Repository not found." when the token's installation cannot see the repository). A repository
+  in `redirects` answers 301 to its new URL once authenticated, as GitHub does for a renamed one.
+
+Every accepted call is recorded, so tests assert on what GitHub would have seen; every token a
+git request carried is written in `ledger` with the host it was sent to.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 import secrets
@@ -27,6 +40,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -38,6 +52,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.git_http import TokenLedger, http_backend
 from tests.integration.dev_server import free_port
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -93,6 +108,16 @@ class FakeGitHub:
         self.check_runs: dict[int, CheckRun] = {}
         self._ids = itertools.count(4_000_000_001)  # beyond 32 bits, as GitHub's ids are
         self.url = ""
+        # when each installation was made (GitHub's `created_at`); unset: a day ago
+        self.installation_created: dict[int, datetime] = {}
+        self.repos: dict[str, Path] = {}  # "owner/repo" → its bare repository, served over git
+        self.redirects: dict[str, str] = {}  # "owner/repo" → the URL it moved to
+        self.redirected: list[str] = []  # the Location of every 301 answered
+        self.ledger = TokenLedger()
+        # while set, a request to create a check run hangs (then answers 503, creating nothing):
+        # a caller stuck there can be killed mid-request
+        self.stall_check_runs = threading.Event()
+        self.stalled = 0  # requests that hung there
 
     def app(self) -> Starlette:
         return Starlette(
@@ -102,6 +127,18 @@ class FakeGitHub:
                     self._access_token,
                     methods=["POST"],
                 ),
+                Route(
+                    "/app/installations/{installation_id:int}",
+                    self._get_installation,
+                    methods=["GET"],
+                ),
+                Route(
+                    "/repos/{owner}/{repo}/installation",
+                    self._repository_installation,
+                    methods=["GET"],
+                ),
+                Route("/{owner}/{repo}/info/refs", self._git, methods=["GET"]),
+                Route("/{owner}/{repo}/git-upload-pack", self._git, methods=["POST"]),
                 Route("/repos/{owner}/{repo}/check-runs", self._create_check, methods=["POST"]),
                 Route(
                     "/repos/{owner}/{repo}/check-runs/{check_id:int}",
@@ -164,6 +201,75 @@ class FakeGitHub:
             201,
         )
 
+    # -- installations --------------------------------------------------------------------------
+
+    def _installation_json(self, installation_id: int) -> dict[str, Any]:
+        created = self.installation_created.get(
+            installation_id, datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+        )
+        api = f"{self.url}/app/installations/{installation_id}"
+        return {
+            "id": installation_id,
+            "account": None,
+            "repository_selection": "selected",
+            "access_tokens_url": f"{api}/access_tokens",
+            "repositories_url": f"{self.url}/installation/repositories",
+            "html_url": f"https://github.com/settings/installations/{installation_id}",
+            "app_id": self.app_id,
+            "target_id": 583231,
+            "target_type": "Organization",
+            "permissions": {"checks": "write", "contents": "read"},
+            "events": ["push"],
+            "created_at": _time(created),
+            "updated_at": _time(created),
+            "single_file_name": None,
+            "app_slug": "conveyor-test",
+            "suspended_by": None,
+            "suspended_at": None,
+        }
+
+    async def _get_installation(self, request: Request) -> Response:
+        problem = self._verify_jwt(request)
+        if problem is not None:
+            return _error(401, problem)
+        installation_id = request.path_params["installation_id"]
+        if installation_id not in self.installations:
+            return _error(404, "Not Found")
+        return JSONResponse(self._installation_json(installation_id))
+
+    async def _repository_installation(self, request: Request) -> Response:
+        problem = self._verify_jwt(request)
+        if problem is not None:
+            return _error(401, problem)
+        full_name = f"{request.path_params['owner']}/{request.path_params['repo']}".lower()
+        for installation_id, names in sorted(self.installations.items()):
+            if full_name in names:
+                return JSONResponse(self._installation_json(installation_id))
+        return _error(404, "Not Found")
+
+    # -- git over smart HTTP --------------------------------------------------------------------
+
+    async def _git(self, request: Request) -> Response:
+        owner, repo = request.path_params["owner"], request.path_params["repo"]
+        full_name = f"{owner}/{repo.removesuffix('.git')}".lower()
+        token = self.ledger.record(request)
+        service = request.url.path.split("/", 3)[3]  # "info/refs" or "git-upload-pack"
+        challenge = {"WWW-Authenticate": 'Basic realm="GitHub"'}
+        issued = self.tokens.get(token or "")
+        if issued is None or issued[1] <= datetime.now(UTC):
+            return Response(b"Invalid username or token.\n", 401, challenge)
+        if full_name not in self.installations.get(issued[0], set()):
+            return Response(b"Repository not found.\n", 404)
+        if full_name in self.redirects:  # only to whoever may see it: it is private
+            query = f"?{request.url.query}" if request.url.query else ""
+            moved = f"{self.redirects[full_name].rstrip('/')}/{service}{query}"
+            self.redirected.append(moved)
+            return Response(status_code=301, headers={"Location": moved})
+        bare = self.repos.get(full_name)
+        if bare is None:
+            return Response(b"Repository not found.\n", 404)
+        return await http_backend(bare.parent, f"/{bare.name}/{service}", request)
+
     # -- check runs -----------------------------------------------------------------------------
 
     def _authorised(self, request: Request) -> Response | None:
@@ -201,6 +307,11 @@ class FakeGitHub:
         return None
 
     async def _create_check(self, request: Request) -> Response:
+        if self.stall_check_runs.is_set():
+            self.stalled += 1
+            while self.stall_check_runs.is_set():
+                await asyncio.sleep(0.05)
+            return _error(503, "Service unavailable")
         refused = self._authorised(request)
         if refused is not None:
             return refused

@@ -11,6 +11,7 @@ from pathlib import Path
 from starlette.types import ASGIApp
 
 from app.server import create_app
+from core.build_settings import BuildSettings
 from core.domain import VersionStatus
 from core.settings import DatabaseSettings, LimitSettings, Settings
 from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
@@ -96,6 +97,8 @@ def make_settings(data_dir: Path, database_url: str | None = None) -> Settings:
         database=DatabaseSettings(url=database_url),
         limits=LimitSettings(min_timeout_seconds=1),
         executor=executor_settings(kill_grace_seconds=1.0),
+        # workflows here name file:// repositories, which a server refuses unless told
+        builds=BuildSettings(allow_file_repos=True),
     )
 
 

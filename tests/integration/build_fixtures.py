@@ -9,7 +9,7 @@ import subprocess
 import time
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import httpx
 from starlette.types import ASGIApp
 
+from app.github.installations import InstallationOwners
 from app.github.signature import sign
 from app.server import create_app
 from core.build_settings import BuildSettings, GitHubSettings
@@ -201,17 +202,25 @@ def send_webhook(
     return client.post("/github/webhook", content=body, headers=headers)
 
 
-def build_settings(data_dir: Path, github_url: str, private_key: str) -> Settings:
+def build_settings(
+    data_dir: Path, github_url: str, private_key: str, *, remotes: Path | None = None
+) -> Settings:
+    """A server whose "GitHub" keeps its repositories in `remotes` (`<data_dir>/../remotes`, where
+    `make_remote` puts them), served by file://, which these tests turn on explicitly."""
+    remotes = remotes or data_dir.parent / "remotes"
     return Settings(
         data_dir=data_dir,
         limits=LimitSettings(min_timeout_seconds=1, registration_timeout_seconds=60),
         executor=executor_settings(kill_grace_seconds=1.0),
-        builds=BuildSettings(clone_timeout_seconds=60, build_timeout_seconds=300),
+        builds=BuildSettings(
+            clone_timeout_seconds=60, build_timeout_seconds=300, allow_file_repos=True
+        ),
         github=GitHubSettings(
             app_id=APP_ID,
             private_key=private_key,
             webhook_secret=SECRET,
             api_url=github_url,
+            web_url=remotes.as_uri(),
         ),
     )
 
@@ -227,20 +236,25 @@ async def _close_build_services(apps: list[ASGIApp]) -> None:
 
 
 @contextmanager
-def serve_builds(settings: Settings) -> Iterator[BuildServer]:
-    """The engine with the API, the webhook and the build pipeline, on a loopback port."""
+def serve_builds(
+    settings: Settings, installations: Sequence[int] = (INSTALLATION_ID,)
+) -> Iterator[BuildServer]:
+    """The engine with the API, the webhook and the build pipeline, on a loopback port; the
+    default workspace owns `installations` (their pushes build its workflows)."""
 
     def make_app(runtime: Runtime) -> ASGIApp:
         return create_app(runtime, anonymous_workspace=WS)
 
+    async def start(runtime: Runtime) -> None:
+        owners = InstallationOwners(runtime.store.sessions)
+        for installation in installations:
+            await owners.connect(installation, WS, by="tests", exclusive=False)
+        await runtime.start()
+
     with serve_engine(
-        settings, _start, [make_app], cleanup=_close_build_services, name="build-server"
+        settings, start, [make_app], cleanup=_close_build_services, name="build-server"
     ) as served:
         yield served
-
-
-async def _start(runtime: Runtime) -> None:
-    await runtime.start()
 
 
 def wait_for(

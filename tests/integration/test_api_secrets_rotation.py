@@ -22,7 +22,8 @@ def api(data_dir: Path, secrets_key: str) -> Iterator[httpx.Client]:
     settings = settings.model_copy(
         update={
             "github": settings.github.model_copy(update={"app_id": None}),
-            "builds": BuildSettings(secrets_key=secrets_key),
+            # the workflow names a file:// repository, which a server refuses unless told
+            "builds": BuildSettings(secrets_key=secrets_key, allow_file_repos=True),
         }
     )
     with serve_builds(settings) as server, server.client() as client:

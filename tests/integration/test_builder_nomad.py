@@ -176,6 +176,7 @@ async def test_registration_is_a_dispatch_of_the_new_image_and_a_failure_keeps_t
         "CONVEYOR_BUILDS__BASE_IMAGE": await asyncio.to_thread(push_registry_base),
         "CONVEYOR_BUILDS__REGISTRY": prefix,
         "CONVEYOR_BUILDS__IN_PROCESS": "false",
+        "CONVEYOR_BUILDS__ALLOW_FILE_REPOS": "true",  # the workflow's repository is file://
         "CONVEYOR_DOCKER__BINARY": DOCKER,
         "CONVEYOR_EXECUTOR__KIND": "nomad",
         "CONVEYOR_EXECUTOR__KILL_GRACE_SECONDS": "1",

@@ -130,6 +130,8 @@ def cluster(
             "CONVEYOR_GITHUB__PRIVATE_KEY": private_key,
             "CONVEYOR_GITHUB__WEBHOOK_SECRET": SECRET,
             "CONVEYOR_GITHUB__API_URL": github.url,
+            "CONVEYOR_GITHUB__WEB_URL": (tmp_path / "remotes").as_uri(),
+            "CONVEYOR_BUILDS__ALLOW_FILE_REPOS": "true",
             "CONVEYOR_BUILDER__HEARTBEAT_SECONDS": "0.5",
             "CONVEYOR_BUILDER__STALE_AFTER_SECONDS": "5",
             "CONVEYOR_BUILDER__POLL_SECONDS": "0.2",
@@ -159,7 +161,7 @@ def _remove_images(prefix: str) -> None:
 def new_workflow(
     cluster: Cluster, client: httpx.Client, name: str, files: dict[str, str], build: str = ""
 ) -> GitRemote:
-    remote = make_remote(cluster.tmp_path / name, name=name)
+    remote = make_remote(cluster.tmp_path, name=name)  # under the "GitHub" at tmp/remotes
     remote.commit(files, "first")
     cluster.github.installations.setdefault(INSTALLATION_ID, set()).add(remote.full_name)
     body = {"name": name, "repo": remote.url, "branch": "main", "buildCommand": build}

@@ -116,8 +116,14 @@ def test_forged_unsigned_replayed_and_malformed_deliveries_build_nothing(
 
     first = send_webhook(client, "push", payload, delivery="d-1")
     assert first.status_code == 200 and len(first.json()["builds"]) == 1
+    (built,) = first.json()["builds"]
     replay = send_webhook(client, "push", payload, delivery="d-1")
-    assert replay.status_code == 400 and "replays are refused" in replay.json()["message"]
+    assert replay.status_code == 409 and replay.json()["code"] == "conflict"
+    assert "d-1 was received already: replays are refused" in replay.json()["message"]
+    # the header is not signed: the same push under a new delivery id builds nothing new
+    resent = send_webhook(client, "push", payload, delivery="d-1-resent")
+    assert resent.status_code == 200, resent.text
+    assert resent.json()["builds"] == [] and resent.json()["existingBuilds"] == [built]
     assert len(client.get("/v1/builds").json()) == 1  # only the genuine delivery built
 
     other_branch = send_webhook(

@@ -25,7 +25,9 @@ async def test_a_local_task_sees_its_workflow_environment_and_nothing_of_the_ser
 ) -> None:
     settings = make_settings(tmp_path / "data")  # read before the process's variables are set
     plant_control_plane_secrets(monkeypatch)
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")  # in executor.pass_env
+    # not in executor.pass_env by default: a proxy URL often carries its credentials
+    monkeypatch.setenv("HTTPS_PROXY", "http://user:pw@proxy.internal:3128")
+    monkeypatch.setenv("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")  # in pass_env
     monkeypatch.setenv("LANG", "C.UTF-8")
     runtime = await Runtime.open(settings)
     try:
@@ -44,7 +46,8 @@ async def test_a_local_task_sees_its_workflow_environment_and_nothing_of_the_ser
     assert run.results is not None
     env: dict[str, str] = run.results[0]
     assert_task_environment(env, run_id=run.id)
-    assert env["HTTPS_PROXY"] == "http://proxy.internal:3128"
+    assert "HTTPS_PROXY" not in env
+    assert env["SSL_CERT_FILE"] == "/etc/ssl/certs/ca-certificates.crt"
     assert env["LANG"] == "C.UTF-8"
     assert env["HOME"]
     assert env["PYTHONUNBUFFERED"] == "1"

@@ -106,13 +106,23 @@ async def test_another_key_has_its_own_bucket() -> None:
 
 
 @pytest.mark.anyio
-async def test_the_webhook_is_limited_before_its_signature_is_checked() -> None:
-    runtime = limited_runtime()
-    body = b'{"zen": "x"}'
+async def test_unsigned_webhook_requests_cannot_use_up_the_signed_deliveries_bucket() -> None:
+    runtime = limited_runtime()  # webhooks: a burst of 1, then one every 2 s
+    body = b'{"zen": "x", "hook_id": 1}'
     signature = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
-    headers = {"x-hub-signature-256": signature, "content-type": "application/json"}
+    # no X-GitHub-Event: a signed request that passes the bucket stops right after it, at 400
+    # (this fake runtime has no database to record a delivery in)
+    signed = {"x-hub-signature-256": signature, "content-type": "application/json"}
+    wrong = {**signed, "x-hub-signature-256": "sha256=" + "0" * 64}
     async with http(runtime, None) as client:
-        first = await client.post("/github/webhook", content=b"{}", headers=headers)
-        assert first.status_code == 401  # a wrong signature, but it took the one token
-        limited = await client.post("/github/webhook", content=body, headers=headers)
-        assert limited.status_code == 429 and limited.headers["retry-after"] == "2"
+        first = await client.post("/github/webhook", content=body, headers=wrong)
+        assert first.status_code == 401  # checked first: a wrong signature is refused as such
+        second = await client.post("/github/webhook", content=body, headers={})
+        assert second.status_code == 429 and second.headers["retry-after"] == "2"
+        assert "unsigned webhook requests" in second.json()["message"]
+        genuine = await client.post("/github/webhook", content=body, headers=signed)
+        assert genuine.status_code == 400, genuine.text  # past its own, untouched, bucket
+        assert "X-GitHub-Event" in genuine.json()["message"]
+        again = await client.post("/github/webhook", content=body, headers=signed)
+        assert again.status_code == 429 and again.headers["retry-after"] == "2"
+        assert "webhook deliveries" in again.json()["message"]
