@@ -1,15 +1,18 @@
 """Where a sandboxed task's process is on the host.
 
 A task runs in a PID namespace of its own: the pid it sees means nothing outside it. So tasks
-report `pid@starttime` — their pid as their namespace numbers it, and their start time (field 22
-of `/proc/<pid>/stat`, in clock ticks since boot: the same from every namespace). The host finds
-the one process whose innermost pid (the last of `NSpid:` in `/proc/<pid>/status`) and start time
-are those.
+report `pid@starttime@pid:[namespace]` — their pid as their namespace numbers it, their start
+time (field 22 of `/proc/<pid>/stat`, in clock ticks since boot) and their PID namespace (the
+link `/proc/<pid>/ns/pid`), all three the same from every namespace. The host finds the one
+process whose innermost pid (the last of `NSpid:` in `/proc/<pid>/status`), start time and
+namespace are those. (Two attempts forked in the same clock tick are both pid 1: only their
+namespaces tell them apart.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,13 +47,20 @@ def _innermost_pid(pid: str) -> int | None:
     return None
 
 
+def _namespace(pid: str) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
 def find(token: str) -> int:
-    """The host pid of the process that reported `token` (`pid@starttime`); it must still run.
+    """The host pid of the process that reported `token`; it must still run.
 
     Raises:
         LookupError: No process, or more than one, is that one.
     """
-    inner, _, ticks = token.strip().partition("@")
+    inner, ticks, namespace = token.strip().split("@")
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -58,7 +68,7 @@ def find(token: str) -> int:
         fields = _stat_fields(entry.name)
         if fields is None or fields[19] != ticks:
             continue
-        if _innermost_pid(entry.name) == int(inner):
+        if _innermost_pid(entry.name) == int(inner) and _namespace(entry.name) == namespace:
             found.append(int(entry.name))
     if len(found) != 1:
         raise LookupError(f"{len(found)} processes on the host are {token!r}: {found}")

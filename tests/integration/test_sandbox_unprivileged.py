@@ -124,7 +124,9 @@ def _unprivileged_dev(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 def run(url: str, task: str, input: list[object]) -> dict[str, object]:
     headers = {"Content-Type": "application/json"}
-    created = httpx.post(f"{url}/v1/task-runs", json={"task": task, "input": input}, headers=headers)
+    created = httpx.post(
+        f"{url}/v1/task-runs", json={"task": task, "input": input}, headers=headers
+    )
     assert created.status_code == 202, created.text
     run_id = created.json()["id"]
     deadline = time.monotonic() + 60

@@ -206,9 +206,7 @@ async def test_other_start_commands_are_spawned(tmp_path: Path, scratch: Path) -
         assert (await observe(runtime, scratch)).spawner == os.getpid()
 
 
-async def test_a_forked_attempt_gets_the_plans_memory_limit(
-    tmp_path: Path, scratch: Path
-) -> None:
+async def test_a_forked_attempt_gets_the_plans_memory_limit(tmp_path: Path, scratch: Path) -> None:
     async with open_engine(tmp_path) as runtime:
         assert await results_of(runtime, "wf/allocate", [64]) == 64
         run = await run_to_end(runtime, "wf/allocate", [1024])  # the starter plan has 512 MB

@@ -14,11 +14,13 @@ SCRATCH = Path(os.environ.get("ENGINE_SCRATCH", "/tmp"))
 
 
 def _token(pid: int | str = "self") -> str:
-    """`pid@starttime` of a process of this PID namespace: the host finds it by both
-    (tests/integration/host_processes.py); the pid alone means nothing outside a sandbox."""
+    """`pid@starttime@pid:[namespace]` of a process of this PID namespace: the host finds it by
+    all three (tests/integration/host_processes.py); the pid alone means nothing outside a
+    sandbox, and two sandboxes' first processes may start in the same clock tick."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     inner = os.getpid() if pid == "self" else pid
-    return f"{inner}@{stat[stat.rindex(')') + 2 :].split()[19]}"
+    namespace = os.readlink(f"/proc/{pid}/ns/pid")
+    return f"{inner}@{stat[stat.rindex(')') + 2 :].split()[19]}@{namespace}"
 
 
 def _report(name: str, text: str) -> None:
