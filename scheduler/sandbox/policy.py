@@ -83,9 +83,9 @@ class SandboxPolicy:
     ) -> View:
         """The view of a version's instances: its folder and dependencies read-only (those
         of `writable` read-write), the operator's mounts, `shared` folders at their paths."""
-        writable = [str(path) for path in writable]
+        written = [str(path) for path in writable]
         binds = [Bind(str(cwd))]
-        binds.extend(Bind(path, "", True) for path in writable)
+        binds.extend(Bind(path, "", True) for path in written)
         # what must only be readable, unless it is in a folder shown writable (a venv being
         # built is both the step's VIRTUAL_ENV and what it writes to)
         read_only = [str(path) for path in readable]
@@ -97,7 +97,7 @@ class SandboxPolicy:
         for entry in env.get("PYTHONPATH", "").split(os.pathsep):
             if entry and os.path.isabs(entry):
                 read_only.append(entry)
-        binds.extend(Bind(path) for path in read_only if not any(_under(path, w) for w in writable))
+        binds.extend(Bind(path) for path in read_only if not any(_under(path, w) for w in written))
         binds.extend(Bind(source, destination, rw) for source, destination, rw in self._mounts)
         return View(
             binds=tuple(binds),

@@ -432,7 +432,8 @@ def main(argv: list[str]) -> None:
     """
     control = socket.socket(fileno=int(argv[0]))
     zygote = Zygote(control)
-    sandbox, keep = None, []
+    sandbox: types.ModuleType | None = None
+    keep: list[str] = []
     if argv[1] != "-":
         try:
             sandbox, keep = enter_sandbox(argv[1])

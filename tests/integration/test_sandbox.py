@@ -57,7 +57,7 @@ async def test_a_task_reaches_neither_the_control_plane_nor_another_run(
         targets = {
             "server_pid": str(os.getpid()),
             "data_dir": str(settings.data_dir.resolve()),
-            "victim_socket": json.loads(victim_attempt.handle)["socket"],
+            "victim_socket": json.loads(victim_attempt.handle or "{}")["socket"],
         }
         facts = await results_of(runtime, "wf/probe", targets)
         await runtime.service.cancel_run(WS, victim.id)

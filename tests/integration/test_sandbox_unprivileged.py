@@ -33,10 +33,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def readable_by_anyone(path: Path) -> bool:
-    for part in (path, *path.parents):
-        if not os.stat(part).st_mode & 0o005:
-            return False
-    return True
+    return all(os.stat(part).st_mode & 0o005 for part in (path, *path.parents))
 
 
 @pytest.fixture
@@ -162,7 +159,9 @@ def test_a_task_of_an_unprivileged_control_plane_reaches_neither_it_nor_other_ru
     }
     details = run(url, "wf/probe", [targets])
     assert details["status"] == "succeeded", details.get("error")
-    facts = details["results"][0]
+    results = details["results"]
+    assert isinstance(results, list)
+    facts: dict[str, str] = results[0]
     assert PLANTED not in str(details)
     for name in ("server_environ", "signal_server", "data_dir", "database", "other_environs"):
         assert facts[name].startswith("refused"), (name, facts[name])

@@ -95,8 +95,8 @@ def wait_and_end_as(pid: int) -> NoReturn:
     Signals sent to the whole process group reach the attempt's process directly; this one
     ignores those the attempt may outlive.
     """
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
-        signal.signal(signum, signal.SIG_IGN)
+    for ignored in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(ignored, signal.SIG_IGN)
     while True:
         try:
             _, status = os.waitpid(pid, 0)
