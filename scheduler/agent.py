@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -257,7 +257,10 @@ class Agent:
             self._relayed[key] = instance
         return await self._dispatch(instance, request)
 
-    async def close(self, key: str) -> None:
+    async def close(self, key: str, *, keep_folder: bool = False) -> None:
+        """Stop serving instance `key`; its folder goes too unless `keep_folder` (an instance
+        that runs on: a sandboxed one sees that very folder, not its path, so the next control
+        plane must serve its socket again in it)."""
         instance = self._instances.pop(key, None)
         if instance is None:
             return
@@ -266,7 +269,7 @@ class Agent:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1):
                     await instance.server.wait_closed()
-        if instance.directory is not None:
+        if instance.directory is not None and not keep_folder:
             shutil.rmtree(instance.directory, ignore_errors=True)
 
     def cancel(self, key: str) -> None:
@@ -275,9 +278,11 @@ class Agent:
         if instance is not None:
             instance.canceled = True
 
-    async def close_all(self) -> None:
+    async def close_all(self, *, running: Iterable[str] = ()) -> None:
+        """Stop serving every instance; the folders of those `running` on are kept."""
+        kept = set(running)
         for key in list(self._instances):
-            await self.close(key)
+            await self.close(key, keep_folder=key in kept)
 
     async def _dispatch(self, instance: Instance, request: Request) -> Response:
         route = self._routes.get((request.method, request.path))

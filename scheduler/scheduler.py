@@ -445,7 +445,9 @@ class Scheduler:
             await asyncio.wait(tasks, timeout=10)
         for task in tasks:
             task.cancel()
-        await self._agent.close_all()
+        # instances left running are the next control plane's to serve, in the same folders
+        running = () if stop_instances else list(self._live)
+        await self._agent.close_all(running=running)
 
     @property
     def agent(self) -> Agent:

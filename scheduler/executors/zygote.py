@@ -107,7 +107,8 @@ class Zygote:
         self._forks: dict[int, asyncio.Future[int]] = {}
         self._exits: dict[int, asyncio.Future[int | None]] = {}
         self._next_id = 0
-        self.last_used = loop.time()
+        self.started_at = loop.time()
+        self.last_used = self.started_at  # since it became ready, once it is
         self._reading = asyncio.create_task(self._read())
 
     @classmethod
@@ -161,6 +162,12 @@ class Zygote:
     @property
     def alive(self) -> bool:
         return self.process.returncode is None and not self._reading.done()
+
+    @property
+    def starting(self) -> bool:
+        """Importing the entry point still (not ready, not found unusable, not yet late)."""
+        now = asyncio.get_running_loop().time()
+        return not self._ready.done() and now - self.started_at < _READY_SECONDS
 
     @property
     def children(self) -> int:
@@ -248,6 +255,7 @@ class Zygote:
 
     def _on_message(self, message: dict[str, Any]) -> None:
         if "ready" in message:
+            self.last_used = asyncio.get_running_loop().time()
             self._ready.set_result(int(message["ready"]))
         elif "unusable" in message:
             self._ready.set_exception(ZygoteUnusable(str(message["unusable"])))

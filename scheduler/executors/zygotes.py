@@ -225,7 +225,9 @@ class ZygotePool:
             await asyncio.sleep(min(self._idle_seconds / 2, 30.0))
             now = loop.time()
             for key, zygote in list(self._zygotes.items()):
-                idle = now - zygote.last_used >= self._idle_seconds
+                # idle since it became ready: one still starting (slower than the idle time
+                # in a sandbox) is not closed under the attempt waiting for it
+                idle = now - zygote.last_used >= self._idle_seconds and not zygote.starting
                 if (idle and zygote.children == 0) or not zygote.alive:
                     del self._zygotes[key]
                     await zygote.close()

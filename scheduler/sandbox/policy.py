@@ -83,17 +83,21 @@ class SandboxPolicy:
     ) -> View:
         """The view of a version's instances: its folder and dependencies read-only (those
         of `writable` read-write), the operator's mounts, `shared` folders at their paths."""
+        written = [str(path) for path in writable]
         binds = [Bind(str(cwd)), *_linked_from(cwd)]
-        binds.extend(Bind(str(path), "", True) for path in writable)
-        binds.extend(Bind(str(path)) for path in readable)
+        binds.extend(Bind(path, "", True) for path in written)
+        # what must only be readable, unless it is in a folder shown writable (a venv being
+        # built is both the step's VIRTUAL_ENV and what it writes to)
+        read_only = [str(path) for path in readable]
         if virtual_env := env.get("VIRTUAL_ENV"):
-            binds.append(Bind(virtual_env))
+            read_only.append(virtual_env)
         for entry in env.get("PATH", "").split(os.pathsep):
             if entry and os.path.isabs(entry) and entry not in SYSTEM_PATH_DIRS:
-                binds.append(Bind(entry))
+                read_only.append(entry)
         for entry in env.get("PYTHONPATH", "").split(os.pathsep):
             if entry and os.path.isabs(entry):
-                binds.append(Bind(entry))
+                read_only.append(entry)
+        binds.extend(Bind(path) for path in read_only if not any(_under(path, w) for w in written))
         binds.extend(Bind(source, destination, rw) for source, destination, rw in self._mounts)
         return View(
             binds=tuple(binds),
@@ -129,6 +133,10 @@ def _linked_from(folder: Path) -> list[Bind]:
             if target.exists() and not target.is_relative_to(folder.resolve()):
                 found.append(Bind(str(target)))
     return found
+
+
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
 def launcher_argv(view: View, cwd: Path, join_fds: Iterable[int], command: list[str]) -> list[str]:

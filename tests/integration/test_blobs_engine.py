@@ -109,7 +109,9 @@ async def test_big_output_is_stored_in_s3(tmp_path: Path, s3_bucket: Bucket) -> 
 
 
 @pytest.mark.slow
-async def test_every_attempts_log_is_committed_to_s3(tmp_path: Path, s3_bucket: Bucket) -> None:
+async def test_every_attempts_log_is_committed_to_s3(
+    tmp_path: Path, s3_bucket: Bucket, scratch: Path
+) -> None:
     async with _s3_engine(tmp_path, s3_bucket) as runtime:
         done = await run_to_end(runtime, "fails_once", ["blue"])
         assert done.status is RunStatus.SUCCEEDED, done.error
@@ -118,6 +120,7 @@ async def test_every_attempts_log_is_committed_to_s3(tmp_path: Path, s3_bucket: 
         assert len(numbers) == 2
         first_number, second_number = numbers
         assert done.results == [f"blue: done on attempt {second_number}"]
+        assert (scratch / "failed-blue").exists(), "the first attempt left its marker"
 
         keys = s3_bucket.object_keys()
         for number in numbers:

@@ -37,8 +37,10 @@ def run(client: httpx.Client, task: str) -> Any:
     return done["results"][0]
 
 
-def test_dev_uses_a_virtualenv_and_reregisters_on_change(tmp_path: Path) -> None:
-    wheel = make_wheel(tmp_path / "wheels", "tinydep", "1.0", "NAME = 'dep'\n")
+def test_dev_uses_a_virtualenv_and_reregisters_on_change(tmp_path: Path, scratch: Path) -> None:
+    # the install step runs sandboxed: it sees the scratch folder (an operator mount), not
+    # the rest of the test's folder
+    wheel = make_wheel(scratch / "wheels", "tinydep", "1.0", "NAME = 'dep'\n")
     folder = tmp_path / "proj"
     folder.mkdir()
     (folder / "requirements.txt").write_text(f"{wheel}\n")

@@ -19,6 +19,7 @@ import pytest
 
 from tests.integration.dev_server import dev_server, free_port
 from tests.integration.engine_fixtures import PASS_SCRATCH_ENV, copy_workflow
+from tests.integration.host_processes import find
 
 pytestmark = pytest.mark.slow
 
@@ -34,16 +35,16 @@ def _start(client: httpx.Client, url: str, task: str, input: list[object]) -> st
     return str(response.json()["id"])
 
 
-def _kill_a_worker(scratch: Path, rng: random.Random, killed: set[int]) -> None:
-    """SIGKILL a running task process (one that wrote its pid and still runs)."""
-    pids = [int(p.name) for p in (scratch / "pids").glob("*") if int(p.name) not in killed]
-    rng.shuffle(pids)
-    for pid in pids:
+def _kill_a_worker(scratch: Path, rng: random.Random, killed: set[str]) -> None:
+    """SIGKILL a running task process (one that said which it is and still runs)."""
+    processes = sorted(p.name for p in (scratch / "pids").glob("*") if p.name not in killed)
+    rng.shuffle(processes)
+    for process in processes:
         try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            continue
-        killed.add(pid)
+            os.kill(find(process), signal.SIGKILL)
+        except (LookupError, ProcessLookupError):
+            continue  # it ended
+        killed.add(process)
         return
 
 
@@ -72,20 +73,20 @@ def _wait_until_done(client: httpx.Client, url: str, timeout: float) -> list[dic
         time.sleep(0.5)
 
 
-def _bodies_run_again(client: httpx.Client, url: str, scratch: Path, killed: set[int]) -> list[str]:
+def _bodies_run_again(client: httpx.Client, url: str, scratch: Path, killed: set[str]) -> list[str]:
     """Runs whose body ran again after an attempt lost with a control plane while its worker
     lived on (a worker killed on purpose does not count)."""
-    starts: dict[str, list[tuple[int, int]]] = {}
+    starts: dict[str, list[tuple[int, str]]] = {}
     for line in (scratch / "bodies.log").read_text().splitlines():
-        run_id, attempt, pid = line.split()
-        starts.setdefault(run_id, []).append((int(attempt), int(pid)))
+        run_id, attempt, process = line.split()
+        starts.setdefault(run_id, []).append((int(attempt), process))
     again = []
     for run_id, bodies in starts.items():
         if len(bodies) < 2:
             continue
         attempts = client.get(f"{url}/v1/task-runs/{run_id}").json()["attempts"]
         outcomes = {a["attempt"]: a.get("outcome") for a in attempts}
-        if any(outcomes.get(n) == "lost" and pid not in killed for n, pid in bodies):
+        if any(outcomes.get(n) == "lost" and process not in killed for n, process in bodies):
             described = [(a["attempt"], a.get("outcome"), a.get("error")) for a in attempts]
             again.append(f"{run_id}: bodies {bodies}, attempts {described}")
     return again
@@ -133,15 +134,18 @@ def _submit(client: httpx.Client, url: str, rng: random.Random) -> list[str]:
     return roots
 
 
-def test_runs_survive_control_plane_and_worker_kills(tmp_path: Path) -> None:
+def test_runs_survive_control_plane_and_worker_kills(tmp_path: Path, scratch: Path) -> None:
     rng = random.Random(SEED)
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
+    # every body adds to these, whatever uid its sandbox runs it as
+    (scratch / "bodies.log").touch(mode=0o666)
+    (scratch / "bodies.log").chmod(0o666)
+    (scratch / "pids").mkdir(mode=0o1777)
+    (scratch / "pids").chmod(0o1777)
     workflow = copy_workflow("chaos", tmp_path)
     data = tmp_path / "data"
     env = {"ENGINE_SCRATCH": str(scratch), **PASS_SCRATCH_ENV}
     extra = ("--max-concurrency", "8")
-    killed: set[int] = set()
+    killed: set[str] = set()  # the processes, as they named themselves
     with httpx.Client(timeout=60) as client:
         for life in range(RESTARTS + 1):
             port = free_port()

@@ -14,6 +14,7 @@ import pytest
 from scheduler.executors.zygote import ZYGOTE_FILE
 from tests.integration.dev_server import dev_server, free_port
 from tests.integration.engine_fixtures import PASS_SCRATCH_ENV, copy_workflow
+from tests.integration.host_processes import find
 
 pytestmark = pytest.mark.slow
 
@@ -61,9 +62,7 @@ def _start(url: str, task: str, input: object) -> str:
     return str(response.json()["id"])
 
 
-def test_runs_survive_a_killed_control_plane(tmp_path: Path) -> None:
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
+def test_runs_survive_a_killed_control_plane(tmp_path: Path, scratch: Path) -> None:
     workflow = copy_workflow("engine", tmp_path)
     data = tmp_path / "data"
     env = {
@@ -74,14 +73,19 @@ def test_runs_survive_a_killed_control_plane(tmp_path: Path) -> None:
     extra = ("--max-concurrency", "2")
     with dev_server(workflow, data, extra=extra, env=env) as first:
         holds = [_start(first.url, "wf/hold", [name]) for name in ("x", "y")]
-        orphans = [int(_wait_file(scratch / f"pid-{name}")) for name in ("x", "y")]
+        # host pids: the tasks report themselves as their own PID namespace numbers them
+        orphans = [find(_wait_file(scratch / f"pid-{name}")) for name in ("x", "y")]
         queued = [_start(first.url, "wf/leaf", [n]) for n in range(4)]
         zygotes = _zygotes_of(first.process.pid)
         assert zygotes, "the workflow's zygote runs beside the control plane"
-        assert all(_parent_of(pid) in zygotes for pid in orphans), "workers forked from it"
+        # zygote → the attempt's process (the handle's, which waits) → the task's process
+        attempts = [_parent_of(pid) for pid in orphans]
+        assert all(_parent_of(pid) in zygotes for pid in attempts), "workers forked from it"
         first.process.send_signal(signal.SIGKILL)
         first.process.wait(timeout=10)
-    assert all(_alive(pid) for pid in orphans), "workers outlive a SIGKILLed control plane"
+    assert all(_alive(pid) for pid in orphans + attempts), (
+        "workers outlive a SIGKILLed control plane"
+    )
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in zygotes) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -95,7 +99,7 @@ def test_runs_survive_a_killed_control_plane(tmp_path: Path) -> None:
         for run_id in holds + queued:
             response = httpx.get(f"{second.url}/v1/task-runs/{run_id}?wait=30", timeout=40)
             runs[run_id] = response.json()
-        for pid in orphans:
+        for pid in orphans + attempts:
             deadline = time.monotonic() + 10
             while _alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)

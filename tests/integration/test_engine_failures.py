@@ -15,6 +15,7 @@ from core.domain import AttemptOutcome, RunStatus
 from core.errors import InvalidRequest
 from scheduler.runtime import Runtime
 from tests.integration.engine_fixtures import WS, open_engine, run_to_end
+from tests.integration.host_processes import find
 
 pytestmark = pytest.mark.anyio
 
@@ -81,7 +82,8 @@ async def test_timeout_kills_the_task_and_its_process_group(
 ) -> None:
     async with open_engine(tmp_path, database_url=database_url) as runtime:
         run = await runtime.service.create_run(WS, "wf/sleeps_with_child", ["t"])
-        worker, helper = map(int, (await _file(scratch / "pids-t")).split())
+        # host pids: the tasks report themselves as their own PID namespace numbers them
+        worker, helper = map(find, (await _file(scratch / "pids-t")).split())
         done = await runtime.service.wait_run(WS, run.id, 30)
         assert done.status is RunStatus.FAILED
         assert done.attempts[0].outcome is AttemptOutcome.TIMEOUT
@@ -96,8 +98,8 @@ async def test_cancel_mid_tree_kills_that_subtree_only(
 ) -> None:
     async with open_engine(tmp_path, database_url=database_url) as runtime:
         root = await runtime.service.create_run(WS, "wf/two_branches", ["a", "b"])
-        pid_a = int(await _file(scratch / "pid-a"))
-        pid_b = int(await _file(scratch / "pid-b"))
+        pid_a = find(await _file(scratch / "pid-a"))
+        pid_b = find(await _file(scratch / "pid-b"))
         from core.domain import RunFilter
 
         branches = await runtime.service.list_runs(
@@ -163,7 +165,7 @@ async def test_sigkilled_worker_is_retried(
 ) -> None:
     async with open_engine(tmp_path, database_url=database_url) as runtime:
         run = await runtime.service.create_run(WS, "wf/dies_once", ["k"])
-        pid = int(await _file(scratch / "pid-k"))
+        pid = find(await _file(scratch / "pid-k"))
         os.kill(pid, signal.SIGKILL)
         done = await runtime.service.wait_run(WS, run.id, 30)
     assert done.status is RunStatus.SUCCEEDED

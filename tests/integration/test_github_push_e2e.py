@@ -71,15 +71,19 @@ def github(private_key: str) -> Iterator[FakeGitHub]:
 
 
 @pytest.fixture
-def remote(tmp_path: Path) -> GitRemote:
+def remote(tmp_path: Path, scratch: Path) -> GitRemote:
     remote = make_remote(tmp_path)
-    wheel = make_wheel(tmp_path / "wheels", "tinydep", "1.0", "def mark():\n    return 'dep'\n")
+    # in the scratch folder, which the sandboxed install step is shown (an operator mount)
+    wheel = make_wheel(scratch / "wheels", "tinydep", "1.0", "def mark():\n    return 'dep'\n")
     remote.commit({"main.py": main_py("hello"), "requirements.txt": f"{wheel}\n"}, "first version")
     return remote
 
 
 @pytest.fixture
-def server(tmp_path: Path, github: FakeGitHub, private_key: str) -> Iterator[BuildServer]:
+def server(
+    tmp_path: Path, scratch: Path, github: FakeGitHub, private_key: str
+) -> Iterator[BuildServer]:
+    """A build server whose sandbox mounts `scratch` (its settings are read with it set)."""
     with serve_builds(build_settings(tmp_path / "data", github.url, private_key)) as server:
         yield server
 
@@ -123,7 +127,7 @@ def run_task(client: httpx.Client, task: str, input: Any) -> dict[str, Any]:
 
 
 def test_push_builds_registers_and_serves_the_new_code(
-    server: BuildServer, github: FakeGitHub, remote: GitRemote, tmp_path: Path
+    server: BuildServer, github: FakeGitHub, remote: GitRemote, scratch: Path
 ) -> None:
     with server.client() as client:
         workflow = create_workflow(client, remote)
@@ -147,7 +151,7 @@ def test_push_builds_registers_and_serves_the_new_code(
         assert run_task(client, "hello/greet", ["ann"])["results"] == ["hello ann (dep)"]
 
         # A run that starts on version 1 and is still running when version 2 becomes active.
-        gate = tmp_path / "gate"
+        gate = scratch / "gate"  # a file the sandboxed task can see
         pinned = client.post(
             "/v1/task-runs", json={"task": "hello/greet_when", "input": ["bob", str(gate)]}
         ).json()

@@ -25,6 +25,7 @@ from tests.integration.engine_fixtures import (
     make_settings,
     max_active_attempts,
 )
+from tests.integration.host_processes import find
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -98,11 +99,8 @@ async def test_two_schedulers_start_every_attempt_once_under_one_limit(
 
 
 async def test_a_stopped_scheduler_leaves_its_runs_to_another(
-    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, postgres_url: str, scratch: Path
 ) -> None:
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    monkeypatch.setenv("ENGINE_SCRATCH", str(scratch))
     data_dir = tmp_path / "data"
     runtime = await Runtime.open(make_settings(data_dir, postgres_url))
     try:
@@ -116,7 +114,7 @@ async def test_a_stopped_scheduler_leaves_its_runs_to_another(
         async with asyncio.timeout(30):
             while not pid_file.exists() or not pid_file.read_text():
                 await asyncio.sleep(0.05)
-        worker = int(pid_file.read_text())
+        worker = find(pid_file.read_text())  # the task's pid in its own PID namespace
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=30) == 0
         os.kill(worker, 0)  # SIGTERM stops admitting; it leaves the instance to reconcile

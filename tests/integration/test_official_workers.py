@@ -16,7 +16,7 @@ RENDER08 = "python -m render_sdk.workflows.cli main:app"
 
 
 async def test_render1_chain_fan_out_keywords_and_failures(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, scratch: Path
 ) -> None:
     async with open_engine(
         tmp_path, "render1", start_command=RENDER1, database_url=database_url
@@ -30,7 +30,8 @@ async def test_render1_chain_fan_out_keywords_and_failures(
         family = await run_to_end(runtime, "wf/family", [])
         by_keywords = await run_to_end(runtime, "wf/greet_by_keywords", ["Lin"])
         configured = await run_to_end(runtime, "wf/configured", [])
-        flaky = await run_to_end(runtime, "wf/flaky_once", [str(tmp_path / "marker")])
+        # a folder tasks may write to (the scratch folder is mounted into their sandbox)
+        flaky = await run_to_end(runtime, "wf/flaky_once", [str(scratch / "marker")])
     assert fan.status is RunStatus.SUCCEEDED and fan.results == [25]
     assert keywords.results == ["Hi, Ada!"]
     assert default.results == ["Hello, Ada!"]
@@ -44,6 +45,7 @@ async def test_render1_chain_fan_out_keywords_and_failures(
     assert by_keywords.results == ["Hi, Lin!"]
     assert configured.results == ["configured"]  # a task of the merged app, under its own name
     assert flaky.results == ["second attempt made it"] and len(flaky.attempts) == 2
+    assert (scratch / "marker").read_text() == "first attempt ran"
 
 
 async def test_render1_registration_is_recorded(database_url: str, tmp_path: Path) -> None:
@@ -64,7 +66,9 @@ async def test_render1_registration_is_recorded(database_url: str, tmp_path: Pat
     assert flaky.options.plan == "starter"  # the merged app's default plan
 
 
-async def test_render08_await_style_children(database_url: str, tmp_path: Path) -> None:
+async def test_render08_await_style_children(
+    database_url: str, tmp_path: Path, scratch: Path
+) -> None:
     async with open_engine(
         tmp_path, "render08", start_command=RENDER08, database_url=database_url
     ) as runtime:
@@ -72,7 +76,7 @@ async def test_render08_await_style_children(database_url: str, tmp_path: Path) 
         chain = await run_to_end(runtime, "wf/chain", [5])
         failed = await run_to_end(runtime, "wf/fail", ["nope"])
         renamed = await run_to_end(runtime, "wf/renamed", {"x": 1})
-        flaky = await run_to_end(runtime, "wf/flaky_once", [str(tmp_path / "marker08")])
+        flaky = await run_to_end(runtime, "wf/flaky_once", [str(scratch / "marker08")])
         fail_task = await runtime.service.get_task("wsp-default", "wf/fail")
     assert fan.status is RunStatus.SUCCEEDED and fan.results == [2, 4, 6]
     assert chain.results == [20]
@@ -80,4 +84,5 @@ async def test_render08_await_style_children(database_url: str, tmp_path: Path) 
     assert failed.stack_trace and "RuntimeError: nope" in failed.stack_trace
     assert renamed.results == [2]
     assert flaky.results == ["second attempt made it"] and len(flaky.attempts) == 2
+    assert (scratch / "marker08").read_text() == "first attempt ran"
     assert fail_task.options.timeout_seconds == 60

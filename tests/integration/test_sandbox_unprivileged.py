@@ -162,7 +162,9 @@ def test_a_task_of_an_unprivileged_control_plane_reaches_neither_it_nor_other_ru
     }
     details = run(url, "wf/probe", [targets])
     assert details["status"] == "succeeded", details.get("error")
-    facts = details["results"][0]
+    results = details["results"]
+    assert isinstance(results, list)
+    facts: dict[str, str] = results[0]
     assert PLANTED not in str(details)
     for name in ("server_environ", "signal_server", "data_dir", "database", "other_environs"):
         assert facts[name].startswith("refused"), (name, facts[name])

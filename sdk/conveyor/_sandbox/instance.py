@@ -95,8 +95,8 @@ def wait_and_end_as(pid: int) -> NoReturn:
     Signals sent to the whole process group reach the attempt's process directly; this one
     ignores those the attempt may outlive.
     """
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
-        signal.signal(signum, signal.SIG_IGN)
+    for ignored in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(ignored, signal.SIG_IGN)
     while True:
         try:
             _, status = os.waitpid(pid, 0)
@@ -106,7 +106,8 @@ def wait_and_end_as(pid: int) -> NoReturn:
         except InterruptedError:
             continue
     if os.WIFSIGNALED(status):
-        killed_by = os.WTERMSIG(status)
-        signal.signal(killed_by, signal.SIG_DFL)
-        os.kill(os.getpid(), killed_by)
+        signum = os.WTERMSIG(status)
+        if signum not in (signal.SIGKILL, signal.SIGSTOP):  # no handler can be set for these
+            signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF)

@@ -207,3 +207,28 @@ def test_a_folder_shown_both_writable_and_read_only_is_writable(tmp_path: Path) 
     ):
         view = View(binds=binds, python_paths=False)
         assert plan_binds(view) == [Bind(str(venv), str(venv), True)]
+
+
+def test_a_folder_shown_writable_is_not_shown_again_read_only_for_the_environment(
+    tmp_path: Path,
+) -> None:
+    """A venv being built is the step's VIRTUAL_ENV and on its PATH, and what it writes to."""
+    policy = SandboxPolicy(SandboxSettings(), hidden=(), state_dir=tmp_path)
+    env = {
+        "VIRTUAL_ENV": "/venvs/.abc.bld-1",
+        "PATH": "/venvs/.abc.bld-1/bin:/opt/tools/bin:/usr/bin",
+    }
+    view = policy.view(
+        cwd=Path("/code"),
+        env=env,
+        identity=None,
+        writable=[Path("/venvs/.abc.bld-1")],
+        readable=[Path("/venvs/.abc.bld-10"), Path("/code")],
+    )
+    assert view.binds == (
+        Bind("/code"),
+        Bind("/venvs/.abc.bld-1", "", True),
+        Bind("/venvs/.abc.bld-10"),
+        Bind("/code"),
+        Bind("/opt/tools/bin"),
+    )

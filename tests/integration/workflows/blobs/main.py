@@ -22,7 +22,8 @@ def fails_once(tag: str) -> str:
     attempt = os.environ["CONVEYOR_ATTEMPT"]
     print(f"{tag}: attempt {attempt} starts", flush=True)
     print(f"{tag}: attempt {attempt} on stderr", file=sys.stderr, flush=True)
-    marker = Path(f"failed-{tag}")  # in the version's own folder, fresh for each test
+    # in the test's scratch folder (the version's own is read-only to its tasks)
+    marker = Path(os.environ["ENGINE_SCRATCH"]) / f"failed-{tag}"
     if not marker.exists():
         marker.touch()
         raise RuntimeError(f"{tag}: attempt {attempt} fails on purpose")

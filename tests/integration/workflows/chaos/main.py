@@ -11,13 +11,22 @@ app = Workflows(default_retry=Retry(max_retries=3, wait_duration_ms=100, backoff
 SCRATCH = Path(os.environ["ENGINE_SCRATCH"])
 
 
+def _process() -> str:
+    """This process as the host can find it: `pid@starttime@pid:[namespace]` (its pid alone
+    is its own PID namespace's; see tests/integration/host_processes.py)."""
+    stat = Path("/proc/self/stat").read_text()
+    ticks = stat[stat.rindex(")") + 2 :].split()[19]
+    return f"{os.getpid()}@{ticks}@{os.readlink('/proc/self/ns/pid')}"
+
+
 def _started(name: str) -> None:
     """One line per body that starts: its run, its attempt and its process."""
-    line = f"{os.environ['CONVEYOR_TASK_RUN_ID']} {os.environ['CONVEYOR_ATTEMPT']} {os.getpid()}\n"
+    process = _process()
+    line = f"{os.environ['CONVEYOR_TASK_RUN_ID']} {os.environ['CONVEYOR_ATTEMPT']} {process}\n"
     with (SCRATCH / "bodies.log").open("a") as log:
         log.write(line)
     (SCRATCH / "pids").mkdir(exist_ok=True)
-    (SCRATCH / "pids" / str(os.getpid())).write_text(name)
+    (SCRATCH / "pids" / process).write_text(name)
 
 
 @app.task

@@ -13,6 +13,23 @@ app = Workflows(default_retry=Retry(max_retries=0, wait_duration_ms=0))
 SCRATCH = Path(os.environ.get("ENGINE_SCRATCH", "/tmp"))
 
 
+def _token(pid: int | str = "self") -> str:
+    """`pid@starttime@pid:[namespace]` of a process of this PID namespace: the host finds it by
+    all three (tests/integration/host_processes.py); the pid alone means nothing outside a
+    sandbox, and two sandboxes' first processes may start in the same clock tick."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    inner = os.getpid() if pid == "self" else pid
+    namespace = os.readlink(f"/proc/{pid}/ns/pid")
+    return f"{inner}@{stat[stat.rindex(')') + 2 :].split()[19]}@{namespace}"
+
+
+def _report(name: str, text: str) -> None:
+    """Writes `text` to the scratch file `name` whole (a reader never sees it half written)."""
+    partial = SCRATCH / f".{name}.partial"
+    partial.write_text(text)
+    partial.rename(SCRATCH / name)
+
+
 @app.task
 def leaf(n: int) -> int:
     return n + 1
@@ -41,7 +58,7 @@ def flaky(ctx: TaskContext, name: str, failures: int) -> str:
 @app.task(timeout_seconds=2)
 def sleeps_with_child(name: str) -> str:
     helper = subprocess.Popen(["sleep", "300"])
-    (SCRATCH / f"pids-{name}").write_text(f"{os.getpid()} {helper.pid}")
+    _report(f"pids-{name}", f"{_token()} {_token(helper.pid)}")
     time.sleep(300)
     return "never"
 
@@ -56,7 +73,7 @@ def _wait_for(path: Path, seconds: float) -> bool:
 
 
 def _hold(name: str) -> str:
-    (SCRATCH / f"pid-{name}").write_text(str(os.getpid()))
+    _report(f"pid-{name}", _token())
     if not _wait_for(SCRATCH / f"release-{name}", 60):
         return "timed out waiting"
     return f"released {name}"
@@ -84,7 +101,7 @@ def dies_once(name: str) -> str:
     if marker.exists():
         return "second attempt"
     marker.write_text("x")
-    (SCRATCH / f"pid-{name}").write_text(str(os.getpid()))
+    _report(f"pid-{name}", _token())
     time.sleep(60)
     return "never"
 
@@ -126,11 +143,16 @@ def environment() -> dict[str, str]:
 
 
 @app.task
-def process_facts() -> dict[str, object]:
-    """How the task's process was started, as the process itself sees it."""
+def process_facts(name: str) -> dict[str, object]:
+    """How the task's process was started, as the process itself sees it; it waits, once it
+    has said which process it is (`process-NAME`), for `release-NAME`, so that the host can
+    look at it while it runs."""
     import sys
 
     main = sys.modules["__main__"]
+    _report(f"process-{name}", _token())
+    if not _wait_for(SCRATCH / f"release-{name}", 60):
+        raise TimeoutError(f"release-{name} did not come")
     return {
         "pid": os.getpid(),
         "ppid": os.getppid(),
