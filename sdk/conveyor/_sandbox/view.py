@@ -6,6 +6,7 @@ import ctypes
 import importlib.util
 import json
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -209,9 +210,12 @@ def _populate_root(root: str, view: View, binds: list[Bind], sources: dict[str, 
             bind_mount(path, root + path, writable=False)
     os.makedirs(root + "/etc")
     for name in ETC_ENTRIES:
+        # copied, not bound: every mount is copied again into each attempt's namespace
         path = "/etc/" + name
-        if os.path.exists(path):
-            bind_mount(path, root + path, writable=False)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.copytree(path, root + path, symlinks=True, ignore=_unshareable)
+        elif os.path.lexists(path):
+            shutil.copy2(path, root + path, follow_symlinks=False)
     os.makedirs(root + "/tmp")
     mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={view.tmp_bytes},mode=1777")
     _make_dev(root + "/dev")
@@ -227,6 +231,17 @@ def _populate_root(root: str, view: View, binds: list[Bind], sources: dict[str, 
         bind_mount(source, root + path, writable=True, recursive=False)
     for path in masks:
         mount(None, path, None, MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)
+
+
+def _unshareable(folder: str, names: list[str]) -> set[str]:
+    """What of a folder of /etc is not copied: private keys (/etc/ssl/private), and anything
+    this process may not read."""
+    skipped = {name for name in names if name == "private"}
+    for name in names:
+        path = os.path.join(folder, name)
+        if not os.path.islink(path) and not os.access(path, os.R_OK):
+            skipped.add(name)
+    return skipped
 
 
 def _mask(path: str) -> list[str]:
