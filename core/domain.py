@@ -47,6 +47,7 @@ class AttemptOutcome(StrEnum):
     CANCELED = "canceled"  # killed because the run was cancelled
     EXITED_WITHOUT_RESULT = "exited_without_result"  # the process ended with no callback
     OUT_OF_MEMORY = "out_of_memory"  # killed for exceeding the plan's memory
+    PAUSED = "paused"  # a flow's durable sleep ended it: a new attempt resumes at wake time
 
 
 class VersionStatus(StrEnum):
@@ -98,6 +99,7 @@ class TaskSpec:
     options: TaskOptions = field(default_factory=TaskOptions)
     parameters: tuple[TaskParameter, ...] = ()
     description: str | None = None  # the function's docstring (Conveyor's SDK)
+    kind: str = "task"  # or "flow": a function of checkpointed steps
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,7 @@ class TaskInfo:
     options: TaskOptions
     parameters: tuple[TaskParameter, ...]
     description: str | None = None
+    kind: str = "task"  # or "flow"
 
     @property
     def slug(self) -> str:
@@ -138,7 +141,7 @@ class AttemptInfo:
         """The attempt's status in the API's vocabulary."""
         if self.outcome is None:
             return RunStatus.RUNNING
-        if self.outcome is AttemptOutcome.OK:
+        if self.outcome in (AttemptOutcome.OK, AttemptOutcome.PAUSED):
             return RunStatus.SUCCEEDED
         if self.outcome is AttemptOutcome.CANCELED:
             return RunStatus.CANCELED

@@ -59,6 +59,7 @@ def _task_row(spec: TaskSpec, version_id: str, workflow_id: str, now: datetime) 
         parameters=json.dumps([asdict(p) for p in spec.parameters]),
         description=spec.description,
         created_at=now,
+        kind=spec.kind,
     )
 
 

@@ -107,6 +107,11 @@ def _description(raw: Any, task: str) -> str | None:
     return text or None
 
 
+def _kind(raw: Any, task: str) -> str:
+    _require(raw in (None, "task", "flow"), f"task {task!r}: kind must be 'task' or 'flow'")
+    return "flow" if raw == "flow" else "task"
+
+
 def parse_registration(body: Any, settings: Settings) -> list[TaskSpec]:
     _require(
         isinstance(body, dict) and isinstance(body.get("tasks"), list), "expected {tasks: [...]}"
@@ -124,6 +129,7 @@ def parse_registration(body: Any, settings: Settings) -> list[TaskSpec]:
             options=_options(raw.get("options"), name, settings),
             parameters=_parameters(raw.get("parameters"), name),
             description=_description(raw.get("description"), name),
+            kind=_kind(raw.get("kind"), name),
         )
         required = [p.name for p in spec.parameters if not p.has_default]
         _require(

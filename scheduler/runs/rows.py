@@ -136,6 +136,7 @@ def task_info(row: AnyRow | Task, workflow_slug: str) -> TaskInfo:
             for p in json.loads(row.parameters)
         ),
         description=row.description,
+        kind=row.kind,
     )
 
 

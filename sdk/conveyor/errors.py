@@ -10,6 +10,7 @@ ConveyorError                      conveyor_error
 ├── InvalidInputError              invalid_input             (also TypeError)
 ├── TaskNotFoundError              task_not_found
 ├── TaskRunError                   subtask_failed
+├── FlowDeterminismError           flow_determinism_error
 ├── WorkerError                    worker_error
 ├── ServerUnreachable              server_unreachable
 ├── WaitTimeout                    wait_timeout
@@ -31,6 +32,7 @@ __all__ = [
     "ConflictError",
     "ConveyorError",
     "DuplicateTaskError",
+    "FlowDeterminismError",
     "InvalidInputError",
     "InvalidRequestError",
     "NotFoundError",
@@ -134,6 +136,25 @@ class TaskRunError(ConveyorError):
         self.task_run_id = task_run_id
         self.stack_trace = stack_trace
         super().__init__(f"Subtask failed: {details}")
+
+
+class FlowDeterminismError(ConveyorError):
+    """A flow's attempt reached a step that differs from the one recorded at its ``seq``.
+
+    Raised in the flow; its run fails (another attempt would reach the same step).
+    """
+
+    code: str = "flow_determinism_error"
+
+    def __init__(self, message: str, *, details: dict[str, object] | None = None) -> None:
+        """Keeps the platform's message and details.
+
+        Args:
+            message: What differs, as the platform says it.
+            details: ``{code, kind, seq, expected, actual}``.
+        """
+        self.details = details or {}
+        super().__init__(message)
 
 
 class WorkerError(ConveyorError):

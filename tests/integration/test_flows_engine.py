@@ -1,0 +1,106 @@
+"""Flows through real worker processes: replay, durable sleep, retries in place, a SIGKILL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from core.domain import AttemptOutcome, RunFilter, RunStatus
+from scheduler.flows.steps import FlowSteps
+from tests.integration.engine_fixtures import WS, open_engine, run_to_end
+
+pytestmark = pytest.mark.anyio
+
+
+def _runs(scratch: Path, name: str) -> int:
+    path = scratch / f"{name}.ran"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+async def test_a_flow_of_every_kind_of_step(
+    database_url: str, tmp_path: Path, scratch: Path
+) -> None:
+    async with open_engine(tmp_path, "flows", database_url=database_url) as runtime:
+        run = await run_to_end(runtime, "wf/every_step", [5])
+        assert run.status is RunStatus.SUCCEEDED, run.error
+        assert run.results == [{"a": 10, "b": 11, "c": 111}]
+        # the sleep ended the first attempt; the second replayed and finished
+        assert [a.outcome for a in run.attempts] == [AttemptOutcome.PAUSED, AttemptOutcome.OK]
+        steps = await FlowSteps(runtime.transitions.writer.db).steps(run.id)
+        assert [(s.seq, s.type.value, s.name, s.status.value) for s in steps] == [
+            (1, "inline", "double", "succeeded"),
+            (2, "detached", "add_one", "succeeded"),
+            (3, "sleep", "sleep", "succeeded"),
+            (4, "inline", "flaky", "succeeded"),
+        ]
+        assert [s.flow_attempt for s in steps] == [0, 0, 0, 1]
+        assert steps[2].wake_at is not None and steps[3].started_at >= steps[2].wake_at
+        assert steps[3].result == 111
+        assert [(t["attempt"], t["flowRunAttempt"]) for t in steps[3].attempts] == [(1, 1), (2, 1)]
+        assert steps[3].attempts[0]["error"] == "RuntimeError: flaky failure 11"
+        # the detached step's child is a normal task run of the flow's run
+        child = await runtime.service.get_run(WS, steps[1].child_run_id or "")
+        assert (child.task_name, child.parent_id, child.status) == (
+            "add_one",
+            run.id,
+            RunStatus.SUCCEEDED,
+        )
+        assert child.results == [11]
+        # completed steps ran once, though the flow ran twice from the top
+        assert _runs(scratch, "double") == 1
+        assert _runs(scratch, "flaky") == 3
+
+
+async def test_sigkill_mid_step_replays_completed_steps_without_running_them(
+    database_url: str, tmp_path: Path, scratch: Path
+) -> None:
+    async with open_engine(tmp_path, "flows", database_url=database_url) as runtime:
+        created = await runtime.service.create_run(WS, "wf/killed_mid_step", [1])
+        pid_file = scratch / "slow.pid"
+        async with asyncio.timeout(60):
+            while not pid_file.exists():
+                await asyncio.sleep(0.05)
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        run = await runtime.service.wait_run(WS, created.id, 60)
+        assert run.status is RunStatus.SUCCEEDED, run.error
+        assert run.results == [5]  # ((1 + 1) * 3) - 1
+        assert len(run.attempts) == 2 and run.attempts[0].outcome is not AttemptOutcome.OK
+        assert (_runs(scratch, "first"), _runs(scratch, "slow"), _runs(scratch, "last")) == (
+            1,
+            2,
+            1,
+        )
+        steps = await FlowSteps(runtime.transitions.writer.db).steps(run.id)
+        assert [(s.name, s.flow_attempt) for s in steps] == [("first", 0), ("slow", 0), ("last", 1)]
+
+
+async def test_a_flow_changed_between_attempts_fails_with_a_determinism_error(
+    database_url: str, tmp_path: Path, scratch: Path
+) -> None:
+    async with open_engine(tmp_path, "flows", database_url=database_url) as runtime:
+        created = await runtime.service.create_run(WS, "wf/changes_between_attempts", [2])
+        async with asyncio.timeout(30):
+            while True:
+                run = await runtime.service.get_run(WS, created.id)
+                if run.attempts and run.attempts[0].outcome is AttemptOutcome.PAUSED:
+                    break
+                await asyncio.sleep(0.05)
+        (scratch / "changed").touch()
+        run = await runtime.service.wait_run(WS, created.id, 30)
+        assert run.status is RunStatus.FAILED
+        assert len(run.attempts) == 2, "a determinism error is not retried"
+        assert "flow_determinism_error: step 2 was recorded as inline:first" in (run.error or "")
+        details = await FlowSteps(runtime.transitions.writer.db).error_details(run.id)
+        assert details == {
+            "code": "flow_determinism_error",
+            "kind": "type",
+            "seq": 2,
+            "expected": "inline:first",
+            "actual": "inline:last",
+        }
+        runs = await runtime.service.list_runs(WS, RunFilter(), cursor=None, limit=10)
+        assert len(runs.items) == 1

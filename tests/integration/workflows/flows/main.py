@@ -1,0 +1,81 @@
+"""Flows that exercise the step log: every kind of step, retries in place, a killed attempt."""
+
+import asyncio
+import os
+from pathlib import Path
+
+from conveyor import FlowContext, Retry, Workflows
+
+app = Workflows(default_retry=Retry(max_retries=2, wait_duration_ms=0))
+SCRATCH = Path(os.environ.get("ENGINE_SCRATCH", "/tmp"))
+
+
+def _ran(name: str) -> int:
+    """Counts a body's runs by its side effect: one line per run in the scratch folder."""
+    path = SCRATCH / f"{name}.ran"
+    with path.open("a") as file:
+        file.write("x\n")
+    return len(path.read_text().splitlines())
+
+
+def double(n: int) -> int:
+    _ran("double")
+    return n * 2
+
+
+def flaky(n: int) -> int:
+    if _ran("flaky") <= 2:
+        raise RuntimeError(f"flaky failure {n}")
+    return n + 100
+
+
+def first(n: int) -> int:
+    _ran("first")
+    return n + 1
+
+
+async def slow(n: int) -> int:
+    runs = _ran("slow")
+    if runs == 1:  # the first run waits to be killed; the run after the kill goes through
+        (SCRATCH / "slow.pid").write_text(str(os.getpid()))
+        await asyncio.sleep(120)
+    return n * 3
+
+
+def last(n: int) -> int:
+    _ran("last")
+    return n - 1
+
+
+@app.task
+def add_one(n: int) -> int:
+    return n + 1
+
+
+@app.flow
+async def every_step(ctx: FlowContext, n: int) -> dict[str, int]:
+    """An inline step, a detached one, a sleep, and an inline step that fails twice."""
+    a = await ctx.step(double, n)
+    b = await ctx.run(add_one, a)
+    await ctx.sleep(1)
+    c = await ctx.step(flaky, b, retry=Retry(max_retries=2, wait_duration_ms=10))
+    return {"a": a, "b": b, "c": c}
+
+
+@app.flow
+async def killed_mid_step(ctx: FlowContext, n: int) -> int:
+    a = await ctx.step(first, n)
+    b = await ctx.step(slow, a)
+    return await ctx.step(last, b)
+
+
+@app.flow
+async def changes_between_attempts(ctx: FlowContext, n: int) -> int:
+    """Reaches a different second step in its next attempt when the scratch folder says so."""
+    await ctx.step(double, n)
+    if (SCRATCH / "changed").exists():
+        await ctx.step(last, n)
+    else:
+        await ctx.step(first, n)
+    await ctx.sleep(0.5)
+    return n
