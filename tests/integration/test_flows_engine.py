@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from core.domain import AttemptOutcome, RunFilter, RunStatus
 from scheduler.flows.steps import FlowSteps
+from scheduler.runs.rows import attempts
 from tests.integration.engine_fixtures import WS, open_engine, run_to_end
 
 pytestmark = pytest.mark.anyio
@@ -60,11 +63,16 @@ async def test_sigkill_mid_step_replays_completed_steps_without_running_them(
 ) -> None:
     async with open_engine(tmp_path, "flows", database_url=database_url) as runtime:
         created = await runtime.service.create_run(WS, "wf/killed_mid_step", [1])
-        pid_file = scratch / "slow.pid"
         async with asyncio.timeout(60):
-            while not pid_file.exists():
+            while not (scratch / "slow.waiting").exists():
                 await asyncio.sleep(0.05)
-        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        # the instance's own pid (its body sees another, in its sandbox's pid namespace)
+        handle = await runtime.transitions.writer.db.read(
+            lambda conn: conn.scalar(
+                select(attempts.c.handle).where(attempts.c.run_id == created.id)
+            )
+        )
+        os.killpg(int(json.loads(handle)["pid"]), signal.SIGKILL)
         run = await runtime.service.wait_run(WS, created.id, 60)
         assert run.status is RunStatus.SUCCEEDED, run.error
         assert run.results == [5]  # ((1 + 1) * 3) - 1

@@ -37,7 +37,7 @@ def first(n: int) -> int:
 async def slow(n: int) -> int:
     runs = _ran("slow")
     if runs == 1:  # the first run waits to be killed; the run after the kill goes through
-        (SCRATCH / "slow.pid").write_text(str(os.getpid()))
+        (SCRATCH / "slow.waiting").touch()
         await asyncio.sleep(120)
     return n * 3
 
