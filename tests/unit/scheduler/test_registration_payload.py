@@ -61,3 +61,13 @@ def test_long_descriptions_are_cut() -> None:
 def test_malformed_extras_are_refused(task: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidRegistration, match=message):
         parse_registration({"tasks": [task]}, Settings())
+
+
+def test_a_flow_is_a_task_of_kind_flow_and_other_kinds_are_refused() -> None:
+    specs = parse_registration(
+        {"tasks": [{"name": "f", "kind": "flow"}, {"name": "t"}, {"name": "u", "kind": "task"}]},
+        Settings(),
+    )
+    assert [(s.name, s.kind) for s in specs] == [("f", "flow"), ("t", "task"), ("u", "task")]
+    with pytest.raises(InvalidRegistration, match="kind must be 'task' or 'flow'"):
+        parse_registration({"tasks": [{"name": "f", "kind": "workflow"}]}, Settings())

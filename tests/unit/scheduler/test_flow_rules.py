@@ -1,0 +1,28 @@
+"""The rules a flow's replay is checked by: the input hash, and what a mismatch says."""
+
+from __future__ import annotations
+
+from scheduler.flows.protocol import input_hash
+from scheduler.flows.steps import Mismatch
+
+
+def test_the_input_hash_is_of_canonical_json() -> None:
+    # sha256 of '{"a":1,"b":[2,"é"]}' (keys sorted, no spaces, UTF-8)
+    expected = "992f8d0a5d6192a6c1c9dd35a695b4ce8c743eaa26836ab176d7367cf0bd62b1"
+    assert input_hash({"b": [2, "é"], "a": 1}) == expected
+    assert input_hash([1]) != input_hash([1.5]) != input_hash(["1"])
+
+
+def test_a_mismatch_names_its_seq_kind_and_both_sides() -> None:
+    mismatch = Mismatch(seq=3, kind="type", expected="inline:price", actual="sleep:sleep")
+    assert mismatch.details == {
+        "code": "flow_determinism_error",
+        "kind": "type",
+        "seq": 3,
+        "expected": "inline:price",
+        "actual": "sleep:sleep",
+    }
+    assert mismatch.message == (
+        "flow_determinism_error: step 3 was recorded as inline:price, "
+        "this attempt reached sleep:sleep"
+    )
