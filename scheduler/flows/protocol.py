@@ -60,7 +60,7 @@ class FlowProtocol:
         run_id, attempt_id = _running(instance)
         body = _body(request)
         try:
-            step_type = StepType(body.get("type"))
+            step_type = StepType(str(body.get("type")))
         except ValueError:
             raise InvalidRequest("type must be inline, detached or sleep") from None
         name = body.get("name")
