@@ -230,6 +230,8 @@ class RunFilter:
     roots_only: bool = False
     children_only: bool = False
     run_ids: tuple[str, ...] = ()  # only these runs (the dashboard's live rows)
+    task_ids: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()  # runs of tasks of these kinds ("task", "flow")
 
 
 @dataclass(frozen=True)

@@ -108,11 +108,12 @@ class FlowProtocol:
         return Response.json(200, {})
 
     async def _done(self, instance: Instance, request: Request) -> Response:
-        run_id, _ = _running(instance)
+        run_id, attempt_id = _running(instance)
         body = _body(request)
         if "result" not in body:
             raise InvalidRequest("expected {seq, result}")
-        await self._steps.succeed(run_id, _seq(body), json.dumps(body["result"]))
+        number = await self._attempt_number(instance, attempt_id)
+        await self._steps.succeed(run_id, _seq(body), json.dumps(body["result"]), number)
         return Response.json(200, {})
 
     async def _child(self, instance: Instance, request: Request) -> Response:

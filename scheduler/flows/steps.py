@@ -47,6 +47,7 @@ class Mismatch:
     def details(self) -> dict[str, Any]:
         return {
             "code": "flow_determinism_error",
+            "message": self.message,
             "kind": self.kind,
             "seq": self.seq,
             "expected": self.expected,
@@ -97,7 +98,8 @@ class FlowSteps:
                     "input_hash": step.input_hash,
                     "input_json": step.input_json,
                     "status": (StepStatus.SUCCEEDED if woken else StepStatus.RUNNING).value,
-                    "flow_attempt": flow_attempt,
+                    # the attempt that completed it (Render's hint), 0 until then
+                    "flow_attempt": flow_attempt if woken else 0,
                     "attempts": "[]",
                     "wake_at": now + timedelta(seconds=step.sleep_seconds) if sleep else None,
                     "started_at": now,
@@ -107,13 +109,21 @@ class FlowSteps:
                 return step_info(_row(conn, run_id, step.seq))
             mismatch = _mismatch(row, step)
             if mismatch is not None:
+                details = {**mismatch.details, "flowAttempt": flow_attempt}
                 conn.execute(
-                    insert(flow_errors), {"run_id": run_id, "details": json.dumps(mismatch.details)}
+                    insert(flow_errors), {"run_id": run_id, "details": json.dumps(details)}
                 )
                 return mismatch
             woken = row.wake_at is not None and row.wake_at <= now
             if row.status == StepStatus.RUNNING.value and woken:
-                _update(conn, run_id, step.seq, status=StepStatus.SUCCEEDED, completed_at=now)
+                _update(
+                    conn,
+                    run_id,
+                    step.seq,
+                    status=StepStatus.SUCCEEDED,
+                    completed_at=now,
+                    flow_attempt=flow_attempt,
+                )
                 row = _row(conn, run_id, step.seq)
             return step_info(row)
 
@@ -146,12 +156,12 @@ class FlowSteps:
             )
             values: dict[str, Any] = {"attempts": json.dumps(tries), "error": error}
             if final:
-                values["status"] = StepStatus.FAILED
+                values |= {"status": StepStatus.FAILED, "flow_attempt": flow_attempt}
             _update(conn, run_id, seq, **values)
 
         await self.db.write(record)
 
-    async def succeed(self, run_id: str, seq: int, result_json: str) -> None:
+    async def succeed(self, run_id: str, seq: int, result_json: str, flow_attempt: int) -> None:
         await self.db.write(
             lambda conn: _update(
                 conn,
@@ -161,6 +171,7 @@ class FlowSteps:
                 result_json=result_json,
                 completed_at=utcnow(),
                 error=None,
+                flow_attempt=flow_attempt,
             )
         )
 

@@ -41,7 +41,7 @@ class StepInfo:
     input_hash: str
     input: Any
     status: StepStatus
-    flow_attempt: int
+    flow_attempt: int  # the attempt that completed it; 0 until then
     result: Any
     error: str | None
     attempts: list[dict[str, Any]]  # an inline step's failed tries, numbered from 1

@@ -40,7 +40,8 @@ async def test_a_flow_of_every_kind_of_step(
             (3, "sleep", "sleep", "succeeded"),
             (4, "inline", "flaky", "succeeded"),
         ]
-        assert [s.flow_attempt for s in steps] == [0, 0, 0, 1]
+        # the attempt that completed each: the sleep was over when the second reached it
+        assert [s.flow_attempt for s in steps] == [0, 0, 1, 1]
         assert steps[2].wake_at is not None and steps[3].started_at >= steps[2].wake_at
         assert steps[3].result == 111
         assert [(t["attempt"], t["flowRunAttempt"]) for t in steps[3].attempts] == [(1, 1), (2, 1)]
@@ -72,6 +73,7 @@ async def test_sigkill_mid_step_replays_completed_steps_without_running_them(
                 select(attempts.c.handle).where(attempts.c.run_id == created.id)
             )
         )
+        assert isinstance(handle, str), "the attempt's handle is recorded before its body runs"
         os.killpg(int(json.loads(handle)["pid"]), signal.SIGKILL)
         run = await runtime.service.wait_run(WS, created.id, 60)
         assert run.status is RunStatus.SUCCEEDED, run.error
@@ -83,7 +85,7 @@ async def test_sigkill_mid_step_replays_completed_steps_without_running_them(
             1,
         )
         steps = await FlowSteps(runtime.transitions.writer.db).steps(run.id)
-        assert [(s.name, s.flow_attempt) for s in steps] == [("first", 0), ("slow", 0), ("last", 1)]
+        assert [(s.name, s.flow_attempt) for s in steps] == [("first", 0), ("slow", 1), ("last", 1)]
 
 
 async def test_a_flow_changed_between_attempts_fails_with_a_determinism_error(
@@ -105,6 +107,9 @@ async def test_a_flow_changed_between_attempts_fails_with_a_determinism_error(
         details = await FlowSteps(runtime.transitions.writer.db).error_details(run.id)
         assert details == {
             "code": "flow_determinism_error",
+            "message": "flow_determinism_error: step 2 was recorded as inline:first, "
+            "this attempt reached inline:last",
+            "flowAttempt": 1,
             "kind": "type",
             "seq": 2,
             "expected": "inline:first",

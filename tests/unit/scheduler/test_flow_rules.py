@@ -17,6 +17,8 @@ def test_a_mismatch_names_its_seq_kind_and_both_sides() -> None:
     mismatch = Mismatch(seq=3, kind="type", expected="inline:price", actual="sleep:sleep")
     assert mismatch.details == {
         "code": "flow_determinism_error",
+        "message": "flow_determinism_error: step 3 was recorded as inline:price, "
+        "this attempt reached sleep:sleep",
         "kind": "type",
         "seq": 3,
         "expected": "inline:price",

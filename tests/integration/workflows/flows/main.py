@@ -79,3 +79,10 @@ async def changes_between_attempts(ctx: FlowContext, n: int) -> int:
         await ctx.step(first, n)
     await ctx.sleep(0.5)
     return n
+
+
+@app.flow
+async def sleeps_long(ctx: FlowContext, n: int) -> int:
+    b = await ctx.run(add_one, n)
+    await ctx.sleep(600)
+    return b
