@@ -61,7 +61,7 @@ async def list_flow_runs(request: Request) -> Response:
         workflow_ids=tuple(list_param(request, "workflowId")),
         version_ids=tuple(list_param(request, "workflowVersionId")),
     )
-    page = await _flows(request).list(
+    page = await _flows(request).list_runs(
         workspace, run_filter, cursor=request.query_params.get("cursor") or None, limit=limit
     )
     views = page.items

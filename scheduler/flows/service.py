@@ -82,7 +82,7 @@ class FlowService:
             raise NotFound(f"flow run {flow_run_id} not found")
         return FlowRunView(run, await self._steps.error_details(run.id))
 
-    async def list(
+    async def list_runs(
         self, workspace_id: str, run_filter: RunFilter, *, cursor: str | None, limit: int
     ) -> Page[FlowRunView]:
         run_filter = replace(run_filter, kinds=(FLOW_KIND,))

@@ -65,18 +65,22 @@ def start(client: Client, flow: str, input: Any) -> FlowRun:
         client=client, body=StartFlowRun.from_dict({"flow": flow, "input": input})
     )
     assert isinstance(started, FlowRun), started
-    return fits(started)
+    fits(started)
+    return started
 
 
 def until(client: Client, run_id: str, statuses: set[FlowRunStatus]) -> FlowRunDetails:
     deadline = time.monotonic() + 60
+    seen: list[FlowRunStatus] = []
     while time.monotonic() < deadline:
         details = get_flow_run.sync(flow_run_id=run_id, client=client)
         assert isinstance(details, FlowRunDetails), details
         if details.status in statuses:
-            return fits(details)
+            fits(details)
+            return details
+        seen.append(details.status)
         time.sleep(0.1)
-    raise AssertionError(f"flow run {run_id} still {details.status} after 60 s")
+    raise AssertionError(f"flow run {run_id} not {statuses} after 60 s: {seen[-1:]}")
 
 
 def test_every_flow_route_answers_in_renders_shapes(client: Client, scratch: Path) -> None:
