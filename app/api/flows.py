@@ -17,7 +17,7 @@ from app.api.state import app_state, service_of
 from app.api.task_runs import parse_create, parse_statuses
 from core.domain import RunFilter, RunStatus
 from core.errors import InvalidRequest
-from scheduler.flows.service import FlowService, task_id_of
+from scheduler.flows.service import FlowService, filter_id
 from scheduler.runs.catalog import TaskFilter
 
 _PAUSED = "paused"
@@ -57,7 +57,7 @@ async def list_flow_runs(request: Request) -> Response:
     run_filter = RunFilter(
         status=statuses,
         task_slugs=tuple(list_param(request, "flowSlug")),
-        task_ids=tuple(task_id_of(f) for f in list_param(request, "flowId")),
+        task_ids=tuple(filter_id(f, "flw", "tsk") for f in list_param(request, "flowId")),
         workflow_ids=tuple(list_param(request, "workflowId")),
         version_ids=tuple(list_param(request, "workflowVersionId")),
     )
@@ -72,13 +72,13 @@ async def list_flow_runs(request: Request) -> Response:
 
 async def get_flow_run(request: Request) -> Response:
     workspace = await workspace_of(request)
-    view = await _flows(request).get(workspace, request.path_params["flow_run_id"])
+    view = await _flows(request).get(workspace, request.path_params["flowRunId"])
     return JSONResponse(shapes.flow_run_details(view))
 
 
 async def cancel_flow_run(request: Request) -> Response:
     workspace = await workspace_of(request)
-    await _flows(request).cancel(workspace, request.path_params["flow_run_id"])
+    await _flows(request).cancel(workspace, request.path_params["flowRunId"])
     return Response(status_code=204)
 
 
@@ -86,7 +86,7 @@ async def list_steps(request: Request) -> Response:
     workspace = await workspace_of(request)
     limit = int_param(request, "limit", default=20, low=1, high=100)
     after = int_param(request, "cursor", default=0, low=0, high=2**31)
-    steps = await _flows(request).steps(workspace, request.path_params["flow_run_id"])
+    steps = await _flows(request).steps(workspace, request.path_params["flowRunId"])
     shown = [s for s in steps if s.seq > after][:limit]
     return JSONResponse(
         [{"step": shapes.step(s), "cursor": str(s.seq)} for s in shown],
@@ -98,7 +98,7 @@ async def get_step(request: Request) -> Response:
     raw = request.path_params["seq"]
     if not raw.isdigit():
         raise InvalidRequest(f"seq must be a positive integer, got {raw!r}")
-    step = await _flows(request).step(workspace, request.path_params["flow_run_id"], int(raw))
+    step = await _flows(request).step(workspace, request.path_params["flowRunId"], int(raw))
     return JSONResponse(shapes.step_details(step))
 
 
@@ -118,17 +118,17 @@ async def list_flows(request: Request) -> Response:
 
 async def get_flow(request: Request) -> Response:
     workspace = await workspace_of(request)
-    info = await _flows(request).flow(workspace, request.path_params["flow_id"])
+    info = await _flows(request).flow(workspace, request.path_params["flowId"])
     return JSONResponse(shapes.flow(info))
 
 
 routes = [
     Route("/v1/flow-runs", start_flow_run, methods=["POST"]),
     Route("/v1/flow-runs", list_flow_runs, methods=["GET"]),
-    Route("/v1/flow-runs/{flow_run_id}", get_flow_run, methods=["GET"]),
-    Route("/v1/flow-runs/{flow_run_id}", cancel_flow_run, methods=["DELETE"]),
-    Route("/v1/flow-runs/{flow_run_id}/steps", list_steps, methods=["GET"]),
-    Route("/v1/flow-runs/{flow_run_id}/steps/{seq}", get_step, methods=["GET"]),
+    Route("/v1/flow-runs/{flowRunId}", get_flow_run, methods=["GET"]),
+    Route("/v1/flow-runs/{flowRunId}", cancel_flow_run, methods=["DELETE"]),
+    Route("/v1/flow-runs/{flowRunId}/steps", list_steps, methods=["GET"]),
+    Route("/v1/flow-runs/{flowRunId}/steps/{seq}", get_step, methods=["GET"]),
     Route("/v1/flows", list_flows, methods=["GET"]),
-    Route("/v1/flows/{flow_id}", get_flow, methods=["GET"]),
+    Route("/v1/flows/{flowId}", get_flow, methods=["GET"]),
 ]

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.api import accounts_openapi, schemas, workflow_resources_openapi
+from app.api import accounts_openapi, flows_openapi, schemas, workflow_resources_openapi
 from app.api.openapi_parts import (
     ONE_VALUE,
     OWNER,
@@ -251,6 +251,7 @@ def document(dev: bool = False) -> Obj:
             **_paths(),
             **workflow_resources_openapi.paths(),
             **accounts_openapi.paths(),
+            **flows_openapi.paths(),
         },
         "components": {
             "schemas": defs.get("$defs", {}),

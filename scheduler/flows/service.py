@@ -36,6 +36,12 @@ def run_id_of(flow_run_id: str) -> str:
     return _swap(flow_run_id, "frn", "trn", "flow run")
 
 
+def filter_id(value: str, prefix: str, own: str) -> str:
+    """An id of a filter or cursor in the lifecycle's prefix; one of another prefix matches
+    nothing (a filter) or is refused as a bad cursor, as any unknown id."""
+    return f"{own}-{value[len(prefix) + 1 :]}" if value.startswith(f"{prefix}-") else value
+
+
 def flow_id(task_id: str) -> str:
     return _swap(task_id, "tsk", "flw", "task")
 
@@ -89,7 +95,7 @@ class FlowService:
         page = await self._runs.list_runs(
             workspace_id,
             run_filter,
-            cursor=run_id_of(cursor) if cursor else None,
+            cursor=filter_id(cursor, "frn", "trn") if cursor else None,
             limit=limit,
         )
         return Page([FlowRunView(run, None) for run in page.items], page.next_cursor)
@@ -113,7 +119,7 @@ class FlowService:
         return await self._runs.list_tasks(
             workspace_id,
             workflow_id=None,
-            cursor=task_id_of(cursor) if cursor else None,
+            cursor=filter_id(cursor, "flw", "tsk") if cursor else None,
             limit=limit,
             task_filter=replace(task_filter, kinds=(FLOW_KIND,)),
         )
