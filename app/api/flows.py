@@ -21,6 +21,7 @@ from scheduler.flows.service import FlowService, filter_id
 from scheduler.runs.catalog import TaskFilter
 
 _PAUSED = "paused"
+MAX_SEQ = 2**31 - 1  # the column's range on PostgreSQL
 
 
 def _flows(request: Request) -> FlowService:
@@ -85,7 +86,7 @@ async def cancel_flow_run(request: Request) -> Response:
 async def list_steps(request: Request) -> Response:
     workspace = await workspace_of(request)
     limit = int_param(request, "limit", default=20, low=1, high=100)
-    after = int_param(request, "cursor", default=0, low=0, high=2**31)
+    after = int_param(request, "cursor", default=0, low=0, high=MAX_SEQ)
     steps = await _flows(request).steps(workspace, request.path_params["flowRunId"])
     shown = [s for s in steps if s.seq > after][:limit]
     return JSONResponse(
@@ -96,8 +97,8 @@ async def list_steps(request: Request) -> Response:
 async def get_step(request: Request) -> Response:
     workspace = await workspace_of(request)
     raw = request.path_params["seq"]
-    if not raw.isdigit():
-        raise InvalidRequest(f"seq must be a positive integer, got {raw!r}")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_SEQ:
+        raise InvalidRequest(f"seq must be an integer from 1 to {MAX_SEQ}, got {raw!r}")
     step = await _flows(request).step(workspace, request.path_params["flowRunId"], int(raw))
     return JSONResponse(shapes.step_details(step))
 

@@ -20,6 +20,7 @@ from app.api.openapi_parts import (
 
 _STR: Obj = {"type": "string"}
 _INT: Obj = {"type": "integer"}
+_SEQ: Obj = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
 _STATUS: Obj = {"enum": ["pending", "running", "paused", "succeeded", "failed", "canceled"]}
 _STEP_STATUS: Obj = {"enum": ["running", "succeeded", "failed"]}
 _INPUT: Obj = {"oneOf": [{"type": "array"}, {"type": "object"}]}
@@ -167,7 +168,7 @@ def paths() -> Obj:
         OWNER,
     ]
     steps_page = [
-        query("cursor", {"type": "integer", "minimum": 0}, "the previous page's last seq"),
+        query("cursor", {**_SEQ, "minimum": 0}, "the previous page's last seq"),
         query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
     ]
     return {
@@ -209,7 +210,7 @@ def paths() -> Obj:
             "get": operation(
                 "One step, with its input, result and failed tries",
                 {"200": json_answer(_STEP_DETAILS)},
-                parameters=[run_id, path("seq", {"type": "integer", "minimum": 1})],
+                parameters=[run_id, path("seq", _SEQ)],
             ),
         },
         "/v1/flows": {
