@@ -86,7 +86,13 @@ def until(client: Client, run_id: str, statuses: set[FlowRunStatus]) -> FlowRunD
 def test_every_flow_route_answers_in_renders_shapes(client: Client, scratch: Path) -> None:
     flows = fits(list_flows.sync(client=client, limit=100))
     names = sorted(item.flow.name for item in flows)
-    assert names == ["changes_between_attempts", "every_step", "killed_mid_step", "sleeps_long"]
+    assert names == [
+        "changes_between_attempts",
+        "every_step",
+        "killed_mid_step",
+        "naps",
+        "sleeps_long",
+    ]
     [every] = [item.flow for item in flows if item.flow.name == "every_step"]
     assert every.id.startswith("flw-")
     assert isinstance(fits(get_flow.sync(flow_id=every.id, client=client)), Flow)

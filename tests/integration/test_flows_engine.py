@@ -14,7 +14,7 @@ from sqlalchemy import select
 from core.domain import AttemptOutcome, RunFilter, RunStatus
 from scheduler.flows.steps import FlowSteps
 from scheduler.runs.rows import attempts
-from tests.integration.engine_fixtures import WS, open_engine, run_to_end
+from tests.integration.engine_fixtures import WS, max_active_attempts, open_engine, run_to_end
 
 pytestmark = pytest.mark.anyio
 
@@ -117,3 +117,27 @@ async def test_a_flow_changed_between_attempts_fails_with_a_determinism_error(
         }
         runs = await runtime.service.list_runs(WS, RunFilter(), cursor=None, limit=10)
         assert len(runs.items) == 1
+
+
+async def test_a_durable_sleep_holds_no_slot(
+    database_url: str, tmp_path: Path, scratch: Path
+) -> None:
+    """At a workspace limit of 1, a task started while the flow sleeps ends before it wakes."""
+    async with open_engine(
+        tmp_path, "flows", database_url=database_url, max_concurrency=1
+    ) as runtime:
+        flow = await runtime.service.create_run(WS, "wf/naps", [4])
+        async with asyncio.timeout(30):
+            while True:
+                run = await runtime.service.get_run(WS, flow.id)
+                if run.attempts and run.attempts[0].outcome is AttemptOutcome.PAUSED:
+                    break
+                await asyncio.sleep(0.05)
+        task = await run_to_end(runtime, "wf/add_one", [1])
+        assert task.status is RunStatus.SUCCEEDED
+        done = await runtime.service.wait_run(WS, flow.id, 30)
+        assert done.status is RunStatus.SUCCEEDED and done.results == ["4"]
+        woke = done.attempts[1].started_at
+        assert task.completed_at is not None and woke is not None
+        assert task.completed_at < woke
+        assert await max_active_attempts(runtime) == 1

@@ -86,3 +86,9 @@ async def sleeps_long(ctx: FlowContext, n: int) -> int:
     b = await ctx.run(add_one, n)
     await ctx.sleep(600)
     return b
+
+
+@app.flow
+async def naps(ctx: FlowContext, seconds: float) -> str:
+    await ctx.sleep(seconds)
+    return await ctx.step(str, seconds)
