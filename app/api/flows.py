@@ -25,7 +25,7 @@ MAX_SEQ = 2**31 - 1  # the column's range on PostgreSQL
 
 
 def _flows(request: Request) -> FlowService:
-    return FlowService(service_of(request))
+    return FlowService(service_of(request), app_state(request).runtime.transitions.writer)
 
 
 async def start_flow_run(request: Request) -> Response:
@@ -83,6 +83,12 @@ async def cancel_flow_run(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def rerun_flow_run(request: Request) -> Response:
+    workspace = await workspace_of(request)
+    view = await _flows(request).rerun(workspace, request.path_params["flowRunId"])
+    return JSONResponse(shapes.flow_run(view), status_code=202)
+
+
 async def list_steps(request: Request) -> Response:
     workspace = await workspace_of(request)
     limit = int_param(request, "limit", default=20, low=1, high=100)
@@ -128,6 +134,7 @@ routes = [
     Route("/v1/flow-runs", list_flow_runs, methods=["GET"]),
     Route("/v1/flow-runs/{flowRunId}", get_flow_run, methods=["GET"]),
     Route("/v1/flow-runs/{flowRunId}", cancel_flow_run, methods=["DELETE"]),
+    Route("/v1/flow-runs/{flowRunId}/rerun", rerun_flow_run, methods=["POST"]),
     Route("/v1/flow-runs/{flowRunId}/steps", list_steps, methods=["GET"]),
     Route("/v1/flow-runs/{flowRunId}/steps/{seq}", get_step, methods=["GET"]),
     Route("/v1/flows", list_flows, methods=["GET"]),

@@ -199,6 +199,17 @@ def paths() -> Obj:
                 parameters=[run_id],
             ),
         },
+        "/v1/flow-runs/{flowRunId}/rerun": {
+            "post": operation(
+                "Rerun a failed flow run from its failed step (Conveyor's addition): a new "
+                "attempt replays the steps that succeeded",
+                {"202": json_answer(_RUN, "rerun")},
+                *WRITE_ERRORS,
+                409,
+                parameters=[run_id],
+                requestBody=json_body({"type": "object"}, required=False),
+            ),
+        },
         "/v1/flow-runs/{flowRunId}/steps": {
             "get": operation(
                 "A flow run's steps by seq",

@@ -13,11 +13,13 @@ from sqlalchemy import Connection, select
 
 from core.domain import AttemptOutcome, Page, RunFilter, RunInfo, RunStatus, TaskInfo
 from core.errors import NotFound
+from scheduler.flows.rerun import rerun
 from scheduler.flows.steps import FlowSteps
 from scheduler.flows.tables import StepInfo
 from scheduler.runs.catalog import TaskFilter
 from scheduler.runs.rows import task_info, tasks, workflows
 from scheduler.runs.service import RunService
+from scheduler.runs.writes import Writer
 
 FLOW_KIND = "flow"
 
@@ -68,8 +70,9 @@ class FlowRunView:
 class FlowService:
     """Starts, reads and cancels flow runs through the run lifecycle."""
 
-    def __init__(self, runs: RunService) -> None:
+    def __init__(self, runs: RunService, writer: Writer) -> None:
         self._runs = runs
+        self._writer = writer
         self._steps = FlowSteps(runs.db)
 
     async def start(
@@ -104,6 +107,12 @@ class FlowService:
         """Cancels the run, its sleep and its detached steps' runs."""
         view = await self.get(workspace_id, flow_run_id)
         await self._runs.cancel_run(workspace_id, view.run.id)
+
+    async def rerun(self, workspace_id: str, flow_run_id: str) -> FlowRunView:
+        """A failed flow run continues in a new attempt from its failed step."""
+        run_id = run_id_of(flow_run_id)
+        await rerun(self._writer, workspace_id, run_id)
+        return await self.get(workspace_id, flow_run_id)
 
     async def steps(self, workspace_id: str, flow_run_id: str) -> list[StepInfo]:
         view = await self.get(workspace_id, flow_run_id)

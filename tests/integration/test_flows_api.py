@@ -33,6 +33,7 @@ from render.public_api.models.flow_run_step_details import FlowRunStepDetails
 from render.public_api.models.start_flow_run import StartFlowRun
 from render.public_api.models.task_run_details import TaskRunDetails
 
+from app.cli.main import main
 from tests.integration.dev_server import DevServer, dev_server
 from tests.integration.engine_fixtures import PASS_SCRATCH_ENV, copy_workflow
 from tests.integration.render_models import problems_of
@@ -89,6 +90,7 @@ def test_every_flow_route_answers_in_renders_shapes(client: Client, scratch: Pat
     assert names == [
         "changes_between_attempts",
         "every_step",
+        "fails_until_fixed",
         "killed_mid_step",
         "naps",
         "sleeps_long",
@@ -194,3 +196,29 @@ def test_bad_requests_are_errors(client: Client) -> None:
     assert isinstance(missing, Error)
     assert isinstance(get_flow_run.sync(flow_run_id="frn-unknown", client=client), Error)
     assert isinstance(get_flow_run.sync(flow_run_id="trn-unknown", client=client), Error)
+
+
+def test_a_failed_flow_reruns_from_its_failed_step_from_the_cli(
+    client: Client, server: DevServer, scratch: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started = start(client, "wf/fails_until_fixed", [4])
+    failed = until(client, started.id, TERMINAL)
+    assert failed.status is FlowRunStatus.FAILED and "not fixed yet" in str(failed.error)
+    (scratch / "fixed").touch()
+    with pytest.raises(SystemExit) as exited:
+        main(["--url", server.url, "flows", "rerun", started.id, "--wait", "--timeout", "60"])
+    out, err = capsys.readouterr()
+    assert (exited.value.code, out) == (0, "9\n"), err
+    done = until(client, started.id, TERMINAL)
+    assert done.status is FlowRunStatus.SUCCEEDED and done.results == [9]
+    assert [a.status for a in done.attempts] == [FlowRunStatus.FAILED, FlowRunStatus.SUCCEEDED]
+    assert (scratch / "double.ran").read_text().count("x") == 1, "the succeeded step replayed"
+    step = get_flow_run_step.sync(flow_run_id=started.id, step_seq=2, client=client)
+    assert isinstance(step, FlowRunStepDetails) and step.result == 9
+    assert [(a.attempt, a.flow_run_attempt) for a in step.attempts] == [(1, 0)]
+    again = cancel_flow_run.sync_detailed(flow_run_id=started.id, client=client)
+    assert again.status_code == 204  # a finished run stays as it is
+    with pytest.raises(SystemExit) as refused:
+        main(["--url", server.url, "flows", "rerun", started.id])
+    assert refused.value.code == 1
+    assert "only a failed one is rerun" in capsys.readouterr().err

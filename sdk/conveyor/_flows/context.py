@@ -233,15 +233,16 @@ class FlowContext:
         record = await self._channel.begin(seq, "detached", name, json.loads(input_json))
         if record.status == "succeeded":
             return record.result
-        run_id = record.task_run_id
+        # a child that failed is not awaited again: a new attempt of the step starts another
+        run_id = record.task_run_id if record.status == "running" else None
         if run_id is None:
             answer = await self._channel.post(
                 "/run-subtask",
                 {
                     "task_name": name,
                     "input": b64_json(input_json),
-                    # one child per step, whichever attempt asks: a replay finds it again
-                    "idempotency_key": f"flow-step-{seq}",
+                    # one child per try of the step, whichever attempt asks: a replay finds it
+                    "idempotency_key": f"flow-step-{seq}-{record.failures}",
                     "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
                 },
             )

@@ -92,3 +92,16 @@ async def sleeps_long(ctx: FlowContext, n: int) -> int:
 async def naps(ctx: FlowContext, seconds: float) -> str:
     await ctx.sleep(seconds)
     return await ctx.step(str, seconds)
+
+
+def needs_fix(n: int) -> int:
+    _ran("needs_fix")
+    if not (SCRATCH / "fixed").exists():
+        raise ValueError("not fixed yet")
+    return n + 1
+
+
+@app.flow(retry=Retry(max_retries=0))
+async def fails_until_fixed(ctx: FlowContext, n: int) -> int:
+    a = await ctx.step(double, n)
+    return await ctx.step(needs_fix, a)
