@@ -222,3 +222,16 @@ def test_a_failed_flow_reruns_from_its_failed_step_from_the_cli(
         main(["--url", server.url, "flows", "rerun", started.id])
     assert refused.value.code == 1
     assert "only a failed one is rerun" in capsys.readouterr().err
+
+
+def test_conveyor_run_wait_runs_a_flow(
+    server: DevServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--url", server.url, "run", "wf/naps", "0", "--wait", "--timeout", "60"])
+    out, err = capsys.readouterr()
+    assert (exited.value.code, out) == (0, '"0"\n'), err
+    with pytest.raises(SystemExit) as listed:
+        main(["--url", server.url, "tasks"])
+    out, _ = capsys.readouterr()
+    assert listed.value.code == 0 and "wf/naps" in out and "wf/add_one" in out
