@@ -141,3 +141,25 @@ async def test_a_durable_sleep_holds_no_slot(
         assert task.completed_at is not None and woke is not None
         assert task.completed_at < woke
         assert await max_active_attempts(runtime) == 1
+
+
+async def test_a_cancelled_sleeping_flow_ends_canceled_with_its_children(
+    database_url: str, tmp_path: Path, scratch: Path
+) -> None:
+    async with open_engine(tmp_path, "flows", database_url=database_url) as runtime:
+        flow = await runtime.service.create_run(WS, "wf/sleeps_beside_a_child", [600])
+        async with asyncio.timeout(30):
+            while True:
+                run = await runtime.service.get_run(WS, flow.id)
+                if run.attempts and run.attempts[0].outcome is AttemptOutcome.PAUSED:
+                    break
+                await asyncio.sleep(0.05)
+        children = await runtime.service.list_runs(
+            WS, RunFilter(parent_id=flow.id), cursor=None, limit=10
+        )
+        [child] = children.items
+        assert child.task_name == "waits" and not child.status.terminal
+        await runtime.service.cancel_run(WS, flow.id)
+        done = await runtime.service.wait_run(WS, flow.id, 10)
+        assert done.status is RunStatus.CANCELED
+        assert (await runtime.service.wait_run(WS, child.id, 30)).status is RunStatus.CANCELED

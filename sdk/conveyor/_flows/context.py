@@ -110,6 +110,9 @@ class FlowContext:
         self._attempt = attempt
         self._poll_interval = poll_interval
         self._seq = 0
+        # detached steps called but whose run is not yet started: a sleep waits for them, so a
+        # step started beside a sleep (asyncio.gather) has its run before the attempt ends
+        self._starting: set[asyncio.Future[None]] = set()
 
     def __repr__(self) -> str:
         return f"FlowContext(flow_name={self._flow_name!r}, run_id={self._run_id!r})"
@@ -172,7 +175,9 @@ class FlowContext:
         Raises:
             TaskRunError: The task run failed.
         """
-        return self._detached(self._next_seq(), task, args)
+        started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._starting.add(started)
+        return self._detached(self._next_seq(), task, args, started)
 
     def sleep(self, seconds: float) -> Awaitable[None]:
         """A durable sleep: the attempt ends and the run shows ``paused``; a new attempt
@@ -224,7 +229,25 @@ class FlowContext:
             return value
 
     async def _detached(
-        self, seq: int, task: TaskDefinition[Any, Any] | str, args: tuple[Any, ...]
+        self,
+        seq: int,
+        task: TaskDefinition[Any, Any] | str,
+        args: tuple[Any, ...],
+        started: asyncio.Future[None],
+    ) -> Any:
+        try:
+            return await self._run_detached(seq, task, args, started)
+        finally:
+            if not started.done():
+                started.set_result(None)
+            self._starting.discard(started)
+
+    async def _run_detached(
+        self,
+        seq: int,
+        task: TaskDefinition[Any, Any] | str,
+        args: tuple[Any, ...],
+        started: asyncio.Future[None],
     ) -> Any:
         from conveyor._worker import child_outcome  # the worker module imports this one
 
@@ -250,6 +273,7 @@ class FlowContext:
             if not isinstance(run_id, str) or not run_id:
                 raise WorkerError(f"/run-subtask answered without a task_run_id: {answer!r}")
             await self._channel.post("/flow-step-child", {"seq": seq, "task_run_id": run_id})
+        started.set_result(None)
         while True:
             answer = await self._channel.post(
                 "/get-subtask-result", {"task_run_id": run_id, "hold": True}
@@ -279,6 +303,8 @@ class FlowContext:
         record = await self._channel.begin(seq, "sleep", "sleep", [seconds], seconds)
         if record.status == "succeeded":
             return
+        if self._starting:
+            await asyncio.wait(list(self._starting))
         await self._channel.post("/flow-pause", {"seq": seq})
         raise FlowPaused(seq)
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import time
 from pathlib import Path
 
 from conveyor import FlowContext, Retry, Workflows
@@ -105,3 +106,15 @@ def needs_fix(n: int) -> int:
 async def fails_until_fixed(ctx: FlowContext, n: int) -> int:
     a = await ctx.step(double, n)
     return await ctx.step(needs_fix, a)
+
+
+@app.task
+def waits(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+@app.flow
+async def sleeps_beside_a_child(ctx: FlowContext, seconds: float) -> list[float | None]:
+    """A detached step still runs while the flow sleeps."""
+    return list(await asyncio.gather(ctx.run(waits, seconds), ctx.sleep(seconds)))
