@@ -158,7 +158,9 @@ class Agent:
             ("POST", "/get-subtask-result"): self._get_subtask_result,
             ("POST", "/register-tasks"): self._register_tasks,
             # a flow's attempt ends when it pauses: told like a result (scheduler/flows)
-            **FlowProtocol(transitions.writer, lambda key: self.on_result(key)).routes(),
+            **FlowProtocol(
+                transitions.writer, settings.limits, lambda key: self.on_result(key)
+            ).routes(),
         }
 
     async def open(

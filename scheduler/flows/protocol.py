@@ -1,10 +1,12 @@
 """The worker's flow routes on its instance socket (docs/flows.md, "The flow protocol").
 
 - ``POST /flow-step {seq, type, name, input, sleep_seconds?}`` → the step's record:
-  ``{status, result?, wake_at?, failures, task_run_id?}``, or ``{status: "mismatch", message,
-  details}`` when the step is not the one recorded at ``seq`` (the run then fails);
+  ``{status, result?, wake_at?, failures, task_run_id?}``, or ``{status: "refused", message,
+  details}`` when a flow rule fails the run (a step that is not the one recorded at ``seq``, a
+  limit);
 - ``POST /flow-step-failed {seq, error, started_at, final}`` — one failed try of an inline step;
-- ``POST /flow-step-done {seq, result}`` — the step's result, replayed from now on;
+- ``POST /flow-step-done {seq, result}`` — the step's result, replayed from now on (or
+  ``{status: "refused", …}`` past a limit);
 - ``POST /flow-step-child {seq, task_run_id}`` — the task run a detached step started;
 - ``POST /flow-pause {seq}`` — the sleep at ``seq`` is not due: end this attempt until it is.
 """
@@ -20,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from core.errors import Conflict, InvalidRequest
+from core.settings import LimitSettings
 from scheduler.flows.pause import pause
-from scheduler.flows.steps import FlowSteps, Mismatch, StepRequest
+from scheduler.flows.steps import FlowSteps, Refusal, StepRequest
 from scheduler.flows.tables import StepInfo, StepType
 from scheduler.runs.rows import attempts
 from scheduler.runs.writes import Writer
@@ -42,9 +45,11 @@ def input_hash(value: Any) -> str:
 class FlowProtocol:
     """Answers a flow attempt's step requests from the step log."""
 
-    def __init__(self, writer: Writer, on_paused: Callable[[str], None]) -> None:
+    def __init__(
+        self, writer: Writer, limits: LimitSettings, on_paused: Callable[[str], None]
+    ) -> None:
         self._writer = writer
-        self._steps = FlowSteps(writer.db)
+        self._steps = FlowSteps(writer.db, limits)
         self._on_paused = on_paused
 
     def routes(self) -> dict[tuple[str, str], Route]:
@@ -80,10 +85,8 @@ class FlowProtocol:
         )
         number = await self._attempt_number(instance, attempt_id)
         record = await self._steps.begin(run_id, number, step)
-        if isinstance(record, Mismatch):
-            return Response.json(
-                200, {"status": "mismatch", "message": record.message, "details": record.details}
-            )
+        if isinstance(record, Refusal):
+            return _refused(record)
         return Response.json(200, _answer(record))
 
     async def _failed(self, instance: Instance, request: Request) -> Response:
@@ -113,8 +116,8 @@ class FlowProtocol:
         if "result" not in body:
             raise InvalidRequest("expected {seq, result}")
         number = await self._attempt_number(instance, attempt_id)
-        await self._steps.succeed(run_id, _seq(body), json.dumps(body["result"]), number)
-        return Response.json(200, {})
+        refused = await self._steps.succeed(run_id, _seq(body), json.dumps(body["result"]), number)
+        return _refused(refused) if refused is not None else Response.json(200, {})
 
     async def _child(self, instance: Instance, request: Request) -> Response:
         run_id, _ = _running(instance)
@@ -142,6 +145,12 @@ class FlowProtocol:
             lambda conn: conn.scalar(select(attempts.c.number).where(attempts.c.id == attempt_id))
         )
         return int(number or 0)
+
+
+def _refused(refusal: Refusal) -> Response:
+    """A flow rule fails the run: the worker raises it, and the run fails without retry."""
+    answer = {"status": "refused", "message": refusal.message, "details": refusal.details}
+    return Response.json(200, answer)
 
 
 def _running(instance: Instance) -> tuple[str, str]:

@@ -73,7 +73,7 @@ class FlowService:
     def __init__(self, runs: RunService, writer: Writer) -> None:
         self._runs = runs
         self._writer = writer
-        self._steps = FlowSteps(runs.db)
+        self._steps = FlowSteps(runs.db, runs.settings.limits)
 
     async def start(
         self, workspace_id: str, flow_ref: str, input: Any, idempotency_key: str | None

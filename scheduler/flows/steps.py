@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from core.db.database import Database
 from core.errors import NotFound
+from core.settings import LimitSettings
 from scheduler.flows.tables import (
     StepInfo,
     StepStatus,
@@ -35,48 +36,88 @@ class StepRequest:
 
 
 @dataclass(frozen=True)
-class Mismatch:
-    """The step at ``seq`` is not the one recorded: Render's `FlowRunErrorDetails`."""
+class Refusal:
+    """A flow rule fails the run: Render's `FlowRunErrorDetails` (code, message, seq…)."""
 
-    seq: int
-    kind: str  # "type" (its type or name differs) or "input_hash"
-    expected: str
-    actual: str
-
-    @property
-    def details(self) -> dict[str, Any]:
-        return {
-            "code": "flow_determinism_error",
-            "message": self.message,
-            "kind": self.kind,
-            "seq": self.seq,
-            "expected": self.expected,
-            "actual": self.actual,
-        }
+    details: dict[str, Any]
 
     @property
     def message(self) -> str:
-        return (
-            f"flow_determinism_error: step {self.seq} was recorded as {self.expected}, "
-            f"this attempt reached {self.actual}"
-        )
+        return str(self.details["message"])
 
 
-def _mismatch(row: Any, step: StepRequest) -> Mismatch | None:
+def mismatch(seq: int, kind: str, expected: str, actual: str) -> Refusal:
+    """The step at ``seq`` is not the one recorded; ``kind`` is ``type`` (its type or name
+    differs) or ``input_hash``."""
+    message = (
+        f"flow_determinism_error: step {seq} was recorded as {expected}, "
+        f"this attempt reached {actual}"
+    )
+    return Refusal(
+        {
+            "code": "flow_determinism_error",
+            "message": message,
+            "kind": kind,
+            "seq": seq,
+            "expected": expected,
+            "actual": actual,
+        }
+    )
+
+
+def over_limit(code: str, seq: int, limit: int, value: int, what: str, setting: str) -> Refusal:
+    message = f"{code}: {what} at step {seq} is {value}, over the limit of {limit} ({setting})"
+    return Refusal({"code": code, "message": message, "seq": seq, "limit": limit, "value": value})
+
+
+def _mismatch(row: Any, step: StepRequest) -> Refusal | None:
     if row.type != step.type.value or row.name != step.name:
-        return Mismatch(step.seq, "type", f"{row.type}:{row.name}", f"{step.type}:{step.name}")
+        return mismatch(step.seq, "type", f"{row.type}:{row.name}", f"{step.type}:{step.name}")
     if row.input_hash != step.input_hash:
-        return Mismatch(step.seq, "input_hash", row.input_hash, step.input_hash)
+        return mismatch(step.seq, "input_hash", row.input_hash, step.input_hash)
     return None
+
+
+def _new_step_refusal(step: StepRequest, limits: LimitSettings) -> Refusal | None:
+    if step.seq > limits.max_flow_steps:
+        return over_limit(
+            "flow_step_limit_exceeded",
+            step.seq,
+            limits.max_flow_steps,
+            step.seq,
+            "the step count",
+            "CONVEYOR_LIMITS__MAX_FLOW_STEPS",
+        )
+    if len(step.input_json) > limits.max_flow_payload_chars:
+        return _payload(step.seq, len(step.input_json), "its input", limits)
+    return None
+
+
+def _payload(seq: int, size: int, what: str, limits: LimitSettings) -> Refusal:
+    return over_limit(
+        "flow_payload_too_large",
+        seq,
+        limits.max_flow_payload_chars,
+        size,
+        f"{what} (JSON characters)",
+        "CONVEYOR_LIMITS__MAX_FLOW_PAYLOAD_CHARS",
+    )
+
+
+def _record_refusal(conn: Connection, run_id: str, refusal: Refusal, flow_attempt: int) -> None:
+    details = {**refusal.details, "flowAttempt": flow_attempt}
+    conn.execute(delete(flow_errors).where(flow_errors.c.run_id == run_id))
+    conn.execute(insert(flow_errors), {"run_id": run_id, "details": json.dumps(details)})
 
 
 class FlowSteps:
     """Reads and writes of the step log; each method one transaction."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, limits: LimitSettings) -> None:
         self.db = db
+        self.limits = limits
 
-    async def begin(self, run_id: str, flow_attempt: int, step: StepRequest) -> StepInfo | Mismatch:
+    async def begin(self, run_id: str, flow_attempt: int, step: StepRequest) -> StepInfo | Refusal:
         """The step's record: new, or the recorded one when this attempt replays it.
 
         A sleep is recorded with its wake time on first reach; reached again at or after it,
@@ -84,10 +125,14 @@ class FlowSteps:
         ``errorDetails``).
         """
 
-        def begin(conn: Connection) -> StepInfo | Mismatch:
+        def begin(conn: Connection) -> StepInfo | Refusal:
             now = utcnow()
             row = _row(conn, run_id, step.seq)
             if row is None:
+                refused = _new_step_refusal(step, self.limits)
+                if refused is not None:
+                    _record_refusal(conn, run_id, refused, flow_attempt)
+                    return refused
                 sleep = step.type is StepType.SLEEP
                 woken = sleep and step.sleep_seconds <= 0
                 values = {
@@ -107,13 +152,10 @@ class FlowSteps:
                 }
                 conn.execute(insert(flow_steps), values)
                 return step_info(_row(conn, run_id, step.seq))
-            mismatch = _mismatch(row, step)
-            if mismatch is not None:
-                details = {**mismatch.details, "flowAttempt": flow_attempt}
-                conn.execute(
-                    insert(flow_errors), {"run_id": run_id, "details": json.dumps(details)}
-                )
-                return mismatch
+            differs = _mismatch(row, step)
+            if differs is not None:
+                _record_refusal(conn, run_id, differs, flow_attempt)
+                return differs
             woken = row.wake_at is not None and row.wake_at <= now
             if row.status == StepStatus.RUNNING.value and woken:
                 _update(
@@ -161,9 +203,17 @@ class FlowSteps:
 
         await self.db.write(record)
 
-    async def succeed(self, run_id: str, seq: int, result_json: str, flow_attempt: int) -> None:
-        await self.db.write(
-            lambda conn: _update(
+    async def succeed(
+        self, run_id: str, seq: int, result_json: str, flow_attempt: int
+    ) -> Refusal | None:
+        """Records the step's result, unless it or the run's history grows past its limit."""
+
+        def succeed(conn: Connection) -> Refusal | None:
+            refused = self._result_refusal(conn, run_id, seq, result_json)
+            if refused is not None:
+                _record_refusal(conn, run_id, refused, flow_attempt)
+                return refused
+            _update(
                 conn,
                 run_id,
                 seq,
@@ -173,7 +223,37 @@ class FlowSteps:
                 error=None,
                 flow_attempt=flow_attempt,
             )
+            return None
+
+        return await self.db.write(succeed)
+
+    def _result_refusal(
+        self, conn: Connection, run_id: str, seq: int, result_json: str
+    ) -> Refusal | None:
+        if len(result_json) > self.limits.max_flow_payload_chars:
+            return _payload(seq, len(result_json), "its result", self.limits)
+        recorded = conn.scalar(
+            select(
+                func.coalesce(
+                    func.sum(
+                        func.length(flow_steps.c.input_json)
+                        + func.coalesce(func.length(flow_steps.c.result_json), 0)
+                    ),
+                    0,
+                )
+            ).where(flow_steps.c.run_id == run_id)
         )
+        history = int(recorded or 0) + len(result_json)
+        if history > self.limits.max_flow_history_chars:
+            return over_limit(
+                "flow_history_too_large",
+                seq,
+                self.limits.max_flow_history_chars,
+                history,
+                "the step log (JSON characters)",
+                "CONVEYOR_LIMITS__MAX_FLOW_HISTORY_CHARS",
+            )
+        return None
 
     async def set_child(self, run_id: str, seq: int, child_run_id: str) -> None:
         await self.db.write(lambda conn: _update(conn, run_id, seq, child_run_id=child_run_id))

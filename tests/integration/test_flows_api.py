@@ -93,6 +93,7 @@ def test_every_flow_route_answers_in_renders_shapes(client: Client, scratch: Pat
         "fails_until_fixed",
         "killed_mid_step",
         "naps",
+        "sleeps_beside_a_child",
         "sleeps_long",
     ]
     [every] = [item.flow for item in flows if item.flow.name == "every_step"]

@@ -33,7 +33,9 @@ async def test_a_flow_of_every_kind_of_step(
         assert run.results == [{"a": 10, "b": 11, "c": 111}]
         # the sleep ended the first attempt; the second replayed and finished
         assert [a.outcome for a in run.attempts] == [AttemptOutcome.PAUSED, AttemptOutcome.OK]
-        steps = await FlowSteps(runtime.transitions.writer.db).steps(run.id)
+        steps = await FlowSteps(runtime.transitions.writer.db, runtime.settings.limits).steps(
+            run.id
+        )
         assert [(s.seq, s.type.value, s.name, s.status.value) for s in steps] == [
             (1, "inline", "double", "succeeded"),
             (2, "detached", "add_one", "succeeded"),
@@ -84,7 +86,9 @@ async def test_sigkill_mid_step_replays_completed_steps_without_running_them(
             2,
             1,
         )
-        steps = await FlowSteps(runtime.transitions.writer.db).steps(run.id)
+        steps = await FlowSteps(runtime.transitions.writer.db, runtime.settings.limits).steps(
+            run.id
+        )
         assert [(s.name, s.flow_attempt) for s in steps] == [("first", 0), ("slow", 1), ("last", 1)]
 
 
@@ -104,7 +108,9 @@ async def test_a_flow_changed_between_attempts_fails_with_a_determinism_error(
         assert run.status is RunStatus.FAILED
         assert len(run.attempts) == 2, "a determinism error is not retried"
         assert "flow_determinism_error: step 2 was recorded as inline:first" in (run.error or "")
-        details = await FlowSteps(runtime.transitions.writer.db).error_details(run.id)
+        details = await FlowSteps(
+            runtime.transitions.writer.db, runtime.settings.limits
+        ).error_details(run.id)
         assert details == {
             "code": "flow_determinism_error",
             "message": "flow_determinism_error: step 2 was recorded as inline:first, "
@@ -163,3 +169,43 @@ async def test_a_cancelled_sleeping_flow_ends_canceled_with_its_children(
         done = await runtime.service.wait_run(WS, flow.id, 10)
         assert done.status is RunStatus.CANCELED
         assert (await runtime.service.wait_run(WS, child.id, 30)).status is RunStatus.CANCELED
+
+
+@pytest.mark.parametrize(
+    ("flow", "limits", "details"),
+    [
+        (
+            "fails_until_fixed",
+            {"max_flow_steps": 1},
+            {"code": "flow_step_limit_exceeded", "seq": 2, "limit": 1, "value": 2},
+        ),
+        (
+            "every_step",  # the detached step's input, [10]
+            {"max_flow_payload_chars": 3},
+            {"code": "flow_payload_too_large", "seq": 2, "limit": 3, "value": 4},
+        ),
+        (
+            "every_step",  # [5] and 10, then [10] and 11: 11 characters
+            {"max_flow_history_chars": 8},
+            {"code": "flow_history_too_large", "seq": 2, "limit": 8, "value": 11},
+        ),
+    ],
+)
+async def test_the_limits_fail_a_flow_with_their_codes(
+    database_url: str,
+    tmp_path: Path,
+    scratch: Path,
+    flow: str,
+    limits: dict[str, int],
+    details: dict[str, object],
+) -> None:
+    async with open_engine(tmp_path, "flows", database_url=database_url, **limits) as runtime:
+        run = await run_to_end(runtime, f"wf/{flow}", [5])
+        assert run.status is RunStatus.FAILED
+        assert len(run.attempts) == 1, "a flow rule is not retried"
+        stored = await FlowSteps(
+            runtime.transitions.writer.db, runtime.settings.limits
+        ).error_details(run.id)
+        assert stored is not None
+        assert {k: stored[k] for k in ("code", "seq", "limit", "value")} == details
+        assert str(details["code"]) in (run.error or "")

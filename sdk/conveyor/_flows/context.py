@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from conveyor._codec import b64_json, encode_input, to_jsonable
 from conveyor._options import Retry
-from conveyor.errors import FlowDeterminismError, WorkerError
+from conveyor.errors import FlowDeterminismError, FlowLimitError, WorkerError
 
 if TYPE_CHECKING:
     from conveyor._task import TaskDefinition
@@ -51,11 +51,7 @@ class _Channel:
         answer = await self.client.request("POST", "/flow-step", body)
         if not isinstance(answer, dict) or not isinstance(answer.get("status"), str):
             raise WorkerError(f"/flow-step answered without a status: {answer!r}")
-        if answer["status"] == "mismatch":
-            details = answer.get("details")
-            raise FlowDeterminismError(
-                str(answer.get("message")), details=details if isinstance(details, dict) else None
-            )
+        _raise_refusal(answer)
         child = answer.get("task_run_id")
         return _Record(
             answer["status"],
@@ -66,6 +62,21 @@ class _Channel:
 
     async def post(self, path: str, body: dict[str, Any]) -> Any:
         return await self.client.request("POST", path, body)
+
+    async def done(self, seq: int, value: Any) -> None:
+        _raise_refusal(await self.post("/flow-step-done", {"seq": seq, "result": value}))
+
+
+def _raise_refusal(answer: Any) -> None:
+    """A flow rule failed the run: raised in the flow, so that the run fails without retry."""
+    if not isinstance(answer, dict) or answer.get("status") != "refused":
+        return
+    details = answer.get("details")
+    details = details if isinstance(details, dict) else {}
+    message = str(answer.get("message"))
+    if details.get("code") == "flow_determinism_error":
+        raise FlowDeterminismError(message, details=details)
+    raise FlowLimitError(message, details=details)
 
 
 class FlowContext:
@@ -225,7 +236,7 @@ class FlowContext:
                 tries += 1
                 await asyncio.sleep(retry.delay_ms(tries) / 1000)
                 continue
-            await self._channel.post("/flow-step-done", {"seq": seq, "result": value})
+            await self._channel.done(seq, value)
             return value
 
     async def _detached(
@@ -296,7 +307,7 @@ class FlowContext:
                 },
             )
             raise
-        await self._channel.post("/flow-step-done", {"seq": seq, "result": result})
+        await self._channel.done(seq, result)
         return result
 
     async def _sleep(self, seq: int, seconds: float) -> None:

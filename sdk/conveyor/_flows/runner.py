@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from conveyor._codec import ErrorReport, b64_json, encode_output
 from conveyor._flows.context import FlowContext, FlowPaused
-from conveyor.errors import FlowDeterminismError
+from conveyor.errors import FlowDeterminismError, FlowLimitError
 
 if TYPE_CHECKING:
     from conveyor._flows.definition import FlowDefinition
@@ -44,7 +44,7 @@ def run_flow(
         output = encode_output(definition.name, result)
     except FlowPaused:
         return 0  # the platform ended this attempt; the next one starts at wake time
-    except FlowDeterminismError as exc:
+    except (FlowDeterminismError, FlowLimitError) as exc:
         # another attempt would reach the same step: the run fails now
         return _report(client, ErrorReport.from_exception(exc, retryable=False))
     except Exception as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from scheduler.flows.protocol import input_hash
-from scheduler.flows.steps import Mismatch
+from scheduler.flows.steps import mismatch, over_limit
 
 
 def test_the_input_hash_is_of_canonical_json() -> None:
@@ -14,8 +14,8 @@ def test_the_input_hash_is_of_canonical_json() -> None:
 
 
 def test_a_mismatch_names_its_seq_kind_and_both_sides() -> None:
-    mismatch = Mismatch(seq=3, kind="type", expected="inline:price", actual="sleep:sleep")
-    assert mismatch.details == {
+    refusal = mismatch(3, "type", "inline:price", "sleep:sleep")
+    assert refusal.details == {
         "code": "flow_determinism_error",
         "message": "flow_determinism_error: step 3 was recorded as inline:price, "
         "this attempt reached sleep:sleep",
@@ -24,7 +24,19 @@ def test_a_mismatch_names_its_seq_kind_and_both_sides() -> None:
         "expected": "inline:price",
         "actual": "sleep:sleep",
     }
-    assert mismatch.message == (
+    assert refusal.message == (
         "flow_determinism_error: step 3 was recorded as inline:price, "
         "this attempt reached sleep:sleep"
     )
+
+
+def test_a_limit_names_its_code_limit_value_and_setting() -> None:
+    refusal = over_limit("flow_step_limit_exceeded", 4, 3, 4, "the step count", "SETTING_X")
+    assert refusal.details == {
+        "code": "flow_step_limit_exceeded",
+        "message": "flow_step_limit_exceeded: the step count at step 4 is 4, over the limit of 3 "
+        "(SETTING_X)",
+        "seq": 4,
+        "limit": 3,
+        "value": 4,
+    }

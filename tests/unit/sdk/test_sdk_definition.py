@@ -34,6 +34,7 @@ EXPECTED_ALL = [
     "FlowContext",
     "FlowDefinition",
     "FlowDeterminismError",
+    "FlowLimitError",
     "InvalidInputError",
     "InvalidRequestError",
     "NotFoundError",
