@@ -7,6 +7,7 @@ import json
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -196,7 +197,7 @@ async def test_the_limits_fail_a_flow_with_their_codes(
     tmp_path: Path,
     scratch: Path,
     flow: str,
-    limits: dict[str, int],
+    limits: dict[str, Any],
     details: dict[str, object],
 ) -> None:
     async with open_engine(tmp_path, "flows", database_url=database_url, **limits) as runtime:
