@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from render.public_api.api.workflow_flows import (
     cancel_flow_run,
@@ -236,3 +237,26 @@ def test_conveyor_run_wait_runs_a_flow(
         main(["--url", server.url, "tasks"])
     out, _ = capsys.readouterr()
     assert listed.value.code == 0 and "wf/naps" in out and "wf/add_one" in out
+
+
+def test_the_dashboard_shows_a_flow_runs_steps(client: Client, server: DevServer) -> None:
+    started = start(client, "wf/every_step", [5])
+    run = until(client, started.id, TERMINAL)
+    run_id = "trn-" + run.id.removeprefix("frn-")
+    page = httpx.get(f"{server.url}/runs/{run_id}", timeout=30)
+    assert page.status_code == 200
+    steps = page.text[page.text.index('id="flow-steps"') :]
+    rows = steps.split('<tr class="step ')[1:]
+    assert [row.split('"')[0] for row in rows] == [
+        "step-inline step-succeeded",
+        "step-detached step-succeeded",
+        "step-sleep step-succeeded",
+        "step-inline step-succeeded",
+    ]
+    child = get_flow_run_step.sync(flow_run_id=run.id, step_seq=2, client=client)
+    assert isinstance(child, FlowRunStepDetails) and isinstance(child.child_task_run_id, str)
+    assert f'href="/runs/{child.child_task_run_id}"' in rows[1]
+    assert "wakes " in rows[2]
+    assert "2 failed tries" in rows[3] and "RuntimeError: flaky failure 11" in rows[3]
+    plain = httpx.get(f"{server.url}/runs/{child.child_task_run_id}", timeout=30)
+    assert plain.status_code == 200 and 'id="flow-steps"' not in plain.text
