@@ -23,7 +23,6 @@ from app.dashboard.visitor import Visitor
 from app.dashboard.waterfall import Waterfall, rows_of, waterfall
 from core.domain import RunInfo, RunStatus
 from core.errors import InvalidRequest, NotFound
-from scheduler.flows.steps import FlowSteps
 from scheduler.runs.log_times import line_times, split_lines
 from scheduler.runs.service import RunService
 from scheduler.runs.timeline import TreeHistory
@@ -127,7 +126,7 @@ async def run_page(request: Request, visitor: Visitor) -> Response:
     input_text, input_cut = pretty_json(run.input if run.input is not None else [])
     own = run_context(run)
     # a flow run's step log (none for a task's run)
-    steps = await FlowSteps(service.db, service.settings.limits).steps(run.id)
+    steps = await service.flow_steps(visitor.workspace, run.id)
     context = {
         "flow_steps": steps,
         **own,
