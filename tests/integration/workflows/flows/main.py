@@ -118,3 +118,19 @@ def waits(seconds: float) -> float:
 async def sleeps_beside_a_child(ctx: FlowContext, seconds: float) -> list[float | None]:
     """A detached step still runs while the flow sleeps."""
     return list(await asyncio.gather(ctx.run(waits, seconds), ctx.sleep(seconds)))
+
+
+async def held(n: int) -> int:
+    """Runs once per call; waits until the test releases it."""
+    _ran("held")
+    (SCRATCH / "held.waiting").touch()
+    while not (SCRATCH / "release").exists():
+        await asyncio.sleep(0.05)
+    return n * 3
+
+
+@app.flow
+async def waits_for_release(ctx: FlowContext, n: int) -> int:
+    a = await ctx.step(first, n)
+    b = await ctx.step(held, a)
+    return await ctx.step(last, b)
