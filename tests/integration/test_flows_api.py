@@ -92,6 +92,7 @@ def test_every_flow_route_answers_in_renders_shapes(client: Client, scratch: Pat
         "changes_between_attempts",
         "every_step",
         "fails_until_fixed",
+        "gathers",
         "killed_mid_step",
         "naps",
         "sleeps_beside_a_child",
@@ -261,3 +262,12 @@ def test_the_dashboard_shows_a_flow_runs_steps(client: Client, server: DevServer
     assert "2 failed tries" in rows[3] and "RuntimeError: flaky failure 11" in rows[3]
     plain = httpx.get(f"{server.url}/runs/{child.child_task_run_id}", timeout=30)
     assert plain.status_code == 200 and 'id="flow-steps"' not in plain.text
+
+
+def test_the_same_idempotency_key_starts_one_flow_run(client: Client) -> None:
+    body = {"flow": "wf/naps", "input": [0], "idempotencyKey": "once"}
+    first = start_flow_run.sync(client=client, body=StartFlowRun.from_dict(body))
+    again = start_flow_run.sync(client=client, body=StartFlowRun.from_dict(body))
+    assert isinstance(first, FlowRun) and isinstance(again, FlowRun)
+    assert first.id == again.id
+    assert len(fits(list_flow_runs.sync(client=client, flow_slug=["wf/naps"]))) == 1

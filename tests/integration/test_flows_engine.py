@@ -210,3 +210,27 @@ async def test_the_limits_fail_a_flow_with_their_codes(
         assert stored is not None
         assert {k: stored[k] for k in ("code", "seq", "limit", "value")} == details
         assert str(details["code"]) in (run.error or "")
+
+
+async def test_steps_started_together_keep_their_seq_across_attempts(
+    database_url: str, tmp_path: Path, scratch: Path
+) -> None:
+    async with open_engine(tmp_path, "flows", database_url=database_url) as runtime:
+        run = await run_to_end(runtime, "wf/gathers", [1])
+        assert run.status is RunStatus.SUCCEEDED, run.error
+        assert run.results == ["a", "b", "c", "d"]  # a list result travels as is
+        assert [a.outcome for a in run.attempts] == [AttemptOutcome.PAUSED, AttemptOutcome.OK]
+        steps = await FlowSteps(runtime.transitions.writer.db, runtime.settings.limits).steps(
+            run.id
+        )
+        # numbered in the order they were called, whatever order they finished in
+        assert [(s.seq, s.input) for s in steps] == [
+            (1, ["a", 0.3]),
+            (2, ["b", 0.0]),
+            (3, ["c", 0.1]),
+            (4, [0.2]),
+            (5, ["d", 0.0]),
+        ]
+        a, b, c = (s.completed_at for s in steps[:3])
+        assert a is not None and b is not None and c is not None
+        assert b < c < a, "they finished in another order than they were called"

@@ -134,3 +134,18 @@ async def waits_for_release(ctx: FlowContext, n: int) -> int:
     a = await ctx.step(first, n)
     b = await ctx.step(held, a)
     return await ctx.step(last, b)
+
+
+async def slow_echo(value: str, seconds: float) -> str:
+    await asyncio.sleep(seconds)
+    return value
+
+
+@app.flow
+async def gathers(ctx: FlowContext, n: int) -> list[str]:
+    """Steps started together, finishing in another order; replayed after a sleep."""
+    together = await asyncio.gather(
+        ctx.step(slow_echo, "a", 0.3), ctx.step(slow_echo, "b", 0.0), ctx.step(slow_echo, "c", 0.1)
+    )
+    await ctx.sleep(0.2)
+    return [*together, await ctx.step(slow_echo, "d", 0.0)]
