@@ -1,6 +1,6 @@
 """The worker's flow routes on its instance socket (docs/flows.md, "The flow protocol").
 
-- ``POST /flow-step {seq, type, name, input, sleep_seconds?}`` → the step's record:
+- ``POST /flow-step {seq, type, name, input, sleep_seconds? | wake_at?}`` → the step's record:
   ``{status, result?, wake_at?, failures, task_run_id?}``, or ``{status: "refused", message,
   details}`` when a flow rule fails the run (a step that is not the one recorded at ``seq``, a
   limit);
@@ -74,6 +74,7 @@ class FlowProtocol:
         seconds = body.get("sleep_seconds", 0)
         if not isinstance(seconds, int | float) or isinstance(seconds, bool):
             raise InvalidRequest("sleep_seconds must be a number")
+        wake_at = _wake_at(body.get("wake_at"))
         value = body.get("input")
         step = StepRequest(
             seq=_seq(body),
@@ -82,6 +83,7 @@ class FlowProtocol:
             input_hash=input_hash(value),
             input_json=json.dumps(value),
             sleep_seconds=float(seconds),
+            wake_at=wake_at,
         )
         number = await self._attempt_number(instance, attempt_id)
         record = await self._steps.begin(run_id, number, step)
@@ -164,6 +166,18 @@ def _body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object")
     return body
+
+
+def _wake_at(raw: Any) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        when = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise InvalidRequest("wake_at must be an ISO 8601 time with its offset")
+    return when
 
 
 def _seq(body: dict[str, Any]) -> int:

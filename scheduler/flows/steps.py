@@ -33,6 +33,7 @@ class StepRequest:
     input_hash: str
     input_json: str
     sleep_seconds: float = 0.0
+    wake_at: datetime | None = None  # a sleep until a given time, instead of for seconds
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,8 @@ class FlowSteps:
                     _record_refusal(conn, run_id, refused, flow_attempt)
                     return refused
                 sleep = step.type is StepType.SLEEP
-                woken = sleep and step.sleep_seconds <= 0
+                wake_at = step.wake_at or now + timedelta(seconds=step.sleep_seconds)
+                woken = sleep and wake_at <= now
                 values = {
                     "run_id": run_id,
                     "seq": step.seq,
@@ -146,7 +148,7 @@ class FlowSteps:
                     # the attempt that completed it (Render's hint), 0 until then
                     "flow_attempt": flow_attempt if woken else 0,
                     "attempts": "[]",
-                    "wake_at": now + timedelta(seconds=step.sleep_seconds) if sleep else None,
+                    "wake_at": wake_at if sleep else None,
                     "started_at": now,
                     "completed_at": now if woken else None,
                 }

@@ -97,6 +97,7 @@ def test_every_flow_route_answers_in_renders_shapes(client: Client, scratch: Pat
         "naps",
         "sleeps_beside_a_child",
         "sleeps_long",
+        "sleeps_until",
         "waits_for_release",
     ]
     [every] = [item.flow for item in flows if item.flow.name == "every_step"]

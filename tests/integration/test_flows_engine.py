@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -234,3 +235,19 @@ async def test_steps_started_together_keep_their_seq_across_attempts(
         a, b, c = (s.completed_at for s in steps[:3])
         assert a is not None and b is not None and c is not None
         assert b < c < a, "they finished in another order than they were called"
+
+
+async def test_sleep_until_a_time_wakes_at_that_time(
+    database_url: str, tmp_path: Path, scratch: Path
+) -> None:
+    async with open_engine(tmp_path, "flows", database_url=database_url) as runtime:
+        when = datetime.now(UTC) + timedelta(seconds=1.5)
+        run = await run_to_end(runtime, "wf/sleeps_until", [when.isoformat()])
+        assert run.status is RunStatus.SUCCEEDED, run.error
+        assert [a.outcome for a in run.attempts] == [AttemptOutcome.PAUSED, AttemptOutcome.OK]
+        steps = await FlowSteps(runtime.transitions.writer.db, runtime.settings.limits).steps(
+            run.id
+        )
+        assert steps[0].wake_at == when
+        woke = run.attempts[1].started_at
+        assert woke is not None and woke >= when

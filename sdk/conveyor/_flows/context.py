@@ -42,12 +42,8 @@ class _Channel:
     def __init__(self, client: SocketClient) -> None:
         self.client = client
 
-    async def begin(
-        self, seq: int, kind: str, name: str, value: Any, sleep_seconds: float = 0.0
-    ) -> _Record:
-        body: dict[str, Any] = {"seq": seq, "type": kind, "name": name, "input": value}
-        if kind == "sleep":
-            body["sleep_seconds"] = sleep_seconds
+    async def begin(self, seq: int, kind: str, name: str, value: Any, **sleep: Any) -> _Record:
+        body: dict[str, Any] = {"seq": seq, "type": kind, "name": name, "input": value, **sleep}
         answer = await self.client.request("POST", "/flow-step", body)
         if not isinstance(answer, dict) or not isinstance(answer.get("status"), str):
             raise WorkerError(f"/flow-step answered without a status: {answer!r}")
@@ -200,7 +196,25 @@ class FlowContext:
         Returns:
             An awaitable that returns once the sleep is over.
         """
-        return self._sleep(self._next_seq(), float(seconds))
+        seconds = float(seconds)
+        return self._sleep(self._next_seq(), [seconds], {"sleep_seconds": seconds})
+
+    def sleep_until(self, when: datetime) -> Awaitable[None]:
+        """A durable sleep until ``when``, as `sleep`.
+
+        Args:
+            when: A timezone-aware time; one already past does not sleep.
+
+        Returns:
+            An awaitable that returns once ``when`` has passed.
+
+        Raises:
+            ValueError: ``when`` has no timezone.
+        """
+        if when.tzinfo is None or when.utcoffset() is None:
+            raise ValueError(f"sleep_until needs a timezone-aware time, got {when!r}")
+        wake_at = when.astimezone(UTC).isoformat()
+        return self._sleep(self._next_seq(), [wake_at], {"wake_at": wake_at})
 
     async def _inline(
         self,
@@ -310,8 +324,8 @@ class FlowContext:
         await self._channel.done(seq, result)
         return result
 
-    async def _sleep(self, seq: int, seconds: float) -> None:
-        record = await self._channel.begin(seq, "sleep", "sleep", [seconds], seconds)
+    async def _sleep(self, seq: int, value: list[Any], until: dict[str, Any]) -> None:
+        record = await self._channel.begin(seq, "sleep", "sleep", value, **until)
         if record.status == "succeeded":
             return
         if self._starting:

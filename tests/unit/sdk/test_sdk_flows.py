@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, cast
 
 import pytest
 
 from conveyor import DuplicateTaskError, FlowContext, Retry, TaskDefinitionError, Workflows
+from conveyor._uds import SocketClient
 from conveyor._worker import flow_registration
 
 
@@ -77,3 +79,9 @@ def test_flows_and_tasks_share_one_namespace() -> None:
     app.flow(name="other")(flow)
     with pytest.raises(DuplicateTaskError):
         app.task(name="other")(shared.func)
+
+
+def test_sleep_until_needs_a_timezone() -> None:
+    ctx = FlowContext(SocketClient("/nonexistent/socket"), flow_name="f", run_id=None, attempt=0)
+    with pytest.raises(ValueError, match="needs a timezone-aware time"):
+        ctx.sleep_until(datetime(2030, 1, 1))  # noqa: DTZ001 - the mistake under test

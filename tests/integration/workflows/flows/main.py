@@ -3,6 +3,7 @@
 import asyncio
 import os
 import time
+from datetime import datetime
 from pathlib import Path
 
 from conveyor import FlowContext, Retry, Workflows
@@ -149,3 +150,9 @@ async def gathers(ctx: FlowContext, n: int) -> list[str]:
     )
     await ctx.sleep(0.2)
     return [*together, await ctx.step(slow_echo, "d", 0.0)]
+
+
+@app.flow
+async def sleeps_until(ctx: FlowContext, when: str) -> str:
+    await ctx.sleep_until(datetime.fromisoformat(when))
+    return await ctx.step(str, when)
