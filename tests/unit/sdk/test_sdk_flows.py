@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
@@ -84,4 +84,4 @@ def test_flows_and_tasks_share_one_namespace() -> None:
 def test_sleep_until_needs_a_timezone() -> None:
     ctx = FlowContext(SocketClient("/nonexistent/socket"), flow_name="f", run_id=None, attempt=0)
     with pytest.raises(ValueError, match="needs a timezone-aware time"):
-        ctx.sleep_until(datetime(2030, 1, 1))  # noqa: DTZ001 - the mistake under test
+        ctx.sleep_until(datetime.now(UTC).replace(tzinfo=None))
