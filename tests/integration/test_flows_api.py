@@ -272,3 +272,29 @@ def test_the_same_idempotency_key_starts_one_flow_run(client: Client) -> None:
     assert isinstance(first, FlowRun) and isinstance(again, FlowRun)
     assert first.id == again.id
     assert len(fits(list_flow_runs.sync(client=client, flow_slug=["wf/naps"]))) == 1
+
+
+def test_the_dashboard_reruns_a_failed_flow_from_its_failed_step(
+    client: Client, server: DevServer, scratch: Path
+) -> None:
+    started = start(client, "wf/fails_until_fixed", [1])
+    assert until(client, started.id, TERMINAL).status is FlowRunStatus.FAILED
+    run_id = "trn-" + started.id.removeprefix("frn-")
+    (scratch / "fixed").touch()
+    with httpx.Client(base_url=server.url, timeout=30) as browser:
+        shown = browser.get(f"/runs/{run_id}")
+        page = shown.text
+        assert 'id="flow-rerun"' in page, (shown.status_code, page[:3000])
+        form = page[page.index('id="flow-rerun"') :]
+        token = form.split('name="csrf_token" value="')[1].split('"')[0]
+        answer = browser.post(
+            f"/runs/{run_id}/flow-rerun",
+            data={"csrf_token": token},
+            headers={"Origin": server.url},
+        )
+        assert answer.status_code == 303, answer.text
+        assert answer.headers["location"] == f"/runs/{run_id}"
+        done = until(client, started.id, TERMINAL)
+        assert done.status is FlowRunStatus.SUCCEEDED and done.results == [3]
+        assert 'id="flow-rerun"' not in browser.get(f"/runs/{run_id}").text
+    assert (scratch / "double.ran").read_text().count("x") == 1
