@@ -39,7 +39,8 @@ Route = Callable[["Instance", Request], Awaitable[Response]]
 def input_hash(value: Any) -> str:
     """The hash a step's input is compared by on replay: of its canonical JSON."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    # a lone surrogate (valid in JSON text, not in UTF-8) is hashed as is rather than refused
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class FlowProtocol:

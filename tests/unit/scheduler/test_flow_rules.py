@@ -11,6 +11,7 @@ def test_the_input_hash_is_of_canonical_json() -> None:
     expected = "992f8d0a5d6192a6c1c9dd35a695b4ce8c743eaa26836ab176d7367cf0bd62b1"
     assert input_hash({"b": [2, "é"], "a": 1}) == expected
     assert input_hash([1]) != input_hash([1.5]) != input_hash(["1"])
+    assert input_hash(["\udc80"]) != input_hash(["\udc81"])  # lone surrogates hash too
 
 
 def test_a_mismatch_names_its_seq_kind_and_both_sides() -> None:
