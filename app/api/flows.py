@@ -50,9 +50,11 @@ async def start_flow_run(request: Request) -> Response:
 async def list_flow_runs(request: Request) -> Response:
     workspace = await workspace_of(request)
     limit = int_param(request, "limit", default=20, low=1, high=100)
-    wanted = [s.lower() for s in list_param(request, "status")]
-    paused = _PAUSED in wanted
-    statuses = parse_statuses([s for s in wanted if s != _PAUSED])
+    asked = [s.lower() for s in list_param(request, "status")]
+    paused = _PAUSED in asked
+    statuses = parse_statuses([s for s in asked if s != _PAUSED])
+    # the flow statuses to show: the lifecycle's (aliases resolved), and paused
+    wanted = {s.value for s in statuses} | ({_PAUSED} if paused else set())
     if paused and RunStatus.PENDING not in statuses:
         statuses = (*statuses, RunStatus.PENDING)
     run_filter = RunFilter(

@@ -85,7 +85,9 @@ def until(client: Client, run_id: str, statuses: set[FlowRunStatus]) -> FlowRunD
     raise AssertionError(f"flow run {run_id} not {statuses} after 60 s: {seen[-1:]}")
 
 
-def test_every_flow_route_answers_in_renders_shapes(client: Client, scratch: Path) -> None:
+def test_every_flow_route_answers_in_renders_shapes(
+    client: Client, server: DevServer, scratch: Path
+) -> None:
     flows = fits(list_flows.sync(client=client, limit=100))
     names = sorted(item.flow.name for item in flows)
     assert names == [
@@ -157,6 +159,10 @@ def test_every_flow_route_answers_in_renders_shapes(client: Client, scratch: Pat
         == run.id
     )
     assert list_flow_runs.sync(client=client, status=[FlowRunStatus.FAILED]) == []
+    # Render's legacy `completed` is `succeeded`; `paused` shows no finished run
+    legacy = httpx.get(f"{server.url}/v1/flow-runs", params={"status": "completed"}).json()
+    assert [item["flowRun"]["id"] for item in legacy] == [run.id]
+    assert httpx.get(f"{server.url}/v1/flow-runs", params={"status": "paused"}).json() == []
     # the detached step's task run is no flow run
     assert [i.flow_run.id for i in fits(list_flow_runs.sync(client=client, limit=100))] == [run.id]
 
