@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 from app.api import (
     accounts,
     events,
+    flows,
     github_installations,
     instance_relay,
     logs,
@@ -55,6 +56,7 @@ def api_routes() -> list[BaseRoute]:
         # Before task_runs: `/v1/task-runs/events` would otherwise match `{run_id}`.
         *events.routes,
         *task_runs.routes,
+        *flows.routes,
         *tasks.routes,
         *workflows.routes,
         *workflow_resources.routes,

@@ -47,6 +47,7 @@ class AttemptOutcome(StrEnum):
     CANCELED = "canceled"  # killed because the run was cancelled
     EXITED_WITHOUT_RESULT = "exited_without_result"  # the process ended with no callback
     OUT_OF_MEMORY = "out_of_memory"  # killed for exceeding the plan's memory
+    PAUSED = "paused"  # a flow's durable sleep ended it: a new attempt resumes at wake time
 
 
 class VersionStatus(StrEnum):
@@ -99,6 +100,7 @@ class TaskSpec:
     parameters: tuple[TaskParameter, ...] = ()
     description: str | None = None  # the function's docstring (Conveyor's SDK)
     language: str | None = None  # "python" | "typescript": the registering SDK's language
+    kind: str = "task"  # or "flow": a function of checkpointed steps
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ class TaskInfo:
     parameters: tuple[TaskParameter, ...]
     description: str | None = None
     language: str | None = None  # "python" | "typescript"; None if registered before it was kept
+    kind: str = "task"  # or "flow"
 
     @property
     def slug(self) -> str:
@@ -140,7 +143,7 @@ class AttemptInfo:
         """The attempt's status in the API's vocabulary."""
         if self.outcome is None:
             return RunStatus.RUNNING
-        if self.outcome is AttemptOutcome.OK:
+        if self.outcome in (AttemptOutcome.OK, AttemptOutcome.PAUSED):
             return RunStatus.SUCCEEDED
         if self.outcome is AttemptOutcome.CANCELED:
             return RunStatus.CANCELED
@@ -230,6 +233,8 @@ class RunFilter:
     roots_only: bool = False
     children_only: bool = False
     run_ids: tuple[str, ...] = ()  # only these runs (the dashboard's live rows)
+    task_ids: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()  # runs of tasks of these kinds ("task", "flow")
 
 
 @dataclass(frozen=True)

@@ -164,6 +164,12 @@ class LimitSettings(BaseModel):
     # a run's code starts children: bounded, so no tree can grow without end
     max_children_per_run: int = Field(default=10_000, ge=1)
     max_tree_depth: int = Field(default=100, ge=1)  # levels below a root
+    # a flow's step log: steps per run, and JSON characters of one step's input or result and
+    # of all its steps' together (Render's flow_step_limit_exceeded, flow_payload_too_large,
+    # flow_history_too_large)
+    max_flow_steps: int = Field(default=10_000, ge=1)
+    max_flow_payload_chars: int = Field(default=4 * 1024 * 1024, ge=1)
+    max_flow_history_chars: int = Field(default=64 * 1024 * 1024, ge=1)
 
 
 class DashboardSettings(BaseModel):

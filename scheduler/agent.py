@@ -18,6 +18,7 @@ from typing import Any
 from core.domain import AttemptOutcome, RunStatus, TaskSpec
 from core.errors import ServiceError
 from core.settings import Settings
+from scheduler.flows.protocol import FlowProtocol
 from scheduler.instance_sockets import sockets_root
 from scheduler.payloads import check_input, dumps
 from scheduler.registration_payload import (
@@ -160,6 +161,10 @@ class Agent:
             ("POST", "/run-subtask"): self._run_subtask,
             ("POST", "/get-subtask-result"): self._get_subtask_result,
             ("POST", "/register-tasks"): self._register_tasks,
+            # a flow's attempt ends when it pauses: told like a result (scheduler/flows)
+            **FlowProtocol(
+                transitions.writer, settings.limits, lambda key: self.on_result(key)
+            ).routes(),
         }
 
     async def open(

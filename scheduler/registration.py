@@ -61,6 +61,7 @@ def _task_row(spec: TaskSpec, version_id: str, workflow_id: str, now: datetime) 
         description=spec.description,
         language=spec.language,
         created_at=now,
+        kind=spec.kind,
     )
 
 

@@ -122,6 +122,11 @@ def _description(raw: Any, task: str) -> str | None:
     return text or None
 
 
+def _kind(raw: Any, task: str) -> str:
+    _require(raw in (None, "task", "flow"), f"task {task!r}: kind must be 'task' or 'flow'")
+    return "flow" if raw == "flow" else "task"
+
+
 def parse_registration(
     body: Any, settings: Settings, *, language: str = "python"
 ) -> list[TaskSpec]:
@@ -143,6 +148,7 @@ def parse_registration(
             parameters=_parameters(raw.get("parameters"), name),
             description=_description(raw.get("description"), name),
             language=language,
+            kind=_kind(raw.get("kind"), name),
         )
         required = [p.name for p in spec.parameters if not p.has_default]
         _require(

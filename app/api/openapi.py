@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from app.api import (
     accounts_openapi,
+    flows_openapi,
     github_installations_openapi,
     schemas,
     workflow_resources_openapi,
@@ -257,6 +258,7 @@ def document(dev: bool = False) -> Obj:
             **workflow_resources_openapi.paths(),
             **accounts_openapi.paths(),
             **github_installations_openapi.paths(),
+            **flows_openapi.paths(),
         },
         "components": {
             "schemas": defs.get("$defs", {}),

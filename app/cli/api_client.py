@@ -37,6 +37,15 @@ class ApiClient:
     def cancel(self, run_id: str) -> None:
         self._request("DELETE", f"/v1/task-runs/{run_id}")
 
+    def flow_run(self, flow_run_id: str) -> Obj:
+        run: Obj = self._json("GET", f"/v1/flow-runs/{flow_run_id}")
+        return run
+
+    def rerun_flow(self, flow_run_id: str) -> Obj:
+        # a JSON body, as every write: the cross-site guard refuses other content types
+        run: Obj = self._json("POST", f"/v1/flow-runs/{flow_run_id}/rerun", json={})
+        return run
+
     def task(self, task_ref: str) -> Obj:
         task: Obj = self._json("GET", f"/v1/tasks/{task_ref}")
         return task

@@ -19,6 +19,7 @@ COMMANDS = {
     "run": "app.cli.runs:run_command",
     "runs": "app.cli.runs:runs_group",
     "tasks": "app.cli.runs:tasks_group",
+    "flows": "app.cli.flows:flows_group",
     "keys": "app.cli.keys:keys_group",
     "workspace": "app.cli.workspace:workspace_group",
     "workflows": "app.cli.workflows:workflows_group",

@@ -6,6 +6,7 @@ from starlette.routing import BaseRoute, Mount
 
 from app.dashboard import live, serving
 from app.dashboard.pages import (
+    flow_actions,
     keys,
     queue,
     run_actions,
@@ -24,6 +25,7 @@ def dashboard_routes() -> list[BaseRoute]:
         *runs.routes,
         *run_detail.routes,
         *run_actions.routes,
+        *flow_actions.routes,
         *tasks.routes,
         *workflows.routes,
         *queue.routes,

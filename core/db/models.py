@@ -222,6 +222,8 @@ class Task(Base):
     # "python" or "typescript": the SDK that registered it (its User-Agent); None before 0010
     language: Mapped[str | None] = mapped_column(String(20), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # "task", or "flow": a function of checkpointed steps (scheduler/flows)
+    kind: Mapped[str] = mapped_column(String(10), default="task", server_default="task")
 
 
 class TaskRun(Base):
@@ -255,6 +257,8 @@ class TaskRun(Base):
     stack_trace: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempt_count: Mapped[int] = mapped_column(Integer, default=0)
     lost_count: Mapped[int] = mapped_column(Integer, default=0)
+    # a flow's attempts that ended in a durable sleep: they spend no retries
+    paused_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     depth: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # root: 0
     # parent_id IS NULL, kept as a column so that admission's order has a plain index
     is_root: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
@@ -340,3 +344,34 @@ class Schedule(Base):
     last_fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FlowStep(Base):
+    """One step of a flow run, by `seq`: what a new attempt of the flow replays."""
+
+    __tablename__ = "flow_steps"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("task_runs.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type: Mapped[str] = mapped_column(String(10))  # inline, detached, sleep
+    name: Mapped[str] = mapped_column(String(200))
+    input_hash: Mapped[str] = mapped_column(String(64))
+    input_json: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))  # running, succeeded, failed
+    flow_attempt: Mapped[int] = mapped_column(Integer)  # the flow attempt that started it
+    result_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[str] = mapped_column(Text, default="[]")  # JSON: an inline step's failures
+    wake_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    child_run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class FlowError(Base):
+    """Why a flow run failed, as Render's `errorDetails` (a determinism error, a limit)."""
+
+    __tablename__ = "flow_errors"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("task_runs.id"), primary_key=True)
+    details: Mapped[str] = mapped_column(Text)  # JSON object

@@ -23,6 +23,8 @@ class TaskFilter:
     task_slugs: tuple[str, ...] = ()  # "wf/task" or a bare task name
     workflow_ids: tuple[str, ...] = ()
     version_ids: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()  # "task", "flow"
+    task_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,10 @@ def list_tasks(
         query = query.where(tasks.c.version_id == workflows.c.active_version_id)
     if task_filter.workflow_ids:
         query = query.where(tasks.c.workflow_id.in_(task_filter.workflow_ids))
+    if task_filter.kinds:
+        query = query.where(tasks.c.kind.in_(task_filter.kinds))
+    if task_filter.task_ids:
+        query = query.where(tasks.c.id.in_(task_filter.task_ids))
     if task_filter.task_slugs:
         by_slug = []
         for task_slug in task_filter.task_slugs:

@@ -79,11 +79,15 @@ def runs_filter_query(workspace_id: str, run_filter: RunFilter) -> Select[Any]:
         (runs.c.version_id, run_filter.version_ids),
         (runs.c.root_id, run_filter.root_ids),
         (runs.c.id, run_filter.run_ids),
+        (runs.c.task_id, run_filter.task_ids),
     ):
         if values:
             query = query.where(column.in_(values))
     if run_filter.parent_id:
         query = query.where(runs.c.parent_id == run_filter.parent_id)
+    if run_filter.kinds:
+        of_kind = select(tasks.c.id).where(tasks.c.kind.in_(run_filter.kinds))
+        query = query.where(runs.c.task_id.in_(of_kind))
     if run_filter.roots_only:
         query = query.where(runs.c.parent_id.is_(None))
     if run_filter.children_only:

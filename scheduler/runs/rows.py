@@ -137,6 +137,7 @@ def task_info(row: AnyRow | Task, workflow_slug: str) -> TaskInfo:
         ),
         description=row.description,
         language=row.language,
+        kind=row.kind,
     )
 
 

@@ -10,7 +10,7 @@ import functools
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
@@ -38,6 +38,9 @@ from scheduler.runs.timeline import TreeHistory, tree_history
 from scheduler.runs.transitions import Transitions
 from scheduler.runs.usage import usage
 from scheduler.schedules import list_schedules
+
+if TYPE_CHECKING:
+    from scheduler.flows.tables import StepInfo
 
 
 class RunService(RunReads):
@@ -203,3 +206,10 @@ class RunService(RunReads):
     async def set_max_concurrency(self, workspace_id: str, limit: int) -> None:
         """The workspace's concurrency limit (data: every process follows it at once)."""
         await self._transitions.set_limit(workspace_id, limit)
+
+    async def flow_steps(self, workspace_id: str, run_id: str) -> list[StepInfo]:
+        """A flow run's step log by seq; empty for a task's run. NotFound for no such run."""
+        from scheduler.flows.steps import FlowSteps  # flows build on runs, not the reverse
+
+        run = await self.get_run(workspace_id, run_id)
+        return await FlowSteps(self.db, self.settings.limits).steps(run.id)

@@ -51,6 +51,7 @@ def _run_values(run_id: str, now: datetime, **fields: Any) -> dict[str, Any]:
         "awaited": False,
         "attempt_count": 0,
         "lost_count": 0,
+        "paused_count": 0,
         "depth": 0,
         "child_count": 0,
         "created_at": now,
@@ -170,7 +171,8 @@ def retry_delay(
         return 0.0 if run.lost_count + 1 <= max_lost else None
     if kind not in RETRYABLE:
         return None
-    retries_used = run.attempt_count - 1 - run.lost_count
+    # a flow's attempt that ended in a durable sleep spent no retry
+    retries_used = run.attempt_count - 1 - run.lost_count - run.paused_count
     if retries_used >= policy.max_retries:
         return None
     return policy.delay_seconds(retries_used + 1)

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from conveyor._app import TaskDecorator, Workflows
 from conveyor._context import TaskContext, TaskRunMetadata
+from conveyor._flows.context import FlowContext
+from conveyor._flows.definition import FlowDefinition
 from conveyor._options import PLANS, Retry, TaskOptions
 from conveyor._signature import Parameter
 from conveyor._task import AsyncTaskDefinition, SyncTaskDefinition, TaskDefinition
@@ -26,6 +28,8 @@ from conveyor.errors import (
     ConflictError,
     ConveyorError,
     DuplicateTaskError,
+    FlowDeterminismError,
+    FlowLimitError,
     InvalidInputError,
     InvalidRequestError,
     NotFoundError,
@@ -93,6 +97,10 @@ __all__ = [
     "ConflictError",
     "ConveyorError",
     "DuplicateTaskError",
+    "FlowContext",
+    "FlowDefinition",
+    "FlowDeterminismError",
+    "FlowLimitError",
     "InvalidInputError",
     "InvalidRequestError",
     "NotFoundError",

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar, overload
 
+from conveyor._flows.definition import FlowDefinition
 from conveyor._options import Retry, TaskOptions, check_plan, check_timeout
 from conveyor._task import AsyncTaskDefinition, SyncTaskDefinition, TaskDefinition
 from conveyor._worker import serve
@@ -14,6 +15,7 @@ from conveyor.errors import DuplicateTaskError, TaskDefinitionError, WorkerError
 
 if TYPE_CHECKING:
     from conveyor._context import TaskContext
+    from conveyor._flows.context import FlowContext
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -79,6 +81,7 @@ class Workflows:
         self._default_timeout = default_timeout
         self._default_plan = default_plan
         self._tasks: dict[str, TaskDefinition[Any, Any]] = {}
+        self._flows: dict[str, FlowDefinition[Any, Any]] = {}
 
     def __repr__(self) -> str:
         return f"Workflows(tasks={list(self._tasks)!r})"
@@ -87,6 +90,69 @@ class Workflows:
     def tasks(self) -> dict[str, TaskDefinition[Any, Any]]:
         """The app's tasks by name (a copy)."""
         return dict(self._tasks)
+
+    @property
+    def flows(self) -> dict[str, FlowDefinition[Any, Any]]:
+        """The app's flows by name (a copy)."""
+        return dict(self._flows)
+
+    @overload
+    def flow(
+        self, func: Callable[Concatenate[FlowContext, P], Coroutine[Any, Any, R]], /
+    ) -> FlowDefinition[P, R]: ...
+
+    @overload
+    def flow(
+        self,
+        *,
+        name: str | None = None,
+        retry: Retry | None = None,
+        timeout: int | None = None,
+    ) -> Callable[
+        [Callable[Concatenate[FlowContext, P], Coroutine[Any, Any, R]]], FlowDefinition[P, R]
+    ]: ...
+
+    def flow(
+        self,
+        func: Callable[..., Any] | None = None,
+        *,
+        name: str | None = None,
+        retry: Retry | None = None,
+        timeout: int | None = None,
+    ) -> Any:
+        """Registers ``async def f(ctx: FlowContext, *args)`` as a flow (see `FlowContext`).
+
+        Args:
+            func: The coroutine function, when used without parentheses.
+            name: The flow's name; the function's name by default.
+            retry: Retry policy of the whole flow (each retry replays its recorded steps).
+            timeout: Limit on one attempt, 30-86400 s.
+
+        Returns:
+            The flow object, or a decorator when called with options.
+
+        Raises:
+            TaskDefinitionError: An option is invalid, or the name is taken in this app.
+        """
+        options = TaskOptions(
+            retry=retry if retry is not None else self._default_retry,
+            timeout_seconds=timeout if timeout is not None else self._default_timeout,
+            plan=self._default_plan,
+        )
+
+        def decorate(f: Callable[..., Any]) -> FlowDefinition[Any, Any]:
+            flow_name = name or getattr(f, "__name__", "")
+            if not flow_name or flow_name == "<lambda>":
+                raise TaskDefinitionError("a flow needs a name: pass name=... for this callable")
+            if flow_name in self._tasks or flow_name in self._flows:
+                raise DuplicateTaskError(flow_name)
+            definition: FlowDefinition[Any, Any] = FlowDefinition(
+                f, name=flow_name, options=options
+            )
+            self._flows[flow_name] = definition
+            return definition
+
+        return decorate if func is None else decorate(func)
 
     def get_task(self, name: str) -> TaskDefinition[Any, Any] | None:
         """The task of that name, or None."""
@@ -183,7 +249,7 @@ class Workflows:
         task_name = name or getattr(func, "__name__", "")
         if not task_name or task_name == "<lambda>":
             raise TaskDefinitionError("a task needs a name: pass name=... for this callable")
-        if task_name in self._tasks:
+        if task_name in self._tasks or task_name in self._flows:
             raise DuplicateTaskError(task_name)
         cls: type[TaskDefinition[Any, Any]] = (
             AsyncTaskDefinition if inspect.iscoroutinefunction(func) else SyncTaskDefinition
@@ -220,6 +286,10 @@ class Workflows:
                 if task_name in merged._tasks:
                     raise DuplicateTaskError(task_name)
                 merged._tasks[task_name] = definition
+            for flow_name, flow in app._flows.items():
+                if flow_name in merged._tasks or flow_name in merged._flows:
+                    raise DuplicateTaskError(flow_name)
+                merged._flows[flow_name] = flow
         return merged
 
     def start(self) -> None:
@@ -239,6 +309,6 @@ class Workflows:
             raise WorkerError("RENDER_SDK_MODE is not set (expected 'run' or 'register')")
         if not socket_path:
             raise WorkerError("RENDER_SDK_SOCKET_PATH is not set")
-        code = serve(self._tasks, mode, socket_path)
+        code = serve(self._tasks, mode, socket_path, self._flows)
         if code:
             raise SystemExit(code)

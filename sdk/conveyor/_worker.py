@@ -15,11 +15,13 @@ from conveyor._uds import Sleep, SocketClient, async_sleep
 from conveyor.errors import TaskNotFoundError, TaskRunError, WorkerError
 
 if TYPE_CHECKING:
+    from conveyor._flows.definition import FlowDefinition
     from conveyor._task import TaskDefinition
 
 POLL_INTERVAL_S = 1.0
 
 Tasks = Mapping[str, "TaskDefinition[Any, Any]"]
+Flows = Mapping[str, "FlowDefinition[Any, Any]"]
 
 
 class WorkerRuntime:
@@ -72,10 +74,11 @@ class WorkerRuntime:
             if answer["still_running"]:
                 await self._sleep(self._poll_interval)
                 continue
-            return _child_outcome(run_id, answer)
+            return child_outcome(run_id, answer)
 
 
-def _child_outcome(run_id: str, answer: dict[str, Any]) -> Any:
+def child_outcome(run_id: str, answer: dict[str, Any]) -> Any:
+    """A finished child's result, or its error raised as `TaskRunError`."""
     error = answer.get("error")
     if isinstance(error, dict):
         trace = error.get("stack_trace")
@@ -93,7 +96,7 @@ def _child_outcome(run_id: str, answer: dict[str, Any]) -> Any:
     raise WorkerError(f"/get-subtask-result answered neither complete nor error: {answer!r}")
 
 
-def run_one(tasks: Tasks, client: SocketClient) -> int:
+def run_one(tasks: Tasks, client: SocketClient, flows: Flows | None = None) -> int:
     """Fetches the input, runs the task, sends the callback.
 
     A sync task runs on this thread with no event loop; an async one in ``asyncio.run``.
@@ -101,9 +104,11 @@ def run_one(tasks: Tasks, client: SocketClient) -> int:
     Args:
         tasks: The app's tasks by name.
         client: The platform's socket.
+        flows: The app's flows by name.
 
     Returns:
-        The exit code: 0 after a success callback, 1 after an error callback.
+        The exit code: 0 after a success callback (or a flow's pause), 1 after an error
+        callback.
 
     Raises:
         WorkerError: The platform's ``/input`` answer is unusable (no callback is sent).
@@ -116,11 +121,24 @@ def run_one(tasks: Tasks, client: SocketClient) -> int:
         payload = from_b64_json(answer.get("input"))
     except ValueError as exc:
         raise WorkerError(f"/input carried input that is not base64 JSON: {exc}") from None
+    attempt = answer["attempt"] if isinstance(answer.get("attempt"), int) else 0
+    flow = (flows or {}).get(name)
+    if flow is not None:
+        from conveyor._flows.runner import run_flow
+
+        run_id = answer.get("task_run_id")
+        return run_flow(
+            flow,
+            client,
+            payload,
+            run_id=run_id if isinstance(run_id, str) else None,
+            attempt=attempt,
+        )
     ctx = TaskContext(
         WorkerRuntime(client),
         task_name=name,
         metadata=_metadata(answer),
-        attempt=answer["attempt"] if isinstance(answer.get("attempt"), int) else 0,
+        attempt=attempt,
     )
     definition = tasks.get(name)
     try:
@@ -186,12 +204,13 @@ def _metadata(answer: dict[str, Any]) -> TaskRunMetadata:
     )
 
 
-def register(tasks: Tasks, client: SocketClient) -> int:
+def register(tasks: Tasks, client: SocketClient, flows: Flows | None = None) -> int:
     """Sends the app's task list to ``/register-tasks``.
 
     Args:
         tasks: The app's tasks by name.
         client: The platform's socket.
+        flows: The app's flows by name (registered as tasks of kind ``flow``).
 
     Returns:
         The exit code, 0.
@@ -199,7 +218,8 @@ def register(tasks: Tasks, client: SocketClient) -> int:
     Raises:
         WorkerError: The platform refused the registration.
     """
-    client.request_sync("POST", "/register-tasks", {"tasks": registration(tasks)})
+    wire = registration(tasks) + flow_registration(flows or {})
+    client.request_sync("POST", "/register-tasks", {"tasks": wire})
     return 0
 
 
@@ -224,13 +244,38 @@ def registration(tasks: Tasks) -> list[dict[str, Any]]:
     return wire
 
 
-def serve(tasks: Tasks, mode: str, socket_path: str) -> int:
+def flow_registration(flows: Flows) -> list[dict[str, Any]]:
+    """The flows' entries of a registration: as tasks, with ``kind: "flow"``.
+
+    Args:
+        flows: The app's flows by name.
+
+    Returns:
+        One object per flow.
+    """
+    wire: list[dict[str, Any]] = []
+    for flow in flows.values():
+        entry: dict[str, Any] = {
+            "name": flow.name,
+            "kind": "flow",
+            "options": flow.options.to_wire(),
+        }
+        if flow.inputs.parameters:
+            entry["parameters"] = [p.to_wire() for p in flow.inputs.parameters]
+        if flow.description:
+            entry["description"] = flow.description
+        wire.append(entry)
+    return wire
+
+
+def serve(tasks: Tasks, mode: str, socket_path: str, flows: Flows | None = None) -> int:
     """Runs the worker in ``run`` or ``register`` mode.
 
     Args:
         tasks: The app's tasks by name.
         mode: ``run`` or ``register`` (RENDER_SDK_MODE).
         socket_path: The platform's socket (RENDER_SDK_SOCKET_PATH).
+        flows: The app's flows by name.
 
     Returns:
         The process's exit code.
@@ -240,7 +285,7 @@ def serve(tasks: Tasks, mode: str, socket_path: str) -> int:
     """
     client = SocketClient(socket_path)
     if mode == "run":
-        return run_one(tasks, client)
+        return run_one(tasks, client, flows)
     if mode == "register":
-        return register(tasks, client)
+        return register(tasks, client, flows)
     raise WorkerError(f"RENDER_SDK_MODE must be 'run' or 'register', got {mode!r}")

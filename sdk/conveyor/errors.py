@@ -10,6 +10,8 @@ ConveyorError                      conveyor_error
 ├── InvalidInputError              invalid_input             (also TypeError)
 ├── TaskNotFoundError              task_not_found
 ├── TaskRunError                   subtask_failed
+├── FlowDeterminismError           flow_determinism_error
+├── FlowLimitError                 flow_limit_exceeded
 ├── WorkerError                    worker_error
 ├── ServerUnreachable              server_unreachable
 ├── WaitTimeout                    wait_timeout
@@ -31,6 +33,8 @@ __all__ = [
     "ConflictError",
     "ConveyorError",
     "DuplicateTaskError",
+    "FlowDeterminismError",
+    "FlowLimitError",
     "InvalidInputError",
     "InvalidRequestError",
     "NotFoundError",
@@ -134,6 +138,45 @@ class TaskRunError(ConveyorError):
         self.task_run_id = task_run_id
         self.stack_trace = stack_trace
         super().__init__(f"Subtask failed: {details}")
+
+
+class FlowDeterminismError(ConveyorError):
+    """A flow's attempt reached a step that differs from the one recorded at its ``seq``.
+
+    Raised in the flow; its run fails (another attempt would reach the same step).
+    """
+
+    code: str = "flow_determinism_error"
+
+    def __init__(self, message: str, *, details: dict[str, object] | None = None) -> None:
+        """Keeps the platform's message and details.
+
+        Args:
+            message: What differs, as the platform says it.
+            details: ``{code, kind, seq, expected, actual}``.
+        """
+        self.details = details or {}
+        super().__init__(message)
+
+
+class FlowLimitError(ConveyorError):
+    """A flow passed a limit of its step log (steps, a step's payload, the whole history).
+
+    Raised in the flow; its run fails. ``details["code"]`` is Render's code for it
+    (``flow_step_limit_exceeded``, ``flow_payload_too_large``, ``flow_history_too_large``).
+    """
+
+    code: str = "flow_limit_exceeded"
+
+    def __init__(self, message: str, *, details: dict[str, object] | None = None) -> None:
+        """Keeps the platform's message and details.
+
+        Args:
+            message: Which limit, as the platform says it.
+            details: ``{code, message, seq, limit, value}``.
+        """
+        self.details = details or {}
+        super().__init__(message)
 
 
 class WorkerError(ConveyorError):

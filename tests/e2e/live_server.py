@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from app.server import create_app
 from core.build_settings import BuildSettings
 from core.domain import VersionStatus
+from core.sandbox_settings import SandboxSettings
 from core.settings import LimitSettings, Settings
 from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
 from tests.integration.engine_fixtures import executor_settings
@@ -35,6 +36,7 @@ MAX_CONCURRENCY = 2  # small, so a test can fill every slot and hold a run in `p
 class LiveServer:
     served: ServedEngine
     api_key: str
+    scratch: Path  # mounted into every task, read-write
 
     @property
     def url(self) -> str:
@@ -64,11 +66,16 @@ async def _register(runtime: Runtime, source: Path, root: Path, slug: str, comma
 
 @contextmanager
 def live_server(root: Path) -> Iterator[LiveServer]:
+    # tasks run sandboxed: files they share with the tests go through this mounted folder
+    scratch = root / "scratch"
+    scratch.mkdir()
+    scratch.chmod(0o1777)
     settings = Settings(
         data_dir=root / "data",
         limits=LimitSettings(min_timeout_seconds=1, max_concurrency=MAX_CONCURRENCY),
         executor=executor_settings(kill_grace_seconds=1.0),
         builds=BuildSettings(allow_file_repos=True),  # workflows here name file:// repositories
+        sandbox=SandboxSettings(mounts=(f"{scratch}:{scratch}:rw",)),
     )
     keys: list[str] = []
 
@@ -85,4 +92,4 @@ def live_server(root: Path) -> Iterator[LiveServer]:
         lambda runtime: create_app(runtime, anonymous_workspace=None, sse_ping_seconds=5.0),
     ]
     with serve_engine(settings, prepare, apps, name="dashboard-server") as served:
-        yield LiveServer(served, keys[0])
+        yield LiveServer(served, keys[0], scratch)

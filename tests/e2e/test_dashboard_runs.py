@@ -139,7 +139,8 @@ def test_runs_list_shows_roots_with_children_a_click_away(page: Page, server: Li
 def test_failed_attempt_shows_its_stack_trace_and_the_retry(
     page: Page, server: LiveServer, tmp_path: Path, screenshot: Shot
 ) -> None:
-    run = start(server, "retry/fails_once", {"marker": str(tmp_path / "marker")})
+    marker = server.scratch / f"marker-{tmp_path.name}"
+    run = start(server, "retry/fails_once", {"marker": str(marker)})
     page.goto(f"{server.url}/runs/{run.id}")
     expect(status_of(page)).to_have_attribute("data-status", "succeeded")
     attempts = page.locator("#attempts > li")

@@ -63,9 +63,28 @@ ABSENT: dict[tuple[str, str], str] = {
     ("TaskAttemptDetails", "error"): "only a failed attempt has an error",
     ("Workflow", "environment_id"): "Conveyor has no environments",
     ("Error", "id"): "Conveyor's errors carry a message and a code, no id",
+    ("FlowRun", "started_at"): "a pending flow run has not started",
+    ("FlowRun", "completed_at"): "an unfinished flow run has not completed",
+    ("FlowRunDetails", "started_at"): "a pending flow run has not started",
+    ("FlowRunDetails", "completed_at"): "an unfinished flow run has not completed",
+    ("FlowRunDetails", "error"): "only a failed flow run has an error",
+    ("FlowRunDetails", "error_details"): "only a flow run failed by a flow rule has details",
+    ("FlowRunAttempt", "completed_at"): "a running attempt has not completed",
+    ("FlowRunAttempt", "error"): "only a failed attempt has an error",
+    ("FlowRunErrorDetails", "sub_key"): "Conveyor's steps have no sub-keys",
+    ("FlowRunErrorDetails", "limit"): "only a limit's error has one",
+    ("FlowRunErrorDetails", "value"): "only a limit's error has one",
+    ("FlowRunStep", "completed_at"): "a running step has not completed",
+    ("FlowRunStep", "wake_at"): "only a sleep has a wake time",
+    ("FlowRunStep", "child_task_run_id"): "only a detached step has a child run",
+    ("FlowRunStepDetails", "completed_at"): "a running step has not completed",
+    ("FlowRunStepDetails", "wake_at"): "only a sleep has a wake time",
+    ("FlowRunStepDetails", "child_task_run_id"): "only a detached step has a child run",
+    ("FlowRunStepDetails", "result"): "only a succeeded step has a result",
+    ("FlowRunStepDetails", "error"): "only a failed step (or try) has an error",
 }
 # Open-ended objects: their keys are the user's data.
-FREE_FORM = {"TaskDataType1"}
+FREE_FORM = {"TaskDataType1", "FlowInputType1"}
 
 
 @cache

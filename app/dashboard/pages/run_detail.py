@@ -125,7 +125,10 @@ async def run_page(request: Request, visitor: Visitor) -> Response:
     log = await read_log_view(service, visitor.workspace, run, _attempt_param(request))
     input_text, input_cut = pretty_json(run.input if run.input is not None else [])
     own = run_context(run)
+    # a flow run's step log (none for a task's run)
+    steps = await service.flow_steps(visitor.workspace, run.id)
     context = {
+        "flow_steps": steps,
         **own,
         "board": board,
         "rows": board.rows,

@@ -31,6 +31,7 @@ from core.domain import (
 from core.errors import NotFound
 from core.events import EventBus
 from core.settings import Settings
+from scheduler.flows.tables import StepInfo
 from scheduler.runs.catalog import TaskFilter, VersionFilter, WorkflowFilter
 from scheduler.runs.queue import QueuedRun, QueueView, WaitReason
 from scheduler.runs.timeline import TreeHistory
@@ -165,6 +166,9 @@ class FakeService:
         if run_id not in self.runs:
             raise NotFound(f"run {run_id} not found")
         return self.runs[run_id]
+
+    async def flow_steps(self, workspace_id: str, run_id: str) -> list[StepInfo]:
+        return []  # the fakes' runs are tasks' runs
 
     async def wait_run(self, workspace_id: str, run_id: str, seconds: float) -> RunInfo:
         self.calls.append(("wait", seconds))

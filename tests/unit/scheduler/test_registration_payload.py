@@ -104,3 +104,13 @@ def test_a_retry_without_a_factor_from_python_keeps_1() -> None:
 def test_a_given_factor_is_kept_whatever_the_language() -> None:
     retry = {"max_retries": 1, "wait_duration_ms": 10, "factor": 3}
     assert _retry_of(retry, "typescript") == RetryPolicy(1, 10, 3.0)
+
+
+def test_a_flow_is_a_task_of_kind_flow_and_other_kinds_are_refused() -> None:
+    specs = parse_registration(
+        {"tasks": [{"name": "f", "kind": "flow"}, {"name": "t"}, {"name": "u", "kind": "task"}]},
+        Settings(),
+    )
+    assert [(s.name, s.kind) for s in specs] == [("f", "flow"), ("t", "task"), ("u", "task")]
+    with pytest.raises(InvalidRegistration, match="kind must be 'task' or 'flow'"):
+        parse_registration({"tasks": [{"name": "f", "kind": "workflow"}]}, Settings())

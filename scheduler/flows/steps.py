@@ -1,0 +1,302 @@
+"""The step log of flow runs: begin a step by ``seq`` (or replay it), record its tries and end."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from core.db.database import Database
+from core.errors import NotFound
+from core.settings import LimitSettings
+from scheduler.flows.tables import (
+    StepInfo,
+    StepStatus,
+    StepType,
+    flow_errors,
+    flow_steps,
+    step_info,
+)
+from scheduler.runs.values import utcnow
+
+
+@dataclass(frozen=True)
+class StepRequest:
+    """What a flow attempt says of the step it reached."""
+
+    seq: int
+    type: StepType
+    name: str
+    input_hash: str
+    input_json: str
+    sleep_seconds: float = 0.0
+    wake_at: datetime | None = None  # a sleep until a given time, instead of for seconds
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A flow rule fails the run: Render's `FlowRunErrorDetails` (code, message, seq…)."""
+
+    details: dict[str, Any]
+
+    @property
+    def message(self) -> str:
+        return str(self.details["message"])
+
+
+def mismatch(seq: int, kind: str, expected: str, actual: str) -> Refusal:
+    """The step at ``seq`` is not the one recorded; ``kind`` is ``type`` (its type or name
+    differs) or ``input_hash``."""
+    message = (
+        f"flow_determinism_error: step {seq} was recorded as {expected}, "
+        f"this attempt reached {actual}"
+    )
+    return Refusal(
+        {
+            "code": "flow_determinism_error",
+            "message": message,
+            "kind": kind,
+            "seq": seq,
+            "expected": expected,
+            "actual": actual,
+        }
+    )
+
+
+def over_limit(code: str, seq: int, limit: int, value: int, what: str, setting: str) -> Refusal:
+    message = f"{code}: {what} at step {seq} is {value}, over the limit of {limit} ({setting})"
+    return Refusal({"code": code, "message": message, "seq": seq, "limit": limit, "value": value})
+
+
+def _mismatch(row: Any, step: StepRequest) -> Refusal | None:
+    if row.type != step.type.value or row.name != step.name:
+        return mismatch(step.seq, "type", f"{row.type}:{row.name}", f"{step.type}:{step.name}")
+    if row.input_hash != step.input_hash:
+        return mismatch(step.seq, "input_hash", row.input_hash, step.input_hash)
+    return None
+
+
+def _new_step_refusal(step: StepRequest, limits: LimitSettings) -> Refusal | None:
+    if step.seq > limits.max_flow_steps:
+        return over_limit(
+            "flow_step_limit_exceeded",
+            step.seq,
+            limits.max_flow_steps,
+            step.seq,
+            "the step count",
+            "CONVEYOR_LIMITS__MAX_FLOW_STEPS",
+        )
+    if len(step.input_json) > limits.max_flow_payload_chars:
+        return _payload(step.seq, len(step.input_json), "its input", limits)
+    return None
+
+
+def _payload(seq: int, size: int, what: str, limits: LimitSettings) -> Refusal:
+    return over_limit(
+        "flow_payload_too_large",
+        seq,
+        limits.max_flow_payload_chars,
+        size,
+        f"{what} (JSON characters)",
+        "CONVEYOR_LIMITS__MAX_FLOW_PAYLOAD_CHARS",
+    )
+
+
+def _record_refusal(conn: Connection, run_id: str, refusal: Refusal, flow_attempt: int) -> None:
+    details = {**refusal.details, "flowAttempt": flow_attempt}
+    conn.execute(delete(flow_errors).where(flow_errors.c.run_id == run_id))
+    conn.execute(insert(flow_errors), {"run_id": run_id, "details": json.dumps(details)})
+
+
+class FlowSteps:
+    """Reads and writes of the step log; each method one transaction."""
+
+    def __init__(self, db: Database, limits: LimitSettings) -> None:
+        self.db = db
+        self.limits = limits
+
+    async def begin(self, run_id: str, flow_attempt: int, step: StepRequest) -> StepInfo | Refusal:
+        """The step's record: new, or the recorded one when this attempt replays it.
+
+        A sleep is recorded with its wake time on first reach; reached again at or after it,
+        it is done. A step that differs from its record fails the run (recorded for its
+        ``errorDetails``).
+        """
+
+        def begin(conn: Connection) -> StepInfo | Refusal:
+            now = utcnow()
+            row = _row(conn, run_id, step.seq)
+            if row is None:
+                refused = _new_step_refusal(step, self.limits)
+                if refused is not None:
+                    _record_refusal(conn, run_id, refused, flow_attempt)
+                    return refused
+                sleep = step.type is StepType.SLEEP
+                wake_at = step.wake_at or now + timedelta(seconds=step.sleep_seconds)
+                woken = sleep and wake_at <= now
+                values = {
+                    "run_id": run_id,
+                    "seq": step.seq,
+                    "type": step.type.value,
+                    "name": step.name,
+                    "input_hash": step.input_hash,
+                    "input_json": step.input_json,
+                    "status": (StepStatus.SUCCEEDED if woken else StepStatus.RUNNING).value,
+                    # the attempt that completed it (Render's hint), 0 until then
+                    "flow_attempt": flow_attempt if woken else 0,
+                    "attempts": "[]",
+                    "wake_at": wake_at if sleep else None,
+                    "started_at": now,
+                    "completed_at": now if woken else None,
+                }
+                conn.execute(insert(flow_steps), values)
+                return step_info(_row(conn, run_id, step.seq))
+            differs = _mismatch(row, step)
+            if differs is not None:
+                _record_refusal(conn, run_id, differs, flow_attempt)
+                return differs
+            woken = row.wake_at is not None and row.wake_at <= now
+            if row.status == StepStatus.RUNNING.value and woken:
+                _update(
+                    conn,
+                    run_id,
+                    step.seq,
+                    status=StepStatus.SUCCEEDED,
+                    completed_at=now,
+                    flow_attempt=flow_attempt,
+                )
+                row = _row(conn, run_id, step.seq)
+            return step_info(row)
+
+        return await self.db.write(begin)
+
+    async def record_failure(
+        self,
+        run_id: str,
+        seq: int,
+        *,
+        flow_attempt: int,
+        error: str,
+        started_at: datetime,
+        final: bool,
+    ) -> None:
+        """One failed try of an inline step (numbered across flow attempts); `final`: no
+        retry is left in this attempt, the step has failed."""
+
+        def record(conn: Connection) -> None:
+            row = _existing(conn, run_id, seq)
+            tries: list[dict[str, Any]] = json.loads(row.attempts)
+            tries.append(
+                {
+                    "attempt": len(tries) + 1,
+                    "flowRunAttempt": flow_attempt,
+                    "error": error,
+                    "startedAt": started_at.isoformat(),
+                    "completedAt": utcnow().isoformat(),
+                }
+            )
+            values: dict[str, Any] = {"attempts": json.dumps(tries), "error": error}
+            if final:
+                values |= {"status": StepStatus.FAILED, "flow_attempt": flow_attempt}
+            _update(conn, run_id, seq, **values)
+
+        await self.db.write(record)
+
+    async def succeed(
+        self, run_id: str, seq: int, result_json: str, flow_attempt: int
+    ) -> Refusal | None:
+        """Records the step's result, unless it or the run's history grows past its limit."""
+
+        def succeed(conn: Connection) -> Refusal | None:
+            refused = self._result_refusal(conn, run_id, seq, result_json)
+            if refused is not None:
+                _record_refusal(conn, run_id, refused, flow_attempt)
+                return refused
+            _update(
+                conn,
+                run_id,
+                seq,
+                status=StepStatus.SUCCEEDED,
+                result_json=result_json,
+                completed_at=utcnow(),
+                error=None,
+                flow_attempt=flow_attempt,
+            )
+            return None
+
+        return await self.db.write(succeed)
+
+    def _result_refusal(
+        self, conn: Connection, run_id: str, seq: int, result_json: str
+    ) -> Refusal | None:
+        if len(result_json) > self.limits.max_flow_payload_chars:
+            return _payload(seq, len(result_json), "its result", self.limits)
+        recorded = conn.scalar(
+            select(
+                func.coalesce(
+                    func.sum(
+                        func.length(flow_steps.c.input_json)
+                        + func.coalesce(func.length(flow_steps.c.result_json), 0)
+                    ),
+                    0,
+                )
+            ).where(flow_steps.c.run_id == run_id)
+        )
+        history = int(recorded or 0) + len(result_json)
+        if history > self.limits.max_flow_history_chars:
+            return over_limit(
+                "flow_history_too_large",
+                seq,
+                self.limits.max_flow_history_chars,
+                history,
+                "the step log (JSON characters)",
+                "CONVEYOR_LIMITS__MAX_FLOW_HISTORY_CHARS",
+            )
+        return None
+
+    async def set_child(self, run_id: str, seq: int, child_run_id: str) -> None:
+        await self.db.write(lambda conn: _update(conn, run_id, seq, child_run_id=child_run_id))
+
+    async def steps(self, run_id: str) -> list[StepInfo]:
+        def read(conn: Connection) -> list[StepInfo]:
+            rows = conn.execute(
+                select(flow_steps).where(flow_steps.c.run_id == run_id).order_by(flow_steps.c.seq)
+            ).all()
+            return [step_info(row) for row in rows]
+
+        return await self.db.read(read)
+
+    async def step(self, run_id: str, seq: int) -> StepInfo:
+        return await self.db.read(lambda conn: step_info(_existing(conn, run_id, seq)))
+
+    async def error_details(self, run_id: str) -> dict[str, Any] | None:
+        text = await self.db.read(
+            lambda conn: conn.scalar(
+                select(flow_errors.c.details).where(flow_errors.c.run_id == run_id)
+            )
+        )
+        return json.loads(text) if text is not None else None
+
+
+def _row(conn: Connection, run_id: str, seq: int) -> Any:
+    return conn.execute(
+        select(flow_steps).where(flow_steps.c.run_id == run_id, flow_steps.c.seq == seq)
+    ).first()
+
+
+def _existing(conn: Connection, run_id: str, seq: int) -> Any:
+    row = _row(conn, run_id, seq)
+    if row is None:
+        raise NotFound(f"flow run {run_id} has no step {seq}")
+    return row
+
+
+def _update(conn: Connection, run_id: str, seq: int, **values: Any) -> None:
+    conn.execute(
+        update(flow_steps)
+        .where(flow_steps.c.run_id == run_id, flow_steps.c.seq == seq)
+        .values(**values)
+    )
