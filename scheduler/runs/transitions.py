@@ -38,7 +38,7 @@ from core.errors import Conflict, InvalidRequest, NotFound
 from core.ids import new_id
 from core.settings import Settings
 from scheduler.payloads import PayloadStore
-from scheduler.runs import admission
+from scheduler.runs import admission, metering
 from scheduler.runs.admission import Admitted, TaskOptionsCache
 from scheduler.runs.reads import resolve_task
 from scheduler.runs.rows import (
@@ -425,15 +425,14 @@ class Transitions:
     def meter(self, admitted: Admitted, exit_code: int | None) -> None:
         """An instance that reported its result (its slot freed then) is gone: its compute
         seconds and cost, written with the next transaction (nothing waits on them)."""
-        now = utcnow()
-        seconds = max((now - (admitted.started_at or now)).total_seconds(), 0.0)
+        metered = metering.meter(admitted.started_at, utcnow(), self.settings.plan(admitted.plan))
         self.writer.defer(
             _METER,
             {
                 "b_attempt": admitted.attempt_id,
                 "exit_code": exit_code,
-                "compute_seconds": seconds,
-                "cost_usd": seconds * self.settings.plan(admitted.plan).usd_per_second,
+                "compute_seconds": metered.compute_seconds,
+                "cost_usd": metered.cost_usd,
             },
         )
 
@@ -676,11 +675,11 @@ class Transitions:
             raise NotFound(f"attempt {attempt_id} not found")
         if attempt.compute_seconds is not None:
             return  # metered already
-        seconds = max((now - (attempt.started_at or now)).total_seconds(), 0.0)
+        metered = metering.meter(attempt.started_at, now, self.settings.plan(attempt.plan))
         values: dict[str, Any] = {
             "exit_code": exit_code,
-            "compute_seconds": seconds,
-            "cost_usd": seconds * self.settings.plan(attempt.plan).usd_per_second,
+            "compute_seconds": metered.compute_seconds,
+            "cost_usd": metered.cost_usd,
         }
         if attempt.state == AttemptState.ENDED.value:  # its result freed its slot already
             conn.execute(_UPDATE_ATTEMPT, {"b_attempt": attempt_id, **values})
