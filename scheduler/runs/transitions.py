@@ -41,6 +41,7 @@ from scheduler.payloads import PayloadStore
 from scheduler.runs import admission, metering
 from scheduler.runs.admission import Admitted, TaskOptionsCache
 from scheduler.runs.reads import resolve_task
+from scheduler.runs.retries import retry_delay
 from scheduler.runs.rows import (
     LIVE_STATES,
     NON_TERMINAL,
@@ -61,7 +62,6 @@ from scheduler.runs.values import (
     error_text,
     exit_outcome,
     new_run_info,
-    retry_delay,
     root_run_values,
     utcnow,
 )

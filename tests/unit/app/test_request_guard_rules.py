@@ -7,14 +7,24 @@ scheme, brackets), so that dropping any one comparison lets a row through that m
 
 from __future__ import annotations
 
+import json
+import logging
+
 import pytest
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Scope
+from starlette.types import Message, Receive, Scope, Send
 
-from app.api.request_guard import GuardPolicy, _normal_origin, split_host
+from app.api.request_guard import (
+    GuardPolicy,
+    RequestGuardMiddleware,
+    _normal_origin,
+    split_host,
+)
 from core.security_settings import SecuritySettings
+
+pytestmark = pytest.mark.anyio
 
 
 async def _endpoint(request: Request) -> Response:
@@ -22,7 +32,11 @@ async def _endpoint(request: Request) -> Response:
 
 
 REFUSED = "cross_origin_request"
-ROUTES = [Route("/v1/task-runs", _endpoint, methods=["POST"])]
+ROUTES = [
+    Route("/v1/task-runs", _endpoint, methods=["POST"]),
+    Route("/v1/task-runs/{id}", _endpoint, methods=["DELETE"]),
+    Route("/sign-in", _endpoint, methods=["POST"]),
+]
 
 
 def policy(
@@ -281,8 +295,10 @@ def test_every_write_method_checks_the_origin(method: str) -> None:
         ("POST", "/v1/nothing", "text/plain", None),
         ("PUT", "/v1/task-runs", "text/plain", None),
         # DELETE carries no body; paths outside /v1/ have their own checks
-        ("DELETE", "/v1/task-runs", None, None),
+        ("DELETE", "/v1/task-runs/trn-1", None, None),
+        ("DELETE", "/v1/task-runs/trn-1", "text/plain", None),
         ("POST", "/sign-in", "application/x-www-form-urlencoded", None),
+        ("POST", "/sign-in", None, None),
         ("POST", "/v1", "text/plain", None),
     ],
 )
@@ -297,8 +313,11 @@ def test_refusal_statuses_and_messages() -> None:
     host = policy().refusal(scope("GET", host="evil.example:8120"))
     assert host is not None
     assert (host.status, host.code) == (400, "untrusted_host")
-    assert "'evil.example:8120'" in host.message
-    assert "CONVEYOR_SECURITY__ALLOWED_HOSTS" in host.message
+    assert host.message == (
+        "Host 'evil.example:8120' is not this server's address, so the request was refused "
+        "(a guard against DNS rebinding): send it to localhost or 127.0.0.1, or allow the name "
+        "with CONVEYOR_SECURITY__ALLOWED_HOSTS"
+    )
     origin = policy().refusal(scope(origin="http://evil.example:8120"))
     assert origin is not None
     assert (origin.status, origin.code) == (403, "cross_origin_request")
@@ -307,7 +326,9 @@ def test_refusal_statuses_and_messages() -> None:
     site = policy().refusal(scope(fetch_site="cross-site"))
     assert site is not None
     assert (site.status, site.code) == (403, "cross_site_request")
-    assert "Sec-Fetch-Site: cross-site" in site.message
+    assert site.message == (
+        "POST refused: the browser says it was sent by another site (Sec-Fetch-Site: cross-site)"
+    )
     media = policy().refusal(scope(content_type="text/plain"))
     assert media is not None
     assert (media.status, media.code) == (415, "unsupported_media_type")
@@ -327,6 +348,8 @@ def test_refusal_statuses_and_messages() -> None:
         (":80", None),
         ("[::1]:", None),
         ("[::1]:-1", None),
+        ("[::1]]:80", None),
+        ("[::1]]", None),
     ],
 )
 def test_split_host_edges(value: str, parsed: tuple[str, int | None] | None) -> None:
@@ -354,3 +377,67 @@ def test_split_host_edges(value: str, parsed: tuple[str, int | None] | None) -> 
 )
 def test_normal_origin(origin: str, normal: str | None) -> None:
     assert _normal_origin(origin) == normal
+
+
+@pytest.mark.parametrize(
+    ("server", "host", "expected"),
+    [
+        (("MyBox", 8120), "mybox:8120", None),
+        (("MyBox", 8120), "MYBOX:8120", None),
+        (("mybox", 8120), "otherbox:8120", "untrusted_host"),
+    ],
+)
+def test_a_named_server_address_is_compared_in_lower_case(
+    server: tuple[str, int], host: str, expected: str | None
+) -> None:
+    assert code(policy(), scope("GET", host=host, server=server)) == expected
+
+
+@pytest.mark.parametrize(("port", "expected"), [(80, None), (81, "untrusted_host")])
+def test_a_scope_without_a_scheme_is_http(port: int, expected: str | None) -> None:
+    request = scope("GET", host="localhost", server=("127.0.0.1", port))
+    del request["scheme"]
+    assert code(policy(), request) == expected
+
+
+@pytest.mark.parametrize("origin", ["http://xxxx", "null", "http://localhost"])
+def test_without_a_host_header_no_origin_is_the_servers_own(origin: str) -> None:
+    request = scope(host=None, origin=origin, server=("10.0.0.5", 8120))
+    assert code(policy(dev=False), request) == "cross_origin_request"
+
+
+async def test_the_middleware_answers_the_refusal_and_logs_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    reached: list[Scope] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        reached.append(scope)
+
+    async def receive() -> Message:
+        raise AssertionError("the guard never reads the body")
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    middleware = RequestGuardMiddleware(app, policy())
+    with caplog.at_level(logging.WARNING, logger="conveyor.api.guard"):
+        await middleware(scope(origin="http://evil.example:8120"), receive, send)
+    assert reached == []
+    assert sent[0]["status"] == 403
+    body = json.loads(sent[1]["body"])
+    assert body["code"] == "cross_origin_request"
+    [record] = caplog.records
+    assert record.getMessage() == (
+        "refused POST /v1/task-runs: POST from Origin 'http://evil.example:8120' refused: only "
+        "this server's own pages may change state (allow another origin with "
+        "CONVEYOR_SECURITY__ALLOWED_ORIGINS)"
+    )
+    allowed = scope()
+    await middleware(allowed, receive, send)
+    assert reached == [allowed]
+    lifespan: Scope = {"type": "lifespan"}
+    await middleware(lifespan, receive, send)
+    assert reached == [allowed, lifespan]

@@ -20,7 +20,7 @@ from conveyor import Retry
 from core.domain import AttemptOutcome, RetryPolicy
 from core.settings import RetrySettings, Settings
 from scheduler.registration_payload import InvalidRegistration, parse_registration
-from scheduler.runs.values import retry_delay
+from scheduler.runs.retries import retry_delay
 
 
 def registered_policy(retry: dict[str, Any] | None) -> RetryPolicy | None:

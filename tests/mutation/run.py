@@ -1,0 +1,182 @@
+"""`make mutate`: mutmut over the modules that guard tenants and money, one target at a time.
+
+Each target runs in a folder of its own under build/mutation/ (the sources are linked, not
+changed), with a `[tool.mutmut]` section naming its files and its tests. The report gives the
+score per module and every surviving mutant that `equivalent.py` does not explain; with
+`--check` a survivor that is not explained fails the run (what CI uses).
+
+    python -m tests.mutation.run            # every target
+    python -m tests.mutation.run --quick    # the CI subset
+    python -m tests.mutation.run --only "request guard"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.mutation.equivalent import EQUIVALENT
+from tests.mutation.targets import TARGETS, Target
+
+REPO = Path(__file__).resolve().parents[2]
+LINKED = ("app", "core", "scheduler", "builder", "sdk", "tests")
+SOURCE_PATHS = ("app", "core", "scheduler", "builder")
+_RESULT = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+)$")
+# mutmut's statuses; a mutant the tests time out on is caught too (it cannot pass)
+CAUGHT = frozenset({"killed", "timeout", "caught by type check"})
+
+
+@dataclass
+class Outcome:
+    target: Target
+    statuses: dict[str, str] = field(default_factory=dict)  # mutant -> status
+    diffs: dict[str, str] = field(default_factory=dict)  # surviving mutant -> its diff
+    seconds: float = 0.0
+
+    def survivors(self) -> list[str]:
+        return sorted(name for name, status in self.statuses.items() if status not in CAUGHT)
+
+    def unexplained(self) -> list[str]:
+        return [name for name in self.survivors() if explanation(self.diffs[name]) is None]
+
+    def score(self) -> float:
+        total = len(self.statuses)
+        caught = sum(1 for status in self.statuses.values() if status in CAUGHT)
+        return 100.0 * caught / total if total else 100.0
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def mutated_lines(diff: str) -> tuple[str, str]:
+    """The line the mutant replaced and its replacement, stripped (what equivalents match on)."""
+    removed = [line[1:].strip() for line in diff.splitlines() if line.startswith("-")]
+    added = [line[1:].strip() for line in diff.splitlines() if line.startswith("+")]
+    removed = [line for line in removed if not line.startswith("--")]
+    added = [line for line in added if not line.startswith("++")]
+    return " ".join(removed), " ".join(added)
+
+
+def explanation(diff: str) -> str | None:
+    before, after = mutated_lines(diff)
+    for known in EQUIVALENT:
+        if known.before == before and known.after == after:
+            return known.reason
+    return None
+
+
+def prepare(target: Target, root: Path) -> Path:
+    work = root / slug(target.name)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    tests = [test for test in target.tests if (REPO / test).exists()]
+    for name in LINKED:
+        (work / name).symlink_to(REPO / name)
+    config = (REPO / "pyproject.toml").read_text()
+    config += "\n[tool.mutmut]\n" + "\n".join(
+        [
+            f"source_paths = {json.dumps(list(SOURCE_PATHS))}",
+            f"only_mutate = {json.dumps(list(target.paths))}",
+            f"also_copy = {json.dumps(['tests', 'pyproject.toml'])}",
+            f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
+            'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "--timeout=60"]',
+            "use_git_change_detection = false",
+            "use_setproctitle = false",
+            "",
+        ]
+    )
+    (work / "pyproject.toml").write_text(config)
+    return work
+
+
+def mutmut(work: Path, *args: str) -> str:
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    command = [str(Path(sys.executable).parent / "mutmut"), *args]
+    done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(
+            f"mutmut {' '.join(args)} failed in {work} ({done.returncode}):\n"
+            f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+        )
+    return done.stdout
+
+
+def run_target(target: Target, root: Path, workers: int) -> Outcome:
+    started = time.monotonic()
+    outcome = Outcome(target)
+    if not any((REPO / test).exists() for test in target.tests):
+        print(f"   no test of {target.name} exists: nothing to run", flush=True)
+        return outcome
+    work = prepare(target, root)
+    mutmut(work, "run", "--max-children", str(workers))
+    for line in mutmut(work, "results", "--all", "true").splitlines():
+        match = _RESULT.match(line)
+        if match:
+            outcome.statuses[match["name"]] = match["status"].strip()
+    for name in outcome.survivors():
+        outcome.diffs[name] = mutmut(work, "show", name)
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def report(outcomes: list[Outcome]) -> str:
+    lines = [
+        "| module | mutants | caught | survived (equivalent) | score | seconds |",
+        "|---|---|---|---|---|---|",
+    ]
+    for o in outcomes:
+        counts = Counter(o.statuses.values())
+        caught = sum(counts[s] for s in CAUGHT)
+        survivors = o.survivors()
+        equivalent = len(survivors) - len(o.unexplained())
+        lines.append(
+            f"| {o.target.name} | {len(o.statuses)} | {caught} | {len(survivors)} ({equivalent})"
+            f" | {o.score():.1f}% | {o.seconds:.0f} |"
+        )
+    for o in outcomes:
+        for name in o.survivors():
+            reason = explanation(o.diffs[name])
+            before, after = mutated_lines(o.diffs[name])
+            said = f"equivalent: {reason}" if reason else "NOT EXPLAINED"
+            lines.append(f"\n{o.target.name}: {name} ({o.statuses[name]}, {said})")
+            lines.append(f"    - {before}\n    + {after}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="only the CI subset")
+    parser.add_argument("--only", action="append", default=[], help="a target by name")
+    parser.add_argument("--check", action="store_true", help="fail on an unexplained survivor")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--workdir", type=Path, default=REPO / "build" / "mutation")
+    args = parser.parse_args(argv)
+    targets = [
+        t for t in TARGETS if (not args.quick or t.quick) and (not args.only or t.name in args.only)
+    ]
+    if not targets:
+        parser.error(f"no such target; targets: {', '.join(t.name for t in TARGETS)}")
+    outcomes = []
+    for target in targets:
+        print(f"== {target.name}: {', '.join(target.paths)}", flush=True)
+        outcomes.append(run_target(target, args.workdir, args.workers))
+    print(report(outcomes))
+    unexplained = sum(len(o.unexplained()) for o in outcomes)
+    if args.check and unexplained:
+        print(f"\n{unexplained} surviving mutant(s) neither killed nor listed as equivalent")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
