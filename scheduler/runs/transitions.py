@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -38,7 +37,7 @@ from core.errors import Conflict, InvalidRequest, NotFound
 from core.ids import new_id
 from core.settings import Settings
 from scheduler.payloads import PayloadStore
-from scheduler.runs import admission, metering
+from scheduler.runs import admission, admission_rules, metering
 from scheduler.runs.admission import Admitted, TaskOptionsCache
 from scheduler.runs.reads import resolve_task
 from scheduler.runs.retries import retry_delay
@@ -358,7 +357,7 @@ class Transitions:
         if share > 1 and free > 0:
             mine = admission.held_by(conn, workspace_id, scheduler_id)
             # the rest is for the others, which hear of the change (NOTIFY) and take it
-            free = min(free, math.ceil(slots.limit / share) - mine)
+            free = admission_rules.scheduler_share(free, slots.limit, share, mine)
         if free <= 0:
             return []
         chosen, options = self._choose(conn, workspace_id, now, free, free)
@@ -399,7 +398,7 @@ class Transitions:
             return [], {}
         options = self.options.of(conn, {run.task_id for run in pending})
         task_room = admission.task_room(conn, workspace_id, options)
-        return admission.choose(pending, options, task_room, free), options
+        return admission_rules.choose(pending, task_room, free), options
 
     def _grant_resumes(
         self, conn: Connection, changes: Changes, workspace_id: str, free: int, now: datetime

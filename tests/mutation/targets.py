@@ -53,11 +53,9 @@ TARGETS: tuple[Target, ...] = (
     ),
     Target(
         "admission and limits",
-        ("scheduler/runs/admission.py",),
-        (
-            "tests/unit/scheduler/test_admission_rules.py",
-            "tests/unit/scheduler/test_admission_db.py",
-        ),
+        ("scheduler/runs/admission_rules.py",),
+        ("tests/unit/scheduler/test_admission_rules.py",),
+        quick=True,
     ),
     Target(
         "metering",

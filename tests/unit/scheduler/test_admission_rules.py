@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from core.settings import DEFAULT_PLANS, LimitSettings, Plan, Settings
-from scheduler.runs.admission import Slots, choose
+from scheduler.runs.admission_rules import Slots, choose, scheduler_share, task_room
 from scheduler.runs.metering import meter
 
 
@@ -39,26 +39,52 @@ def test_free_slots_are_the_limit_less_the_active(limit: int, active: int, free:
     ],
 )
 def test_choose_takes_as_many_as_are_free_in_order(free: int, chosen: list[str]) -> None:
-    assert ids(choose(pending("a", "b", "c"), {}, {}, free)) == chosen
+    assert ids(choose(pending("a", "b", "c"), {}, free)) == chosen
 
 
 def test_choose_with_no_free_slot_takes_nothing_even_when_a_task_has_room() -> None:
-    assert choose(pending("a"), {}, {"a": 5}, 0) == []
+    assert choose(pending("a"), {"a": 5}, 0) == []
 
 
 def test_a_task_at_its_own_limit_is_skipped_and_later_runs_fill_the_slots() -> None:
     rows = pending("a", "a", "a", "b", "c", "a")
-    assert ids(choose(rows, {}, {"a": 1}, 3)) == ["trn-0", "trn-3", "trn-4"]
-    assert ids(choose(rows, {}, {"a": 2}, 10)) == ["trn-0", "trn-1", "trn-3", "trn-4"]
-    assert ids(choose(rows, {}, {"a": 0}, 10)) == ["trn-3", "trn-4"]
-    assert ids(choose(rows, {}, {"a": -2}, 10)) == ["trn-3", "trn-4"]
-    assert ids(choose(rows, {}, {"a": 1, "b": 0, "c": 1}, 10)) == ["trn-0", "trn-4"]
+    assert ids(choose(rows, {"a": 1}, 3)) == ["trn-0", "trn-3", "trn-4"]
+    assert ids(choose(rows, {"a": 2}, 10)) == ["trn-0", "trn-1", "trn-3", "trn-4"]
+    assert ids(choose(rows, {"a": 0}, 10)) == ["trn-3", "trn-4"]
+    assert ids(choose(rows, {"a": -2}, 10)) == ["trn-3", "trn-4"]
+    assert ids(choose(rows, {"a": 1, "b": 0, "c": 1}, 10)) == ["trn-0", "trn-4"]
 
 
 def test_choose_leaves_the_callers_room_as_it_was() -> None:
     room = {"a": 1}
-    choose(pending("a", "a"), {}, room, 5)
+    choose(pending("a", "a"), room, 5)
     assert room == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("free", "limit", "schedulers", "held", "share"),
+    [
+        (5, 10, 1, 0, 5),  # alone: everything free
+        (5, 10, 0, 3, 5),
+        (10, 10, 2, 0, 5),  # two: half the limit each
+        (10, 10, 2, 3, 2),
+        (10, 10, 2, 5, 0),
+        (10, 10, 2, 7, -2),  # holds more than its part: starts nothing
+        (1, 10, 2, 0, 1),  # never more than is free
+        (10, 10, 3, 0, 4),  # a part is rounded up: 4 + 4 + 4 can fill 10
+        (10, 10, 4, 1, 2),
+        (7, 7, 7, 0, 1),
+        (7, 1, 2, 0, 1),
+    ],
+)
+def test_scheduler_share(free: int, limit: int, schedulers: int, held: int, share: int) -> None:
+    assert scheduler_share(free, limit, schedulers, held) == share
+
+
+def test_task_room_is_the_limit_less_the_active_attempts() -> None:
+    assert task_room({"a": 3, "b": 1, "c": 2}, {"a": 1, "b": 1, "z": 9}) == {"a": 2, "b": 0, "c": 2}
+    assert task_room({"a": 1}, {"a": 4}) == {"a": -3}
+    assert task_room({}, {"a": 1}) == {}
 
 
 def test_the_default_plans() -> None:
