@@ -143,6 +143,14 @@ def http_server(app: ASGIApp) -> DevServer:
     return DevServer(config)
 
 
+def served_url(host: str, sock: socket.socket) -> str:
+    """The URL the socket serves, with the port it was given (`--port 0`: the one the system
+    chose, which is how a caller learns it without picking one and racing to bind it)."""
+    port = sock.getsockname()[1]
+    name = f"[{host}]" if ":" in host else host
+    return f"http://{name}:{port}"
+
+
 def listen(host: str, port: int) -> socket.socket:
     """The server's socket, bound before anything else starts: a busy port fails fast."""
     try:
@@ -166,7 +174,7 @@ async def serve(settings: Settings, workflow: DevWorkflow) -> None:
         await runtime.start()
         app = create_app(runtime, anonymous_workspace=DEFAULT_WORKSPACE_ID)
         server = http_server(app)
-        url = f"http://{settings.host}:{settings.port}"
+        url = served_url(settings.host, sock)
         example = await _example_command(runtime, workflow.slug)
         click.echo(f"Conveyor dev server on {url} (dashboard at {url}/)", err=True)
         click.echo(f"Next: in another terminal, `{example}`", err=True)

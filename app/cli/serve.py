@@ -14,7 +14,7 @@ import signal
 import click
 
 from app.cli.config import build_settings
-from app.cli.dev import http_server, listen
+from app.cli.dev import http_server, listen, served_url
 from app.cli.errors import CliError
 from app.server import create_app
 from core.settings import Settings
@@ -38,11 +38,12 @@ async def _serve_api(settings: Settings) -> None:
     runtime = await Runtime.open(settings)
     try:
         server = http_server(create_app(runtime))
-        click.echo(f"Conveyor API on http://{settings.host}:{settings.port}", err=True)
+        url = served_url(settings.host, sock)
+        click.echo(f"Conveyor API on {url}", err=True)
         # SIGTERM: stop accepting, let in-flight requests finish (uvicorn's graceful shutdown)
         await server.serve(sockets=[sock])
         if not server.started:
-            raise CliError(f"could not serve on {settings.host}:{settings.port}")
+            raise CliError(f"could not serve on {url}")
     finally:
         sock.close()
         await runtime.close()
