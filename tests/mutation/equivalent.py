@@ -83,6 +83,18 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         'origin_name, origin_port = split_host(netloc) or ("XXXX", None)',
         "a normalised origin's host always parses, so the fallback is never taken",
     ),
+    # app/api/auth.py
+    Equivalent(
+        'header = request.headers.get("authorization")',
+        'header = request.headers.get("AUTHORIZATION")',
+        _HEADERS,
+    ),
+    # core/auth.py
+    Equivalent(
+        "secret = KEY_PREFIX + secrets.token_urlsafe(32)",
+        "secret = KEY_PREFIX + secrets.token_urlsafe(None)",
+        "`token_urlsafe(None)` takes its default of 32 bytes",
+    ),
     Equivalent(
         "await response(scope, receive, send)",
         "await response(scope, None, send)",

@@ -31,8 +31,8 @@ REPO = Path(__file__).resolve().parents[2]
 LINKED = ("app", "core", "scheduler", "builder", "sdk", "tests")
 SOURCE_PATHS = ("app", "core", "scheduler", "builder")
 _RESULT = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+)$")
-# mutmut's statuses; a mutant the tests time out on is caught too (it cannot pass)
-CAUGHT = frozenset({"killed", "timeout", "caught by type check"})
+# mutmut's statuses; a mutant the tests time out on or that kills their process is caught too
+CAUGHT = frozenset({"killed", "timeout", "caught by type check", "segfault"})
 
 
 @dataclass
@@ -99,11 +99,16 @@ def prepare(target: Target, root: Path) -> Path:
     return work
 
 
+# what mutmut says when none of the target's tests reaches a mutated function: every mutant
+# then survives, which is a score (0), not a failure of the run
+_NOTHING_REACHED = "could not find any test case for any mutant"
+
+
 def mutmut(work: Path, *args: str) -> str:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     command = [str(Path(sys.executable).parent / "mutmut"), *args]
     done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
+    if done.returncode != 0 and _NOTHING_REACHED not in done.stdout:
         raise SystemExit(
             f"mutmut {' '.join(args)} failed in {work} ({done.returncode}):\n"
             f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
@@ -170,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     for target in targets:
         print(f"== {target.name}: {', '.join(target.paths)}", flush=True)
         outcomes.append(run_target(target, args.workdir, args.workers))
+        print(report(outcomes[-1:]).splitlines()[2], flush=True)
+    print()
     print(report(outcomes))
     unexplained = sum(len(o.unexplained()) for o in outcomes)
     if args.check and unexplained:

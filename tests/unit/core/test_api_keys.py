@@ -139,10 +139,13 @@ async def test_list_and_workspace_of_key(keys: ApiKeys, clock: Clock) -> None:
     clock.now = T0 + timedelta(seconds=1)
     second = await keys.create("wsp-a", "second", expires_at=T0 + timedelta(days=1))
     await keys.create("wsp-b", "elsewhere")
+    await keys.identify(second.secret)
     listed = await keys.list("wsp-a")
     assert [k.name for k in listed] == ["second", "first"]
+    assert (listed[0].id, listed[0].prefix) == (second.id, second.secret[:10])
     assert listed[0].expires_at == T0 + timedelta(days=1)
-    assert listed[1].created_at == T0
+    assert listed[0].last_used_at == T0 + timedelta(seconds=1)
+    assert (listed[1].id, listed[1].created_at, listed[1].last_used_at) == (first.id, T0, None)
     assert await keys.list("wsp-none") == []
     assert await keys.workspace_of_key(first.id) == "wsp-a"
     assert await keys.workspace_of_key("key-missing") is None
@@ -151,5 +154,30 @@ async def test_list_and_workspace_of_key(keys: ApiKeys, clock: Clock) -> None:
     by_id = sorted(same_time, key=lambda k: k.id, reverse=True)
     assert names[:3] == [k.name for k in by_id]
     assert second.info.last_used_at is None
+    assert second.info.id == second.id
     async with keys._sessions() as session:
         assert (await session.scalar(select(ApiKey.name).where(ApiKey.id == second.id))) == "second"
+
+
+async def test_list_is_newest_first_by_creation_time_not_by_id(keys: ApiKeys, clock: Clock) -> None:
+    clock.now = T0 + timedelta(hours=1)
+    later = await keys.create("wsp-a", "made second by the clock")  # the smaller id
+    clock.now = T0
+    earlier = await keys.create("wsp-a", "made first by the clock")
+    assert [k.id for k in await keys.list("wsp-a")] == [later.id, earlier.id]
+
+
+async def test_the_default_clock_is_utc_now(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}")
+    await migrate(engine)
+    sessions = session_factory(engine)
+    async with sessions.begin() as session:
+        session.add(Workspace(id="wsp-a", name="a", max_concurrency=1, created_at=T0))
+    try:
+        before = datetime.now(UTC)
+        created = await ApiKeys(sessions).create("wsp-a", "now")
+        after = datetime.now(UTC)
+    finally:
+        await engine.dispose()
+    assert created.info.created_at.tzinfo is UTC
+    assert before <= created.info.created_at <= after

@@ -66,6 +66,7 @@ def test_choose_leaves_the_callers_room_as_it_was() -> None:
     [
         (5, 10, 1, 0, 5),  # alone: everything free
         (5, 10, 0, 3, 5),
+        (5, 10, 1, 8, 5),
         (10, 10, 2, 0, 5),  # two: half the limit each
         (10, 10, 2, 3, 2),
         (10, 10, 2, 5, 0),
@@ -111,8 +112,9 @@ def test_plan_lookup() -> None:
     assert settings.plan(None).name == "standard"
     assert settings.plan("").name == "standard"
     assert settings.plan("pro_max").memory_mb == 16384
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError) as caught:
         settings.plan("enterprise")
+    assert caught.value.args == ("enterprise",)
     custom = Settings(default_plan="pro")
     assert custom.plan(None).name == "pro"
 
