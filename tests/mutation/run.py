@@ -1,9 +1,9 @@
-"""`make mutate`: mutmut over the modules that guard tenants and money, one target at a time.
+"""`make mutate`: mutmut over the modules that guard tenants and money, scored per module.
 
-Each target runs in a folder of its own under build/mutation/ (the sources are linked, not
-changed), with a `[tool.mutmut]` section naming its files and its tests. The report gives the
-score per module and every surviving mutant that `equivalent.py` does not explain; with
-`--check` a survivor that is not explained fails the run (what CI uses).
+All targets run as one mutmut run in build/mutation/all (or quick/), where the sources are
+linked, not changed, under a `[tool.mutmut]` section naming the targets' files and tests. The
+report gives the score per module and every surviving mutant that `equivalent.py` does not
+explain; with `--check` a survivor that is not explained fails the run (what CI uses).
 
     python -m tests.mutation.run            # every target
     python -m tests.mutation.run --quick    # the CI subset
@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tests.mutation.equivalent import EQUIVALENT
@@ -54,10 +54,6 @@ class Outcome:
         return 100.0 * caught / total if total else 100.0
 
 
-def slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-
-
 def mutated_lines(diff: str) -> tuple[str, str]:
     """The line the mutant replaced and its replacement, stripped (what equivalents match on)."""
     removed = [line[1:].strip() for line in diff.splitlines() if line.startswith("-")]
@@ -75,18 +71,20 @@ def explanation(diff: str) -> str | None:
     return None
 
 
-def prepare(target: Target, root: Path) -> Path:
-    work = root / slug(target.name)
+def prepare(work: Path, targets: list[Target]) -> Path:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    tests = [test for test in target.tests if (REPO / test).exists()]
+    paths = [path for target in targets for path in target.paths]
+    tests = list(
+        dict.fromkeys(t for target in targets for t in target.tests if (REPO / t).exists())
+    )
     for name in LINKED:
         (work / name).symlink_to(REPO / name)
     config = (REPO / "pyproject.toml").read_text()
     config += "\n[tool.mutmut]\n" + "\n".join(
         [
             f"source_paths = {json.dumps(list(SOURCE_PATHS))}",
-            f"only_mutate = {json.dumps(list(target.paths))}",
+            f"only_mutate = {json.dumps(paths)}",
             f"also_copy = {json.dumps(['tests', 'pyproject.toml'])}",
             f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
             'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "--timeout=60"]',
@@ -116,28 +114,40 @@ def mutmut(work: Path, *args: str) -> str:
     return done.stdout
 
 
-def run_target(target: Target, root: Path, workers: int) -> Outcome:
+def module_of(path: str) -> str:
+    return path.removesuffix(".py").replace("/", ".")
+
+
+def run_targets(targets: list[Target], work: Path, workers: int) -> list[Outcome]:
+    """One mutmut run for all targets (one copy, one pass recording which test reaches which
+    function), its mutants then told apart by module."""
     started = time.monotonic()
-    outcome = Outcome(target)
-    if not any((REPO / test).exists() for test in target.tests):
-        print(f"   no test of {target.name} exists: nothing to run", flush=True)
-        return outcome
-    work = prepare(target, root)
+    outcomes = [Outcome(target) for target in targets]
+    reached = [o for o in outcomes if any((REPO / t).exists() for t in o.target.tests)]
+    for outcome in outcomes:
+        if outcome not in reached:
+            print(f"   no test of {outcome.target.name} exists: nothing to run", flush=True)
+    if not reached:
+        return outcomes
+    work = prepare(work, [o.target for o in reached])
     mutmut(work, "run", "--max-children", str(workers))
+    by_module = {module_of(p): o for o in reached for p in o.target.paths}
     for line in mutmut(work, "results", "--all", "true").splitlines():
         match = _RESULT.match(line)
         if match:
-            outcome.statuses[match["name"]] = match["status"].strip()
-    for name in outcome.survivors():
-        outcome.diffs[name] = mutmut(work, "show", name)
-    outcome.seconds = time.monotonic() - started
-    return outcome
+            module = re.split(r"\.x[_ǁ]", match["name"], maxsplit=1)[0]
+            by_module[module].statuses[match["name"]] = match["status"].strip()
+    for outcome in reached:
+        for name in outcome.survivors():
+            outcome.diffs[name] = mutmut(work, "show", name)
+        outcome.seconds = time.monotonic() - started
+    return outcomes
 
 
 def report(outcomes: list[Outcome]) -> str:
     lines = [
-        "| module | mutants | caught | survived (equivalent) | score | seconds |",
-        "|---|---|---|---|---|---|",
+        "| module | mutants | caught | survived (equivalent) | score |",
+        "|---|---|---|---|---|",
     ]
     for o in outcomes:
         counts = Counter(o.statuses.values())
@@ -146,8 +156,10 @@ def report(outcomes: list[Outcome]) -> str:
         equivalent = len(survivors) - len(o.unexplained())
         lines.append(
             f"| {o.target.name} | {len(o.statuses)} | {caught} | {len(survivors)} ({equivalent})"
-            f" | {o.score():.1f}% | {o.seconds:.0f} |"
+            f" | {o.score():.1f}% |"
         )
+    if outcomes:
+        lines.append(f"\n{max(o.seconds for o in outcomes):.0f} s in all")
     for o in outcomes:
         for name in o.survivors():
             reason = explanation(o.diffs[name])
@@ -167,16 +179,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=REPO / "build" / "mutation")
     args = parser.parse_args(argv)
     targets = [
-        t for t in TARGETS if (not args.quick or t.quick) and (not args.only or t.name in args.only)
+        replace(t, tests=t.quick_tests or t.tests) if args.quick else t
+        for t in TARGETS
+        if (not args.quick or t.quick) and (not args.only or t.name in args.only)
     ]
     if not targets:
         parser.error(f"no such target; targets: {', '.join(t.name for t in TARGETS)}")
-    outcomes = []
-    for target in targets:
-        print(f"== {target.name}: {', '.join(target.paths)}", flush=True)
-        outcomes.append(run_target(target, args.workdir, args.workers))
-        print(report(outcomes[-1:]).splitlines()[2], flush=True)
-    print()
+    names = ", ".join(target.name for target in targets)
+    print(f"== mutmut over {names}", flush=True)
+    work = args.workdir / ("quick" if args.quick else "all")
+    outcomes = run_targets(targets, work, args.workers)
     print(report(outcomes))
     unexplained = sum(len(o.unexplained()) for o in outcomes)
     if args.check and unexplained:
