@@ -410,9 +410,11 @@ async def test_the_middleware_answers_the_refusal_and_logs_it(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     reached: list[Scope] = []
+    channels: list[tuple[Receive, Send]] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         reached.append(scope)
+        channels.append((receive, send))
 
     async def receive() -> Message:
         raise AssertionError("the guard never reads the body")
@@ -429,6 +431,7 @@ async def test_the_middleware_answers_the_refusal_and_logs_it(
     assert sent[0]["status"] == 403
     body = json.loads(sent[1]["body"])
     assert body["code"] == "cross_origin_request"
+    assert body["message"].startswith("POST from Origin 'http://evil.example:8120' refused")
     [record] = caplog.records
     assert record.getMessage() == (
         "refused POST /v1/task-runs: POST from Origin 'http://evil.example:8120' refused: only "
@@ -441,3 +444,4 @@ async def test_the_middleware_answers_the_refusal_and_logs_it(
     lifespan: Scope = {"type": "lifespan"}
     await middleware(lifespan, receive, send)
     assert reached == [allowed, lifespan]
+    assert channels == [(receive, send), (receive, send)]  # the app gets the request's own
