@@ -538,7 +538,7 @@ class Transitions:
         if recorded is None:
             return False
         if outcome.advances:
-            self._advance_run(conn, changes, run, recorded.number, outcome)
+            self._advance_run(conn, changes, run, recorded.number, outcome, now)
         if outcome.frees_slot:
             _events(conn, recorded.workspace_id, "ended", [attempt_id], now)
             self._admit(conn, changes, recorded.workspace_id)
@@ -551,12 +551,18 @@ class Transitions:
         return run
 
     def _advance_run(
-        self, conn: Connection, changes: Changes, run: AnyRow, number: int, outcome: _Outcome
+        self,
+        conn: Connection,
+        changes: Changes,
+        run: AnyRow,
+        number: int,
+        outcome: _Outcome,
+        now: datetime,
     ) -> str:
-        """Move a running run on after its current attempt's outcome; its status after."""
+        """Move a running run on after its current attempt's outcome; its status after. `now`
+        is when the attempt ended: a retry is due its backoff after that."""
         if run.status != RunStatus.RUNNING.value or run.attempt_count - 1 != number:
             return str(run.status)
-        now = utcnow()
         kind = outcome.kind
         lost = run.lost_count + (kind is AttemptOutcome.LOST)
         values: dict[str, Any]
@@ -700,7 +706,7 @@ class Transitions:
         conn.execute(_UPDATE_ATTEMPT, {"b_attempt": attempt_id, **values})
         _events(conn, attempt.workspace_id, "ended", [attempt_id], now)
         outcome = _Outcome(AttemptOutcome(kind), error, trace)
-        if self._advance_run(conn, changes, run, attempt.number, outcome) == run.status:
+        if self._advance_run(conn, changes, run, attempt.number, outcome, now) == run.status:
             changes.add(changed(run, run.status))  # unchanged, but its attempt is: look again
         self._admit(conn, changes, attempt.workspace_id)
 
