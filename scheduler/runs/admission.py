@@ -7,8 +7,9 @@ descendants of running roots before new roots, then by root creation time. A tas
 `concurrency` option also gets no more than that many active attempts; resumes are not held back
 by it, so a tree can never wait on itself.
 
-These are the reads of an admission pass, made inside the caller's write transaction; the writes
-(starting attempts, granting resumes) are transitions (`transitions.py`).
+These are the reads of an admission pass, made inside the caller's write transaction; its
+arithmetic is `admission_rules.py`, and the writes (starting attempts, granting resumes) are
+transitions (`transitions.py`).
 """
 
 from __future__ import annotations
