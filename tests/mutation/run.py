@@ -156,7 +156,7 @@ def report(outcomes: list[Outcome]) -> str:
         equivalent = len(survivors) - len(o.unexplained())
         lines.append(
             f"| {o.target.name} | {len(o.statuses)} | {caught} | {len(survivors)} ({equivalent})"
-            f" | {o.score():.1f}% |"
+            f" | {f'{o.score():.1f}%' if o.statuses else 'no mutant'} |"
         )
     if outcomes:
         lines.append(f"\n{max(o.seconds for o in outcomes):.0f} s in all")
