@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install services dev test test-ts screenshots check lint typecheck imports clean bench bench-dashboard
+.PHONY: install services dev test test-ts screenshots check lint typecheck imports clean bench \
+	bench-dashboard mutate mutate-quick plant-bugs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +46,18 @@ bench-dashboard: $(STAMP)
 	bash .ci/setup.d/40-chromium.sh
 	$(BIN)/python -m bench.dashboard $(ARGS)
 
+# Mutation testing (mutmut) of the modules that guard tenants and money: the score per module and
+# every surviving mutant; docs/testing.md. `mutate-quick` is the subset CI runs.
+mutate: $(STAMP)
+	$(BIN)/python -m tests.mutation.run --check $(ARGS)
+
+mutate-quick: $(STAMP)
+	$(BIN)/python -m tests.mutation.run --quick --check $(ARGS)
+
+# The six one-line bugs that once slipped through, planted one by one in a copy: each must fail a test
+plant-bugs: $(STAMP)
+	$(BIN)/python -m tests.mutation.plant_bugs $(ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -58,4 +71,4 @@ imports: $(STAMP)
 check: lint typecheck imports
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build/mutation

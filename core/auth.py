@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -74,13 +75,20 @@ def _info(key: ApiKey) -> KeyInfo:
     )
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 def _usable(key: ApiKey, now: datetime) -> bool:
     return key.revoked_at is None and (key.expires_at is None or key.expires_at > now)
 
 
 class ApiKeys:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, clock: Callable[[], datetime] = _utcnow
+    ) -> None:
         self._sessions = sessions
+        self._clock = clock  # tests step it to cross expiry and the last-used resolution
 
     async def create(
         self,
@@ -97,7 +105,7 @@ class ApiKeys:
             name=name,
             prefix=secret[:10],
             secret_hash=_hash(secret),
-            created_at=datetime.now(UTC),
+            created_at=self._clock(),
             expires_at=expires_at,
             scopes=ADMIN_SCOPE if admin else "",
         )
@@ -107,7 +115,7 @@ class ApiKeys:
 
     async def identify(self, secret: str) -> KeyIdentity | None:
         """The key behind `secret`, or None when unknown, revoked or expired."""
-        now = datetime.now(UTC)
+        now = self._clock()
         async with self._sessions() as session:
             key = await session.scalar(select(ApiKey).where(ApiKey.secret_hash == _hash(secret)))
         if key is None or not _usable(key, now):
@@ -128,7 +136,7 @@ class ApiKeys:
         """Whether the key still opens anything (a dashboard session signed in with it checks)."""
         async with self._sessions() as session:
             key = await session.get(ApiKey, key_id)
-        return key is not None and _usable(key, datetime.now(UTC))
+        return key is not None and _usable(key, self._clock())
 
     async def workspace_of_key(self, key_id: str) -> str | None:
         async with self._sessions() as session:
@@ -151,5 +159,5 @@ class ApiKeys:
             if key is None or key.workspace_id != workspace_id:
                 raise NotFound(f"API key {key_id!r} not found")
             if key.revoked_at is None:
-                key.revoked_at = datetime.now(UTC)
+                key.revoked_at = self._clock()
             return _info(key)

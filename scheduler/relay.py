@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,10 +63,15 @@ class Relay:
         config: RelayConfig,
         client: httpx.AsyncClient,
         timeouts: RelayTimeouts | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] | None = None,  # None: the event loop's
     ) -> None:
         self._config = config
         self._client = client
         self._timeouts = timeouts or RelayTimeouts()
+        self._sleep = sleep
+        self._clock = clock
         self._url = relay_url(config.control_plane_url, config.attempt_id)
 
     async def serve(self, socket_path: Path, *, max_body: int) -> asyncio.Server:
@@ -74,14 +80,14 @@ class Relay:
         return await serve_unix(socket_path, self.forward, max_body=max_body)
 
     async def forward(self, request: Request) -> Response:
-        loop = asyncio.get_running_loop()
-        retry_until = loop.time() + self._timeouts.retry_window_s
+        clock = self._clock or asyncio.get_running_loop().time
+        retry_until = clock() + self._timeouts.retry_window_s
         delay = 0.1
         while True:
             answer, retryable = await self._once(request)
-            if not retryable or loop.time() + delay > retry_until:
+            if not retryable or clock() + delay > retry_until:
                 return answer
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
             delay = min(delay * 2, 0.5)
 
     async def _once(self, request: Request) -> tuple[Response, bool]:

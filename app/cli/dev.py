@@ -170,6 +170,14 @@ def http_server(app: ASGIApp) -> DevServer:
     return DevServer(config)
 
 
+def served_url(host: str, sock: socket.socket) -> str:
+    """The URL the socket serves, with the port it was given (`--port 0`: the one the system
+    chose, which is how a caller learns it without picking one and racing to bind it)."""
+    port = sock.getsockname()[1]
+    name = f"[{host}]" if ":" in host else host
+    return f"http://{name}:{port}"
+
+
 def listen(host: str, port: int) -> socket.socket:
     """The server's socket, bound before anything else starts: a busy port fails fast."""
     try:
@@ -210,13 +218,6 @@ async def serve(settings: Settings, workflow: DevWorkflow) -> None:
     finally:
         sock.close()
         await runtime.close()
-
-
-def served_url(host: str, sock: socket.socket) -> str:
-    """The URL clients use: the port actually bound (`--port 0` picks one), IPv6 bracketed."""
-    port = sock.getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}"
 
 
 def cli_command(url: str) -> str:

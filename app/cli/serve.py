@@ -38,11 +38,12 @@ async def _serve_api(settings: Settings) -> None:
     runtime = await Runtime.open(settings)
     try:
         server = http_server(create_app(runtime))
-        click.echo(f"Conveyor API on {served_url(settings.host, sock)}", err=True)
+        url = served_url(settings.host, sock)
+        click.echo(f"Conveyor API on {url}", err=True)
         # SIGTERM: stop accepting, let in-flight requests finish (uvicorn's graceful shutdown)
         await server.serve(sockets=[sock])
         if not server.started:
-            raise CliError(f"could not serve on {settings.host}:{settings.port}")
+            raise CliError(f"could not serve on {url}")
     finally:
         sock.close()
         await runtime.close()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 
 from core.data_dir import make_private_dirs
 
@@ -33,8 +35,14 @@ class Session:
 class SessionCodec:
     """Signs and checks session cookies; a tampered, foreign or expired cookie reads as None."""
 
-    def __init__(self, secret: str, max_age_seconds: int) -> None:
-        self._serializer = URLSafeTimedSerializer(secret, salt=_SALT)
+    def __init__(
+        self, secret: str, max_age_seconds: int, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        class Signer(TimestampSigner):
+            def get_timestamp(self) -> int:
+                return int(clock())
+
+        self._serializer = URLSafeTimedSerializer(secret, salt=_SALT, signer=Signer)
         self.max_age_seconds = max_age_seconds
 
     def dumps(self, session: Session) -> str:

@@ -7,19 +7,21 @@ descendants of running roots before new roots, then by root creation time. A tas
 `concurrency` option also gets no more than that many active attempts; resumes are not held back
 by it, so a tree can never wait on itself.
 
-These are the reads of an admission pass, made inside the caller's write transaction; the writes
-(starting attempts, granting resumes) are transitions (`transitions.py`).
+These are the reads of an admission pass, made inside the caller's write transaction; its
+arithmetic is `admission_rules.py`, and the writes (starting attempts, granting resumes) are
+transitions (`transitions.py`).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import BindParameter, Connection, String, bindparam, exists, func, select
 
 from core.domain import RunStatus, TaskOptions
+from scheduler.runs import admission_rules
+from scheduler.runs.admission_rules import Slots
 from scheduler.runs.rows import (
     LIVE_STATES,
     NON_TERMINAL,
@@ -54,19 +56,6 @@ class Admitted:
     input_json: str | None = None  # inline input, or
     input_key: str | None = None  # the blob holding it
     started_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Slots:
-    """A workspace's slots as one admission pass sees them."""
-
-    limit: int
-    active: int
-    waiting: int  # attempts waiting on children: maybe resumable
-
-    @property
-    def free(self) -> int:
-        return self.limit - self.active
 
 
 # Statements are built once: building a statement costs more than running it on SQLite.
@@ -193,22 +182,4 @@ def task_room(
     if not limited:
         return {}
     rows = conn.execute(_BUSY, {"workspace_id": workspace_id, "task_ids": sorted(limited)})
-    busy: Counter[str] = Counter({task_id: count for task_id, count in rows})
-    return {task_id: limit - busy[task_id] for task_id, limit in limited.items()}
-
-
-def choose(
-    pending: list[AnyRow], options: dict[str, TaskOptions], room: dict[str, int], free: int
-) -> list[AnyRow]:
-    """The pending runs to start now: in order, skipping tasks at their own limit."""
-    chosen: list[AnyRow] = []
-    room = dict(room)
-    for run in pending:
-        if len(chosen) == free:
-            break
-        if run.task_id in room:
-            if room[run.task_id] <= 0:
-                continue
-            room[run.task_id] -= 1
-        chosen.append(run)
-    return chosen
+    return admission_rules.task_room(limited, {task_id: count for task_id, count in rows})

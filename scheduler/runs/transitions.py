@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -37,9 +36,10 @@ from core.errors import Conflict, InvalidRequest, NotFound
 from core.ids import new_id
 from core.settings import Settings
 from scheduler.payloads import PayloadStore
-from scheduler.runs import admission
+from scheduler.runs import admission, admission_rules, metering
 from scheduler.runs.admission import Admitted, TaskOptionsCache
 from scheduler.runs.reads import resolve_task
+from scheduler.runs.retries import retry_delay
 from scheduler.runs.rows import (
     LIVE_STATES,
     NON_TERMINAL,
@@ -60,7 +60,6 @@ from scheduler.runs.values import (
     error_text,
     exit_outcome,
     new_run_info,
-    retry_delay,
     root_run_values,
     run_input_problem,
     utcnow,
@@ -358,7 +357,7 @@ class Transitions:
         if share > 1 and free > 0:
             mine = admission.held_by(conn, workspace_id, scheduler_id)
             # the rest is for the others, which hear of the change (NOTIFY) and take it
-            free = min(free, math.ceil(slots.limit / share) - mine)
+            free = admission_rules.scheduler_share(free, slots.limit, share, mine)
         if free <= 0:
             return []
         chosen, options = self._choose(conn, workspace_id, now, free, free)
@@ -399,7 +398,7 @@ class Transitions:
             return [], {}
         options = self.options.of(conn, {run.task_id for run in pending})
         task_room = admission.task_room(conn, workspace_id, options)
-        return admission.choose(pending, options, task_room, free), options
+        return admission_rules.choose(pending, task_room, free), options
 
     def _grant_resumes(
         self, conn: Connection, changes: Changes, workspace_id: str, free: int, now: datetime
@@ -425,15 +424,14 @@ class Transitions:
     def meter(self, admitted: Admitted, exit_code: int | None) -> None:
         """An instance that reported its result (its slot freed then) is gone: its compute
         seconds and cost, written with the next transaction (nothing waits on them)."""
-        now = utcnow()
-        seconds = max((now - (admitted.started_at or now)).total_seconds(), 0.0)
+        metered = metering.meter(admitted.started_at, utcnow(), self.settings.plan(admitted.plan))
         self.writer.defer(
             _METER,
             {
                 "b_attempt": admitted.attempt_id,
                 "exit_code": exit_code,
-                "compute_seconds": seconds,
-                "cost_usd": seconds * self.settings.plan(admitted.plan).usd_per_second,
+                "compute_seconds": metered.compute_seconds,
+                "cost_usd": metered.cost_usd,
             },
         )
 
@@ -540,7 +538,7 @@ class Transitions:
         if recorded is None:
             return False
         if outcome.advances:
-            self._advance_run(conn, changes, run, recorded.number, outcome)
+            self._advance_run(conn, changes, run, recorded.number, outcome, now)
         if outcome.frees_slot:
             _events(conn, recorded.workspace_id, "ended", [attempt_id], now)
             self._admit(conn, changes, recorded.workspace_id)
@@ -553,12 +551,18 @@ class Transitions:
         return run
 
     def _advance_run(
-        self, conn: Connection, changes: Changes, run: AnyRow, number: int, outcome: _Outcome
+        self,
+        conn: Connection,
+        changes: Changes,
+        run: AnyRow,
+        number: int,
+        outcome: _Outcome,
+        now: datetime,
     ) -> str:
-        """Move a running run on after its current attempt's outcome; its status after."""
+        """Move a running run on after its current attempt's outcome; its status after. `now`
+        is when the attempt ended: a retry is due its backoff after that."""
         if run.status != RunStatus.RUNNING.value or run.attempt_count - 1 != number:
             return str(run.status)
-        now = utcnow()
         kind = outcome.kind
         lost = run.lost_count + (kind is AttemptOutcome.LOST)
         values: dict[str, Any]
@@ -676,11 +680,11 @@ class Transitions:
             raise NotFound(f"attempt {attempt_id} not found")
         if attempt.compute_seconds is not None:
             return  # metered already
-        seconds = max((now - (attempt.started_at or now)).total_seconds(), 0.0)
+        metered = metering.meter(attempt.started_at, now, self.settings.plan(attempt.plan))
         values: dict[str, Any] = {
             "exit_code": exit_code,
-            "compute_seconds": seconds,
-            "cost_usd": seconds * self.settings.plan(attempt.plan).usd_per_second,
+            "compute_seconds": metered.compute_seconds,
+            "cost_usd": metered.cost_usd,
         }
         if attempt.state == AttemptState.ENDED.value:  # its result freed its slot already
             conn.execute(_UPDATE_ATTEMPT, {"b_attempt": attempt_id, **values})
@@ -702,7 +706,7 @@ class Transitions:
         conn.execute(_UPDATE_ATTEMPT, {"b_attempt": attempt_id, **values})
         _events(conn, attempt.workspace_id, "ended", [attempt_id], now)
         outcome = _Outcome(AttemptOutcome(kind), error, trace)
-        if self._advance_run(conn, changes, run, attempt.number, outcome) == run.status:
+        if self._advance_run(conn, changes, run, attempt.number, outcome, now) == run.status:
             changes.add(changed(run, run.status))  # unchanged, but its attempt is: look again
         self._admit(conn, changes, attempt.workspace_id)
 

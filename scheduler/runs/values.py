@@ -8,20 +8,12 @@ from typing import Any
 
 from conveyor._input_check import input_problem
 from core.blobs.base import attempt_log_key
-from core.domain import AttemptOutcome, AttemptState, RetryPolicy, RunInfo, RunStatus, TaskInfo
+from core.domain import AttemptOutcome, AttemptState, RunInfo, RunStatus, TaskInfo
 from core.ids import new_id
 from core.settings import Settings
 from scheduler.runs.admission import Admitted
 from scheduler.runs.rows import AnyRow, run_info
 
-RETRYABLE = frozenset(
-    {
-        AttemptOutcome.ERROR,
-        AttemptOutcome.TIMEOUT,
-        AttemptOutcome.EXITED_WITHOUT_RESULT,
-        AttemptOutcome.OUT_OF_MEMORY,
-    }
-)
 # outcomes the worker reports itself, after which it exits: its slot is free at once
 SELF_REPORTED = frozenset({AttemptOutcome.OK, AttemptOutcome.ERROR})
 
@@ -157,25 +149,6 @@ def attempt_values(
         started_at=now,
     )
     return values, admitted
-
-
-def retry_delay(
-    run: AnyRow, kind: AttemptOutcome, policy: RetryPolicy, *, max_lost: int
-) -> float | None:
-    """Seconds before the run's next attempt after an attempt ended as `kind`; None: no more.
-
-    An attempt lost with the control plane does not spend the task's retries (up to
-    `max_lost` of them); other failures spend them as the task's policy says.
-    """
-    if kind is AttemptOutcome.LOST:
-        return 0.0 if run.lost_count + 1 <= max_lost else None
-    if kind not in RETRYABLE:
-        return None
-    # a flow's attempt that ended in a durable sleep spent no retry
-    retries_used = run.attempt_count - 1 - run.lost_count - run.paused_count
-    if retries_used >= policy.max_retries:
-        return None
-    return policy.delay_seconds(retries_used + 1)
 
 
 def error_text(error: str | None, stack_trace: str | None, memory_mb: int) -> str:

@@ -32,6 +32,21 @@ def wait_status(server: LiveServer, run_id: str, wanted: RunStatus, timeout: flo
     server.call(until(), timeout + 5)
 
 
+def run_ids(server: LiveServer) -> set[str]:
+    """Every run of the workspace, page by page: the tests share one engine, so a test compares
+    these sets before and after (a capped count stops changing once earlier tests filled it)."""
+    found: set[str] = set()
+    cursor: str | None = None
+    while True:
+        page = server.call(
+            server.engine.service.list_runs(WS, RunFilter(), cursor=cursor, limit=100)
+        )
+        found.update(run.id for run in page.items)
+        if page.next_cursor is None:
+            return found
+        cursor = page.next_cursor
+
+
 def cancel(server: LiveServer, *runs: RunInfo) -> None:
     for run in runs:
         server.call(server.engine.service.cancel_run(WS, run.id))

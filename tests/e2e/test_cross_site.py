@@ -17,8 +17,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page
 
-from core.domain import RunFilter
 from tests.e2e.live_server import WS, LiveServer
+from tests.e2e.runs import run_ids
 
 pytestmark = pytest.mark.slow
 
@@ -108,23 +108,22 @@ def attacker_origin() -> Iterator[str]:
     thread.join(10)
 
 
-def counts(server: LiveServer) -> tuple[int, int]:
-    service = server.engine.service
-    runs = server.call(service.list_runs(WS, RunFilter(), cursor=None, limit=100))
-    workflows = server.call(service.list_workflows(WS))
-    return len(runs.items), len(workflows)
+def stored(server: LiveServer) -> tuple[set[str], set[str]]:
+    """The ids of every run and every workflow of the workspace."""
+    workflows = server.call(server.engine.service.list_workflows(WS))
+    return run_ids(server), {workflow.id for workflow in workflows}
 
 
 def test_a_foreign_page_creates_nothing(
     page: Page, server: LiveServer, attacker_origin: str, refusals: _Refusals
 ) -> None:
     assert attacker_origin != server.url
-    before = counts(server)
+    before = stored(server)
     page.goto(attacker_origin)
     sent = page.evaluate(ATTACK, server.url)
 
     assert sent == 12
-    assert counts(server) == before
+    assert stored(server) == before
     # every request reached the server and was refused there, for its foreign Origin
     assert len(refusals.messages) == sent, refusals.messages
     assert all(f"Origin '{attacker_origin}'" in m for m in refusals.messages)
@@ -137,5 +136,7 @@ def test_a_foreign_page_creates_nothing(
             "/v1/workflows", json={"name": "control", "repo": "file:///tmp/acme/control"}
         )
         assert workflow.status_code == 201, workflow.text
-        assert counts(server) == (before[0] + 1, before[1] + 1)
+        runs, workflows = stored(server)
+        assert runs == before[0] | {run.json()["id"]}
+        assert workflows == before[1] | {workflow.json()["id"]}
         assert client.delete(f"/v1/workflows/{workflow.json()['id']}").status_code == 204

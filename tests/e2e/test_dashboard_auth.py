@@ -5,16 +5,11 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from core.domain import RunFilter
 from tests.e2e.conftest import VIEWPORT, Shot
 from tests.e2e.live_server import WS, LiveServer
+from tests.e2e.runs import run_ids
 
 pytestmark = pytest.mark.slow
-
-
-def run_count(server: LiveServer) -> int:
-    page = server.call(server.engine.service.list_runs(WS, RunFilter(), cursor=None, limit=100))
-    return len(page.items)
 
 
 def test_sign_in_is_required_without_the_dev_workspace(
@@ -51,12 +46,12 @@ def test_forged_csrf_token_is_rejected(browser: Browser, server: LiveServer) -> 
         page.get_by_label("API key").fill(server.api_key)
         page.get_by_role("button", name="Sign in").click()
         page.goto(f"{server.auth_url}/tasks/hello/square")
-        before = run_count(server)
+        before = run_ids(server)
         page.locator("#run-form input[name=csrf_token]").evaluate("field => field.value = 'forged'")
         page.locator("input[name='param.a']").fill("3")
         page.get_by_role("button", name="Start run").click()
         expect(page.get_by_role("alert")).to_contain_text("nothing was changed")
-        assert run_count(server) == before
+        assert run_ids(server) == before
     finally:
         context.close()
 
@@ -66,7 +61,7 @@ def test_bad_form_input_shows_a_message_and_starts_nothing(
 ) -> None:
     page.goto(f"{server.url}/tasks/hello/add_squares")
     expect(page.locator("#task-doc")).to_contain_text("each square computed by its own child")
-    before = run_count(server)
+    before = run_ids(server)
     # int parameters get number fields; 3.5 is a number but not an int
     expect(page.locator("input[name='param.a']")).to_have_attribute("type", "number")
     page.locator("input[name='param.a']").fill("3.5")
@@ -90,7 +85,7 @@ def test_bad_form_input_shows_a_message_and_starts_nothing(
 
     page.goto(f"{server.url}/runs?after=not-a-time")
     expect(page.get_by_role("alert")).to_contain_text("is not a date and time")
-    assert run_count(server) == before
+    assert run_ids(server) == before
 
 
 def test_keys_are_created_and_revoked_from_the_page(browser: Browser, server: LiveServer) -> None:

@@ -14,6 +14,7 @@ where GitHub is (docs.github.com/rest/apps/apps, /rest/checks/runs):
   bodies must carry `name` and a 40-hex `head_sha` (create), a
   known `status`, a `conclusion` when (and only when) completed, `output.title` and
   `output.summary` when an output is sent. Answers are full CheckRun objects.
+- A body that is not JSON is answered 400 "Problems parsing JSON", as GitHub does.
 
 - `GET /app/installations/{id}` and `GET /repos/{owner}/{repo}/installation` need the app's JWT
   and answer the Installation object (docs.github.com/rest/apps/apps#get-an-installation-for-the-
@@ -33,9 +34,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import re
 import secrets
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -53,7 +57,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.fakes.git_http import TokenLedger, http_backend
-from tests.integration.dev_server import free_port
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _STATUSES = frozenset({"queued", "in_progress", "completed", "waiting", "requested", "pending"})
@@ -75,6 +78,14 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse(
         {"message": message, "documentation_url": "https://docs.github.com/rest"}, status
     )
+
+
+async def _json_body(request: Request) -> Any:
+    """The parsed body, or GitHub's 400 for one that is not JSON."""
+    try:
+        return json.loads(await request.body())
+    except ValueError:
+        return _error(400, "Problems parsing JSON")
 
 
 def _time(value: datetime | None) -> str | None:
@@ -167,8 +178,12 @@ class FakeGitHub:
             return f"A JSON web token could not be decoded: {exc}"
         if str(claims["iss"]) != str(self.app_id):
             return "Integration not found"
-        if claims["exp"] - claims["iat"] > 600 + 60:
+        now = datetime.now(UTC).timestamp()
+        # GitHub: at most 10 minutes of life, and an `exp` at most 10 minutes from now
+        if claims["exp"] - claims["iat"] > 600 or claims["exp"] > now + 600:
             return "'Expiration time' claim ('exp') is too far in the future"
+        if claims["iat"] > now:
+            return "'Issued at' claim ('iat') must be a time in the past"
         return None
 
     def _installation_of(self, request: Request) -> int | None:
@@ -295,6 +310,8 @@ class FakeGitHub:
         conclusion = body.get("conclusion")
         if status == "completed" and conclusion not in _CONCLUSIONS:
             return 'Invalid request: "conclusion" is required when status is completed'
+        if conclusion is not None and status is not None and status != "completed":
+            return f'Invalid request: "conclusion" cannot be sent with status {status!r}'
         if conclusion is not None and conclusion not in _CONCLUSIONS:
             return f"Invalid request: unknown conclusion {conclusion!r}"
         output = body.get("output")
@@ -315,7 +332,9 @@ class FakeGitHub:
         refused = self._authorised(request)
         if refused is not None:
             return refused
-        body = await request.json()
+        body = await _json_body(request)
+        if isinstance(body, Response):
+            return body
         problem = self._check_body(body, creating=True)
         if problem is not None:
             return _error(422, problem)
@@ -339,7 +358,9 @@ class FakeGitHub:
         run = self.check_runs.get(request.path_params["check_id"])
         if run is None:
             return _error(404, "Not Found")
-        body = await request.json()
+        body = await _json_body(request)
+        if isinstance(body, Response):
+            return body
         problem = self._check_body(body, creating=False)
         if problem is not None:
             return _error(422, problem)
@@ -388,23 +409,24 @@ class FakeGitHub:
 
 @contextmanager
 def fake_github(app_id: int, private_key_pem: str) -> Iterator[FakeGitHub]:
-    """The fake, served by uvicorn in a thread on a free loopback port, until the block ends."""
+    """The fake, served by uvicorn in a thread on a loopback socket bound to port 0 here (no
+    port is picked and released, so no other process can take it in between)."""
     fake = FakeGitHub(app_id, private_key_pem)
-    port = free_port()
-    fake.url = f"http://127.0.0.1:{port}"
-    config = uvicorn.Config(
-        fake.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    fake.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    config = uvicorn.Config(fake.app(), log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
-        deadline = datetime.now(UTC) + timedelta(seconds=10)
+        deadline = time.monotonic() + 10
         while not server.started:
-            if datetime.now(UTC) > deadline or not thread.is_alive():
+            if time.monotonic() > deadline or not thread.is_alive():
                 raise RuntimeError("the fake GitHub did not start")
             threading.Event().wait(0.02)
         yield fake
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        sock.close()

@@ -1,8 +1,9 @@
-"""`conveyor dev` as a real subprocess on a free loopback port."""
+"""`conveyor dev` as a real subprocess on a loopback port it binds itself and reports."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,6 +20,9 @@ CONVEYOR = str(Path(sys.executable).with_name("conveyor"))
 
 
 def free_port() -> int:
+    """A port free a moment ago, for what must be told its port before it binds (a port named
+    in a document, a git server a fake starts); a process that can bind port 0 and report it
+    should (see `wait_healthy`)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -34,20 +38,42 @@ class DevServer:
         return self.log.read_text(errors="replace")
 
 
-def wait_healthy(
-    url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60
-) -> None:
+def served_url(process: subprocess.Popen[bytes], log: Path, banner: str, timeout: float) -> str:
+    """The URL the process says it serves: it binds the port itself (`--port 0`), so the port
+    is its own from the start and no other process can answer there."""
+    pattern = re.compile(re.escape(banner) + r" (http://\S+)")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        found = pattern.search(log.read_text(errors="replace"))
+        if found:
+            return found.group(1)
         if process.poll() is not None:
-            raise RuntimeError(f"conveyor dev exited with {process.returncode}:\n{log.read_text()}")
+            raise RuntimeError(f"{banner!r} exited with {process.returncode}:\n{log.read_text()}")
+        time.sleep(0.05)
+    raise RuntimeError(f"no {banner!r} line within {timeout} s:\n{log.read_text()}")
+
+
+def wait_healthy(
+    process: subprocess.Popen[bytes],
+    log: Path,
+    *,
+    banner: str = "Conveyor dev server on",
+    timeout: float = 60,
+) -> str:
+    """The process's URL once `/healthz` answers there, checking the process is still alive
+    (an answer from anything else is impossible: the port is the process's own)."""
+    started = time.monotonic()
+    url = served_url(process, log, banner, timeout)
+    while time.monotonic() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"{banner!r} exited with {process.returncode}:\n{log.read_text()}")
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
+                return url
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"conveyor dev did not answer within {timeout} s:\n{log.read_text()}")
+    raise RuntimeError(f"{url} did not answer within {timeout} s:\n{log.read_text()}")
 
 
 @contextmanager
@@ -57,13 +83,11 @@ def dev_server(
     *,
     start_command: str = "conveyor-worker main:app",
     name: str = "wf",
-    port: int | None = None,
     extra: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
 ) -> Iterator[DevServer]:
-    port = port or free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = data_dir.parent / f"dev-{port}-{time.monotonic_ns()}.log"
+    """`conveyor dev` on a port the system gives it (`--port 0`), read back from its output."""
+    log = data_dir.parent / f"dev-{time.monotonic_ns()}.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [
@@ -71,7 +95,7 @@ def dev_server(
                 "dev",
                 str(workflow),
                 "--port",
-                str(port),
+                "0",
                 "--data-dir",
                 str(data_dir),
                 "--start-command",
@@ -84,10 +108,8 @@ def dev_server(
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
         )
-    server = DevServer(process, url, log)
     try:
-        wait_healthy(url, process, log)
-        yield server
+        yield DevServer(process, wait_healthy(process, log), log)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)

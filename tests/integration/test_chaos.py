@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.dev_server import dev_server, free_port
+from tests.integration.dev_server import dev_server
 from tests.integration.engine_fixtures import PASS_SCRATCH_ENV, copy_workflow
 from tests.integration.host_processes import find
 
@@ -148,8 +148,7 @@ def test_runs_survive_control_plane_and_worker_kills(tmp_path: Path, scratch: Pa
     killed: set[str] = set()  # the processes, as they named themselves
     with httpx.Client(timeout=60) as client:
         for life in range(RESTARTS + 1):
-            port = free_port()
-            with dev_server(workflow, data, extra=extra, env=env, port=port) as server:
+            with dev_server(workflow, data, extra=extra, env=env) as server:
                 if life == 0:
                     roots = _submit(client, server.url, rng)
                 time.sleep(rng.uniform(0.5, 2.0))

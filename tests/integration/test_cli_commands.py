@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 
 from app.cli.main import main
 from tests.integration.api_fixtures import ApiServer, create_database, serve_api, write_workflow
+from tests.integration.dev_server import wait_healthy
 
 
 @pytest.fixture(scope="module")
@@ -190,35 +190,20 @@ def test_database_commands_change_the_servers_database(
     assert code == 0 and json.loads(out)["maxConcurrency"] == 2
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.mark.slow
 def test_dev_serves_render_clients_and_stops_cleanly(tmp_path: Path) -> None:
     folder = write_workflow(tmp_path / "hello")
-    port = _free_port()
     conveyor_bin = Path(sys.executable).parent / "conveyor"
-    process = subprocess.Popen(
-        [str(conveyor_bin), "dev", str(folder), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "dev.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [str(conveyor_bin), "dev", str(folder), "--port", "0"],
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        assert process.poll() is None, process.communicate()[1]
+        url = wait_healthy(process, log, timeout=90)
         response = httpx.post(f"{url}/v1/task-runs", json={"task": "hello/square", "input": [4]})
         assert response.status_code == 202  # no key needed on loopback dev
         run = httpx.get(
@@ -228,7 +213,8 @@ def test_dev_serves_render_clients_and_stops_cleanly(tmp_path: Path) -> None:
         assert (folder / ".conveyor").is_dir()
     finally:
         process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=60)
+        process.wait(timeout=60)
+    err = log.read_text()
     assert process.returncode == 0, err
     assert f"Conveyor dev server on {url}" in err
     assert "square" in err

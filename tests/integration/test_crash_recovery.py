@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from scheduler.executors.zygote import ZYGOTE_FILE
-from tests.integration.dev_server import dev_server, free_port
+from tests.integration.dev_server import dev_server
 from tests.integration.engine_fixtures import PASS_SCRATCH_ENV, copy_workflow
 from tests.integration.host_processes import find
 
@@ -94,7 +94,7 @@ def test_runs_survive_a_killed_control_plane(tmp_path: Path, scratch: Path) -> N
         (scratch / f"pid-{name}").unlink()
         (scratch / f"release-{name}").write_text("go")
 
-    with dev_server(workflow, data, extra=extra, env=env, port=free_port()) as second:
+    with dev_server(workflow, data, extra=extra, env=env) as second:
         runs = {}
         for run_id in holds + queued:
             response = httpx.get(f"{second.url}/v1/task-runs/{run_id}?wait=30", timeout=40)

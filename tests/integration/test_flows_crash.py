@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.dev_server import dev_server, free_port
+from tests.integration.dev_server import dev_server
 from tests.integration.engine_fixtures import PASS_SCRATCH_ENV, copy_workflow
 
 pytestmark = pytest.mark.slow
@@ -39,7 +39,7 @@ def test_a_flow_survives_a_killed_control_plane(tmp_path: Path, scratch: Path) -
         first.process.wait(timeout=10)
     (scratch / "release").touch()
 
-    with dev_server(workflow, data, name="wf", env=env, port=free_port()) as second:
+    with dev_server(workflow, data, name="wf", env=env) as second:
         deadline = time.monotonic() + 60
         while True:
             run = httpx.get(f"{second.url}/v1/flow-runs/{run_id}").json()

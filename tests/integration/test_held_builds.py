@@ -128,7 +128,8 @@ def _server(env: dict[str, str], port: int, log: Path) -> Iterator[subprocess.Po
             start_new_session=True,
         )
     try:
-        wait_healthy(f"http://127.0.0.1:{port}", process, log)
+        url = wait_healthy(process, log, banner="Conveyor API on")
+        assert url == f"http://127.0.0.1:{port}", url
         yield process
     finally:
         if process.poll() is None:

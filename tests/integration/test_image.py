@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -18,12 +18,6 @@ pytestmark = pytest.mark.slow
 
 TAG = "conveyor-test-control-plane:latest"
 MAX_IMAGE_BYTES = 450 * 10**6  # base image ~190 MB + the server's virtualenv
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -43,17 +37,19 @@ def control_plane_image(docker: DockerClient) -> str:
 def control_plane(
     docker: DockerClient, control_plane_image: str
 ) -> Iterator[tuple[Container, str]]:
-    port = _free_port()
+    # `127.0.0.1::8120`: Docker picks the host port and holds it; read back below
     container = docker.run(
         control_plane_image,
         detach=True,
-        publish=[(f"127.0.0.1:{port}", 8120)],
+        publish=[("127.0.0.1:", 8120)],
         health_interval=1,  # the image's check, asked more often than its 15 s default
         pull="never",
     )
     assert isinstance(container, Container)
     try:
-        yield container, f"http://127.0.0.1:{port}"
+        ports: Any = docker.container.inspect(container.id).network_settings.ports
+        [binding] = ports["8120/tcp"]
+        yield container, f"http://127.0.0.1:{binding['HostPort']}"
     finally:
         docker.container.remove(container, force=True)
 

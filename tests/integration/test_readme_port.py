@@ -82,8 +82,8 @@ def documented_dev_server(tmp_path: Path) -> Iterator[tuple[list[str], Path, str
             stderr=subprocess.STDOUT,
         )
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, process, log)
+        url = wait_healthy(process, log)
+        assert url == f"http://127.0.0.1:{port}", url
         yield lines, log, url
     finally:
         process.send_signal(signal.SIGINT)

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.dev_server import free_port, wait_healthy
+from tests.integration.dev_server import wait_healthy
 from tests.integration.engine_fixtures import WORKFLOWS
 
 CONVEYOR = str(Path(sys.executable).with_name("conveyor"))
@@ -70,15 +70,13 @@ def test_a_scheduler_with_the_sandbox_off_on_purpose_starts_and_warns(tmp_path: 
 
 def test_conveyor_dev_starts_without_the_sandbox_and_says_so(tmp_path: Path) -> None:
     workflow = shutil.copytree(WORKFLOWS / "sandbox", tmp_path / "wf")
-    port = free_port()
-    argv = [CONVEYOR, "dev", str(workflow), "--port", str(port), "--name", "wf"]
+    argv = [CONVEYOR, "dev", str(workflow), "--port", "0", "--name", "wf"]
     argv += ["--data-dir", str(tmp_path / "data")]
     log = tmp_path / "dev.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(confined(*argv), stdout=sink, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(url, process, log)
+        url = wait_healthy(process, log)
         created = httpx.post(
             f"{url}/v1/task-runs",
             json={"task": "wf/hold", "input": [0]},

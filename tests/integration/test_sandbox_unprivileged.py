@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.dev_server import free_port, wait_healthy
+from tests.integration.dev_server import wait_healthy
 from tests.integration.engine_fixtures import WORKFLOWS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,7 +71,6 @@ def _unprivileged_dev(tmp_path: Path, *, zygote: bool) -> Iterator[tuple[str, Pa
         for name in (*folders, *files):
             os.lchown(os.path.join(parent, name), NOBODY, NOBODY)
     python_path = os.pathsep.join([str(REPO), str(REPO / "sdk"), str(site_packages)])
-    port = free_port()
     env = {
         "PATH": f"{bin_dir}:/usr/bin:/bin",
         "HOME": str(home),
@@ -88,7 +87,7 @@ def _unprivileged_dev(tmp_path: Path, *, zygote: bool) -> Iterator[tuple[str, Pa
         "dev",
         str(workflow),
         "--port",
-        str(port),
+        "0",
         "--data-dir",
         str(data_dir),
         "--name",
@@ -108,9 +107,8 @@ def _unprivileged_dev(tmp_path: Path, *, zygote: bool) -> Iterator[tuple[str, Pa
             group=NOBODY,
             extra_groups=[],
         )
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(url, process, log, timeout=120)
+        url = wait_healthy(process, log, timeout=120)
         yield url, data_dir
     finally:
         process.send_signal(signal.SIGINT)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from core.domain import RunFilter, RunStatus, VersionStatus
+from scheduler.runs.values import utcnow
 from scheduler.runtime import Runtime
 from tests.integration.engine_fixtures import WORKFLOWS, WS, make_settings
 
@@ -43,6 +45,9 @@ async def test_a_schedule_fires_runs_until_a_version_drops_it(
         done = await runtime.service.wait_run(WS, fired[-1], 30)
         assert done.status is RunStatus.SUCCEEDED and done.results == ["tick"]
         assert done.parent_id is None and done.input == []
+        # an hour on by the injected clock, the schedule is due: it fires once for missed times
+        assert await runtime.transitions.fire_schedules(utcnow() + timedelta(hours=1)) == 1
+        assert len(await _runs_of(runtime, "cron/tick")) > len(fired)
 
         source = (folder / "main.py").read_text()
         (folder / "main.py").write_text(source.replace('schedule="* * * * * */1"', ""))
@@ -53,7 +58,8 @@ async def test_a_schedule_fires_runs_until_a_version_drops_it(
         assert await runtime.service.list_schedules(WS) == []
         await runtime.run_until_idle(timeout=30)
         settled = set(await _runs_of(runtime, "cron/tick"))
-        await asyncio.sleep(2.5)  # two fire times pass: nothing may start any more
+        # however far the clock moves on, nothing is due any more and nothing starts
+        assert await runtime.transitions.fire_schedules(utcnow() + timedelta(days=2)) == 0
         assert set(await _runs_of(runtime, "cron/tick")) == settled
     finally:
         await runtime.close()

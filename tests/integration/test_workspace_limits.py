@@ -23,7 +23,7 @@ from sqlalchemy import select
 from core.db.models import AttemptEvent
 from scheduler.runtime import Runtime
 from tests.integration.databases import fresh_database
-from tests.integration.dev_server import CONVEYOR, free_port
+from tests.integration.dev_server import CONVEYOR
 from tests.integration.engine_fixtures import WS, copy_workflow, make_settings
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.postgres]
@@ -70,7 +70,7 @@ def _scheduler(url: str, data_dir: Path, limit: int) -> AbstractContextManager[P
 
 
 def _server(url: str, data_dir: Path, limit: int) -> AbstractContextManager[Path]:
-    argv = ["server", "--port", str(free_port())]
+    argv = ["server", "--port", "0"]  # the system picks it; nothing here calls it
     env = {"CONVEYOR_LIMITS__MAX_CONCURRENCY": str(limit)}
     return _process(argv, url, data_dir, "Conveyor API on", **env)
 

@@ -137,7 +137,15 @@ async def test_unknown_routes_keep_404_and_405() -> None:
 
 @pytest.mark.parametrize("anonymous", [WS, None])
 @pytest.mark.parametrize(
-    "origin", ["http://127.0.0.1:9999", "http://evil.example", "null", "http://127.0.0.1"]
+    "origin",
+    [
+        "http://127.0.0.1:9999",
+        "http://evil.example",
+        "http://evil.example:8120",
+        "http://localhost:8120",
+        "null",
+        "http://127.0.0.1",
+    ],
 )
 async def test_foreign_origins_cannot_write(anonymous: str | None, origin: str) -> None:
     runtime = make_runtime()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 from pathlib import Path
 
 import httpx
@@ -55,22 +54,58 @@ async def test_a_refused_token_ends_the_worker() -> None:
     assert b"bad token" in answer.body
 
 
-async def test_not_attached_is_retried_then_left_to_the_sdk() -> None:
+class SteppedClock:
+    """The relay's clock and sleep: a sleep moves the clock on by exactly what was asked."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.mark.parametrize(
+    ("window", "slept"),
+    [
+        (0.0, []),
+        (0.1, [0.1]),
+        (0.3, [0.1, 0.2]),
+        (1.5, [0.1, 0.2, 0.4, 0.5]),  # the default: doubling from 0.1 s, at most 0.5 s
+        (2.2, [0.1, 0.2, 0.4, 0.5, 0.5, 0.5]),
+    ],
+)
+async def test_not_attached_is_retried_within_its_window_then_left_to_the_sdk(
+    window: float, slept: list[float]
+) -> None:
     calls: list[str] = []
-    started = time.monotonic()
-    answer = await forward(control_plane(503, calls), "good")
+    clock = SteppedClock()
+    transport = httpx.ASGITransport(app=control_plane(503, calls))
+    async with httpx.AsyncClient(transport=transport) as client:
+        config = RelayConfig("att-1", "good", "http://cp")
+        relay = Relay(config, client, RelayTimeouts(2, 2, window), sleep=clock.sleep, clock=clock)
+        answer = await relay.forward(CALLBACK)
     assert answer.status == 503
-    assert calls == ["att-1", "att-1"], "retried within its window"
-    assert time.monotonic() - started < 2
+    assert clock.slept == pytest.approx(slept)
+    assert calls == ["att-1"] * (len(slept) + 1)
+
+
+def test_the_default_retry_window() -> None:
+    assert RelayTimeouts() == RelayTimeouts(connect_s=2.0, read_s=13.0, retry_window_s=1.5)
 
 
 async def test_an_unreachable_control_plane_is_a_5xx() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    async with httpx.AsyncClient() as client:
-        config = RelayConfig("att-1", "good", f"http://127.0.0.1:{port}")
-        answer = await Relay(config, client, RelayTimeouts(1, 1, 0.2)).forward(CALLBACK)
+    # bound and never listening, and held for the whole test: connections are refused, and no
+    # other process can take the port meanwhile
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))
+        async with httpx.AsyncClient() as client:
+            config = RelayConfig("att-1", "good", f"http://127.0.0.1:{bound.getsockname()[1]}")
+            answer = await Relay(config, client, RelayTimeouts(1, 1, 0.2)).forward(CALLBACK)
     assert answer.status == 503
     assert b"control plane unreachable" in answer.body
 

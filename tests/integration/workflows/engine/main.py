@@ -218,3 +218,11 @@ def talks(lines: int, seconds: float) -> int:
             time.sleep(seconds)
         print(f"line {n}", flush=True)
     return lines
+
+
+@app.task
+async def nest(ctx: TaskContext, name: str, depth: int) -> str:
+    """A chain `depth` levels deep whose last run holds until released."""
+    if depth == 0:
+        return _hold(name)
+    return await ctx.run(nest, name, depth - 1)
