@@ -91,8 +91,10 @@ def test_sdk_delay_ms_tables(retry: Retry, table: dict[int, float]) -> None:
     assert {n: retry.delay_ms(n) for n in table} == table
 
 
-def run_row(attempt_count: int, lost_count: int = 0) -> Any:
-    return SimpleNamespace(attempt_count=attempt_count, lost_count=lost_count)
+def run_row(attempt_count: int, lost_count: int = 0, paused_count: int = 0) -> Any:
+    return SimpleNamespace(
+        attempt_count=attempt_count, lost_count=lost_count, paused_count=paused_count
+    )
 
 
 DEFAULT = RetryPolicy(max_retries=3, wait_duration_ms=1000, factor=2.0)
@@ -125,6 +127,21 @@ def test_retry_delay_after_a_failure(
 ) -> None:
     delay = retry_delay(run_row(attempt_count, lost_count), kind, DEFAULT, max_lost=5)
     assert delay == seconds
+
+
+@pytest.mark.parametrize(
+    ("attempt_count", "paused_count", "seconds"),
+    [
+        (2, 1, 1.0),  # a flow's attempt that ended in a durable sleep spends no retry
+        (4, 2, 2.0),
+        (5, 1, None),
+    ],
+)
+def test_a_flow_s_sleeps_spend_no_retry(
+    attempt_count: int, paused_count: int, seconds: float | None
+) -> None:
+    row = run_row(attempt_count, paused_count=paused_count)
+    assert retry_delay(row, AttemptOutcome.ERROR, DEFAULT, max_lost=5) == seconds
 
 
 @pytest.mark.parametrize("kind", [AttemptOutcome.OK, AttemptOutcome.CANCELED])

@@ -94,8 +94,8 @@ def test_the_default_plans() -> None:
         ("standard", 1, 2048, 0.20),
         ("pro", 2, 4096, 0.40),
         ("pro_plus", 4, 8192, 0.80),
-        ("pro_max", 4, 16384, 1.20),
-        ("pro_ultra", 8, 32768, 2.40),
+        ("pro_max", 8, 16384, 1.20),  # Render's: 8 CPU / 16 GB
+        ("pro_ultra", 16, 32768, 2.40),  # 16 CPU / 32 GB
     ]
     assert Settings().plan_names == (
         "starter",
