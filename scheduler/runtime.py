@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -43,6 +44,23 @@ from scheduler.scheduler import Scheduler
 logger = logging.getLogger(__name__)
 
 DEFAULT_WORKSPACE_ID = "wsp-default"
+
+Work = Literal["tasks", "builds"]
+EVERYTHING: frozenset[Work] = frozenset({"tasks", "builds"})  # `conveyor dev`, tests
+NOTHING: frozenset[Work] = frozenset()  # commands that only read and write the database
+
+
+def needs_sandbox(settings: Settings, work: frozenset[Work]) -> bool:
+    """Whether a process doing `work` launches untrusted code itself, and so needs the sandbox.
+
+    Tasks on the process executors run here; so do builds on the embedded (venv) builder, and
+    every build's register step (it imports the workflow) when tasks run on the process
+    executors. Docker, Nomad and BuildKit put that code in containers of their own.
+    """
+    local_tasks = settings.executor.kind == "local"
+    if "tasks" in work and local_tasks:
+        return True
+    return "builds" in work and (local_tasks or settings.builds.builder == "venv")
 
 
 def _blob_store(settings: Settings) -> BlobStore:
@@ -171,9 +189,16 @@ class Runtime:
         self._log_clock: LogClock | None = None
 
     @classmethod
-    async def open(cls, settings: Settings, *, sandbox_required: bool = True) -> Runtime:
-        """Everything a control-plane process runs; `sandbox_required=False` (`conveyor dev`)
-        starts without the sandbox, with a warning, where the kernel refuses it."""
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        work: frozenset[Work] = EVERYTHING,
+        sandbox_required: bool = True,
+    ) -> Runtime:
+        """Everything a control-plane process runs. `work` is what this process launches (see
+        `needs_sandbox`); `sandbox_required=False` (`conveyor dev`) starts without the sandbox,
+        with a warning, where the kernel refuses it."""
         await asyncio.to_thread(prepare_data_dir, settings)
         blobs = _blob_store(settings)
         await blobs.check()
@@ -196,9 +221,9 @@ class Runtime:
         service = RunService(settings, transitions, payloads, bus, RunLogs(db, blobs, bus))
         await _seed_workspace(transitions, settings)
         agent = Agent(settings, transitions, service)
-        # tasks on the process executors and build steps of the embedded builder run sandboxed
-        sandboxed = settings.executor.kind == "local" or settings.builds.builder == "venv"
-        sandbox = local_sandbox(settings, required=sandbox_required) if sandboxed else None
+        sandbox = None
+        if needs_sandbox(settings, work):
+            sandbox = local_sandbox(settings, required=sandbox_required)
         executor = _executor(settings, transitions.set_waiting_reason, sandbox)
         registrar = Registrar(settings, sessions, agent, executor, blobs)
         scheduler = Scheduler(

@@ -207,7 +207,7 @@ def paths() -> Obj:
                 *WRITE_ERRORS,
                 409,
                 parameters=[run_id],
-                requestBody=json_body({"type": "object"}, required=False),
+                requestBody=json_body({"type": "object"}),  # `{}`: every write is JSON
             ),
         },
         "/v1/flow-runs/{flowRunId}/steps": {

@@ -74,7 +74,7 @@ async def run_builder(settings: Settings) -> None:
     relay: socket.socket | None = None
     if settings.executor.kind == "nomad":
         relay = listen(settings.builder.listen_host, settings.builder.listen_port)
-    runtime = await Runtime.open(settings)
+    runtime = await Runtime.open(settings, work=frozenset({"builds"}))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

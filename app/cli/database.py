@@ -16,7 +16,7 @@ from core.audit import Actor
 from core.errors import ServiceError
 from core.settings import Settings
 from core.workspaces import Workspaces
-from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
+from scheduler.runtime import DEFAULT_WORKSPACE_ID, NOTHING, Runtime
 
 T = TypeVar("T")
 CLI = Actor("cli")  # who the audit trail says made a change
@@ -67,7 +67,7 @@ def on_database(data_dir: Path | None, work: Callable[[Runtime], Awaitable[T]]) 
         raise CliError(problem)
 
     async def run() -> T:
-        runtime = await Runtime.open(settings)
+        runtime = await Runtime.open(settings, work=NOTHING)
         try:
             if not await Workspaces(runtime.store.sessions).exists(workspace_id):
                 raise CliError(f"workspace {workspace_id!r} not found")

@@ -7,12 +7,15 @@ start at once); this is for operators who prefer an explicit step before a roll-
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import click
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
 
 from app.cli.config import build_settings
+from app.cli.database import data_dir_option
+from core.data_dir import prepare_data_dir
 from core.db.engine import create_engine, migrate
 
 
@@ -34,11 +37,12 @@ async def _migrate(url: str) -> tuple[str | None, str | None]:
 
 
 @click.command("migrate")
-def migrate_command() -> None:
+@data_dir_option
+def migrate_command(data_dir: Path | None) -> None:
     """Upgrade the database (CONVEYOR_DATABASE__URL, or the data dir's SQLite) to the newest
     schema."""
-    settings = build_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = build_settings(data_dir=data_dir)
+    prepare_data_dir(settings)  # a SQLite database made here is private from its first byte
     before, after = asyncio.run(_migrate(settings.database_url))
     if before == after:
         click.echo(f"the schema is at revision {after} already")

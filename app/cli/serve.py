@@ -18,7 +18,7 @@ from app.cli.dev import http_server, listen, served_url
 from app.cli.errors import CliError
 from app.server import create_app
 from core.settings import Settings
-from scheduler.runtime import Runtime
+from scheduler.runtime import NOTHING, Runtime, Work
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,9 @@ def server_command(host: str | None, port: int | None) -> None:
 
 async def _serve_api(settings: Settings) -> None:
     sock = listen(settings.host, settings.port)
-    runtime = await Runtime.open(settings)
+    # the API runs no task; it runs builds only when `conveyor builder` processes do not
+    work: frozenset[Work] = frozenset({"builds"}) if settings.builds.in_process else NOTHING
+    runtime = await Runtime.open(settings, work=work)
     try:
         server = http_server(create_app(runtime))
         url = served_url(settings.host, sock)
@@ -59,7 +61,7 @@ def scheduler_command(max_concurrency: int | None) -> None:
 
 
 async def _run_scheduler(settings: Settings) -> None:
-    runtime = await Runtime.open(settings)
+    runtime = await Runtime.open(settings, work=frozenset({"tasks"}))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

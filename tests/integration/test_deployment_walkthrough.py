@@ -268,8 +268,9 @@ def test_database_preparation_migration_and_first_key_run_as_written(tmp_path: P
         url_shape.group(0)
         == "postgresql+asyncpg://conveyor:<password>@<host>:5432/conveyor?ssl=require"
     )
-    (migrate,) = [w for w in all_commands() if w[:2] == ["docker", "run"]]
-    snippet = migrate[migrate.index("-c") + 1]
+    (docker_run,) = [w for w in all_commands() if w[:2] == ["docker", "run"]]
+    assert docker_run[-2:] == ["conveyor", "migrate"]
+    assert any(w.startswith("CONVEYOR_DATABASE__URL=") for w in docker_run)
     (create_key,) = [w for w in all_commands() if "keys" in w and "create" in w]
     key_command = create_key[create_key.index("conveyor") :]
 
@@ -298,15 +299,14 @@ def test_database_preparation_migration_and_first_key_run_as_written(tmp_path: P
             )
             assert done.returncode == 0, done.stderr
             url = f"postgresql+asyncpg://{role}:{password}@127.0.0.1:5432/{database}"
-            done = subprocess.run(
-                [str(PYTHON), "-c", snippet],
-                env={"DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
-                cwd=REPO,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            assert done.returncode == 0, done.stderr
+            migrate = [str(PYTHON.with_name("conveyor")), "migrate"]
+            env = {"CONVEYOR_DATABASE__URL": url, "PATH": "/usr/bin:/bin"}
+            for expected in ("migrated the schema from revision none to ", "the schema is at"):
+                done = subprocess.run(
+                    migrate, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+                )
+                assert done.returncode == 0, done.stderr
+                assert done.stdout.startswith(expected), done.stdout
             done = subprocess.run(
                 [str(PYTHON.with_name(key_command[0])), *key_command[1:]],
                 env={

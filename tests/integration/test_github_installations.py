@@ -152,6 +152,11 @@ def test_the_cli_connects_lists_and_disconnects(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = ["--data-dir", str(tmp_path / "data")]
+    code, _, err = _cli(capsys, "github", "connect", str(OLD), *data)
+    assert code == 1 and err.startswith("error: no Conveyor database in ")
+    assert not (tmp_path / "data").exists()
+    code, out, _ = _cli(capsys, "migrate", *data)
+    assert code == 0 and out.startswith("migrated the schema from revision none to ")
     code, out, _ = _cli(capsys, "github", "connect", str(OLD), *data)
     assert code == 0 and out == f"installation {OLD} connected to workspace {WS}\n"
     code, out, _ = _cli(capsys, "github", "list", *data)

@@ -41,6 +41,8 @@ def control_plane(
     container = docker.run(
         control_plane_image,
         detach=True,
+        # as infra/nomad/conveyor-server.nomad.hcl runs it: builds on `conveyor builder`s
+        envs={"CONVEYOR_BUILDS__IN_PROCESS": "false"},
         publish=[("127.0.0.1:", 8120)],
         health_interval=1,  # the image's check, asked more often than its 15 s default
         pull="never",
@@ -92,3 +94,19 @@ def test_the_image_is_small_and_carries_the_cli(
     assert isinstance(help_text, str)
     for command in ("server", "scheduler", "agent"):
         assert command in help_text
+
+
+def test_the_image_will_not_build_tenant_code_unsandboxed(
+    docker: DockerClient, control_plane_image: str
+) -> None:
+    """Docker's default seccomp profile refuses user namespaces: a server that would run build
+    commands itself says so and exits, rather than run them as its own user."""
+    container = docker.run(control_plane_image, detach=True, pull="never")
+    assert isinstance(container, Container)
+    try:
+        assert docker.container.wait(container) == 1
+        logs = container.logs()
+    finally:
+        docker.container.remove(container, force=True)
+    assert "error: the kernel refuses the task sandbox here (sandbox: unshare:" in logs
+    assert "CONVEYOR_EXECUTOR__SANDBOX=off on purpose" in logs
