@@ -100,21 +100,32 @@ def pivot_root(new_root: str, put_old: str) -> None:
 
 def map_own_ids(uid: int, gid: int) -> None:
     """In a new user namespace: the same uid and gid inside as outside, and no other."""
-    with open("/proc/self/setgroups", "w") as handle:
-        handle.write("deny")
-    with open("/proc/self/uid_map", "w") as handle:
-        handle.write(f"{uid} {uid} 1")
-    with open("/proc/self/gid_map", "w") as handle:
-        handle.write(f"{gid} {gid} 1")
+    _write_proc("/proc/self/setgroups", "deny")
+    _write_proc("/proc/self/uid_map", f"{uid} {uid} 1")
+    _write_proc("/proc/self/gid_map", f"{gid} {gid} 1")
+
+
+def _write_proc(path: str, text: str) -> None:
+    # one write(2), no buffered text file: this runs once per attempt, before the task starts
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+_last_capability: int | None = None
 
 
 def _drop_bounding_set() -> None:
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as handle:
-            last = int(handle.read())
-    except OSError:
-        last = 40
-    for capability in range(last + 1):
+    global _last_capability
+    if _last_capability is None:  # read once, by the zygote: its children inherit the value
+        try:
+            with open("/proc/sys/kernel/cap_last_cap") as handle:
+                _last_capability = int(handle.read())
+        except OSError:
+            _last_capability = 40
+    for capability in range(_last_capability + 1):
         prctl(PR_CAPBSET_DROP, capability)
 
 
@@ -154,11 +165,16 @@ def drop_capabilities() -> None:
 
 
 def _effective_capabilities() -> int:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("CapEff:"):
-                return int(line.split()[1], 16)
-    return -1
+    header = (ctypes.c_uint32 * 2)(_CAPSET_HEADER_V3, 0)
+    data = (ctypes.c_uint32 * 6)()  # two {effective, permitted, inheritable}: bits 0-31, 32-63
+    c = libc()
+    if hasattr(c, "capget"):
+        result = c.capget(header, data)
+    else:
+        number = {"x86_64": 125, "aarch64": 90}[platform.machine()]
+        result = c.syscall(ctypes.c_long(number), header, data)
+    check(result, "capget")
+    return int(data[0]) | int(data[3]) << 32
 
 
 def join_cgroups(fds: tuple[int, ...]) -> None:
