@@ -151,30 +151,35 @@ def drop_capabilities() -> None:
     check(prctl(PR_SET_NO_NEW_PRIVS, 1), "no_new_privs")
     _drop_bounding_set()
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
-    header = (ctypes.c_uint32 * 2)(_CAPSET_HEADER_V3, 0)
-    data = (ctypes.c_uint32 * 6)()
-    c = libc()
-    if hasattr(c, "capset"):
-        result = c.capset(header, data)
-    else:
-        number = {"x86_64": 126, "aarch64": 91}[platform.machine()]
-        result = c.syscall(ctypes.c_long(number), header, data)
-    check(result, "capset")
+    _capabilities("capset", (ctypes.c_uint32 * 6)())
     if _effective_capabilities() != 0:
         raise SandboxError("capabilities are left after dropping them")
 
 
 def _effective_capabilities() -> int:
-    header = (ctypes.c_uint32 * 2)(_CAPSET_HEADER_V3, 0)
-    data = (ctypes.c_uint32 * 6)()  # two {effective, permitted, inheritable}: bits 0-31, 32-63
-    c = libc()
-    if hasattr(c, "capget"):
-        result = c.capget(header, data)
-    else:
-        number = {"x86_64": 125, "aarch64": 90}[platform.machine()]
-        result = c.syscall(ctypes.c_long(number), header, data)
-    check(result, "capget")
+    data = _capabilities("capget", (ctypes.c_uint32 * 6)())
     return int(data[0]) | int(data[3]) << 32
+
+
+# syscall numbers where the C library has no wrapper of that name
+_CAPABILITY_SYSCALLS = {
+    "capget": {"x86_64": 125, "aarch64": 90},
+    "capset": {"x86_64": 126, "aarch64": 91},
+}
+
+
+def _capabilities(call: str, data: ctypes.Array[ctypes.c_uint32]) -> ctypes.Array[ctypes.c_uint32]:
+    """`capget` or `capset` of this thread; `data` is two {effective, permitted, inheritable}
+    triples, for capabilities 0-31 and 32-63."""
+    header = (ctypes.c_uint32 * 2)(_CAPSET_HEADER_V3, 0)
+    c = libc()
+    if hasattr(c, call):
+        result = getattr(c, call)(header, data)
+    else:
+        number = _CAPABILITY_SYSCALLS[call][platform.machine()]
+        result = c.syscall(ctypes.c_long(number), header, data)
+    check(result, call)
+    return data
 
 
 def join_cgroups(fds: tuple[int, ...]) -> None:
