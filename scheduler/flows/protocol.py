@@ -1,9 +1,13 @@
 """The worker's flow routes on its instance socket (docs/flows.md, "The flow protocol").
 
 - ``POST /flow-step {seq, type, name, input, sleep_seconds? | wake_at?}`` → the step's record:
-  ``{status, result?, wake_at?, failures, task_run_id?}``, or ``{status: "refused", message,
-  details}`` when a flow rule fails the run (a step that is not the one recorded at ``seq``, a
-  limit);
+  ``{status, result?, wake_at?, failures, task_run_id?, last_seq, max_steps,
+  max_payload_chars}``, or ``{status: "refused", message, details}`` when a flow rule fails the
+  run (a step that is not the one recorded at ``seq``, a limit); ``last_seq`` is the highest
+  ``seq`` in the log: an inline step beyond it (within the limits) is new, and the worker may run
+  it first and record it with its result:
+- ``POST /flow-step-record {seq, type: "inline", name, input, result, started_at}`` → the step's
+  record (or ``{status: "refused", …}``): one request for a new inline step instead of two;
 - ``POST /flow-step-failed {seq, error, started_at, final}`` — one failed try of an inline step;
 - ``POST /flow-step-done {seq, result}`` — the step's result, replayed from now on (or
   ``{status: "refused", …}`` past a limit);
@@ -56,6 +60,7 @@ class FlowProtocol:
     def routes(self) -> dict[tuple[str, str], Route]:
         return {
             ("POST", "/flow-step"): self._step,
+            ("POST", "/flow-step-record"): self._record,
             ("POST", "/flow-step-failed"): self._failed,
             ("POST", "/flow-step-done"): self._done,
             ("POST", "/flow-step-child"): self._child,
@@ -64,33 +69,37 @@ class FlowProtocol:
 
     async def _step(self, instance: Instance, request: Request) -> Response:
         run_id, attempt_id = _running(instance)
-        body = _body(request)
-        try:
-            step_type = StepType(str(body.get("type")))
-        except ValueError:
-            raise InvalidRequest("type must be inline, detached or sleep") from None
-        name = body.get("name")
-        if not isinstance(name, str) or not name:
-            raise InvalidRequest("name must be a non-empty string")
-        seconds = body.get("sleep_seconds", 0)
-        if not isinstance(seconds, int | float) or isinstance(seconds, bool):
-            raise InvalidRequest("sleep_seconds must be a number")
-        wake_at = _wake_at(body.get("wake_at"))
-        value = body.get("input")
-        step = StepRequest(
-            seq=_seq(body),
-            type=step_type,
-            name=name,
-            input_hash=input_hash(value),
-            input_json=json.dumps(value),
-            sleep_seconds=float(seconds),
-            wake_at=wake_at,
-        )
+        step = _step_request(_body(request))
         number = await self._attempt_number(instance, attempt_id)
-        record = await self._steps.begin(run_id, number, step)
-        if isinstance(record, Refusal):
-            return _refused(record)
-        return Response.json(200, _answer(record))
+        begun = await self._steps.begin(run_id, number, step)
+        if isinstance(begun, Refusal):
+            return _refused(begun)
+        limits = self._steps.limits
+        return Response.json(
+            200,
+            {
+                **_answer(begun.step),
+                "last_seq": begun.last_seq,
+                "max_steps": limits.max_flow_steps,
+                "max_payload_chars": limits.max_flow_payload_chars,
+            },
+        )
+
+    async def _record(self, instance: Instance, request: Request) -> Response:
+        run_id, attempt_id = _running(instance)
+        body = _body(request)
+        step = _step_request(body)
+        if step.type is not StepType.INLINE:
+            raise InvalidRequest("only an inline step is recorded with its result")
+        started_at = _time(body.get("started_at"), "started_at")
+        if "result" not in body or started_at is None:
+            raise InvalidRequest("expected {seq, type, name, input, result, started_at}")
+        number = await self._attempt_number(instance, attempt_id)
+        result_json = json.dumps(body["result"])
+        recorded = await self._steps.record(run_id, number, step, result_json, started_at)
+        if isinstance(recorded, Refusal):
+            return _refused(recorded)
+        return Response.json(200, _answer(recorded))
 
     async def _failed(self, instance: Instance, request: Request) -> Response:
         run_id, attempt_id = _running(instance)
@@ -169,7 +178,30 @@ def _body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _wake_at(raw: Any) -> datetime | None:
+def _step_request(body: dict[str, Any]) -> StepRequest:
+    try:
+        step_type = StepType(str(body.get("type")))
+    except ValueError:
+        raise InvalidRequest("type must be inline, detached or sleep") from None
+    name = body.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidRequest("name must be a non-empty string")
+    seconds = body.get("sleep_seconds", 0)
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+        raise InvalidRequest("sleep_seconds must be a number")
+    value = body.get("input")
+    return StepRequest(
+        seq=_seq(body),
+        type=step_type,
+        name=name,
+        input_hash=input_hash(value),
+        input_json=json.dumps(value),
+        sleep_seconds=float(seconds),
+        wake_at=_time(body.get("wake_at"), "wake_at"),
+    )
+
+
+def _time(raw: Any, field: str) -> datetime | None:
     if raw is None:
         return None
     try:
@@ -177,7 +209,7 @@ def _wake_at(raw: Any) -> datetime | None:
     except ValueError:
         when = None
     if when is None or when.tzinfo is None:
-        raise InvalidRequest("wake_at must be an ISO 8601 time with its offset")
+        raise InvalidRequest(f"{field} must be an ISO 8601 time with its offset")
     return when
 
 

@@ -37,6 +37,15 @@ class StepRequest:
 
 
 @dataclass(frozen=True)
+class Begun:
+    """A step's record, and the highest ``seq`` in its run's log (this step's included): the
+    worker runs steps beyond it without announcing them (`FlowSteps.record`)."""
+
+    step: StepInfo
+    last_seq: int
+
+
+@dataclass(frozen=True)
 class Refusal:
     """A flow rule fails the run: Render's `FlowRunErrorDetails` (code, message, seq…)."""
 
@@ -118,7 +127,7 @@ class FlowSteps:
         self.db = db
         self.limits = limits
 
-    async def begin(self, run_id: str, flow_attempt: int, step: StepRequest) -> StepInfo | Refusal:
+    async def begin(self, run_id: str, flow_attempt: int, step: StepRequest) -> Begun | Refusal:
         """The step's record: new, or the recorded one when this attempt replays it.
 
         A sleep is recorded with its wake time on first reach; reached again at or after it,
@@ -126,7 +135,16 @@ class FlowSteps:
         ``errorDetails``).
         """
 
-        def begin(conn: Connection) -> StepInfo | Refusal:
+        def begin(conn: Connection) -> Begun | Refusal:
+            found = start(conn)
+            if isinstance(found, Refusal):
+                return found
+            last = conn.scalar(
+                select(func.max(flow_steps.c.seq)).where(flow_steps.c.run_id == run_id)
+            )
+            return Begun(found, int(last or step.seq))
+
+        def start(conn: Connection) -> StepInfo | Refusal:
             now = utcnow()
             row = _row(conn, run_id, step.seq)
             if row is None:
@@ -172,6 +190,59 @@ class FlowSteps:
             return step_info(row)
 
         return await self.db.write(begin)
+
+    async def record(
+        self,
+        run_id: str,
+        flow_attempt: int,
+        step: StepRequest,
+        result_json: str,
+        started_at: datetime,
+    ) -> StepInfo | Refusal:
+        """An inline step the worker ran without announcing it (one beyond every recorded
+        step), with its result: one transaction instead of `begin` and `succeed`.
+
+        A record found at its ``seq`` is held to it as `begin` would; a running one is
+        completed, a succeeded one kept as it is.
+        """
+
+        def record(conn: Connection) -> StepInfo | Refusal:
+            row = _row(conn, run_id, step.seq)
+            refused = _mismatch(row, step) if row is not None else None
+            if refused is None and row is None:
+                refused = _new_step_refusal(step, self.limits)
+            if refused is None and (row is None or row.status != StepStatus.SUCCEEDED.value):
+                refused = self._result_refusal(conn, run_id, step.seq, result_json, step)
+            if refused is not None:
+                _record_refusal(conn, run_id, refused, flow_attempt)
+                return refused
+            now = utcnow()
+            done = {
+                "status": StepStatus.SUCCEEDED.value,
+                "result_json": result_json,
+                "completed_at": now,
+                "error": None,
+                "flow_attempt": flow_attempt,
+            }
+            if row is None:
+                values = {
+                    "run_id": run_id,
+                    "seq": step.seq,
+                    "type": step.type.value,
+                    "name": step.name,
+                    "input_hash": step.input_hash,
+                    "input_json": step.input_json,
+                    "attempts": "[]",
+                    "wake_at": None,
+                    "started_at": min(started_at, now),
+                    **done,
+                }
+                conn.execute(insert(flow_steps), values)
+            elif row.status != StepStatus.SUCCEEDED.value:
+                _update(conn, run_id, step.seq, **done)
+            return step_info(_row(conn, run_id, step.seq))
+
+        return await self.db.write(record)
 
     async def record_failure(
         self,
@@ -230,8 +301,14 @@ class FlowSteps:
         return await self.db.write(succeed)
 
     def _result_refusal(
-        self, conn: Connection, run_id: str, seq: int, result_json: str
+        self,
+        conn: Connection,
+        run_id: str,
+        seq: int,
+        result_json: str,
+        unrecorded: StepRequest | None = None,
     ) -> Refusal | None:
+        """Past a limit with this result (and `unrecorded`'s input, a step not yet in the log)."""
         if len(result_json) > self.limits.max_flow_payload_chars:
             return _payload(seq, len(result_json), "its result", self.limits)
         recorded = conn.scalar(
@@ -246,6 +323,8 @@ class FlowSteps:
             ).where(flow_steps.c.run_id == run_id)
         )
         history = int(recorded or 0) + len(result_json)
+        if unrecorded is not None:
+            history += len(unrecorded.input_json)
         if history > self.limits.max_flow_history_chars:
             return over_limit(
                 "flow_history_too_large",

@@ -92,6 +92,7 @@ def test_every_flow_route_answers_in_renders_shapes(
     names = sorted(item.flow.name for item in flows)
     assert names == [
         "changes_between_attempts",
+        "doubles_twice",
         "every_step",
         "fails_until_fixed",
         "gathers",

@@ -191,6 +191,16 @@ async def test_a_cancelled_sleeping_flow_ends_canceled_with_its_children(
             {"max_flow_history_chars": 8},
             {"code": "flow_history_too_large", "seq": 2, "limit": 8, "value": 11},
         ),
+        (
+            "doubles_twice",  # [5] and 10, then [10] and 20 in one /flow-step-record: 11
+            {"max_flow_history_chars": 8},
+            {"code": "flow_history_too_large", "seq": 2, "limit": 8, "value": 11},
+        ),
+        (
+            "doubles_twice",  # [10] is past the limit: asked for before it runs, and refused
+            {"max_flow_payload_chars": 3},
+            {"code": "flow_payload_too_large", "seq": 2, "limit": 3, "value": 4},
+        ),
     ],
 )
 async def test_the_limits_fail_a_flow_with_their_codes(
@@ -251,3 +261,25 @@ async def test_sleep_until_a_time_wakes_at_that_time(
         assert steps[0].wake_at == when
         woke = run.attempts[1].started_at
         assert woke is not None and woke >= when
+
+
+async def test_a_new_inline_step_is_recorded_with_its_result(
+    database_url: str, tmp_path: Path, scratch: Path
+) -> None:
+    async with open_engine(tmp_path, "flows", database_url=database_url) as runtime:
+        run = await run_to_end(runtime, "wf/doubles_twice", [5])
+        assert run.status is RunStatus.SUCCEEDED, run.error
+        assert run.results == [20]
+        steps = await FlowSteps(runtime.transitions.writer.db, runtime.settings.limits).steps(
+            run.id
+        )
+        assert [(s.seq, s.type.value, s.name, s.input, s.result) for s in steps] == [
+            (1, "inline", "double", [5], 10),
+            (2, "inline", "double", [10], 20),
+        ]
+        second = steps[1]
+        assert second.status.value == "succeeded" and second.attempts == []
+        assert second.started_at is not None and second.completed_at is not None
+        assert steps[0].completed_at is not None
+        assert steps[0].completed_at <= second.started_at <= second.completed_at
+        assert (scratch / "double.ran").read_text().splitlines() == ["x", "x"], "each ran once"

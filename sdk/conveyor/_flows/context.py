@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from conveyor._codec import b64_json, encode_input, to_jsonable
 from conveyor._options import Retry
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 R = TypeVar("R")
 _NO_RETRY = Retry(max_retries=0)
 POLL_INTERVAL_S = 1.0
+# a new inline step still running after this long is announced, so that the step log shows it
+# running; one that ends sooner is recorded by one request, with its result
+ANNOUNCE_AFTER_S = 1.0
 
 
 class FlowPaused(BaseException):
@@ -41,6 +45,17 @@ class _Channel:
 
     def __init__(self, client: SocketClient) -> None:
         self.client = client
+        # from the platform's answers: how far the step log goes, and the limits on new steps
+        self._last_seq: int | None = None
+        self._max_steps = 0
+        self._max_payload_chars = 0
+
+    def is_new(self, seq: int, value: Any) -> bool:
+        """Whether no step is recorded at `seq` (nor anywhere after it), and a new step there
+        is within the limits: it can then run first and be recorded with its result."""
+        if self._last_seq is None or seq <= self._last_seq or seq > self._max_steps:
+            return False
+        return len(json.dumps(value)) <= self._max_payload_chars
 
     async def begin(self, seq: int, kind: str, name: str, value: Any, **sleep: Any) -> _Record:
         body: dict[str, Any] = {"seq": seq, "type": kind, "name": name, "input": value, **sleep}
@@ -48,19 +63,76 @@ class _Channel:
         if not isinstance(answer, dict) or not isinstance(answer.get("status"), str):
             raise WorkerError(f"/flow-step answered without a status: {answer!r}")
         _raise_refusal(answer)
-        child = answer.get("task_run_id")
-        return _Record(
-            answer["status"],
-            answer.get("result"),
-            int(answer.get("failures") or 0),
-            child if isinstance(child, str) else None,
-        )
+        last, steps, chars = (answer.get(k) for k in ("last_seq", "max_steps", "max_payload_chars"))
+        if isinstance(last, int) and isinstance(steps, int) and isinstance(chars, int):
+            self._last_seq = max(last, self._last_seq or 0)
+            self._max_steps, self._max_payload_chars = steps, chars
+        return _record(answer)
+
+    async def record(self, seq: int, name: str, value: Any, result: Any, started: datetime) -> None:
+        """A new inline step and its result, in one request."""
+        body = {
+            "seq": seq,
+            "type": "inline",
+            "name": name,
+            "input": value,
+            "result": result,
+            "started_at": started.isoformat(),
+        }
+        _raise_refusal(await self.post("/flow-step-record", body))
 
     async def post(self, path: str, body: dict[str, Any]) -> Any:
         return await self.client.request("POST", path, body)
 
     async def done(self, seq: int, value: Any) -> None:
         _raise_refusal(await self.post("/flow-step-done", {"seq": seq, "result": value}))
+
+
+def _record(answer: dict[str, Any]) -> _Record:
+    child = answer.get("task_run_id")
+    return _Record(
+        answer["status"],
+        answer.get("result"),
+        int(answer.get("failures") or 0),
+        child if isinstance(child, str) else None,
+    )
+
+
+class _Announcement:
+    """A new inline step's `/flow-step`, sent only once the step has run `ANNOUNCE_AFTER_S`
+    (or has failed a try: failures are recorded on the step)."""
+
+    def __init__(self, channel: _Channel, seq: int, name: str, value: Any) -> None:
+        self._begin = functools.partial(channel.begin, seq, "inline", name, value)
+        self._sending = False
+        self._task = asyncio.ensure_future(self._later())
+
+    async def _later(self) -> None:
+        await asyncio.sleep(ANNOUNCE_AFTER_S)
+        self._sending = True
+        await self._begin()
+
+    async def withdraw(self) -> bool:
+        """True: nothing was sent, the step is the caller's to record. False: it was
+        announced (a refusal in the answer is raised here)."""
+        if self._sending:
+            await self._task
+            return False
+        self.discard()
+        return True
+
+    async def now(self) -> None:
+        """Announced, if it was not already."""
+        if not await self.withdraw():
+            return
+        self._sending = True
+        await self._begin()
+
+    def discard(self) -> None:
+        if not self._task.done():
+            self._task.cancel()
+        elif not self._task.cancelled():
+            self._task.exception()  # a refusal the platform recorded: the run fails with it
 
 
 def _raise_refusal(answer: Any) -> None:
@@ -145,6 +217,27 @@ class FlowContext:
         self._seq += 1
         return self._seq
 
+    # two signatures: with one union, a type checker cannot tell R for a coroutine function
+    @overload
+    def step(
+        self,
+        fn: Callable[..., Awaitable[R]],
+        /,
+        *args: Any,
+        retry: Retry | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[R]: ...
+
+    @overload
+    def step(
+        self,
+        fn: Callable[..., R],
+        /,
+        *args: Any,
+        retry: Retry | None = None,
+        timeout: float | None = None,
+    ) -> Awaitable[R]: ...
+
     def step(
         self,
         fn: Callable[..., Awaitable[R]] | Callable[..., R],
@@ -225,9 +318,32 @@ class FlowContext:
         timeout: float | None,
     ) -> Any:
         name = getattr(fn, "__name__", None) or type(fn).__name__
-        record = await self._channel.begin(seq, "inline", name, _jsonable(name, args))
-        if record.status == "succeeded":
-            return record.result
+        given = _jsonable(name, args)
+        announcement = None
+        if self._channel.is_new(seq, given):
+            # nothing recorded here: run it first, record it with its result in one request
+            announcement = _Announcement(self._channel, seq, name, given)
+        else:
+            record = await self._channel.begin(seq, "inline", name, given)
+            if record.status == "succeeded":
+                return record.result
+        try:
+            return await self._run_inline(seq, fn, args, retry, timeout, name, given, announcement)
+        finally:
+            if announcement is not None:
+                announcement.discard()
+
+    async def _run_inline(
+        self,
+        seq: int,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        retry: Retry,
+        timeout: float | None,
+        name: str,
+        given: Any,
+        announcement: _Announcement | None,
+    ) -> Any:
         tries = 0
         while True:
             started = datetime.now(UTC)
@@ -235,6 +351,9 @@ class FlowContext:
                 result = await _call(fn, args, timeout)
                 value = json.loads(json.dumps(result, default=to_jsonable))
             except Exception as exc:
+                if announcement is not None:  # its failed tries are recorded on the step
+                    await announcement.now()
+                    announcement = None
                 final = tries >= retry.max_retries
                 await self._channel.post(
                     "/flow-step-failed",
@@ -250,7 +369,10 @@ class FlowContext:
                 tries += 1
                 await asyncio.sleep(retry.delay_ms(tries) / 1000)
                 continue
-            await self._channel.done(seq, value)
+            if announcement is not None and await announcement.withdraw():
+                await self._channel.record(seq, name, given, value, started)
+            else:
+                await self._channel.done(seq, value)
             return value
 
     async def _detached(

@@ -156,3 +156,10 @@ async def gathers(ctx: FlowContext, n: int) -> list[str]:
 async def sleeps_until(ctx: FlowContext, when: str) -> str:
     await ctx.sleep_until(datetime.fromisoformat(when))
     return await ctx.step(str, when)
+
+
+@app.flow
+async def doubles_twice(ctx: FlowContext, n: int) -> int:
+    """Two inline steps; the second is new to the log, so it is recorded with its result."""
+    a = await ctx.step(double, n)
+    return await ctx.step(double, a)
