@@ -155,21 +155,16 @@ class FlowSteps:
                 sleep = step.type is StepType.SLEEP
                 wake_at = step.wake_at or now + timedelta(seconds=step.sleep_seconds)
                 woken = sleep and wake_at <= now
-                values = {
-                    "run_id": run_id,
-                    "seq": step.seq,
-                    "type": step.type.value,
-                    "name": step.name,
-                    "input_hash": step.input_hash,
-                    "input_json": step.input_json,
-                    "status": (StepStatus.SUCCEEDED if woken else StepStatus.RUNNING).value,
+                values = _new_row(
+                    run_id,
+                    step,
+                    status=(StepStatus.SUCCEEDED if woken else StepStatus.RUNNING).value,
                     # the attempt that completed it (Render's hint), 0 until then
-                    "flow_attempt": flow_attempt if woken else 0,
-                    "attempts": "[]",
-                    "wake_at": wake_at if sleep else None,
-                    "started_at": now,
-                    "completed_at": now if woken else None,
-                }
+                    flow_attempt=flow_attempt if woken else 0,
+                    wake_at=wake_at if sleep else None,
+                    started_at=now,
+                    completed_at=now if woken else None,
+                )
                 conn.execute(insert(flow_steps), values)
                 return step_info(_row(conn, run_id, step.seq))
             differs = _mismatch(row, step)
@@ -225,18 +220,7 @@ class FlowSteps:
                 "flow_attempt": flow_attempt,
             }
             if row is None:
-                values = {
-                    "run_id": run_id,
-                    "seq": step.seq,
-                    "type": step.type.value,
-                    "name": step.name,
-                    "input_hash": step.input_hash,
-                    "input_json": step.input_json,
-                    "attempts": "[]",
-                    "wake_at": None,
-                    "started_at": min(started_at, now),
-                    **done,
-                }
+                values = _new_row(run_id, step, started_at=min(started_at, now), **done)
                 conn.execute(insert(flow_steps), values)
             elif row.status != StepStatus.SUCCEEDED.value:
                 _update(conn, run_id, step.seq, **done)
@@ -358,6 +342,21 @@ class FlowSteps:
             )
         )
         return json.loads(text) if text is not None else None
+
+
+def _new_row(run_id: str, step: StepRequest, **values: Any) -> dict[str, Any]:
+    """A step's first row: what the request says of it, and `values` (status, times…)."""
+    return {
+        "run_id": run_id,
+        "seq": step.seq,
+        "type": step.type.value,
+        "name": step.name,
+        "input_hash": step.input_hash,
+        "input_json": step.input_json,
+        "attempts": "[]",
+        "wake_at": None,
+        **values,
+    }
 
 
 def _row(conn: Connection, run_id: str, seq: int) -> Any:

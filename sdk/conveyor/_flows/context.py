@@ -84,6 +84,11 @@ class _Channel:
     async def post(self, path: str, body: dict[str, Any]) -> Any:
         return await self.client.request("POST", path, body)
 
+    async def failed(self, seq: int, error: str, started: datetime, final: bool) -> None:
+        """One failed try of a step; `final`: no retry is left in this attempt."""
+        body = {"seq": seq, "error": error, "started_at": started.isoformat(), "final": final}
+        await self.post("/flow-step-failed", body)
+
     async def done(self, seq: int, value: Any) -> None:
         _raise_refusal(await self.post("/flow-step-done", {"seq": seq, "result": value}))
 
@@ -355,15 +360,7 @@ class FlowContext:
                     await announcement.now()
                     announcement = None
                 final = tries >= retry.max_retries
-                await self._channel.post(
-                    "/flow-step-failed",
-                    {
-                        "seq": seq,
-                        "error": f"{type(exc).__qualname__}: {exc}",
-                        "started_at": started.isoformat(),
-                        "final": final,
-                    },
-                )
+                await self._channel.failed(seq, f"{type(exc).__qualname__}: {exc}", started, final)
                 if final:
                     raise
                 tries += 1
@@ -433,15 +430,7 @@ class FlowContext:
         try:
             result = child_outcome(run_id, answer)
         except Exception as exc:
-            await self._channel.post(
-                "/flow-step-failed",
-                {
-                    "seq": seq,
-                    "error": str(exc),
-                    "started_at": datetime.now(UTC).isoformat(),
-                    "final": True,
-                },
-            )
+            await self._channel.failed(seq, str(exc), datetime.now(UTC), final=True)
             raise
         await self._channel.done(seq, result)
         return result
