@@ -160,7 +160,7 @@ async def test_control_plane_restart_reattaches_running_attempts(
         run = await first.runtime.service.create_run(WS, "wf/branch", ["restart"])
         pid_file = target.scratch / "pid-restart"
         await until(_exists(pid_file), "the child to start", 60)
-        parent_handle = (await handles(first, run.id))[0]
+        parent_handle = (await until(lambda: handles(first, run.id), "the parent's handle"))[0]
     # the control plane is gone; the allocations are not
     assert fake_of(target).pids(parent_handle["job_id"])
     async with nomad_engine(target, data, port=port, register=False) as second:

@@ -78,7 +78,7 @@ async def test_a_lost_node_is_a_lost_attempt_retried_within_one_blocking_query(
         pid_file.unlink()
         lost_at = time.monotonic()
         fake.lose_node()
-        (handle,) = await handles(engine, run.id)
+        (handle,) = await until(lambda: handles(engine, run.id), "the attempt's handle")
         stubs = (await _get(target, f"/v1/job/{handle['job_id']}/allocations")).json()
         assert [s["ClientStatus"] for s in stubs] == ["lost"]
         assert stubs[0]["TaskStates"]["worker"]["State"] == "running", "as the node last said"
@@ -106,7 +106,7 @@ async def test_an_oom_killed_worker_is_out_of_memory_with_signal_9(
     async with nomad_engine(target, tmp_path / "data") as engine:
         run = await engine.runtime.service.create_run(WS, "wf/hold", ["oom"])
         await until(_exists(target.scratch / "pid-oom"), "the attempt to run", 60)
-        (handle,) = await handles(engine, run.id)
+        (handle,) = await until(lambda: handles(engine, run.id), "the attempt's handle")
         fake_of(target).oom_kill(handle["job_id"])
         done = await engine.runtime.service.wait_run(WS, run.id, 60)
         stubs = (await _get(target, f"/v1/job/{handle['job_id']}/allocations")).json()
@@ -132,7 +132,8 @@ async def test_a_collected_job_is_decided_lost_and_reconcile_goes_on(
         kept = await first.runtime.service.create_run(WS, "wf/hold", ["kept"])
         for name in ("gc", "kept"):
             await until(_exists(target.scratch / f"pid-{name}"), f"{name} to run", 60)
-        (gone,) = await handles(first, collected.id)
+        # the handle is a deferred write: the task may run before it is stored
+        (gone,) = await until(lambda: handles(first, collected.id), "the attempt's handle")
     # no control plane watches; the job is stopped and collected meanwhile
     async with httpx.AsyncClient(base_url=target.address, timeout=10) as client:
         (await client.delete(f"/v1/job/{gone['job_id']}")).raise_for_status()
@@ -191,7 +192,7 @@ async def test_a_replayed_dispatch_follows_the_job_dispatched_first(
         before = set(fake.dispatched_jobs())
         run = await engine.runtime.service.create_run(WS, "wf/leaf", [41])
         await until(_waiting(engine, run.id), "the blocked evaluation to show", 30)
-        (handle,) = await handles(engine, run.id)
+        (handle,) = await until(lambda: handles(engine, run.id), "the attempt's handle")
         assert handle["eval_id"] == "", "the replay's answer named no evaluation"
         fake.no_capacity = False
         done = await engine.runtime.service.wait_run(WS, run.id, 60)
