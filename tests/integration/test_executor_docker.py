@@ -70,6 +70,8 @@ async def test_runs_are_isolated_in_their_own_containers(
         assert first.results is not None and second.results is not None
         assert first.results[0]["hostname"] != second.results[0]["hostname"]
         assert second.results[0]["seen_before"] == []  # the first run's file is not there
+        for finished in (first, second):
+            await _wait_for_handle(runtime, finished.id)  # a deferred write
         first_handle, second_handle = [(await _handles(runtime, r.id))[0] for r in (first, second)]
         assert first_handle["id"] != second_handle["id"]
         for run in (first, second):  # removed once ended (the result can come a moment before)
@@ -136,6 +138,7 @@ async def test_a_retry_runs_in_a_new_container(tmp_path: Path, worker_image: str
         assert marker == "marker=False"  # the first container's file did not follow
         assert "attempt 0 in " in (first_log := await _log(runtime, run.id, 0))
         assert hostname not in first_log
+        await _wait_for_handle(runtime, run.id, 2)
         handles = await _handles(runtime, run.id)
         assert len({h["id"] for h in handles}) == 2
 
