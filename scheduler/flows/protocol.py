@@ -106,11 +106,8 @@ class FlowProtocol:
         body = _body(request)
         error = body.get("error")
         started = body.get("started_at")
-        try:
-            started_at = datetime.fromisoformat(started) if isinstance(started, str) else None
-        except ValueError:
-            started_at = None
-        if not isinstance(error, str) or started_at is None or started_at.tzinfo is None:
+        started_at = _aware_time(started) if isinstance(started, str) else None
+        if not isinstance(error, str) or started_at is None:
             raise InvalidRequest("expected {seq, error, started_at (ISO 8601 with offset), final}")
         await self._steps.record_failure(
             run_id,
@@ -202,15 +199,21 @@ def _step_request(body: dict[str, Any]) -> StepRequest:
 
 
 def _time(raw: Any, field: str) -> datetime | None:
+    """`raw` as a time with its offset; None when absent; InvalidRequest naming `field`."""
     if raw is None:
         return None
-    try:
-        when = datetime.fromisoformat(raw) if isinstance(raw, str) else None
-    except ValueError:
-        when = None
-    if when is None or when.tzinfo is None:
+    when = _aware_time(raw) if isinstance(raw, str) else None
+    if when is None:
         raise InvalidRequest(f"{field} must be an ISO 8601 time with its offset")
     return when
+
+
+def _aware_time(text: str) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
 
 
 def _seq(body: dict[str, Any]) -> int:

@@ -203,26 +203,23 @@ class FlowSteps:
 
         def record(conn: Connection) -> StepInfo | Refusal:
             row = _row(conn, run_id, step.seq)
-            refused = _mismatch(row, step) if row is not None else None
-            if refused is None and row is None:
-                refused = _new_step_refusal(step, self.limits)
-            if refused is None and (row is None or row.status != StepStatus.SUCCEEDED.value):
-                refused = self._result_refusal(conn, run_id, step.seq, result_json, step)
+            finished = row is not None and row.status == StepStatus.SUCCEEDED.value
+            if row is None:
+                refused = _new_step_refusal(step, self.limits) or self._result_refusal(
+                    conn, run_id, step.seq, result_json, unrecorded=step
+                )
+            else:
+                refused = _mismatch(row, step)
+                if refused is None and not finished:
+                    refused = self._result_refusal(conn, run_id, step.seq, result_json)
             if refused is not None:
                 _record_refusal(conn, run_id, refused, flow_attempt)
                 return refused
-            now = utcnow()
-            done = {
-                "status": StepStatus.SUCCEEDED.value,
-                "result_json": result_json,
-                "completed_at": now,
-                "error": None,
-                "flow_attempt": flow_attempt,
-            }
+            done = _succeeded(result_json, flow_attempt)
             if row is None:
-                values = _new_row(run_id, step, started_at=min(started_at, now), **done)
-                conn.execute(insert(flow_steps), values)
-            elif row.status != StepStatus.SUCCEEDED.value:
+                started = min(started_at, done["completed_at"])
+                conn.execute(insert(flow_steps), _new_row(run_id, step, started_at=started, **done))
+            elif not finished:
                 _update(conn, run_id, step.seq, **done)
             return step_info(_row(conn, run_id, step.seq))
 
@@ -270,16 +267,7 @@ class FlowSteps:
             if refused is not None:
                 _record_refusal(conn, run_id, refused, flow_attempt)
                 return refused
-            _update(
-                conn,
-                run_id,
-                seq,
-                status=StepStatus.SUCCEEDED,
-                result_json=result_json,
-                completed_at=utcnow(),
-                error=None,
-                flow_attempt=flow_attempt,
-            )
+            _update(conn, run_id, seq, **_succeeded(result_json, flow_attempt))
             return None
 
         return await self.db.write(succeed)
@@ -342,6 +330,17 @@ class FlowSteps:
             )
         )
         return json.loads(text) if text is not None else None
+
+
+def _succeeded(result_json: str, flow_attempt: int) -> dict[str, Any]:
+    """A step's columns once it has its result (`flow_attempt`: the attempt that ran it)."""
+    return {
+        "status": StepStatus.SUCCEEDED.value,
+        "result_json": result_json,
+        "completed_at": utcnow(),
+        "error": None,
+        "flow_attempt": flow_attempt,
+    }
 
 
 def _new_row(run_id: str, step: StepRequest, **values: Any) -> dict[str, Any]:
