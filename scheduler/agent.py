@@ -163,7 +163,10 @@ class Agent:
             ("POST", "/register-tasks"): self._register_tasks,
             # a flow's attempt ends when it pauses: told like a result (scheduler/flows)
             **FlowProtocol(
-                transitions.writer, settings.limits, lambda key: self.on_result(key)
+                transitions.writer,
+                settings.limits,
+                transitions.payloads,
+                lambda key: self.on_result(key),
             ).routes(),
         }
 

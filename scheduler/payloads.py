@@ -32,12 +32,15 @@ class PayloadStore:
         self._blobs = blobs
         self._inline_bytes = inline_bytes
 
+    def fits_inline(self, text: str) -> bool:
+        """Whether `save` would keep `text` in the database rather than in a blob."""
+        return len(text.encode()) <= self._inline_bytes
+
     async def save(self, key: str, text: str) -> tuple[str | None, str | None]:
         """(inline text, blob key): exactly one is set."""
-        data = text.encode()
-        if len(data) <= self._inline_bytes:
+        if self.fits_inline(text):
             return text, None
-        await self._blobs.put(key, data)
+        await self._blobs.put(key, text.encode())
         return None, key
 
     async def load(self, inline: str | None, key: str | None) -> Any:

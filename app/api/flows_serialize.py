@@ -8,7 +8,7 @@ from typing import Any
 from app.api.serialize import timestamp
 from core.domain import AttemptInfo, AttemptOutcome, TaskInfo
 from scheduler.flows.service import FlowRunView, flow_id, flow_run_id
-from scheduler.flows.tables import StepInfo, StepStatus
+from scheduler.flows.tables import StepDetails, StepInfo, StepStatus
 
 Obj = dict[str, Any]
 
@@ -75,7 +75,8 @@ def step(info: StepInfo) -> Obj:
     return out
 
 
-def step_details(info: StepInfo) -> Obj:
+def step_details(details: StepDetails) -> Obj:
+    info = details.info
     out = step(info)
     out["attempts"] = [
         {
@@ -87,8 +88,8 @@ def step_details(info: StepInfo) -> Obj:
         }
         for t in info.attempts
     ]
-    out["input"] = info.input
+    out["input"] = details.input
     if info.status is StepStatus.SUCCEEDED:
-        out["result"] = info.result
+        out["result"] = details.result
     _put(out, "error", info.error)
     return out

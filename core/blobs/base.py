@@ -52,3 +52,13 @@ def run_output_key(run_id: str) -> str:
 
 def attempt_log_key(run_id: str, attempt: int) -> str:
     return f"logs/{run_id}/{attempt}.log"
+
+
+def flow_step_input_key(run_id: str, seq: int, flow_attempt: int) -> str:
+    """The attempt that first reached the step writes it: a later attempt never overwrites it."""
+    return f"runs/{run_id}/steps/{seq}/input.{flow_attempt}.json"
+
+
+def flow_step_result_key(run_id: str, seq: int, flow_attempt: int) -> str:
+    """Per attempt: a result written by an attempt whose record is refused overwrites no other."""
+    return f"runs/{run_id}/steps/{seq}/result.{flow_attempt}.json"

@@ -356,10 +356,15 @@ class FlowStep(Base):
     type: Mapped[str] = mapped_column(String(10))  # inline, detached, sleep
     name: Mapped[str] = mapped_column(String(200))
     input_hash: Mapped[str] = mapped_column(String(64))
-    input_json: Mapped[str] = mapped_column(Text)
+    # a payload is inline (`*_json`) up to the blob store's `inline_bytes`, else in a blob (`*_key`)
+    input_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    input_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
     status: Mapped[str] = mapped_column(String(20))  # running, succeeded, failed
     flow_attempt: Mapped[int] = mapped_column(Integer)  # the flow attempt that started it
     result_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # the JSON characters of its input and result wherever they are: the history limit's measure
+    payload_chars: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[str] = mapped_column(Text, default="[]")  # JSON: an inline step's failures
     wake_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -30,6 +30,7 @@ from core.settings import LimitSettings
 from scheduler.flows.pause import pause
 from scheduler.flows.steps import FlowSteps, Refusal, StepRequest
 from scheduler.flows.tables import StepInfo, StepType
+from scheduler.payloads import PayloadStore
 from scheduler.runs.rows import attempts
 from scheduler.runs.writes import Writer
 from scheduler.uds_http import Request, Response
@@ -51,10 +52,14 @@ class FlowProtocol:
     """Answers a flow attempt's step requests from the step log."""
 
     def __init__(
-        self, writer: Writer, limits: LimitSettings, on_paused: Callable[[str], None]
+        self,
+        writer: Writer,
+        limits: LimitSettings,
+        payloads: PayloadStore,
+        on_paused: Callable[[str], None],
     ) -> None:
         self._writer = writer
-        self._steps = FlowSteps(writer.db, limits)
+        self._steps = FlowSteps(writer.db, limits, payloads)
         self._on_paused = on_paused
 
     def routes(self) -> dict[tuple[str, str], Route]:
@@ -78,7 +83,7 @@ class FlowProtocol:
         return Response.json(
             200,
             {
-                **_answer(begun.step),
+                **_answer(begun.step, await self._steps.result(begun.step)),
                 "last_seq": begun.last_seq,
                 "max_steps": limits.max_flow_steps,
                 "max_payload_chars": limits.max_flow_payload_chars,
@@ -99,7 +104,7 @@ class FlowProtocol:
         recorded = await self._steps.record(run_id, number, step, result_json, started_at)
         if isinstance(recorded, Refusal):
             return _refused(recorded)
-        return Response.json(200, _answer(recorded))
+        return Response.json(200, _answer(recorded, await self._steps.result(recorded)))
 
     async def _failed(self, instance: Instance, request: Request) -> Response:
         run_id, attempt_id = _running(instance)
@@ -223,10 +228,10 @@ def _seq(body: dict[str, Any]) -> int:
     return seq
 
 
-def _answer(step: StepInfo) -> dict[str, Any]:
+def _answer(step: StepInfo, result: Any) -> dict[str, Any]:
     answer: dict[str, Any] = {"status": step.status.value, "failures": len(step.attempts)}
     if step.status.value == "succeeded":
-        answer["result"] = step.result
+        answer["result"] = result
     if step.wake_at is not None:
         answer["wake_at"] = step.wake_at.isoformat()
     if step.child_run_id is not None:

@@ -15,7 +15,7 @@ from core.domain import AttemptOutcome, Page, RunFilter, RunInfo, RunStatus, Tas
 from core.errors import NotFound
 from scheduler.flows.rerun import rerun
 from scheduler.flows.steps import FlowSteps
-from scheduler.flows.tables import StepInfo
+from scheduler.flows.tables import StepDetails, StepInfo
 from scheduler.runs.catalog import TaskFilter
 from scheduler.runs.rows import task_info, tasks, workflows
 from scheduler.runs.service import RunService
@@ -73,7 +73,7 @@ class FlowService:
     def __init__(self, runs: RunService, writer: Writer) -> None:
         self._runs = runs
         self._writer = writer
-        self._steps = FlowSteps(runs.db, runs.settings.limits)
+        self._steps = FlowSteps(runs.db, runs.settings.limits, runs.payloads)
 
     async def start(
         self, workspace_id: str, flow_ref: str, input: Any, idempotency_key: str | None
@@ -118,9 +118,9 @@ class FlowService:
         view = await self.get(workspace_id, flow_run_id)
         return await self._steps.steps(view.run.id)
 
-    async def step(self, workspace_id: str, flow_run_id: str, seq: int) -> StepInfo:
+    async def step(self, workspace_id: str, flow_run_id: str, seq: int) -> StepDetails:
         view = await self.get(workspace_id, flow_run_id)
-        return await self._steps.step(view.run.id, seq)
+        return await self._steps.details(view.run.id, seq)
 
     async def flows(
         self, workspace_id: str, task_filter: TaskFilter, *, cursor: str | None, limit: int

@@ -9,10 +9,12 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from core.blobs.base import flow_step_input_key, flow_step_result_key
 from core.db.database import Database
 from core.errors import NotFound
 from core.settings import LimitSettings
 from scheduler.flows.tables import (
+    StepDetails,
     StepInfo,
     StepStatus,
     StepType,
@@ -20,6 +22,7 @@ from scheduler.flows.tables import (
     flow_steps,
     step_info,
 )
+from scheduler.payloads import PayloadStore
 from scheduler.runs.values import utcnow
 
 
@@ -43,6 +46,14 @@ class Begun:
 
     step: StepInfo
     last_seq: int
+
+
+@dataclass(frozen=True)
+class _NeedsInputBlob:
+    """A new step's input is too large to keep inline: store it, then write the step again."""
+
+
+_NEEDS_INPUT_BLOB = _NeedsInputBlob()
 
 
 @dataclass(frozen=True)
@@ -123,28 +134,31 @@ def _record_refusal(conn: Connection, run_id: str, refusal: Refusal, flow_attemp
 class FlowSteps:
     """Reads and writes of the step log; each method one transaction."""
 
-    def __init__(self, db: Database, limits: LimitSettings) -> None:
+    def __init__(self, db: Database, limits: LimitSettings, payloads: PayloadStore) -> None:
         self.db = db
         self.limits = limits
+        self._payloads = payloads
 
     async def begin(self, run_id: str, flow_attempt: int, step: StepRequest) -> Begun | Refusal:
         """The step's record: new, or the recorded one when this attempt replays it.
 
         A sleep is recorded with its wake time on first reach; reached again at or after it,
         it is done. A step that differs from its record fails the run (recorded for its
-        ``errorDetails``).
+        ``errorDetails``). A new step's input too large to keep inline goes to the blob store
+        first, under a key of this attempt's, so that a replay that differs overwrites nothing.
         """
+        input_key: str | None = None
 
-        def begin(conn: Connection) -> Begun | Refusal:
+        def begin(conn: Connection) -> Begun | Refusal | _NeedsInputBlob:
             found = start(conn)
-            if isinstance(found, Refusal):
+            if isinstance(found, Refusal | _NeedsInputBlob):
                 return found
             last = conn.scalar(
                 select(func.max(flow_steps.c.seq)).where(flow_steps.c.run_id == run_id)
             )
             return Begun(found, int(last or step.seq))
 
-        def start(conn: Connection) -> StepInfo | Refusal:
+        def start(conn: Connection) -> StepInfo | Refusal | _NeedsInputBlob:
             now = utcnow()
             row = _row(conn, run_id, step.seq)
             if row is None:
@@ -152,12 +166,15 @@ class FlowSteps:
                 if refused is not None:
                     _record_refusal(conn, run_id, refused, flow_attempt)
                     return refused
+                if input_key is None and not self._payloads.fits_inline(step.input_json):
+                    return _NEEDS_INPUT_BLOB
                 sleep = step.type is StepType.SLEEP
                 wake_at = step.wake_at or now + timedelta(seconds=step.sleep_seconds)
                 woken = sleep and wake_at <= now
                 values = _new_row(
                     run_id,
                     step,
+                    input_key,
                     status=(StepStatus.SUCCEEDED if woken else StepStatus.RUNNING).value,
                     # the attempt that completed it (Render's hint), 0 until then
                     flow_attempt=flow_attempt if woken else 0,
@@ -184,7 +201,14 @@ class FlowSteps:
                 row = _row(conn, run_id, step.seq)
             return step_info(row)
 
-        return await self.db.write(begin)
+        begun = await self.db.write(begin)
+        if isinstance(begun, _NeedsInputBlob):
+            input_key = await self._put(
+                flow_step_input_key(run_id, step.seq, flow_attempt), step.input_json
+            )
+            begun = await self.db.write(begin)
+        assert not isinstance(begun, _NeedsInputBlob)  # the input has its key now
+        return begun
 
     async def record(
         self,
@@ -200,8 +224,10 @@ class FlowSteps:
         A record found at its ``seq`` is held to it as `begin` would; a running one is
         completed, a succeeded one kept as it is.
         """
+        result_key = await self._put_result(run_id, step.seq, flow_attempt, result_json)
+        input_key: str | None = None
 
-        def record(conn: Connection) -> StepInfo | Refusal:
+        def record(conn: Connection) -> StepInfo | Refusal | _NeedsInputBlob:
             row = _row(conn, run_id, step.seq)
             finished = row is not None and row.status == StepStatus.SUCCEEDED.value
             if row is None:
@@ -215,15 +241,30 @@ class FlowSteps:
             if refused is not None:
                 _record_refusal(conn, run_id, refused, flow_attempt)
                 return refused
-            done = _succeeded(result_json, flow_attempt)
+            if (
+                row is None
+                and input_key is None
+                and not self._payloads.fits_inline(step.input_json)
+            ):
+                return _NEEDS_INPUT_BLOB
+            done = _succeeded(result_json, result_key, flow_attempt)
             if row is None:
                 started = min(started_at, done["completed_at"])
-                conn.execute(insert(flow_steps), _new_row(run_id, step, started_at=started, **done))
+                new = _new_row(run_id, step, input_key, started_at=started, **done)
+                new["payload_chars"] += len(result_json)
+                conn.execute(insert(flow_steps), new)
             elif not finished:
-                _update(conn, run_id, step.seq, **done)
+                _complete(conn, run_id, step.seq, done, len(result_json))
             return step_info(_row(conn, run_id, step.seq))
 
-        return await self.db.write(record)
+        recorded = await self.db.write(record)
+        if isinstance(recorded, _NeedsInputBlob):
+            input_key = await self._put(
+                flow_step_input_key(run_id, step.seq, flow_attempt), step.input_json
+            )
+            recorded = await self.db.write(record)
+        assert not isinstance(recorded, _NeedsInputBlob)  # the input has its key now
+        return recorded
 
     async def record_failure(
         self,
@@ -261,16 +302,31 @@ class FlowSteps:
         self, run_id: str, seq: int, result_json: str, flow_attempt: int
     ) -> Refusal | None:
         """Records the step's result, unless it or the run's history grows past its limit."""
+        result_key = await self._put_result(run_id, seq, flow_attempt, result_json)
 
         def succeed(conn: Connection) -> Refusal | None:
             refused = self._result_refusal(conn, run_id, seq, result_json)
             if refused is not None:
                 _record_refusal(conn, run_id, refused, flow_attempt)
                 return refused
-            _update(conn, run_id, seq, **_succeeded(result_json, flow_attempt))
+            done = _succeeded(result_json, result_key, flow_attempt)
+            _complete(conn, run_id, seq, done, len(result_json))
             return None
 
         return await self.db.write(succeed)
+
+    async def _put_result(
+        self, run_id: str, seq: int, flow_attempt: int, result_json: str
+    ) -> str | None:
+        """The result's blob key when it is too large to keep inline (written now), else None."""
+        if self._payloads.fits_inline(result_json):
+            return None
+        return await self._put(flow_step_result_key(run_id, seq, flow_attempt), result_json)
+
+    async def _put(self, key: str, text: str) -> str:
+        _, stored = await self._payloads.save(key, text)
+        assert stored is not None  # only called for text too large to keep inline
+        return stored
 
     def _result_refusal(
         self,
@@ -284,15 +340,9 @@ class FlowSteps:
         if len(result_json) > self.limits.max_flow_payload_chars:
             return _payload(seq, len(result_json), "its result", self.limits)
         recorded = conn.scalar(
-            select(
-                func.coalesce(
-                    func.sum(
-                        func.length(flow_steps.c.input_json)
-                        + func.coalesce(func.length(flow_steps.c.result_json), 0)
-                    ),
-                    0,
-                )
-            ).where(flow_steps.c.run_id == run_id)
+            select(func.coalesce(func.sum(flow_steps.c.payload_chars), 0)).where(
+                flow_steps.c.run_id == run_id
+            )
         )
         history = int(recorded or 0) + len(result_json)
         if unrecorded is not None:
@@ -320,8 +370,23 @@ class FlowSteps:
 
         return await self.db.read(read)
 
+    async def details(self, run_id: str, seq: int) -> StepDetails:
+        """The step at ``seq`` with its input and result, wherever they are kept."""
+        info = await self.db.read(lambda conn: step_info(_existing(conn, run_id, seq)))
+        return StepDetails(
+            info,
+            await self._payloads.load(info.input_json, info.input_key),
+            await self.result(info),
+        )
+
     async def step(self, run_id: str, seq: int) -> StepInfo:
         return await self.db.read(lambda conn: step_info(_existing(conn, run_id, seq)))
+
+    async def result(self, info: StepInfo) -> Any:
+        """A succeeded step's result (what a replay returns); None before it succeeds."""
+        if info.status is not StepStatus.SUCCEEDED:
+            return None
+        return await self._payloads.load(info.result_json, info.result_key)
 
     async def error_details(self, run_id: str) -> dict[str, Any] | None:
         text = await self.db.read(
@@ -332,18 +397,28 @@ class FlowSteps:
         return json.loads(text) if text is not None else None
 
 
-def _succeeded(result_json: str, flow_attempt: int) -> dict[str, Any]:
+def _succeeded(result_json: str, result_key: str | None, flow_attempt: int) -> dict[str, Any]:
     """A step's columns once it has its result (`flow_attempt`: the attempt that ran it)."""
     return {
         "status": StepStatus.SUCCEEDED.value,
-        "result_json": result_json,
+        "result_json": None if result_key is not None else result_json,
+        "result_key": result_key,
         "completed_at": utcnow(),
         "error": None,
         "flow_attempt": flow_attempt,
     }
 
 
-def _new_row(run_id: str, step: StepRequest, **values: Any) -> dict[str, Any]:
+def _complete(
+    conn: Connection, run_id: str, seq: int, done: dict[str, Any], result_chars: int
+) -> None:
+    """A recorded step gets its result (it has none before it succeeds, once)."""
+    _update(conn, run_id, seq, **done, payload_chars=flow_steps.c.payload_chars + result_chars)
+
+
+def _new_row(
+    run_id: str, step: StepRequest, input_key: str | None, **values: Any
+) -> dict[str, Any]:
     """A step's first row: what the request says of it, and `values` (status, times…)."""
     return {
         "run_id": run_id,
@@ -351,9 +426,12 @@ def _new_row(run_id: str, step: StepRequest, **values: Any) -> dict[str, Any]:
         "type": step.type.value,
         "name": step.name,
         "input_hash": step.input_hash,
-        "input_json": step.input_json,
+        "input_json": None if input_key is not None else step.input_json,
+        "input_key": input_key,
+        "payload_chars": len(step.input_json),
         "attempts": "[]",
         "wake_at": None,
+        "result_key": None,
         **values,
     }
 

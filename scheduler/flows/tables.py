@@ -34,26 +34,40 @@ class StepStatus(StrEnum):
 
 @dataclass(frozen=True)
 class StepInfo:
+    """A step's record without its payloads (`StepDetails` has them)."""
+
     run_id: str
     seq: int
     type: StepType
     name: str
     input_hash: str
-    input: Any
     status: StepStatus
     flow_attempt: int  # the attempt that completed it; 0 until then
-    result: Any
     error: str | None
     attempts: list[dict[str, Any]]  # an inline step's failed tries, numbered from 1
     wake_at: datetime | None
     child_run_id: str | None
     started_at: datetime
     completed_at: datetime | None
+    # where its payloads are: inline JSON text, or a blob's key (`FlowSteps.details` reads them)
+    input_json: str | None
+    input_key: str | None
+    result_json: str | None
+    result_key: str | None
 
     @property
     def step_key(self) -> str:
         """Stable across attempts: the step's place and name."""
         return f"{self.seq}:{self.name}"
+
+
+@dataclass(frozen=True)
+class StepDetails:
+    """A step's record with its input and (once it succeeded) its result."""
+
+    info: StepInfo
+    input: Any
+    result: Any
 
 
 def step_info(row: Any) -> StepInfo:
@@ -63,14 +77,16 @@ def step_info(row: Any) -> StepInfo:
         type=StepType(row.type),
         name=row.name,
         input_hash=row.input_hash,
-        input=json.loads(row.input_json),
         status=StepStatus(row.status),
         flow_attempt=row.flow_attempt,
-        result=json.loads(row.result_json) if row.result_json is not None else None,
         error=row.error,
         attempts=json.loads(row.attempts),
         wake_at=row.wake_at,
         child_run_id=row.child_run_id,
         started_at=row.started_at,
         completed_at=row.completed_at,
+        input_json=row.input_json,
+        input_key=row.input_key,
+        result_json=row.result_json,
+        result_key=row.result_key,
     )

@@ -212,4 +212,4 @@ class RunService(RunReads):
         from scheduler.flows.steps import FlowSteps  # flows build on runs, not the reverse
 
         run = await self.get_run(workspace_id, run_id)
-        return await FlowSteps(self.db, self.settings.limits).steps(run.id)
+        return await FlowSteps(self.db, self.settings.limits, self.payloads).steps(run.id)

@@ -97,6 +97,7 @@ def test_every_flow_route_answers_in_renders_shapes(
         "fails_until_fixed",
         "gathers",
         "killed_mid_step",
+        "large_payloads",
         "naps",
         "sleeps_beside_a_child",
         "sleeps_long",

@@ -15,10 +15,24 @@ from sqlalchemy import select
 
 from core.domain import AttemptOutcome, RunFilter, RunStatus
 from scheduler.flows.steps import FlowSteps
+from scheduler.flows.tables import flow_steps
 from scheduler.runs.rows import attempts
+from scheduler.runtime import Runtime
 from tests.integration.engine_fixtures import WS, max_active_attempts, open_engine, run_to_end
 
 pytestmark = pytest.mark.anyio
+
+
+def _log(runtime: Runtime) -> FlowSteps:
+    return FlowSteps(
+        runtime.transitions.writer.db, runtime.settings.limits, runtime.transitions.payloads
+    )
+
+
+async def _payloads(runtime: Runtime, run_id: str, count: int) -> list[tuple[Any, Any]]:
+    """(input, result) of the steps 1..count, read wherever they are kept."""
+    details = [await _log(runtime).details(run_id, seq) for seq in range(1, count + 1)]
+    return [(d.input, d.result) for d in details]
 
 
 def _runs(scratch: Path, name: str) -> int:
@@ -35,9 +49,7 @@ async def test_a_flow_of_every_kind_of_step(
         assert run.results == [{"a": 10, "b": 11, "c": 111}]
         # the sleep ended the first attempt; the second replayed and finished
         assert [a.outcome for a in run.attempts] == [AttemptOutcome.PAUSED, AttemptOutcome.OK]
-        steps = await FlowSteps(runtime.transitions.writer.db, runtime.settings.limits).steps(
-            run.id
-        )
+        steps = await _log(runtime).steps(run.id)
         assert [(s.seq, s.type.value, s.name, s.status.value) for s in steps] == [
             (1, "inline", "double", "succeeded"),
             (2, "detached", "add_one", "succeeded"),
@@ -47,7 +59,7 @@ async def test_a_flow_of_every_kind_of_step(
         # the attempt that completed each: the sleep was over when the second reached it
         assert [s.flow_attempt for s in steps] == [0, 0, 1, 1]
         assert steps[2].wake_at is not None and steps[3].started_at >= steps[2].wake_at
-        assert steps[3].result == 111
+        assert (await _payloads(runtime, run.id, 4))[3] == ([11], 111)
         assert [(t["attempt"], t["flowRunAttempt"]) for t in steps[3].attempts] == [(1, 1), (2, 1)]
         assert steps[3].attempts[0]["error"] == "RuntimeError: flaky failure 11"
         # the detached step's child is a normal task run of the flow's run
@@ -88,9 +100,7 @@ async def test_sigkill_mid_step_replays_completed_steps_without_running_them(
             2,
             1,
         )
-        steps = await FlowSteps(runtime.transitions.writer.db, runtime.settings.limits).steps(
-            run.id
-        )
+        steps = await _log(runtime).steps(run.id)
         assert [(s.name, s.flow_attempt) for s in steps] == [("first", 0), ("slow", 1), ("last", 1)]
 
 
@@ -110,9 +120,7 @@ async def test_a_flow_changed_between_attempts_fails_with_a_determinism_error(
         assert run.status is RunStatus.FAILED
         assert len(run.attempts) == 2, "a determinism error is not retried"
         assert "flow_determinism_error: step 2 was recorded as inline:first" in (run.error or "")
-        details = await FlowSteps(
-            runtime.transitions.writer.db, runtime.settings.limits
-        ).error_details(run.id)
+        details = await _log(runtime).error_details(run.id)
         assert details == {
             "code": "flow_determinism_error",
             "message": "flow_determinism_error: step 2 was recorded as inline:first, "
@@ -215,9 +223,7 @@ async def test_the_limits_fail_a_flow_with_their_codes(
         run = await run_to_end(runtime, f"wf/{flow}", [5])
         assert run.status is RunStatus.FAILED
         assert len(run.attempts) == 1, "a flow rule is not retried"
-        stored = await FlowSteps(
-            runtime.transitions.writer.db, runtime.settings.limits
-        ).error_details(run.id)
+        stored = await _log(runtime).error_details(run.id)
         assert stored is not None
         assert {k: stored[k] for k in ("code", "seq", "limit", "value")} == details
         assert str(details["code"]) in (run.error or "")
@@ -231,16 +237,14 @@ async def test_steps_started_together_keep_their_seq_across_attempts(
         assert run.status is RunStatus.SUCCEEDED, run.error
         assert run.results == ["a", "b", "c", "d"]  # a list result travels as is
         assert [a.outcome for a in run.attempts] == [AttemptOutcome.PAUSED, AttemptOutcome.OK]
-        steps = await FlowSteps(runtime.transitions.writer.db, runtime.settings.limits).steps(
-            run.id
-        )
+        steps = await _log(runtime).steps(run.id)
         # numbered in the order they were called, whatever order they finished in
-        assert [(s.seq, s.input) for s in steps] == [
-            (1, ["a", 0.3]),
-            (2, ["b", 0.0]),
-            (3, ["c", 0.1]),
-            (4, [0.2]),
-            (5, ["d", 0.0]),
+        assert [i for i, _ in await _payloads(runtime, run.id, 5)] == [
+            ["a", 0.3],
+            ["b", 0.0],
+            ["c", 0.1],
+            [0.2],
+            ["d", 0.0],
         ]
         a, b, c = (s.completed_at for s in steps[:3])
         assert a is not None and b is not None and c is not None
@@ -255,9 +259,7 @@ async def test_sleep_until_a_time_wakes_at_that_time(
         run = await run_to_end(runtime, "wf/sleeps_until", [when.isoformat()])
         assert run.status is RunStatus.SUCCEEDED, run.error
         assert [a.outcome for a in run.attempts] == [AttemptOutcome.PAUSED, AttemptOutcome.OK]
-        steps = await FlowSteps(runtime.transitions.writer.db, runtime.settings.limits).steps(
-            run.id
-        )
+        steps = await _log(runtime).steps(run.id)
         assert steps[0].wake_at == when
         woke = run.attempts[1].started_at
         assert woke is not None and woke >= when
@@ -270,16 +272,63 @@ async def test_a_new_inline_step_is_recorded_with_its_result(
         run = await run_to_end(runtime, "wf/doubles_twice", [5])
         assert run.status is RunStatus.SUCCEEDED, run.error
         assert run.results == [20]
-        steps = await FlowSteps(runtime.transitions.writer.db, runtime.settings.limits).steps(
-            run.id
-        )
-        assert [(s.seq, s.type.value, s.name, s.input, s.result) for s in steps] == [
-            (1, "inline", "double", [5], 10),
-            (2, "inline", "double", [10], 20),
+        steps = await _log(runtime).steps(run.id)
+        assert [(s.seq, s.type.value, s.name) for s in steps] == [
+            (1, "inline", "double"),
+            (2, "inline", "double"),
         ]
+        assert await _payloads(runtime, run.id, 2) == [([5], 10), ([10], 20)]
         second = steps[1]
         assert second.status.value == "succeeded" and second.attempts == []
         assert second.started_at is not None and second.completed_at is not None
         assert steps[0].completed_at is not None
         assert steps[0].completed_at <= second.started_at <= second.completed_at
         assert (scratch / "double.ran").read_text().splitlines() == ["x", "x"], "each ran once"
+
+
+async def test_large_step_payloads_are_kept_in_the_blob_store_and_replayed_from_it(
+    database_url: str, tmp_path: Path, scratch: Path
+) -> None:
+    async with open_engine(tmp_path, "flows", database_url=database_url) as runtime:
+        run = await run_to_end(runtime, "wf/large_payloads", [2])
+        assert run.status is RunStatus.SUCCEEDED, run.error
+        assert run.results == [160_000]
+        assert [a.outcome for a in run.attempts] == [AttemptOutcome.PAUSED, AttemptOutcome.OK]
+        assert _runs(scratch, "pad") == 1, "the second attempt replayed the blob-held result"
+        padded = "ab" * 80_000
+        assert await _payloads(runtime, run.id, 3) == [
+            (["ab" * 40_000, 2], padded),
+            ([0.1], None),
+            ([padded], 160_000),
+        ]
+        rows = await runtime.transitions.writer.db.read(
+            lambda conn: conn.execute(
+                select(
+                    flow_steps.c.input_json,
+                    flow_steps.c.input_key,
+                    flow_steps.c.result_json,
+                    flow_steps.c.result_key,
+                    flow_steps.c.payload_chars,
+                ).order_by(flow_steps.c.seq)
+            ).all()
+        )
+        # attempts are numbered from 0: the first wrote step 1, the second step 3
+        assert [tuple(row) for row in rows] == [
+            (
+                None,
+                f"runs/{run.id}/steps/1/input.0.json",
+                None,
+                f"runs/{run.id}/steps/1/result.0.json",
+                len(json.dumps(["ab" * 40_000, 2])) + len(json.dumps(padded)),
+            ),
+            ("[0.1]", None, None, None, 5),
+            (
+                None,
+                f"runs/{run.id}/steps/3/input.1.json",
+                "160000",
+                None,
+                len(json.dumps([padded])) + 6,
+            ),
+        ]
+        blob = runtime.settings.data_dir / "blobs" / f"runs/{run.id}/steps/1/result.0.json"
+        assert json.loads(blob.read_text()) == padded

@@ -163,3 +163,17 @@ async def doubles_twice(ctx: FlowContext, n: int) -> int:
     """Two inline steps; the second is new to the log, so it is recorded with its result."""
     a = await ctx.step(double, n)
     return await ctx.step(double, a)
+
+
+def pad(text: str, times: int) -> str:
+    _ran("pad")
+    return text * times
+
+
+@app.flow
+async def large_payloads(ctx: FlowContext, times: int) -> int:
+    """A step whose input and result are past the blob store's inline size, replayed after a
+    sleep; then a new step whose input is that result."""
+    padded = await ctx.step(pad, "ab" * 40_000, times)
+    await ctx.sleep(0.1)
+    return await ctx.step(len, padded)
