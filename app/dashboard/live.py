@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from app.api.state import app_state, service_of
 from app.dashboard.changes import ChangeLog, Followed, change_log
+from app.dashboard.flow_runs import paused_until
 from app.dashboard.handlers import data
 from app.dashboard.present import epoch_ms
 from app.dashboard.visitor import Visitor
@@ -41,6 +42,7 @@ def run_payload(run: RunInfo) -> dict[str, object]:
         "createdAt": epoch_ms(run.created_at),
         "startedAt": epoch_ms(run.started_at),
         "completedAt": epoch_ms(run.completed_at),
+        "wakesAt": epoch_ms(paused_until(run)),  # a flow run asleep: paused until then
     }
 
 

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from app.dashboard import present
+from app.dashboard.flow_runs import paused_until
 from app.dashboard.serving import asset_url
 from app.dashboard.visitor import Visitor
 
@@ -38,6 +39,7 @@ STATUS_LABELS = {
     "succeeded": "Succeeded",
     "failed": "Failed",
     "canceled": "Canceled",
+    "paused": "Paused",  # a flow run asleep (pending to the run lifecycle)
 }
 
 
@@ -62,6 +64,7 @@ def environment() -> Environment:
     env.globals["asset"] = asset_url
     env.globals["duration"] = present.duration
     env.globals["status_labels"] = STATUS_LABELS
+    env.globals["paused_until"] = paused_until
     return env
 
 

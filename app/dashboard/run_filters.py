@@ -12,6 +12,7 @@ from core.domain import RunFilter, RunInfo, RunStatus
 from core.ids import new_id
 
 KINDS = ("all", "roots", "children")
+TASK_KINDS = ("task", "flow")  # "" for both
 MAX_IDS = 100
 _TIME_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
 
@@ -25,6 +26,7 @@ class RunQuery:
     workflow: str = ""
     version: str = ""
     kind: str = ""  # "" until parsed: then the one asked for, or `default_kind`
+    task_kind: str = ""  # runs of tasks of this kind only (TASK_KINDS); "": tasks and flows
     parent: str = ""
     root: str = ""
     before: str = ""
@@ -41,6 +43,7 @@ class RunQuery:
             workflow=params.get("workflow", "").strip(),
             version=params.get("version", "").strip(),
             kind=params.get("kind", "").strip(),
+            task_kind=params.get("task_kind", "").strip(),
             parent=params.get("parent", "").strip(),
             root=params.get("root", "").strip(),
             before=params.get("before", "").strip(),
@@ -65,6 +68,8 @@ class RunQuery:
                 self.problems.append(f"unknown status {status!r}")
         if self.kind not in KINDS:
             self.problems.append(f"unknown kind {self.kind!r}: choose all, roots or children")
+        if self.task_kind and self.task_kind not in TASK_KINDS:
+            self.problems.append(f"unknown task kind {self.task_kind!r}: choose task or flow")
         for name, value in (("created before", self.before), ("created after", self.after)):
             if value and parse_time(value) is None:
                 self.problems.append(f"{name}: {value!r} is not a date and time (UTC)")
@@ -77,7 +82,15 @@ class RunQuery:
     @property
     def more_set(self) -> int:
         """How many filters besides the statuses are set (they live under "More filters")."""
-        values = (self.task, self.workflow, self.version, self.parent, self.before, self.after)
+        values = (
+            self.task,
+            self.workflow,
+            self.version,
+            self.task_kind,
+            self.parent,
+            self.before,
+            self.after,
+        )
         return sum(1 for v in values if v) + (self.kind != self.default_kind)
 
     @property
@@ -95,6 +108,7 @@ class RunQuery:
             roots_only=self.kind == "roots",
             children_only=self.kind == "children",
             run_ids=tuple(self.ids),
+            kinds=(self.task_kind,) if self.task_kind else (),
         )
 
     def keyset_cursor(self) -> str | None:
@@ -122,6 +136,7 @@ class RunQuery:
             "workflow": self.workflow,
             "version": self.version,
             "kind": "" if self.kind == self.default_kind else self.kind,
+            "task_kind": self.task_kind,
             "parent": self.parent,
             "root": self.root,
             "before": self.before,

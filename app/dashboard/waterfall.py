@@ -1,6 +1,7 @@
 """A run tree on one time axis: a row per run, each a sequence of segments (queued, running,
-waiting on children, retry wait, and how each attempt ended), in milliseconds from the root's
-creation. Drawn server-side as SVG geometry; the page's script only stretches open segments.
+waiting on children, retry wait, a flow's sleep, and how each attempt ended), in milliseconds
+from the root's creation. Drawn server-side as SVG geometry; the page's script only stretches
+open segments. A flow's steps are drawn on an axis of the same kind (`flow_timeline`).
 """
 
 from __future__ import annotations
@@ -21,25 +22,31 @@ MAX_DEPTH_SHOWN = 10  # deeper runs are indented like this one (the row says its
 Waits = dict[int, list[tuple[str, datetime]]]
 
 
+KINDS = {
+    "queued": "queued",
+    "running": "running",
+    "waiting": "waiting on children",
+    "backoff": "retry wait",
+    "ok": "ran, succeeded",
+    "failed": "ran, failed",
+    "canceled": "ran, canceled",
+    "paused": "ran, then paused to sleep",  # a flow's attempt that reached a durable sleep
+    "sleep": "sleeping",  # a flow asleep until its wake time
+}
+
+
 @dataclass(frozen=True)
 class Segment:
-    kind: str  # queued, running, waiting, backoff, ok, failed, canceled
+    kind: str  # one of KINDS
     start_ms: int
     end_ms: int | None  # None: still open, it grows with the clock
     attempt: int | None
+    noun: str = "attempt"  # what `attempt` counts (a flow step's tries are "try #1", …)
 
     @property
     def label(self) -> str:
-        what = {
-            "queued": "queued",
-            "running": "running",
-            "waiting": "waiting on children",
-            "backoff": "retry wait",
-            "ok": "ran, succeeded",
-            "failed": "ran, failed",
-            "canceled": "ran, canceled",
-        }[self.kind]
-        prefix = f"attempt #{self.attempt}: " if self.attempt is not None else ""
+        what = KINDS[self.kind]
+        prefix = f"{self.noun} #{self.attempt}: " if self.attempt is not None else ""
         if self.end_ms is None:
             return f"{prefix}{what} (ongoing)"
         return f"{prefix}{what} {seconds_text((self.end_ms - self.start_ms) / 1000)}"
@@ -73,20 +80,38 @@ class Row:
 
 
 @dataclass(frozen=True)
-class Waterfall:
-    t0: datetime  # the axis starts when the root was created
+class Axis:
+    """Milliseconds from `t0`, `span_ms` long; bars are SVG rects in these units."""
+
+    t0: datetime
     now_ms: int
     span_ms: int  # the axis' length
+
+    @property
+    def t0_ms(self) -> int:
+        return int(self.t0.timestamp() * 1000)
+
+    @property
+    def ticks(self) -> list[str]:
+        """Labels at 0, ¼, ½, ¾ and the whole axis."""
+        return [seconds_text(self.span_ms * k / 4000) for k in range(5)]
+
+    def width(self, segment: Segment) -> int:
+        end = self.now_ms if segment.end_ms is None else segment.end_ms
+        least = 0 if segment.end_ms is None else int(self.span_ms * MIN_WIDTH)
+        return max(end - segment.start_ms, least, 1 if segment.end_ms is not None else 0)
+
+
+@dataclass(frozen=True)
+class Waterfall(Axis):
+    """The tree's axis starts when the root was created."""
+
     rows: list[Row]
     total: int  # runs in the tree (rows may show fewer)
 
     @property
     def cut(self) -> bool:
         return self.total > len(self.rows)
-
-    @property
-    def t0_ms(self) -> int:
-        return int(self.t0.timestamp() * 1000)
 
     @property
     def open(self) -> bool:
@@ -111,16 +136,6 @@ class Waterfall:
     @property
     def cost_usd(self) -> float:
         return sum(row.cost_usd for row in self.rows)
-
-    @property
-    def ticks(self) -> list[str]:
-        """Labels at 0, ¼, ½, ¾ and the whole axis."""
-        return [seconds_text(self.span_ms * k / 4000) for k in range(5)]
-
-    def width(self, segment: Segment) -> int:
-        end = self.now_ms if segment.end_ms is None else segment.end_ms
-        least = 0 if segment.end_ms is None else int(self.span_ms * MIN_WIDTH)
-        return max(end - segment.start_ms, least, 1 if segment.end_ms is not None else 0)
 
 
 def waterfall(history: TreeHistory, now: datetime | None = None) -> Waterfall | None:
@@ -155,11 +170,12 @@ def segments(run: RunInfo, waits: Waits, t0: datetime) -> list[Segment]:
     """How the run spent its time, attempt by attempt, up to now (open segments have no end)."""
     out: list[Segment] = []
     previous_end: datetime | None = None
+    gap = "backoff"  # what the time between two attempts was: a retry wait or a flow's sleep
     for attempt in run.attempts:
         queued_from = _aware(attempt.enqueued_at)
         if previous_end is not None:
             if queued_from > previous_end:
-                out.append(_segment("backoff", previous_end, queued_from, t0, attempt.number))
+                out.append(_segment(gap, previous_end, queued_from, t0, attempt.number))
             queued_from = max(queued_from, previous_end)
         if attempt.started_at is not None:
             started = _aware(attempt.started_at)
@@ -167,6 +183,7 @@ def segments(run: RunInfo, waits: Waits, t0: datetime) -> list[Segment]:
                 out.append(_segment("queued", queued_from, started, t0, attempt.number))
             out.extend(_ran(attempt, waits.get(attempt.number, []), t0))
         previous_end = _aware(attempt.ended_at) if attempt.ended_at else None
+        gap = "sleep" if attempt.outcome is AttemptOutcome.PAUSED else "backoff"
     out.extend(_tail(run, previous_end, t0))
     return out
 
@@ -213,7 +230,8 @@ def _tail(run: RunInfo, previous_end: datetime | None, t0: datetime) -> list[Seg
     not_before = _aware(run.not_before) if run.not_before else None
     if not_before is not None and not_before > start:
         backoff_end = not_before if end is None else min(not_before, end)
-        out.append(_segment("backoff", start, backoff_end, t0, last.number + 1))
+        wait = "sleep" if last.outcome is AttemptOutcome.PAUSED else "backoff"
+        out.append(_segment(wait, start, backoff_end, t0, last.number + 1))
         start = backoff_end
     if end is None or end > start:
         out.append(_segment("queued", start, end, t0, last.number + 1))
@@ -227,6 +245,8 @@ def _outcome_kind(outcome: AttemptOutcome | None) -> str:
         return "ok"
     if outcome is AttemptOutcome.CANCELED:
         return "canceled"
+    if outcome is AttemptOutcome.PAUSED:
+        return "paused"
     return "failed"
 
 

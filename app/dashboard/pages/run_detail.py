@@ -1,5 +1,6 @@
-"""One run: its tree as a waterfall, attempts, error, input, output, logs; downloads; and the
-fragments its script patches in while anything in the tree runs."""
+"""One run: its tree as a waterfall, attempts, error, input, output, logs, a flow run's steps on
+their own time axis; downloads; and the fragments its script patches in while anything in the
+tree runs."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from starlette.routing import Route
 from app.api.responses import JSONResponse
 from app.api.state import service_of
 from app.dashboard.changes import change_log
+from app.dashboard.flow_runs import is_flow
+from app.dashboard.flow_timeline import StepBoard, step_board
 from app.dashboard.handlers import page
 from app.dashboard.present import pretty_json
 from app.dashboard.rendering import render
@@ -125,10 +128,12 @@ async def run_page(request: Request, visitor: Visitor) -> Response:
     log = await read_log_view(service, visitor.workspace, run, _attempt_param(request))
     input_text, input_cut = pretty_json(run.input if run.input is not None else [])
     own = run_context(run)
-    # a flow run's step log (none for a task's run)
-    steps = await service.flow_steps(visitor.workspace, run.id)
+    flow = await is_flow(service, visitor.workspace, run)
+    steps = await service.flow_steps(visitor.workspace, run.id) if flow else []
     context = {
+        "is_flow": flow,
         "flow_steps": steps,
+        "steps_board": step_board(run, steps) if flow else None,
         **own,
         "board": board,
         "rows": board.rows,
@@ -148,12 +153,19 @@ async def run_page(request: Request, visitor: Visitor) -> Response:
 async def _live_part(
     request: Request, visitor: Visitor, service: RunService, run: RunInfo
 ) -> Response:
-    """The run's own sections (when asked for), and the waterfall rows of `only=` runs."""
+    """The run's own sections (when asked for), the waterfall rows of `only=` runs, and a flow
+    run's steps (`steps=1`: its page knows it is a flow; any change in its tree may be a step's)."""
     only = _only(request)
     board, _ = await tree_of(service, visitor.workspace, run)
     rows = board.rows if only is None else rows_of(board, only)
+    flow = request.query_params.get("steps") == "1"
+    steps = await service.flow_steps(visitor.workspace, run.id) if flow else []
+    steps_board: StepBoard | None = step_board(run, steps) if flow else None
     context = {
         **run_context(run),
+        "is_flow": flow,
+        "flow_steps": steps,
+        "steps_board": steps_board,
         "board": board,
         "rows": rows,
         "with_run": only is None or run.id in only,

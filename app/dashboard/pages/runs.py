@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from app.api.state import service_of
 from app.dashboard.changes import change_log
+from app.dashboard.flow_runs import flow_task_ids
 from app.dashboard.forms import read_form
 from app.dashboard.handlers import page
 from app.dashboard.pages.sign_in import safe_next
@@ -86,6 +87,7 @@ async def runs_page(request: Request, visitor: Visitor) -> Response:
     context = {
         "query": query,
         "runs": runs,
+        "flow_tasks": await flow_task_ids(service, visitor.workspace, runs),
         "next_link": query.link(cursor=next_cursor) if next_cursor else None,
         "newest_link": query.link(cursor="", before=""),
         "rows_link": query.link(cursor="", before="", part="rows"),
@@ -107,7 +109,8 @@ async def _rows(
         query.ids = [i for i in _only(request) if not query.ids or i in query.ids]
     if query.ids or "only" not in request.query_params:
         runs, _ = await list_page(service, visitor.workspace, query)
-    return render(request, visitor, "runs_rows.html", {"runs": runs})
+    flow_tasks = await flow_task_ids(service, visitor.workspace, runs)
+    return render(request, visitor, "runs_rows.html", {"runs": runs, "flow_tasks": flow_tasks})
 
 
 async def cancel_selected(request: Request, visitor: Visitor) -> Response:

@@ -11,7 +11,7 @@
 "use strict";
 
 window.Conveyor = (function () {
-  var LABELS = { pending: "Pending", running: "Running", succeeded: "Succeeded", failed: "Failed", canceled: "Canceled" };
+  var LABELS = { pending: "Pending", running: "Running", succeeded: "Succeeded", failed: "Failed", canceled: "Canceled", paused: "Paused" };
   var skew = 0; // server clock minus ours, so durations agree with the server's times
 
   function now() { return Date.now() + skew; }

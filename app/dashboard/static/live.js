@@ -14,66 +14,95 @@
   var mergeParts = C.mergeParts;
   var LABELS = C.LABELS;
 
-  // --- the waterfall: bars are drawn in milliseconds from the root's creation -----------------
+  // --- time axes: bars are drawn in milliseconds from the axis' start --------------------------
 
-  // Open segments grow every second; the axis grows by a tenth at a time, so the thousand bars
-  // of a big tree are rescaled now and then rather than every second.
-  var waterfall = {
-    table: null,
-    base: 0, // the axis' length the server drew (closed segments end by then)
-    span: 0, // the axis' length drawn
-    init: function () {
-      this.table = document.getElementById("wf-table");
-      if (this.table) { this.base = Number(this.table.getAttribute("data-span")) || 1; this.draw(true); }
-    },
-    grow: function (span) { if (span > this.base) { this.base = span; } },
-    draw: function (rescale) {
-      var table = this.table;
-      if (!table || !document.body.contains(table)) { return; }
-      var t0 = Number(table.getAttribute("data-t0"));
-      var open = $$("rect[data-open]", table);
-      var elapsed = now() - t0;
-      open.forEach(function (rect) {
-        rect.setAttribute("width", String(Math.max(elapsed - Number(rect.getAttribute("data-open")), 0)));
-      });
-      var wanted = Math.max(this.base, open.length ? elapsed : 0, 1);
-      if (wanted > this.span || (!open.length && this.span !== wanted)) {
-        this.span = open.length ? wanted * 1.1 : wanted; // nothing runs: the axis ends with the tree
-        rescale = true;
+  // The waterfall (a run tree) and a flow's steps are boards of the same kind: a table whose
+  // rows hold SVG bars, `data-t0` and `data-span` on it, its tick labels in `axisId`. Open
+  // segments grow every second; the axis grows by a tenth at a time, so the thousand bars of a
+  // big tree are rescaled now and then rather than every second.
+  function board(tableId, axisId) {
+    return {
+      table: null,
+      base: 0, // the axis' length the server drew (closed segments end by then)
+      span: 0, // the axis' length drawn
+      init: function () {
+        this.table = document.getElementById(tableId);
+        if (this.table) { this.base = Number(this.table.getAttribute("data-span")) || 1; this.draw(true); }
+      },
+      grow: function (span) { if (span > this.base) { this.base = span; } },
+      // after the server sent the table again (a fragment merged in): its axis may be longer
+      merged: function () {
+        var table = document.getElementById(tableId);
+        if (!table) { return; }
+        if (table !== this.table) { this.table = table; this.span = 0; }
+        this.grow(Number(table.getAttribute("data-span")) || 1);
+        this.draw(true);
+      },
+      draw: function (rescale) {
+        var table = this.table;
+        if (!table || !document.body.contains(table)) { return; }
+        var t0 = Number(table.getAttribute("data-t0"));
+        var open = $$("rect[data-open]", table);
+        var elapsed = now() - t0;
+        open.forEach(function (rect) {
+          rect.setAttribute("width", String(Math.max(elapsed - Number(rect.getAttribute("data-open")), 0)));
+        });
+        var wanted = Math.max(this.base, open.length ? elapsed : 0, 1);
+        if (wanted > this.span || (!open.length && this.span !== wanted)) {
+          this.span = open.length ? wanted * 1.1 : wanted; // nothing runs: the axis ends with the last bar
+          rescale = true;
+        }
+        if (!rescale) { return; }
+        var box = "0 0 " + Math.round(this.span) + " 10";
+        $$("svg[viewBox]", table.tBodies[0]).forEach(function (svg) {
+          if (svg.getAttribute("viewBox") !== box) { svg.setAttribute("viewBox", box); }
+        });
+        var span = this.span;
+        $$("#" + axisId + " > span").forEach(function (label, index) {
+          label.textContent = secondsText(span * index / 4000);
+        });
       }
-      if (!rescale) { return; }
-      var box = "0 0 " + Math.round(this.span) + " 10";
-      $$("svg[viewBox]", table.tBodies[0]).forEach(function (svg) {
-        if (svg.getAttribute("viewBox") !== box) { svg.setAttribute("viewBox", box); }
-      });
-      var span = this.span;
-      $$("#wf-axis > span").forEach(function (label, index) {
-        label.textContent = secondsText(span * index / 4000);
-      });
-    },
-    upsert: function (row) {
-      var body = this.table && this.table.tBodies[0];
-      if (!body) { return; }
-      var id = row.getAttribute("data-run-id");
-      var existing = body.querySelector('tr[data-run-id="' + id + '"]');
-      if (existing) { morph(existing, row); return; }
-      var fresh = document.importNode(row, true);
-      var parent = body.querySelector('tr[data-run-id="' + row.getAttribute("data-parent-id") + '"]');
-      if (!parent) { body.appendChild(fresh); return; }
-      var depth = Number(parent.getAttribute("data-depth"));
-      var after = parent.nextElementSibling;
-      while (after && Number(after.getAttribute("data-depth")) > depth) { after = after.nextElementSibling; }
-      body.insertBefore(fresh, after);
-    }
+    };
+  }
+
+  var waterfall = board("wf-table", "wf-axis");
+  var steps = board("steps-table", "steps-axis");
+
+  // a run of the tree: its row replaced, or put under its parent (after the parent's subtree)
+  waterfall.upsert = function (row) {
+    var body = this.table && this.table.tBodies[0];
+    if (!body) { return; }
+    var id = row.getAttribute("data-run-id");
+    var existing = body.querySelector('tr[data-run-id="' + id + '"]');
+    if (existing) { morph(existing, row); return; }
+    var fresh = document.importNode(row, true);
+    var parent = body.querySelector('tr[data-run-id="' + row.getAttribute("data-parent-id") + '"]');
+    if (!parent) { body.appendChild(fresh); return; }
+    var depth = Number(parent.getAttribute("data-depth"));
+    var after = parent.nextElementSibling;
+    while (after && Number(after.getAttribute("data-depth")) > depth) { after = after.nextElementSibling; }
+    body.insertBefore(fresh, after);
   };
 
   // --- live pages -----------------------------------------------------------------------------
 
-  function badge(status, waiting) {
+  // "2026-11-25 21:18:08 UTC", as the server writes times
+  function utcText(ms) { return new Date(ms).toISOString().replace("T", " ").slice(0, 19) + " UTC"; }
+
+  function badge(status, waiting, wakesAt) {
     var el = document.createElement("span");
     el.className = "status status-" + status;
     el.setAttribute("data-status", status);
     el.textContent = LABELS[status] || status;
+    if (wakesAt) {
+      var wakes = document.createElement("span");
+      var at = document.createElement("time");
+      wakes.className = "muted wakes";
+      at.setAttribute("datetime", new Date(wakesAt).toISOString());
+      at.textContent = utcText(wakesAt);
+      wakes.append("— wakes at ", at);
+      el.append(" ", wakes);
+    }
     if (waiting && status === "running") {
       var note = document.createElement("span");
       note.className = "muted";
@@ -86,8 +115,13 @@
   // What an event alone can update: the status and the duration of every place showing the run.
   function patchRun(holder, change) {
     var old = holder.querySelector(".status[data-status]");
-    if (old && (old.getAttribute("data-status") !== change.status || !!old.querySelector(".muted") !== (change.waiting && change.status === "running"))) {
-      old.replaceWith(badge(change.status, change.waiting));
+    // a flow run asleep is pending to the engine, paused to the reader
+    var status = change.wakesAt ? "paused" : change.status;
+    var note = change.wakesAt ? String(change.wakesAt) : (change.waiting && change.status === "running") ? "waiting" : "";
+    if (old && (old.getAttribute("data-status") !== status || (old.getAttribute("data-note") || "") !== note)) {
+      var fresh = badge(status, change.waiting, change.wakesAt);
+      if (note) { fresh.setAttribute("data-note", note); }
+      old.replaceWith(fresh);
     }
     var since = holder.querySelector(".duration");
     if (since && change.startedAt) {
@@ -177,6 +211,7 @@
         $$("#wf-rows > tr", doc).forEach(function (row) { waterfall.upsert(row); });
         $$("#tree-items > li", doc).forEach(upsertTreeItem);
         waterfall.draw(true);
+        steps.merged();
         document.dispatchEvent(new CustomEvent("conveyor:refreshed"));
       });
     });
@@ -240,9 +275,10 @@
     window.addEventListener("pagehide", function () { source.close(); });
   }
 
-  C.onTick(function () { waterfall.draw(); });
+  C.onTick(function () { waterfall.draw(); steps.draw(); });
   C.onStart(function () {
     waterfall.init();
+    steps.init();
     $$("[data-live][data-events]").forEach(listen);
   });
 })(window.Conveyor);

@@ -115,3 +115,44 @@ def test_links_keep_the_kind_only_when_it_is_not_the_default() -> None:
     )
     assert RunQuery.parse(QueryParams("")).more_set == 0
     assert RunQuery.parse(QueryParams("kind=all")).more_set == 1
+
+
+@pytest.mark.parametrize(
+    ("query_string", "task_kind", "kinds"),
+    [
+        ("", "", ()),
+        ("task_kind=flow", "flow", ("flow",)),
+        ("task_kind=task", "task", ("task",)),
+        ("task_kind=+flow+", "flow", ("flow",)),
+        ("task_kind=", "", ()),
+    ],
+)
+def test_runs_of_flows_or_of_tasks_only(
+    query_string: str, task_kind: str, kinds: tuple[str]
+) -> None:
+    query = RunQuery.parse(QueryParams(query_string))
+    assert query.problems == []
+    assert query.task_kind == task_kind
+    assert query.run_filter().kinds == kinds
+    assert query.run_filter().roots_only  # the kind of task leaves roots-only as it was
+
+
+def test_the_task_kind_is_kept_in_links_and_counted_as_set() -> None:
+    flows = RunQuery.parse(QueryParams("status=running&task_kind=flow"))
+    assert flows.link() == "/runs?status=running&task_kind=flow"
+    assert flows.link(cursor="trn-9") == "/runs?status=running&task_kind=flow&cursor=trn-9"
+    assert flows.link(task_kind="") == "/runs?status=running"
+    assert RunQuery.parse(QueryParams("")).link(task_kind="flow") == "/runs?task_kind=flow"
+    assert flows.more_set == 1
+    assert RunQuery.parse(QueryParams("task_kind=task&kind=all")).more_set == 2
+    children = RunQuery.parse(QueryParams("task_kind=flow&kind=children")).run_filter()
+    assert (children.kinds, children.children_only, children.roots_only) == (
+        ("flow",),
+        True,
+        False,
+    )
+
+
+def test_an_unknown_task_kind_is_a_problem() -> None:
+    query = RunQuery.parse(QueryParams("task_kind=flows"))
+    assert query.problems == ["unknown task kind 'flows': choose task or flow"]
