@@ -29,7 +29,7 @@ from scheduler.registration_payload import (
 from scheduler.runs.admission import Admitted
 from scheduler.runs.reads import RunReads
 from scheduler.runs.transitions import Transitions
-from scheduler.uds_http import Request, Response, serve_unix
+from scheduler.uds_http import Request, Response, UnixServer, serve_unix
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class Instance:
     directory: Path | None  # None: a relay elsewhere serves its socket (register_remote)
     socket_path: Path | None
     registration: Registration | None
-    server: asyncio.Server | None = None
+    server: UnixServer | None = None
     held: int = 0
     # what admission read: `/input` is answered from it (None: read from the database)
     admitted: Admitted | None = None

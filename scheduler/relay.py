@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from scheduler.relay_wire import BadEnvelope, decode_response, encode_request, relay_url
-from scheduler.uds_http import Request, Response, serve_unix
+from scheduler.uds_http import Request, Response, UnixServer, serve_unix
 
 logger = logging.getLogger("conveyor.relay")
 
@@ -74,7 +74,7 @@ class Relay:
         self._clock = clock
         self._url = relay_url(config.control_plane_url, config.attempt_id)
 
-    async def serve(self, socket_path: Path, *, max_body: int) -> asyncio.Server:
+    async def serve(self, socket_path: Path, *, max_body: int) -> UnixServer:
         # a restarted sidecar finds its old socket
         await asyncio.to_thread(socket_path.unlink, missing_ok=True)
         return await serve_unix(socket_path, self.forward, max_body=max_body)

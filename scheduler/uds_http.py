@@ -1,4 +1,10 @@
-"""A minimal HTTP/1.1 server on a unix socket: one request per connection, as the SDKs send them."""
+"""A minimal HTTP/1.1 server on a unix socket, as the SDKs speak to it.
+
+A connection carries requests one after another until the client asks to close it (Render's SDKs
+and Conveyor's older workers send ``Connection: close``; Conveyor's flow steps keep theirs open:
+a checkpoint then costs no connect). An idle connection is closed after `IDLE_SECONDS`, and every
+connection when the server closes: the instance is over.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ import h11
 logger = logging.getLogger(__name__)
 
 READ_CHUNK = 64 * 1024
+IDLE_SECONDS = 60.0  # a kept-alive connection with no request for this long is closed
 
 
 _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
@@ -90,13 +97,19 @@ async def _read_request(
 
 
 async def _send(
-    writer: asyncio.StreamWriter, connection: h11.Connection, response: Response
+    writer: asyncio.StreamWriter,
+    connection: h11.Connection,
+    response: Response,
+    *,
+    close: bool = False,
 ) -> None:
+    """The response; h11 says ``Connection: close`` itself when the client asked for it."""
     headers = [
         ("content-type", "application/json"),
         ("content-length", str(len(response.body))),
-        ("connection", "close"),
     ]
+    if close:
+        headers.append(("connection", "close"))
     writer.write(connection.send(h11.Response(status_code=response.status, headers=headers)))
     if response.body:
         writer.write(connection.send(h11.Data(data=response.body)))
@@ -116,37 +129,89 @@ def _peer_pid(writer: asyncio.StreamWriter) -> int | None:
     return int(pid) or None
 
 
-async def serve_unix(path: Path, handler: Handler, *, max_body: int) -> asyncio.Server:
-    """Listen on `path` (its folder should be 0700) and answer each request with `handler`."""
+class UnixServer:
+    """A listening socket and its open connections, closed together."""
 
-    async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connection = h11.Connection(h11.SERVER)
+    def __init__(self, handler: Handler, max_body: int) -> None:
+        self._handler = handler
+        self._max_body = max_body
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def listen(self, path: Path) -> None:
+        self._server = await asyncio.start_unix_server(self._on_connection, path=str(path))
+
+    def close(self) -> None:
+        """Stop listening and close every connection (a request being answered is cut)."""
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+
+    async def wait_closed(self) -> None:
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self._writers.add(writer)
         try:
-            try:
-                request = await _read_request(reader, connection, max_body)
-            except _TooLarge:
-                await _send(writer, connection, Response.json(413, {"message": "body too large"}))
-                return
-            except h11.RemoteProtocolError as exc:
-                await _send(writer, connection, Response.json(400, {"message": str(exc)}))
-                return
-            if request is None:
-                return
-            request = replace(request, peer_pid=_peer_pid(writer))
-            try:
-                response = await handler(request)
-            except Exception:
-                logger.exception("instance request %s %s failed", request.method, request.path)
-                response = Response.json(500, {"message": "internal error"})
-            await _send(writer, connection, response)
+            await _serve_connection(reader, writer, self._handler, self._max_body)
         except (ConnectionError, h11.LocalProtocolError):
             pass
         finally:
+            self._writers.discard(writer)
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
 
-    server = await asyncio.start_unix_server(on_connection, path=str(path))
+
+async def _answer(handler: Handler, request: Request) -> Response:
+    try:
+        return await handler(request)
+    except Exception:
+        logger.exception("instance request %s %s failed", request.method, request.path)
+        return Response.json(500, {"message": "internal error"})
+
+
+async def _serve_connection(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    handler: Handler,
+    max_body: int,
+) -> None:
+    """Requests on one connection, one after another, until either side closes it."""
+    connection = h11.Connection(h11.SERVER)
+    peer_pid = _peer_pid(writer)
+    served = 0
+    while True:
+        try:
+            async with asyncio.timeout(IDLE_SECONDS if served else None):
+                request = await _read_request(reader, connection, max_body)
+        except TimeoutError:
+            return
+        except _TooLarge:
+            response = Response.json(413, {"message": "body too large"})
+            await _send(writer, connection, response, close=True)
+            return
+        except h11.RemoteProtocolError as exc:
+            await _send(writer, connection, Response.json(400, {"message": str(exc)}), close=True)
+            return
+        if request is None:
+            return
+        response = await _answer(handler, replace(request, peer_pid=peer_pid))
+        await _send(writer, connection, response)
+        served += 1
+        if connection.our_state is not h11.DONE or connection.their_state is not h11.DONE:
+            return  # the client asked to close (or spoke HTTP/1.0)
+        connection.start_next_cycle()
+
+
+async def serve_unix(path: Path, handler: Handler, *, max_body: int) -> UnixServer:
+    """Listen on `path` (its folder should be 0700) and answer each request with `handler`."""
+    server = UnixServer(handler, max_body)
+    await server.listen(path)
     # the folder is the instance's alone (0700, its owner): a sandboxed instance that runs as
     # another uid than this process must still be able to connect
     os.chmod(path, 0o666)

@@ -108,6 +108,7 @@ class Workflows:
         name: str | None = None,
         retry: Retry | None = None,
         timeout: int | None = None,
+        plan: str | None = None,
     ) -> Callable[
         [Callable[Concatenate[FlowContext, P], Coroutine[Any, Any, R]]], FlowDefinition[P, R]
     ]: ...
@@ -119,6 +120,7 @@ class Workflows:
         name: str | None = None,
         retry: Retry | None = None,
         timeout: int | None = None,
+        plan: str | None = None,
     ) -> Any:
         """Registers ``async def f(ctx: FlowContext, *args)`` as a flow (see `FlowContext`).
 
@@ -127,6 +129,8 @@ class Workflows:
             name: The flow's name; the function's name by default.
             retry: Retry policy of the whole flow (each retry replays its recorded steps).
             timeout: Limit on one attempt, 30-86400 s.
+            plan: The instance its attempts run on (its inline steps run there too): one of
+                starter, standard, pro, pro_plus, pro_max, pro_ultra.
 
         Returns:
             The flow object, or a decorator when called with options.
@@ -137,7 +141,7 @@ class Workflows:
         options = TaskOptions(
             retry=retry if retry is not None else self._default_retry,
             timeout_seconds=timeout if timeout is not None else self._default_timeout,
-            plan=self._default_plan,
+            plan=plan if plan is not None else self._default_plan,
         )
 
         def decorate(f: Callable[..., Any]) -> FlowDefinition[Any, Any]:

@@ -1,9 +1,10 @@
-"""HTTP/1.1 over the instance's unix socket: one request per connection, JSON bodies, retries.
+"""HTTP/1.1 over the instance's unix socket: JSON bodies, retries.
 
-The platform answers each request and closes the connection (``Connection: close``), so an
-exchange is: send the request, read to the end, split the status line and headers from the
-body. Written on the socket module alone: a worker that runs one sync task imports neither
-``http.client`` (with ``email``) nor ``asyncio``.
+On this thread (a sync task: its input, its result) a request is a connection of its own that
+asks to be closed, so an exchange is: send the request, read to the end, split the status line
+and headers from the body — written on the socket module alone: a worker that runs one sync task
+imports neither ``http.client`` (with ``email``) nor ``asyncio``. On the event loop (children,
+flow steps) connections are kept open and reused (`conveyor._uds_async`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from conveyor.errors import WorkerError
+
+if TYPE_CHECKING:
+    from conveyor._uds_async import KeptConnections
 
 logger = logging.getLogger("conveyor.worker")
 
@@ -27,17 +31,20 @@ _READ_BYTES = 64 * 1024
 _MAX_HEAD_BYTES = 64 * 1024
 
 Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
 
 
 class _Retryable(Exception):
     """A transport failure, a 5xx or a 429: worth sending again."""
 
 
-def _request_bytes(method: str, target: str, body: bytes | None) -> bytes:
+def _request_bytes(
+    method: str, target: str, body: bytes | None, *, keep_alive: bool = False
+) -> bytes:
     head = [
         f"{method} {target} HTTP/1.1",
         "Host: localhost",
-        "Connection: close",
+        *([] if keep_alive else ["Connection: close"]),
         "Accept: application/json",
         "User-Agent: conveyor",
     ]
@@ -59,23 +66,15 @@ def _exchange(path: str, method: str, target: str, body: bytes | None, timeout: 
 
 
 async def _exchange_async(
-    path: str, method: str, target: str, body: bytes | None, timeout: float
+    connections: KeptConnections, method: str, target: str, body: bytes | None, timeout: float
 ) -> bytes:
     """`_exchange` on the event loop: no thread per request, so a parent can hold a request
     open for each of many children at once."""
     import asyncio
 
-    async def exchange() -> bytes:
-        reader, writer = await asyncio.open_unix_connection(path)
-        try:
-            writer.write(_request_bytes(method, target, body))
-            await writer.drain()
-            return await reader.read()
-        finally:
-            writer.close()
-
+    request = _request_bytes(method, target, body, keep_alive=True)
     try:
-        answer = await asyncio.wait_for(exchange(), timeout)
+        answer = await asyncio.wait_for(connections.exchange(request), timeout)
     except (OSError, TimeoutError) as exc:
         raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
     return _content(method, target, answer)
@@ -136,7 +135,8 @@ def async_sleep(seconds: float) -> Awaitable[None]:
 
 
 class SocketClient:
-    """Sends requests to the platform's socket, one connection each."""
+    """Sends requests to the platform's socket: on this thread one connection each, on the event
+    loop over connections kept open."""
 
     def __init__(
         self,
@@ -158,6 +158,7 @@ class SocketClient:
         self._timeout = timeout
         self._max_tries = max_tries
         self._sleep = sleep
+        self._connections: KeptConnections | None = None
 
     def request_sync(self, method: str, target: str, body: dict[str, Any] | None = None) -> Any:
         """As `request`, on this thread: for a run that needs no event loop.
@@ -182,8 +183,9 @@ class SocketClient:
     async def request(self, method: str, target: str, body: dict[str, Any] | None = None) -> Any:
         """Sends one request, retrying transport errors, 5xx and 429 with the same body.
 
-        Each try is a connection on the event loop, so that requests for many children go at
-        once, each held open by the platform until its child ends.
+        Each request in flight has a connection of its own on the event loop (kept open for the
+        next), so that requests for many children go at once, each held open by the platform
+        until its child ends.
 
         Args:
             method: ``GET`` or ``POST``.
@@ -196,15 +198,34 @@ class SocketClient:
         Raises:
             WorkerError: A 4xx, a non-JSON answer, or the tries are spent.
         """
+        if self._connections is None:
+            from conveyor._uds_async import KeptConnections  # imports asyncio
+
+            self._connections = KeptConnections(self._path)
         data = _encode(body)
         for attempt, delay in self._tries():
             try:
-                content = await _exchange_async(self._path, method, target, data, self._timeout)
+                content = await _exchange_async(
+                    self._connections, method, target, data, self._timeout
+                )
                 return _decode(method, target, content)
             except _Retryable as exc:
                 self._give_up_or_warn(method, target, exc, attempt, delay)
                 await self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def closing(self, awaitable: Awaitable[T]) -> T:
+        """`awaitable`'s result; then the connections it left open are closed (an event loop's
+        connections are of no use once it ends)."""
+        try:
+            return await awaitable
+        finally:
+            await self.close_connections()
+
+    async def close_connections(self) -> None:
+        """Closes the connections kept open on this event loop."""
+        if self._connections is not None:
+            await self._connections.close()
 
     def _send(self, method: str, target: str, data: bytes | None) -> bytes:
         return _exchange(self._path, method, target, data, self._timeout)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import sys
 import uuid
-from collections.abc import Awaitable, Coroutine, Mapping
+from collections.abc import Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -149,7 +149,7 @@ def run_one(tasks: Tasks, client: SocketClient, flows: Flows | None = None) -> i
     except Exception as exc:
         return _report_error(client, ErrorReport.from_exception(exc, retryable=False))
     try:
-        output = _execute(definition, ctx, args, kwargs)
+        output = _execute(definition, ctx, args, kwargs, client)
     except Exception as exc:
         return _report_error(client, ErrorReport.from_exception(exc))
     try:
@@ -173,6 +173,7 @@ def _execute(
     ctx: TaskContext,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
+    client: SocketClient,
 ) -> str:
     if definition.takes_context:
         args = (ctx, *args)
@@ -182,14 +183,10 @@ def _execute(
         if inspect.isawaitable(result):
             import asyncio  # only async tasks pay for an event loop
 
-            result = asyncio.run(_awaited(result))
+            result = asyncio.run(client.closing(result))
     finally:
         current_context.reset(token)
     return encode_output(definition.name, result)
-
-
-async def _awaited(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable
 
 
 def _metadata(answer: dict[str, Any]) -> TaskRunMetadata:

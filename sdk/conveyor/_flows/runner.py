@@ -40,7 +40,7 @@ def run_flow(
     except Exception as exc:
         return _report(client, ErrorReport.from_exception(exc, retryable=False))
     try:
-        result = asyncio.run(definition.func(ctx, *args, **kwargs))
+        result = asyncio.run(client.closing(definition.func(ctx, *args, **kwargs)))
         output = encode_output(definition.name, result)
     except FlowPaused:
         return 0  # the platform ended this attempt; the next one starts at wake time

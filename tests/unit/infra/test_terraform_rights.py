@@ -223,6 +223,8 @@ def test_the_code_keeps_blobs_under_these_folders() -> None:
     assert key_functions() == {
         "run_input_key": "runs",
         "run_output_key": "runs",
+        "flow_step_input_key": "runs",
+        "flow_step_result_key": "runs",
         "attempt_log_key": "logs",
         "registration_log_key": "registrations",
         "build_log_key": "builds",

@@ -28,6 +28,7 @@ class Exchange:
     target: str
     headers: dict[str, str]
     body: Any
+    connection: int  # which connection carried it, numbered from 1 in the order they opened
 
 
 @dataclass
@@ -36,6 +37,9 @@ class FakePlatform:
 
     Children are answered by ``children[task_name](input)``: a value completes the child, an
     exception fails it. The first ``still_running_polls`` polls of each child say still running.
+    A connection carries requests until the worker asks to close it, as the platform's does
+    (scheduler/uds_http.py); ``close_after_each`` closes every one after its first answer,
+    without saying so, as a platform that dropped an idle connection would.
     """
 
     socket_path: str
@@ -45,6 +49,8 @@ class FakePlatform:
     fail_first: dict[str, list[int]] = field(default_factory=dict)
     requests: list[Exchange] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
+    close_after_each: bool = False
+    connections: int = 0
     _child_runs: dict[str, tuple[str, Any]] = field(default_factory=dict)
     _polls: dict[str, int] = field(default_factory=dict)
 
@@ -52,7 +58,25 @@ class FakePlatform:
         return [r.body for r in self.requests if r.target.split("?")[0] == target]
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        number = self.connections
         conn = h11.Connection(h11.SERVER)
+        try:
+            while await self._one(conn, number, reader, writer):
+                if self.close_after_each:
+                    return
+                conn.start_next_cycle()
+        finally:
+            writer.close()
+
+    async def _one(
+        self,
+        conn: h11.Connection,
+        number: int,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
+        """Answers one request; whether the connection may carry another."""
         request: h11.Request | None = None
         body = b""
         while True:
@@ -66,27 +90,26 @@ class FakePlatform:
                 body += bytes(event.data)
             elif isinstance(event, h11.EndOfMessage):
                 break
+            elif isinstance(event, h11.ConnectionClosed) and request is None:
+                return False  # the worker closed a connection between requests
             else:
                 self.violations.append(f"unexpected event {event!r}")
-                writer.close()
-                return
+                return False
         assert request is not None
-        status, answer = self._route(request, body)
+        status, answer = self._route(request, body, number)
         data = b"" if answer is None else json.dumps(answer).encode()
-        headers = [("Content-Length", str(len(data))), ("Connection", "close")]
+        headers = [("Content-Length", str(len(data)))]
         if data:
             headers.append(("Content-Type", "application/json"))
         writer.write(conn.send(h11.Response(status_code=status, headers=headers)) or b"")
         writer.write(conn.send(h11.Data(data=data)) or b"")
         writer.write(conn.send(h11.EndOfMessage()) or b"")
         await writer.drain()
-        writer.close()
+        return conn.our_state is h11.DONE and conn.their_state is h11.DONE
 
-    def _route(self, request: h11.Request, raw: bytes) -> tuple[int, Any]:
+    def _route(self, request: h11.Request, raw: bytes, connection: int) -> tuple[int, Any]:
         headers = {k.decode().lower(): v.decode() for k, v in request.headers}
         method, target = request.method.decode(), request.target.decode()
-        if headers.get("connection", "").lower() != "close":
-            self.violations.append(f"{target}: no Connection: close")
         if "transfer-encoding" in headers:
             self.violations.append(f"{target}: chunked body")
         body: Any = None
@@ -100,7 +123,7 @@ class FakePlatform:
             except ValueError:
                 self.violations.append(f"{target}: body is not JSON")
                 return 400, {"message": "not JSON"}
-        self.requests.append(Exchange(method, target, headers, body))
+        self.requests.append(Exchange(method, target, headers, body, connection))
         path = target.split("?")[0]
         failures = self.fail_first.get(path)
         if failures:

@@ -49,6 +49,23 @@ def test_a_flow_is_registered_as_a_task_of_kind_flow_with_its_inputs() -> None:
     ]
 
 
+def test_a_flow_runs_on_its_plan_or_the_apps_default() -> None:
+    app = Workflows(default_plan="standard")
+
+    @app.flow(plan="pro")
+    async def big(ctx: FlowContext) -> None:
+        return None
+
+    @app.flow
+    async def usual(ctx: FlowContext) -> None:
+        return None
+
+    options = {entry["name"]: entry["options"] for entry in flow_registration(app.flows)}
+    assert (options["big"]["plan"], options["usual"]["plan"]) == ("pro", "standard")
+    with pytest.raises(TaskDefinitionError, match="plan must be one of"):
+        app.flow(plan="huge")
+
+
 def test_a_flow_must_be_async_and_take_a_context() -> None:
     app = Workflows()
 
