@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import time
 from dataclasses import dataclass
+from os import getpid
+from time import monotonic
 
 IDLE_SECONDS = 20.0  # the platform closes a connection idle for 60 s (scheduler/uds_http.py)
 MAX_IDLE = 8  # connections kept for reuse; more run at once only while requests are in flight
@@ -100,7 +100,7 @@ class KeptConnections:
 
     def _take(self) -> _Connection | None:
         self._forget_others()
-        now = time.monotonic()
+        now = monotonic()
         while self._idle:
             connection = self._idle.pop()
             fresh = now - connection.idle_since < IDLE_SECONDS
@@ -113,16 +113,16 @@ class KeptConnections:
         if len(self._idle) >= MAX_IDLE:
             connection.close()
             return
-        connection.idle_since = time.monotonic()
+        connection.idle_since = monotonic()
         self._idle.append(connection)
 
     def _forget_others(self) -> None:
         """Connections of another process (before a fork) or loop are not this one's to use."""
         loop = asyncio.get_running_loop()
-        if (os.getpid(), loop) != (self._pid, self._loop):
+        if (getpid(), loop) != (self._pid, self._loop):
             # dropped, not closed: their loop is not running here to close them
             self._idle = []
-            self._pid, self._loop = os.getpid(), loop
+            self._pid, self._loop = getpid(), loop
 
 
 async def _read_answer(reader: asyncio.StreamReader) -> Answer:

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from conveyor import _uds_async
 from conveyor._uds import SocketClient
 from tests.unit.sdk.sdk_fakes import FakePlatform
 
@@ -74,7 +73,7 @@ async def test_an_idle_connection_is_not_reused_past_its_idle_time(
     platform: FakePlatform, clients: Clients, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [1000.0]
-    monkeypatch.setattr(_uds_async.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr("conveyor._uds_async.monotonic", lambda: now[0])
     client = clients()
     await client.request("GET", "/input")
     now[0] += 19.9
@@ -93,7 +92,7 @@ async def test_a_forked_process_opens_its_own_connections(
     client = clients()
     await client.request("GET", "/input")
     # what a child forked from this process would see: another pid, the parent's idle list
-    monkeypatch.setattr(_uds_async.os, "getpid", lambda: 1)
+    monkeypatch.setattr("conveyor._uds_async.getpid", lambda: 1)
     await client.request("GET", "/input")
     assert [r.connection for r in platform.requests] == [1, 2]
 
