@@ -2,7 +2,8 @@
 calls, both timed inside their worker (`python -m bench.flow_checkpoints [--steps N]`).
 
 Runs in this process's engine on SQLite (or `--database-url`), with the local executor, as
-`conveyor dev` does; prints milliseconds per step of each and the difference.
+`conveyor dev` does; prints milliseconds per step of each and the difference. `make bench` runs it
+as W6 for each configuration with Conveyor's SDK (bench/runner.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from core.domain import RunStatus, VersionStatus
-from core.settings import DatabaseSettings, Settings
+from core.settings import DatabaseSettings, ExecutorSettings, Settings
 from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
 
 WORKFLOW = Path(__file__).parent / "workflows" / "flows"
@@ -33,11 +34,17 @@ async def _seconds(runtime: Runtime, task: str, steps: int) -> float:
     return float(result["seconds"])
 
 
-async def measure(steps: int, database_url: str | None) -> dict[str, float]:
+async def measure(
+    steps: int, database_url: str | None, *, sandbox: bool = True, zygote: bool = True
+) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="conveyor-flow-bench-") as folder:
         root = Path(folder)
         shutil.copytree(WORKFLOW, root / "wf")
-        settings = Settings(data_dir=root / "data", database=DatabaseSettings(url=database_url))
+        settings = Settings(
+            data_dir=root / "data",
+            database=DatabaseSettings(url=database_url),
+            executor=ExecutorSettings(sandbox="on" if sandbox else "off", zygote=zygote),
+        )
         runtime = await Runtime.open(settings, sandbox_required=False)
         try:
             version = await runtime.register_workflow(

@@ -24,6 +24,7 @@ class Sizes:
     chain: int = 50  # W4
     queue_depths: tuple[int, int] = (100, 100_000)  # W5
     admitted: int = 100  # W5: the first runs timed at each depth
+    checkpoints: int = 1000  # W6: inline steps of one flow
     slots: int = 2  # execution slots of every system
     wide_slots: int = 20  # W2 again at this concurrency
     probe: int = 20  # runs submitted at once to size W2 and W3 to the budget
@@ -36,6 +37,7 @@ QUICK_SIZES = Sizes(
     chain=10,
     queue_depths=(100, 10_000),
     admitted=20,
+    checkpoints=200,
     probe=10,
 )
 
@@ -70,7 +72,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workloads",
         default="",
-        help="comma list of W1..W5 (default all)",
+        help="comma list of W1..W6 (default all)",
     )
     p.add_argument(
         "--budget",

@@ -85,6 +85,13 @@ def rows(sizes: Sizes) -> list[Row]:
             ratio=False,
         ),
         Row(
+            f"W6 a flow's checkpoint, ms per step ({sizes.checkpoints:,} inline steps vs a loop)",
+            "W6 ms/step",
+            "W6",
+            metric("checkpoint_ms"),
+            ratio=False,
+        ),
+        Row(
             f"control-plane CPU per run, ms (W2, {sizes.slots} slots)",
             "control CPU ms/run",
             narrow,
@@ -252,6 +259,12 @@ def describe(m: Measurement) -> str:
         text = f"{number(metrics['seconds'])} s"
     elif "ms_per_run" in metrics:
         text = f"{number(metrics['ms_per_run'])} ms/run"
+    elif "checkpoint_ms" in metrics:
+        text = (
+            f"{number(metrics['checkpoint_ms'])} ms per checkpoint"
+            f" (a step {number(metrics['flow_ms_per_step'])} ms,"
+            f" a loop's call {number(metrics['loop_ms_per_step'])} ms)"
+        )
     else:
         text = ", ".join(f"{k} {number(v)}" for k, v in metrics.items())
     if m.size and m.wanted:

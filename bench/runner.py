@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from bench import admission, procstat
+from bench import admission, checkpoints, procstat
 from bench.driver_client import DriverError, DriverTimeout
 from bench.launch import open_target
 from bench.options import Options
@@ -44,7 +44,16 @@ class Runner:
             out += await self._steps(system, round, sizes.wide_slots, [wide])
         if "W5" in chosen:
             out += await self._admission(system, round)
+        if "W6" in chosen:
+            out.append(self._report(round, await self._checkpoints(system, round)))
         return out
+
+    async def _checkpoints(self, system: System, round: int) -> Measurement:
+        steps = self.options.sizes.checkpoints
+        try:
+            return await checkpoints.one_flow(system, round, steps)
+        except (*TROUBLE, RuntimeError) as exc:  # RuntimeError: the flow or its loop failed
+            return failed(system.name, "W6", round, steps, procstat.load_average(), _error(exc))
 
     async def _steps(
         self, system: System, round: int, slots: int, steps: list[Step]

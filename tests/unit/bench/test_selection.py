@@ -19,7 +19,7 @@ def test_the_default_is_every_configuration_and_both_peers() -> None:
     assert names[-2:] == ["rq", "celery"]
     options = parse([])
     assert options.systems == ALL_SYSTEMS
-    assert options.workloads == ("W1", "W2", "W3", "W4", "W5")
+    assert options.workloads == ("W1", "W2", "W3", "W4", "W5", "W6")
     assert (options.rounds, options.sizes, options.budget_s) == (3, Sizes(), 6.0)
 
 
@@ -68,6 +68,18 @@ def test_w5_runs_once_per_executor_mode_on_postgresql() -> None:
         "conveyor/spawn/conveyor-sdk/postgres",
     ]
     assert all(runs_workload(s, "W3") for s in ALL_SYSTEMS)
+
+
+def test_w6_runs_on_every_configuration_with_conveyors_sdk() -> None:
+    runs_w6 = [s.name for s in ALL_SYSTEMS if runs_workload(s, "W6")]
+    assert runs_w6 == [
+        "conveyor/zygote/conveyor-sdk/sqlite",
+        "conveyor/zygote/conveyor-sdk/postgres",
+        "conveyor/spawn/conveyor-sdk/sqlite",
+        "conveyor/spawn/conveyor-sdk/postgres",
+        "conveyor/zygote/conveyor-sdk/sqlite/no-sandbox",
+        "conveyor/zygote/conveyor-sdk/postgres/no-sandbox",
+    ]
 
 
 def test_each_system_has_a_column_and_a_start_command() -> None:
