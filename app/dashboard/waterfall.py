@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from app.dashboard.flow_runs import paused_until
 from app.dashboard.present import seconds_text
 from app.dashboard.tree import build_tree
 from core.domain import AttemptInfo, AttemptOutcome, RunInfo, RunStatus
@@ -126,8 +127,12 @@ class Waterfall(Axis):
 
     @property
     def counts(self) -> list[tuple[str, int]]:
-        counted = Counter(row.run.status.value for row in self.rows)
-        return [(s.value, counted[s.value]) for s in RunStatus if counted[s.value]]
+        """Runs by status, a flow run asleep counted as paused rather than pending."""
+        counted = Counter(
+            "paused" if paused_until(row.run) else row.run.status.value for row in self.rows
+        )
+        order = [s.value for s in RunStatus] + ["paused"]
+        return [(status, counted[status]) for status in order if counted[status]]
 
     @property
     def compute_seconds(self) -> float:

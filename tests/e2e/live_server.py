@@ -1,4 +1,4 @@
-"""A real engine (hello, retry, typed, tree) behind two loopback uvicorn servers in a thread.
+"""A real engine (hello, retry, typed, tree, flows) behind two loopback uvicorn servers in a thread.
 
 One server acts as `conveyor dev` does (anonymous workspace, no sign-in); the other requires an
 API key, so sign-in and CSRF are exercised against the same engine.
@@ -29,6 +29,7 @@ HELLO = REPO / "examples" / "hello"
 RETRY = Path(__file__).parent / "workflows" / "retry"
 TYPED = Path(__file__).parent / "workflows" / "typed"
 TREE = Path(__file__).parent / "workflows" / "tree"
+FLOWS = Path(__file__).parent / "workflows" / "flows"
 MAX_CONCURRENCY = 2  # small, so a test can fill every slot and hold a run in `pending`
 
 
@@ -84,6 +85,7 @@ def live_server(root: Path) -> Iterator[LiveServer]:
         await _register(runtime, RETRY, root, "retry", "conveyor-worker retry_once:app")
         await _register(runtime, TYPED, root, "typed", "conveyor-worker main:app")
         await _register(runtime, TREE, root, "tree", "conveyor-worker main:app")
+        await _register(runtime, FLOWS, root, "flows", "conveyor-worker main:app")
         await runtime.start()
         keys.append((await runtime.keys.create(WS, "e2e")).secret)
 

@@ -249,7 +249,8 @@ def test_pages_read_without_javascript(browser: Any, server: LiveServer, screens
         expect(page.locator("#log-state")).to_contain_text("written nothing to its output")
         expect(page.locator("button.copy:visible")).to_have_count(0)  # they need the script
         page.goto(f"{server.url}/workflows")
-        expect(page.locator("table.versions .badge")).to_have_count(4)  # hello, retry, typed, tree
+        # hello, retry, typed, tree, flows
+        expect(page.locator("table.versions .badge")).to_have_count(5)
         screenshot(page, "workflows")
         page.goto(f"{server.url}/queue")
         expect(page.locator("#q-limit")).to_have_text(str(MAX_CONCURRENCY))

@@ -30,12 +30,13 @@
         if (this.table) { this.base = Number(this.table.getAttribute("data-span")) || 1; this.draw(true); }
       },
       grow: function (span) { if (span > this.base) { this.base = span; } },
-      // after the server sent the table again (a fragment merged in): its axis may be longer
+      // after the server sent the whole table again (a fragment merged in): its axis is the
+      // server's, which is longer now or, once a sleep's wake time moved, shorter
       merged: function () {
         var table = document.getElementById(tableId);
         if (!table) { return; }
         if (table !== this.table) { this.table = table; this.span = 0; }
-        this.grow(Number(table.getAttribute("data-span")) || 1);
+        this.base = Number(table.getAttribute("data-span")) || 1;
         this.draw(true);
       },
       draw: function (rescale) {

@@ -122,6 +122,9 @@ async def test_a_paused_flow_runs_page_draws_its_steps_and_says_when_it_wakes(
         page.index('id="steps-legend"') : page.index("</ul>", page.index('id="steps-legend"'))
     ]
     assert legend.count("<li>") == 2 and "succeeded" in legend and "asleep" in legend
+    # the tree's summary counts it as paused, not pending
+    summary = page[page.index('id="wf-summary"') :].split("</p>")[0]
+    assert 'data-status="paused">Paused</span> 1' in summary and "Pending" not in summary
     # the run's row of the waterfall: paused too, its sleep drawn to the wake time
     tree = page[page.index('id="wf-rows"') :]
     assert 'data-status="paused"' in tree.split("</tr>")[0]
