@@ -88,11 +88,17 @@ async def _from_its_instance(instance: Instance, request: Request) -> bool:
     executor names no session or the kernel no peer, and from this process itself)."""
     if request.peer_pid is None or request.peer_pid == os.getpid():
         return True
+    if request.peer is not None and request.peer.checked_by is instance:
+        return True  # an earlier request on this connection passed: the same process sent this
     if instance.admitted is not None and not instance.known.is_set():
         await instance.known.wait()  # its session is known once the executor started it
     if instance.session is None:
         return True
-    return session_of(request.peer_pid) == instance.session
+    if session_of(request.peer_pid) != instance.session:
+        return False
+    if request.peer is not None:
+        request.peer.checked_by = instance
+    return True
 
 
 def session_of(pid: int) -> int | None:

@@ -32,6 +32,15 @@ IDLE_SECONDS = 60.0  # a kept-alive connection with no request for this long is 
 _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
+@dataclass(eq=False)
+class Peer:
+    """The process at the other end of one connection: the kernel names it at connect time
+    (SO_PEERCRED), so what was checked of it holds for every request the connection carries."""
+
+    pid: int | None
+    checked_by: object | None = None  # set by whoever checked it may use the socket
+
+
 @dataclass(frozen=True)
 class Request:
     method: str
@@ -40,6 +49,7 @@ class Request:
     body: bytes
     peer_pid: int | None = None  # the connecting process, as the kernel names it (SO_PEERCRED)
     user_agent: str = ""  # who sent it: the SDKs name themselves and their language here
+    peer: Peer | None = None  # the same process, shared by the connection's requests
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
@@ -183,7 +193,7 @@ async def _serve_connection(
 ) -> None:
     """Requests on one connection, one after another, until either side closes it."""
     connection = h11.Connection(h11.SERVER)
-    peer_pid = _peer_pid(writer)
+    peer = Peer(_peer_pid(writer))
     served = 0
     while True:
         try:
@@ -200,7 +210,7 @@ async def _serve_connection(
             return
         if request is None:
             return
-        response = await _answer(handler, replace(request, peer_pid=peer_pid))
+        response = await _answer(handler, replace(request, peer_pid=peer.pid, peer=peer))
         await _send(writer, connection, response)
         served += 1
         if connection.our_state is not h11.DONE or connection.their_state is not h11.DONE:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
@@ -247,15 +248,17 @@ class FlowSteps:
                 and not self._payloads.fits_inline(step.input_json)
             ):
                 return _NEEDS_INPUT_BLOB
+            if finished:
+                return step_info(row)
             done = _succeeded(result_json, result_key, flow_attempt)
-            if row is None:
-                started = min(started_at, done["completed_at"])
-                new = _new_row(run_id, step, input_key, started_at=started, **done)
-                new["payload_chars"] += len(result_json)
-                conn.execute(insert(flow_steps), new)
-            elif not finished:
+            if row is not None:
                 _complete(conn, run_id, step.seq, done, len(result_json))
-            return step_info(_row(conn, run_id, step.seq))
+                return step_info(SimpleNamespace(**{**row._mapping, **done}))
+            started = min(started_at, done["completed_at"])
+            new = _new_row(run_id, step, input_key, started_at=started, **done)
+            new["payload_chars"] += len(result_json)
+            conn.execute(insert(flow_steps), new)
+            return step_info(SimpleNamespace(**new, child_run_id=None))
 
         recorded = await self.db.write(record)
         if isinstance(recorded, _NeedsInputBlob):
