@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -31,7 +31,7 @@ from core.domain import (
 from core.errors import NotFound
 from core.events import EventBus
 from core.settings import Settings
-from scheduler.flows.tables import StepInfo
+from scheduler.flows.tables import StepInfo, StepStatus, StepType
 from scheduler.runs.catalog import TaskFilter, VersionFilter, WorkflowFilter
 from scheduler.runs.queue import QueuedRun, QueueView, WaitReason
 from scheduler.runs.timeline import TreeHistory
@@ -89,6 +89,28 @@ def make_run(
         stack_trace=None,
     )
     return replace(base, **changes)
+
+
+def make_step(seq: int, kind: StepType, status: StepStatus, **values: Any) -> StepInfo:
+    """A step record; the columns a test does not name are empty."""
+    known: dict[str, Any] = {
+        "run_id": "trn-1",
+        "seq": seq,
+        "type": kind,
+        "name": f"step{seq}",
+        "input_hash": "0" * 64,
+        "status": status,
+        "flow_attempt": 0,
+        "error": None,
+        "attempts": [],
+        "wake_at": None,
+        "child_run_id": None,
+        "started_at": T0,
+        "completed_at": None,
+        **values,
+    }
+    columns: dict[str, Any] = {f.name: known.get(f.name) for f in fields(StepInfo)}
+    return StepInfo(**columns)
 
 
 def make_task(name: str = "square") -> TaskInfo:

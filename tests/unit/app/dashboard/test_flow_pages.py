@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -15,10 +15,22 @@ from app.dashboard.live import run_payload
 from core.domain import AttemptOutcome, Page, RunStatus, TaskInfo
 from scheduler.flows.tables import StepInfo, StepStatus, StepType
 from scheduler.runs.catalog import TaskFilter
-from tests.unit.app.app_fakes import T0, FakeRuntime, fake_app, make_attempt, make_run, make_task
-from tests.unit.app.dashboard.test_flow_timeline import at, make_step
+from tests.unit.app.app_fakes import (
+    T0,
+    FakeRuntime,
+    fake_app,
+    make_attempt,
+    make_run,
+    make_step,
+    make_task,
+)
 
 pytestmark = pytest.mark.anyio
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
 
 FLOW_TASK = replace(make_task("order"), id="tsk-flow", kind="flow")
 STEPS = [

@@ -3,7 +3,7 @@ creation, and the axis they are drawn on."""
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,34 +11,12 @@ from app.dashboard.flow_runs import paused_until
 from app.dashboard.flow_timeline import StepBoard, step_board
 from app.dashboard.waterfall import Segment, segments
 from core.domain import AttemptOutcome, RunStatus
-from scheduler.flows.tables import StepInfo, StepStatus, StepType
-from tests.unit.app.app_fakes import T0, make_attempt, make_run
+from scheduler.flows.tables import StepStatus, StepType
+from tests.unit.app.app_fakes import T0, make_attempt, make_run, make_step
 
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
-
-
-def make_step(seq: int, kind: StepType, status: StepStatus, **values: Any) -> StepInfo:
-    """A step record; the columns a test does not name are empty."""
-    known: dict[str, Any] = {
-        "run_id": "trn-1",
-        "seq": seq,
-        "type": kind,
-        "name": f"step{seq}",
-        "input_hash": "0" * 64,
-        "status": status,
-        "flow_attempt": 0,
-        "error": None,
-        "attempts": [],
-        "wake_at": None,
-        "child_run_id": None,
-        "started_at": at(0),
-        "completed_at": None,
-        **values,
-    }
-    columns: dict[str, Any] = {f.name: known.get(f.name) for f in fields(StepInfo)}
-    return StepInfo(**columns)
 
 
 def failed_try(number: int, start: float, end: float, flow_attempt: int = 0) -> dict[str, Any]:
