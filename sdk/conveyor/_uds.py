@@ -1,21 +1,19 @@
 """HTTP/1.1 over the instance's unix socket: JSON bodies, retries.
 
-On this thread (a sync task: its input, its result) a request is a connection of its own that
-asks to be closed, so an exchange is: send the request, read to the end, split the status line
-and headers from the body — written on the socket module alone: a worker that runs one sync task
-imports neither ``http.client`` (with ``email``) nor ``asyncio``. On the event loop (children,
-flow steps) connections are kept open and reused (`conveyor._uds_async`).
+Connections are kept open for the next request: on this thread (a sync task: its input, its
+result) one connection (`conveyor._uds_thread`, on the socket module alone), on the event loop
+(children, flow steps) one per request in flight (`conveyor._uds_async`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from conveyor._uds_thread import MAX_HEAD_BYTES, KeptSocket
 from conveyor.errors import WorkerError
 
 if TYPE_CHECKING:
@@ -27,8 +25,6 @@ REQUEST_TIMEOUT_S = 15.0
 MAX_TRIES = 25
 FIRST_DELAY_S = 0.25
 MAX_DELAY_S = 16.0
-_READ_BYTES = 64 * 1024
-_MAX_HEAD_BYTES = 64 * 1024
 
 Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
@@ -38,31 +34,16 @@ class _Retryable(Exception):
     """A transport failure, a 5xx or a 429: worth sending again."""
 
 
-def _request_bytes(
-    method: str, target: str, body: bytes | None, *, keep_alive: bool = False
-) -> bytes:
+def _request_bytes(method: str, target: str, body: bytes | None) -> bytes:
     head = [
         f"{method} {target} HTTP/1.1",
         "Host: localhost",
-        *([] if keep_alive else ["Connection: close"]),
         "Accept: application/json",
         "User-Agent: conveyor",
     ]
     if body is not None:
         head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
     return ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + (body or b"")
-
-
-def _exchange(path: str, method: str, target: str, body: bytes | None, timeout: float) -> bytes:
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect(path)
-            sock.sendall(_request_bytes(method, target, body))
-            answer = _read_to_end(sock)
-    except OSError as exc:
-        raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
-    return _content(method, target, answer)
 
 
 async def _exchange_async(
@@ -72,7 +53,7 @@ async def _exchange_async(
     open for each of many children at once."""
     import asyncio
 
-    request = _request_bytes(method, target, body, keep_alive=True)
+    request = _request_bytes(method, target, body)
     try:
         answer = await asyncio.wait_for(connections.exchange(request), timeout)
     except (OSError, TimeoutError) as exc:
@@ -90,17 +71,10 @@ def _content(method: str, target: str, answer: bytes) -> bytes:
     return content
 
 
-def _read_to_end(sock: socket.socket) -> bytes:
-    chunks = []
-    while chunk := sock.recv(_READ_BYTES):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _parse(answer: bytes) -> tuple[int, bytes]:
     """(status, body) of a whole response; _Retryable if it is cut short or malformed."""
     head, separator, body = answer.partition(b"\r\n\r\n")
-    if not separator or len(head) > _MAX_HEAD_BYTES:
+    if not separator or len(head) > MAX_HEAD_BYTES:
         raise _Retryable("the platform's answer ended before its headers did")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     parts = status_line.split(" ", 2)
@@ -135,8 +109,8 @@ def async_sleep(seconds: float) -> Awaitable[None]:
 
 
 class SocketClient:
-    """Sends requests to the platform's socket: on this thread one connection each, on the event
-    loop over connections kept open."""
+    """Sends requests to the platform's socket over connections it keeps open: one on this
+    thread, one per request in flight on the event loop."""
 
     def __init__(
         self,
@@ -158,6 +132,7 @@ class SocketClient:
         self._timeout = timeout
         self._max_tries = max_tries
         self._sleep = sleep
+        self._kept = KeptSocket(path)
         self._connections: KeptConnections | None = None
 
     def request_sync(self, method: str, target: str, body: dict[str, Any] | None = None) -> Any:
@@ -223,12 +198,21 @@ class SocketClient:
             await self.close_connections()
 
     async def close_connections(self) -> None:
-        """Closes the connections kept open on this event loop."""
+        """Closes the connections kept open on this event loop, and on the thread."""
         if self._connections is not None:
             await self._connections.close()
+        self.close()
+
+    def close(self) -> None:
+        """Closes the connection kept open on the thread."""
+        self._kept.close()
 
     def _send(self, method: str, target: str, data: bytes | None) -> bytes:
-        return _exchange(self._path, method, target, data, self._timeout)
+        try:
+            answer = self._kept.exchange(_request_bytes(method, target, data), self._timeout)
+        except OSError as exc:
+            raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+        return _content(method, target, answer)
 
     def _tries(self) -> Iterator[tuple[int, float]]:
         """Each try's number, and the delay before the next should it fail."""

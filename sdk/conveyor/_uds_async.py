@@ -15,13 +15,10 @@ from dataclasses import dataclass
 from os import getpid
 from time import monotonic
 
+from conveyor._uds_thread import MAX_HEAD_BYTES, Stale, framing
+
 IDLE_SECONDS = 20.0  # the platform closes a connection idle for 60 s (scheduler/uds_http.py)
 MAX_IDLE = 8  # connections kept for reuse; more run at once only while requests are in flight
-_MAX_HEAD_BYTES = 64 * 1024
-
-
-class Stale(Exception):
-    """A reused connection was closed by the platform before it answered."""
 
 
 @dataclass
@@ -133,17 +130,9 @@ async def _read_answer(reader: asyncio.StreamReader) -> Answer:
     except asyncio.LimitOverrunError as exc:
         raise ConnectionResetError("the platform's answer has a head too large") from exc
     head = head[:-4]
-    if len(head) > _MAX_HEAD_BYTES:
+    if len(head) > MAX_HEAD_BYTES:
         raise ConnectionResetError("the platform's answer has a head too large")
-    length: int | None = None
-    keep = head.startswith(b"HTTP/1.1 ")
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length" and value.strip().isdigit():
-            length = int(value.strip())
-        elif name == b"connection" and value.strip().lower() == b"close":
-            keep = False
+    length, keep = framing(head)
     if length is None:
         return Answer(head, await reader.read(), keep=False)
     return Answer(head, await reader.readexactly(length), keep=keep)

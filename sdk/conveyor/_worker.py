@@ -280,9 +280,10 @@ def serve(tasks: Tasks, mode: str, socket_path: str, flows: Flows | None = None)
     Raises:
         WorkerError: Unknown mode, or the platform's answers are unusable.
     """
+    if mode not in ("run", "register"):
+        raise WorkerError(f"RENDER_SDK_MODE must be 'run' or 'register', got {mode!r}")
     client = SocketClient(socket_path)
-    if mode == "run":
-        return run_one(tasks, client, flows)
-    if mode == "register":
-        return register(tasks, client, flows)
-    raise WorkerError(f"RENDER_SDK_MODE must be 'run' or 'register', got {mode!r}")
+    try:
+        return run_one(tasks, client, flows) if mode == "run" else register(tasks, client, flows)
+    finally:
+        client.close()

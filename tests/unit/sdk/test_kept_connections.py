@@ -107,11 +107,39 @@ async def test_at_most_eight_idle_connections_are_kept(
     assert platform.connections == 12
 
 
-async def test_requests_on_the_thread_ask_to_close(
+async def test_requests_on_the_thread_share_one_connection(
     platform: FakePlatform, clients: Clients
 ) -> None:
     client = clients()
+    for _ in range(3):
+        await asyncio.to_thread(client.request_sync, "GET", "/input")
+    assert [r.connection for r in platform.requests] == [1, 1, 1]
+    assert all("connection" not in r.headers for r in platform.requests)
+
+
+async def test_on_the_thread_a_dropped_connection_is_replaced_without_a_retry(
+    platform: FakePlatform, clients: Clients, caplog: pytest.LogCaptureFixture
+) -> None:
+    platform.close_after_each = True
+    client = clients()
+    with caplog.at_level(logging.WARNING, logger="conveyor.worker"):
+        for _ in range(3):
+            await asyncio.to_thread(client.request_sync, "GET", "/input")
+    assert [r.connection for r in platform.requests] == [1, 2, 3]
+    assert caplog.records == [], "no try was spent on a stale connection"
+
+
+async def test_on_the_thread_an_idle_or_inherited_connection_is_not_reused(
+    platform: FakePlatform, clients: Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr("conveyor._uds_thread.monotonic", lambda: now[0])
+    client = clients()
     await asyncio.to_thread(client.request_sync, "GET", "/input")
+    now[0] += 19.9
     await asyncio.to_thread(client.request_sync, "GET", "/input")
-    assert [r.connection for r in platform.requests] == [1, 2]
-    assert [r.headers.get("connection") for r in platform.requests] == ["close", "close"]
+    now[0] += 20.0
+    await asyncio.to_thread(client.request_sync, "GET", "/input")
+    monkeypatch.setattr("conveyor._uds_thread.getpid", lambda: 1)
+    await asyncio.to_thread(client.request_sync, "GET", "/input")
+    assert [r.connection for r in platform.requests] == [1, 1, 2, 3]
