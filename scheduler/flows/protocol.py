@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from core.errors import Conflict, InvalidRequest
 from core.settings import LimitSettings
+from scheduler.flows.news import StepNews
 from scheduler.flows.pause import pause
 from scheduler.flows.steps import FlowSteps, Refusal, StepRequest
 from scheduler.flows.tables import StepInfo, StepType
@@ -60,6 +61,7 @@ class FlowProtocol:
     ) -> None:
         self._writer = writer
         self._steps = FlowSteps(writer.db, limits, payloads)
+        self._news = StepNews(writer)
         self._on_paused = on_paused
 
     def routes(self) -> dict[tuple[str, str], Route]:
@@ -79,6 +81,7 @@ class FlowProtocol:
         begun = await self._steps.begin(run_id, number, step)
         if isinstance(begun, Refusal):
             return _refused(begun)
+        self._news.written(run_id)
         limits = self._steps.limits
         return Response.json(
             200,
@@ -104,6 +107,7 @@ class FlowProtocol:
         recorded = await self._steps.record(run_id, number, step, result_json, started_at)
         if isinstance(recorded, Refusal):
             return _refused(recorded)
+        self._news.written(run_id)
         return Response.json(200, _answer(recorded, await self._steps.result(recorded)))
 
     async def _failed(self, instance: Instance, request: Request) -> Response:
@@ -122,6 +126,7 @@ class FlowProtocol:
             started_at=started_at,
             final=body.get("final") is True,
         )
+        self._news.written(run_id)
         return Response.json(200, {})
 
     async def _done(self, instance: Instance, request: Request) -> Response:
@@ -131,7 +136,10 @@ class FlowProtocol:
             raise InvalidRequest("expected {seq, result}")
         number = await self._attempt_number(instance, attempt_id)
         refused = await self._steps.succeed(run_id, _seq(body), json.dumps(body["result"]), number)
-        return _refused(refused) if refused is not None else Response.json(200, {})
+        if refused is not None:
+            return _refused(refused)
+        self._news.written(run_id)
+        return Response.json(200, {})
 
     async def _child(self, instance: Instance, request: Request) -> Response:
         run_id, _ = _running(instance)
@@ -140,6 +148,7 @@ class FlowProtocol:
         if not isinstance(child, str) or not child:
             raise InvalidRequest("expected {seq, task_run_id}")
         await self._steps.set_child(run_id, _seq(body), child)
+        self._news.written(run_id)
         return Response.json(200, {})
 
     async def _pause(self, instance: Instance, request: Request) -> Response:
