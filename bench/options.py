@@ -25,6 +25,8 @@ class Sizes:
     queue_depths: tuple[int, int] = (100, 100_000)  # W5
     admitted: int = 100  # W5: the first runs timed at each depth
     checkpoints: int = 1000  # W6: inline steps of one flow
+    sleepers: int = 500  # W7: runs asleep at once (the workspace's limit)
+    sleep_s: float = 20.0  # W7: how long each sleeps
     slots: int = 2  # execution slots of every system
     wide_slots: int = 20  # W2 again at this concurrency
     probe: int = 20  # runs submitted at once to size W2 and W3 to the budget
@@ -38,6 +40,8 @@ QUICK_SIZES = Sizes(
     queue_depths=(100, 10_000),
     admitted=20,
     checkpoints=200,
+    sleepers=100,
+    sleep_s=10.0,
     probe=10,
 )
 
@@ -72,7 +76,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workloads",
         default="",
-        help="comma list of W1..W6 (default all)",
+        help="comma list of W1..W7 (default all)",
     )
     p.add_argument(
         "--budget",

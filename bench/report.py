@@ -92,6 +92,27 @@ def rows(sizes: Sizes) -> list[Row]:
             ratio=False,
         ),
         Row(
+            f"W7 {sizes.sleepers:,} runs asleep at once: s until all run",
+            "W7 s",
+            "W7",
+            metric("all_running_s"),
+            ratio=False,
+        ),
+        Row(
+            "W7 memory per sleeping run, MB (PSS)",
+            "W7 MB/run",
+            "W7",
+            metric("pss_mb_per_run"),
+            ratio=False,
+        ),
+        Row(
+            f"W7 control-plane descriptors, {sizes.sleepers:,} asleep",
+            "W7 descriptors",
+            "W7",
+            metric("descriptors"),
+            ratio=False,
+        ),
+        Row(
             f"control-plane CPU per run, ms (W2, {sizes.slots} slots)",
             "control CPU ms/run",
             narrow,
@@ -259,6 +280,12 @@ def describe(m: Measurement) -> str:
         text = f"{number(metrics['seconds'])} s"
     elif "ms_per_run" in metrics:
         text = f"{number(metrics['ms_per_run'])} ms/run"
+    elif "all_running_s" in metrics:
+        text = (
+            f"all running in {number(metrics['all_running_s'])} s,"
+            f" {number(metrics['pss_mb_per_run'])} MB each (PSS),"
+            f" {number(metrics['descriptors'])} descriptors"
+        )
     elif "checkpoint_ms" in metrics:
         text = (
             f"{number(metrics['checkpoint_ms'])} ms per checkpoint"

@@ -36,7 +36,7 @@ class Measurement:
     """
 
     system: str
-    workload: str  # W1, W2@2, W2@20, W3/200, W3/1000, W4, W5/100, W5/100000, W5/ratio, W6
+    workload: str  # W1, W2@2, W2@20, W3/200, W3/1000, W4, W5/100, W5/100000, W5/ratio, W6, W7
     round: int
     metrics: dict[str, float] = field(default_factory=dict)
     size: int = 0

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from bench import admission, checkpoints, procstat
+from bench import admission, checkpoints, procstat, sleeping_runs
 from bench.driver_client import DriverError, DriverTimeout
 from bench.launch import open_target
 from bench.options import Options
@@ -46,7 +46,17 @@ class Runner:
             out += await self._admission(system, round)
         if "W6" in chosen:
             out.append(self._report(round, await self._checkpoints(system, round)))
+        if "W7" in chosen:
+            out.append(self._report(round, await self._sleepers(system, round)))
         return out
+
+    async def _sleepers(self, system: System, round: int) -> Measurement:
+        sizes = self.options.sizes
+        try:
+            return await sleeping_runs.sleepers(system, round, sizes)
+        except (*TROUBLE, RuntimeError) as exc:  # RuntimeError: a run did not start or end
+            load = procstat.load_average()
+            return failed(system.name, "W7", round, sizes.sleepers, load, _error(exc))
 
     async def _checkpoints(self, system: System, round: int) -> Measurement:
         steps = self.options.sizes.checkpoints

@@ -104,22 +104,26 @@ def select_systems(patterns: Sequence[str]) -> list[System]:
     return [s for s in ALL_SYSTEMS if any(fnmatch.fnmatchcase(s.name, p) for p in patterns)]
 
 
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7")
 
 
 def select_workloads(names: Iterable[str]) -> list[str]:
     chosen = [name.strip().upper() for name in names if name.strip()]
     unknown = [name for name in chosen if name not in WORKLOADS]
     if unknown:
-        raise SelectionError(f"unknown workload(s) {', '.join(unknown)}; known: W1 to W6")
+        raise SelectionError(f"unknown workload(s) {', '.join(unknown)}; known: W1 to W7")
     return [w for w in WORKLOADS if w in chosen] if chosen else list(WORKLOADS)
 
 
 def runs_workload(system: System, workload: str) -> bool:
     """W5 (queue depth) is about Conveyor's admission on PostgreSQL; its SDK does not matter.
-    W6 (a flow's checkpoint) needs Conveyor's SDK: flows are its own."""
+    W6 (a flow's checkpoint) needs Conveyor's SDK: flows are its own. W7 (hundreds of runs
+    asleep) is about one host's instances: once per database, zygote and sandbox on."""
     if workload == "W5":  # admission: no instance runs, so the sandbox does not matter either
         return system.database == "postgres" and system.sdk == "conveyor-sdk" and system.sandbox
     if workload == "W6":
         return system.kind is Kind.CONVEYOR and system.sdk == "conveyor-sdk"
+    if workload == "W7":
+        conveyor = system.kind is Kind.CONVEYOR and system.sdk == "conveyor-sdk"
+        return conveyor and system.mode == "zygote" and system.sandbox
     return True

@@ -25,6 +25,7 @@ from core.ids import new_id
 from core.notify import PgListener, asyncpg_dsn
 from core.settings import Settings
 from scheduler.agent import Agent
+from scheduler.descriptors import raise_descriptor_limit
 from scheduler.executors.base import Executor, ReasonSink, check_ready
 from scheduler.executors.journal import InstanceJournal
 from scheduler.executors.local import LocalExecutor
@@ -199,6 +200,7 @@ class Runtime:
         """Everything a control-plane process runs. `work` is what this process launches (see
         `needs_sandbox`); `sandbox_required=False` (`conveyor dev`) starts without the sandbox,
         with a warning, where the kernel refuses it."""
+        raise_descriptor_limit()
         await asyncio.to_thread(prepare_data_dir, settings)
         blobs = _blob_store(settings)
         await blobs.check()

@@ -4,6 +4,7 @@ Started by the harness as `conveyor dev <copy> --start-command "conveyor-worker 
 """
 
 import asyncio
+import time
 
 from conveyor import Retry, TaskContext, Workflows
 
@@ -29,3 +30,10 @@ async def chain(ctx: TaskContext, depth: int) -> int:
         return 1
     below: int = await ctx.run(chain, depth - 1)
     return below + 1
+
+
+@app.task
+def nap(seconds: float) -> float:
+    """`python -m bench.sleepers`: a run that holds its instance, asleep."""
+    time.sleep(seconds)
+    return seconds

@@ -19,7 +19,7 @@ def test_the_default_is_every_configuration_and_both_peers() -> None:
     assert names[-2:] == ["rq", "celery"]
     options = parse([])
     assert options.systems == ALL_SYSTEMS
-    assert options.workloads == ("W1", "W2", "W3", "W4", "W5", "W6")
+    assert options.workloads == ("W1", "W2", "W3", "W4", "W5", "W6", "W7")
     assert (options.rounds, options.sizes, options.budget_s) == (3, Sizes(), 6.0)
 
 
@@ -93,3 +93,11 @@ def test_each_system_has_a_column_and_a_start_command() -> None:
         "render-workflows main:app",
         "render_sdk",
     )
+
+
+def test_w7_runs_once_per_database_with_the_zygote_and_the_sandbox() -> None:
+    runs_w7 = [s.name for s in ALL_SYSTEMS if runs_workload(s, "W7")]
+    assert runs_w7 == [
+        "conveyor/zygote/conveyor-sdk/sqlite",
+        "conveyor/zygote/conveyor-sdk/postgres",
+    ]
