@@ -88,11 +88,11 @@ def build_conveyor_sdk(folder: Path) -> Path:
     return folder / npm(folder, "pack", "--silent").strip().splitlines()[-1]
 
 
-def conveyor_ts_project(sdk_tarball: Path) -> dict[str, bytes]:
-    """The files of a TypeScript workflow on Conveyor's SDK: path → content."""
+def conveyor_ts_project(sdk_tarball: Path, fixture: Path = CONVEYOR_FIXTURE) -> dict[str, bytes]:
+    """The files of a TypeScript workflow on Conveyor's SDK (`fixture`'s): path → content."""
     files = {
-        str(path.relative_to(CONVEYOR_FIXTURE)): path.read_bytes()
-        for path in sorted(CONVEYOR_FIXTURE.rglob("*"))
+        str(path.relative_to(fixture)): path.read_bytes()
+        for path in sorted(fixture.rglob("*"))
         if path.is_file()
     }
     files["vendor/conveyor-sdk.tgz"] = sdk_tarball.read_bytes()

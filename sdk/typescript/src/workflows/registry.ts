@@ -1,12 +1,28 @@
+import type { FlowDefinition } from "./flow.js";
 import type { RegisterTaskOptions, TaskDefinition } from "./types.js";
 
 const tasks = new Map<string, TaskDefinition<never[], unknown>>();
+// flows share the task names of their workflow
+const flows = new Map<string, FlowDefinition<never[], unknown>>();
+
+function claim(name: string): void {
+  if (tasks.has(name) || flows.has(name)) {
+    throw new Error(`task '${name}' is registered twice`);
+  }
+}
 
 export function addTask(definition: TaskDefinition<never[], unknown>): void {
-  if (tasks.has(definition.name)) {
-    throw new Error(`task '${definition.name}' is registered twice`);
-  }
+  claim(definition.name);
   tasks.set(definition.name, definition);
+}
+
+export function addFlow(definition: FlowDefinition<never[], unknown>): void {
+  claim(definition.name);
+  flows.set(definition.name, definition);
+}
+
+export function findFlow(name: string): FlowDefinition<never[], unknown> | undefined {
+  return flows.get(name);
 }
 
 export function findTask(name: string): TaskDefinition<never[], unknown> | undefined {
@@ -15,6 +31,13 @@ export function findTask(name: string): TaskDefinition<never[], unknown> | undef
 
 export function allTasks(): TaskDefinition<never[], unknown>[] {
   return [...tasks.values()];
+}
+
+/** What `/register-tasks` carries: the tasks, then the flows (tasks of kind "flow"). */
+export function registrations(): Record<string, unknown>[] {
+  const wire = allTasks().map((task) => registration(task.options));
+  for (const flow of flows.values()) wire.push({ ...registration(flow.options), kind: "flow" });
+  return wire;
 }
 
 /** A task as `/register-tasks` carries it (Render's shape, with Conveyor's extra keys). */

@@ -39,9 +39,14 @@ export function task<TArgs extends unknown[], TResult>(
   if (!options.name) throw new Error("a task needs a name");
   const definition = Object.freeze({ name: options.name, func, options: { ...options } });
   addTask(definition as unknown as TaskDefinition<never[], unknown>);
+  scheduleStart();
+  return definition;
+}
+
+/** Start the worker once the module that defines tasks and flows has loaded. */
+export function scheduleStart(): void {
   if (!startScheduled && shouldStart()) {
     startScheduled = true;
     setImmediate(() => void startTaskServer());
   }
-  return definition;
 }
