@@ -8,7 +8,17 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from core.blobs.base import flow_step_input_key, flow_step_result_key
 from core.db.database import Database
@@ -183,7 +193,7 @@ class FlowSteps:
                     started_at=now,
                     completed_at=now if woken else None,
                 )
-                conn.execute(insert(flow_steps), values)
+                conn.execute(_INSERT, values)
                 return step_info(_row(conn, run_id, step.seq))
             differs = _mismatch(row, step)
             if differs is not None:
@@ -229,16 +239,16 @@ class FlowSteps:
         input_key: str | None = None
 
         def record(conn: Connection) -> StepInfo | Refusal | _NeedsInputBlob:
-            row = _row(conn, run_id, step.seq)
+            row, history = _row_and_history(conn, run_id, step.seq)
             finished = row is not None and row.status == StepStatus.SUCCEEDED.value
             if row is None:
                 refused = _new_step_refusal(step, self.limits) or self._result_refusal(
-                    conn, run_id, step.seq, result_json, unrecorded=step
+                    history, step.seq, result_json, unrecorded=step
                 )
             else:
                 refused = _mismatch(row, step)
                 if refused is None and not finished:
-                    refused = self._result_refusal(conn, run_id, step.seq, result_json)
+                    refused = self._result_refusal(history, step.seq, result_json)
             if refused is not None:
                 _record_refusal(conn, run_id, refused, flow_attempt)
                 return refused
@@ -257,7 +267,7 @@ class FlowSteps:
             started = min(started_at, done["completed_at"])
             new = _new_row(run_id, step, input_key, started_at=started, **done)
             new["payload_chars"] += len(result_json)
-            conn.execute(insert(flow_steps), new)
+            conn.execute(_INSERT, new)
             return step_info(SimpleNamespace(**new, child_run_id=None))
 
         recorded = await self.db.write(record)
@@ -308,7 +318,7 @@ class FlowSteps:
         result_key = await self._put_result(run_id, seq, flow_attempt, result_json)
 
         def succeed(conn: Connection) -> Refusal | None:
-            refused = self._result_refusal(conn, run_id, seq, result_json)
+            refused = self._result_refusal(_history(conn, run_id), seq, result_json)
             if refused is not None:
                 _record_refusal(conn, run_id, refused, flow_attempt)
                 return refused
@@ -333,21 +343,16 @@ class FlowSteps:
 
     def _result_refusal(
         self,
-        conn: Connection,
-        run_id: str,
+        recorded: int,
         seq: int,
         result_json: str,
         unrecorded: StepRequest | None = None,
     ) -> Refusal | None:
-        """Past a limit with this result (and `unrecorded`'s input, a step not yet in the log)."""
+        """Past a limit with this result (and `unrecorded`'s input, a step not yet in the log),
+        the log holding `recorded` characters."""
         if len(result_json) > self.limits.max_flow_payload_chars:
             return _payload(seq, len(result_json), "its result", self.limits)
-        recorded = conn.scalar(
-            select(func.coalesce(func.sum(flow_steps.c.payload_chars), 0)).where(
-                flow_steps.c.run_id == run_id
-            )
-        )
-        history = int(recorded or 0) + len(result_json)
+        history = recorded + len(result_json)
         if unrecorded is not None:
             history += len(unrecorded.input_json)
         if history > self.limits.max_flow_history_chars:
@@ -440,9 +445,34 @@ def _new_row(
 
 
 def _row(conn: Connection, run_id: str, seq: int) -> Any:
-    return conn.execute(
-        select(flow_steps).where(flow_steps.c.run_id == run_id, flow_steps.c.seq == seq)
-    ).first()
+    return conn.execute(_ROW, {"step_run": run_id, "step_seq": seq}).first()
+
+
+# built once: a flow's every step runs them, and building a statement costs more than its
+# execution on SQLite
+_RUN: BindParameter[str] = bindparam("step_run")
+_SEQ: BindParameter[int] = bindparam("step_seq")
+_ROW = select(flow_steps).where(flow_steps.c.run_id == _RUN, flow_steps.c.seq == _SEQ)
+# what the run's step log holds, in JSON characters (the history limit's measure)
+_HISTORY = select(func.coalesce(func.sum(flow_steps.c.payload_chars), 0)).where(
+    flow_steps.c.run_id == _RUN
+)
+_ANCHOR = select(_HISTORY.scalar_subquery().label("history")).subquery()
+_ROW_AND_HISTORY = select(_ANCHOR.c.history, flow_steps).select_from(
+    _ANCHOR.outerjoin(flow_steps, and_(flow_steps.c.run_id == _RUN, flow_steps.c.seq == _SEQ))
+)
+_INSERT = insert(flow_steps)
+
+
+def _history(conn: Connection, run_id: str) -> int:
+    return int(conn.scalar(_HISTORY, {"step_run": run_id}) or 0)
+
+
+def _row_and_history(conn: Connection, run_id: str, seq: int) -> tuple[Any, int]:
+    """The step's row (None when it is not in the log) and `_history`, in one statement: one
+    round trip less per step on PostgreSQL."""
+    found = conn.execute(_ROW_AND_HISTORY, {"step_run": run_id, "step_seq": seq}).one()
+    return (found if found.run_id is not None else None), int(found.history)
 
 
 def _existing(conn: Connection, run_id: str, seq: int) -> Any:
