@@ -14,16 +14,13 @@ import argparse
 import asyncio
 import json
 import resource
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
-from core.domain import RunStatus, VersionStatus
+from bench.in_process import bench_engine
+from core.domain import RunStatus
 from core.settings import DatabaseSettings, LimitSettings, Settings
 from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
-
-WORKFLOW = Path(__file__).parent / "workflows" / "conveyor_sdk"
 
 
 def _cpu_seconds() -> float:
@@ -43,28 +40,18 @@ async def _runs(runtime: Runtime, count: int) -> None:
 
 
 async def measure(runs: int, slots: int, database_url: str | None) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="conveyor-control-bench-") as folder:
-        root = Path(folder)
-        shutil.copytree(WORKFLOW, root / "wf")
-        settings = Settings(
-            data_dir=root / "data",
+    def settings(data_dir: Path) -> Settings:
+        return Settings(
+            data_dir=data_dir,
             database=DatabaseSettings(url=database_url),
             limits=LimitSettings(max_concurrency=slots),
         )
-        runtime = await Runtime.open(settings)
-        try:
-            version = await runtime.register_workflow(
-                root / "wf", slug="bench", start_command="conveyor-worker main:app"
-            )
-            if version.status is not VersionStatus.READY:
-                raise RuntimeError(f"registration failed: {version.message}")
-            await runtime.start()
-            await _runs(runtime, slots)  # the zygote warm, the statements cached
-            cpu, wall = _cpu_seconds(), time.perf_counter()
-            await _runs(runtime, runs)
-            cpu, wall = _cpu_seconds() - cpu, time.perf_counter() - wall
-        finally:
-            await runtime.close()
+
+    async with bench_engine("conveyor_sdk", settings) as runtime:
+        await _runs(runtime, slots)  # the zygote warm, the statements cached
+        cpu, wall = _cpu_seconds(), time.perf_counter()
+        await _runs(runtime, runs)
+        cpu, wall = _cpu_seconds() - cpu, time.perf_counter() - wall
     return {
         "runs": runs,
         "slots": slots,

@@ -11,16 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from core.domain import RunStatus, VersionStatus
+from bench.in_process import bench_engine
+from core.domain import RunStatus
 from core.settings import DatabaseSettings, ExecutorSettings, Settings
 from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
-
-WORKFLOW = Path(__file__).parent / "workflows" / "flows"
 
 
 async def _seconds(runtime: Runtime, task: str, steps: int) -> float:
@@ -37,26 +34,16 @@ async def _seconds(runtime: Runtime, task: str, steps: int) -> float:
 async def measure(
     steps: int, database_url: str | None, *, sandbox: bool = True, zygote: bool = True
 ) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="conveyor-flow-bench-") as folder:
-        root = Path(folder)
-        shutil.copytree(WORKFLOW, root / "wf")
-        settings = Settings(
-            data_dir=root / "data",
+    def settings(data_dir: Path) -> Settings:
+        return Settings(
+            data_dir=data_dir,
             database=DatabaseSettings(url=database_url),
             executor=ExecutorSettings(sandbox="on" if sandbox else "off", zygote=zygote),
         )
-        runtime = await Runtime.open(settings, sandbox_required=False)
-        try:
-            version = await runtime.register_workflow(
-                root / "wf", slug="bench", start_command="conveyor-worker main:app"
-            )
-            if version.status is not VersionStatus.READY:
-                raise RuntimeError(f"registration failed: {version.message}")
-            await runtime.start()
-            loop = await _seconds(runtime, "bench/plain_loop", steps)
-            flow = await _seconds(runtime, "bench/checkpointed", steps)
-        finally:
-            await runtime.close()
+
+    async with bench_engine("flows", settings, sandbox_required=False) as runtime:
+        loop = await _seconds(runtime, "bench/plain_loop", steps)
+        flow = await _seconds(runtime, "bench/checkpointed", steps)
     return {
         "steps": steps,
         "loop_ms_per_step": loop * 1000 / steps,

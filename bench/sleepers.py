@@ -17,20 +17,17 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from sqlalchemy import func, select
 
+from bench.in_process import bench_engine
 from bench.procstat import all_stats, descendants
-from core.domain import AttemptState, RunStatus, VersionStatus
+from core.domain import AttemptState, RunStatus
 from core.settings import DatabaseSettings, LimitSettings, Settings
 from scheduler.runs.rows import attempts
 from scheduler.runtime import DEFAULT_WORKSPACE_ID, Runtime
-
-WORKFLOW = Path(__file__).parent / "workflows" / "conveyor_sdk"
 
 
 def _pss_mb(pid: int) -> float:
@@ -43,11 +40,6 @@ def _pss_mb(pid: int) -> float:
         if line.startswith("Pss:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def _rss_mb(pid: int) -> float:
-    stats = all_stats()
-    return stats[pid].rss_mb if pid in stats else 0.0
 
 
 async def _running(runtime: Runtime) -> int:
@@ -69,44 +61,34 @@ def _memory(control: int) -> dict[str, float]:
 
 
 async def measure(runs: int, seconds: float, database_url: str | None) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="conveyor-sleepers-") as folder:
-        root = Path(folder)
-        shutil.copytree(WORKFLOW, root / "wf")
-        settings = Settings(
-            data_dir=root / "data",
+    def settings(data_dir: Path) -> Settings:
+        return Settings(
+            data_dir=data_dir,
             database=DatabaseSettings(url=database_url),
             limits=LimitSettings(max_concurrency=runs),
         )
-        runtime = await Runtime.open(settings)
-        try:
-            version = await runtime.register_workflow(
-                root / "wf", slug="bench", start_command="conveyor-worker main:app"
-            )
-            if version.status is not VersionStatus.READY:
-                raise RuntimeError(f"registration failed: {version.message}")
-            await runtime.start()
-            idle = _memory(os.getpid())
-            service = runtime.service
-            started = time.perf_counter()
-            created = [
-                await service.create_run(DEFAULT_WORKSPACE_ID, "bench/nap", [seconds])
-                for _ in range(runs)
-            ]
-            submitted = time.perf_counter() - started
-            while (running := await _running(runtime)) < runs:
-                if time.perf_counter() - started > seconds:
-                    raise RuntimeError(f"only {running} of {runs} runs started within {seconds} s")
-                await asyncio.sleep(0.05)
-            all_started = time.perf_counter() - started
-            asleep = _memory(os.getpid())
-            descriptors = len(os.listdir("/proc/self/fd"))
-            for run in created:
-                done = await service.wait_run(DEFAULT_WORKSPACE_ID, run.id, seconds + 600)
-                if done.status is not RunStatus.SUCCEEDED:
-                    raise RuntimeError(f"run {run.id} ended {done.status}: {done.error}")
-            all_done = time.perf_counter() - started
-        finally:
-            await runtime.close()
+
+    async with bench_engine("conveyor_sdk", settings) as runtime:
+        idle = _memory(os.getpid())
+        service = runtime.service
+        started = time.perf_counter()
+        created = [
+            await service.create_run(DEFAULT_WORKSPACE_ID, "bench/nap", [seconds])
+            for _ in range(runs)
+        ]
+        submitted = time.perf_counter() - started
+        while (running := await _running(runtime)) < runs:
+            if time.perf_counter() - started > seconds:
+                raise RuntimeError(f"only {running} of {runs} runs started within {seconds} s")
+            await asyncio.sleep(0.05)
+        all_started = time.perf_counter() - started
+        asleep = _memory(os.getpid())
+        descriptors = len(os.listdir("/proc/self/fd"))
+        for run in created:
+            done = await service.wait_run(DEFAULT_WORKSPACE_ID, run.id, seconds + 600)
+            if done.status is not RunStatus.SUCCEEDED:
+                raise RuntimeError(f"run {run.id} ended {done.status}: {done.error}")
+        all_done = time.perf_counter() - started
     return {
         "runs": runs,
         "submitted_s": submitted,

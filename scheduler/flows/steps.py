@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BindParameter,
@@ -35,6 +36,8 @@ from scheduler.flows.tables import (
 )
 from scheduler.payloads import PayloadStore
 from scheduler.runs.values import utcnow
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -158,10 +161,9 @@ class FlowSteps:
         ``errorDetails``). A new step's input too large to keep inline goes to the blob store
         first, under a key of this attempt's, so that a replay that differs overwrites nothing.
         """
-        input_key: str | None = None
 
-        def begin(conn: Connection) -> Begun | Refusal | _NeedsInputBlob:
-            found = start(conn)
+        def begin(conn: Connection, input_key: str | None) -> Begun | Refusal | _NeedsInputBlob:
+            found = start(conn, input_key)
             if isinstance(found, Refusal | _NeedsInputBlob):
                 return found
             last = conn.scalar(
@@ -169,7 +171,7 @@ class FlowSteps:
             )
             return Begun(found, int(last or step.seq))
 
-        def start(conn: Connection) -> StepInfo | Refusal | _NeedsInputBlob:
+        def start(conn: Connection, input_key: str | None) -> StepInfo | Refusal | _NeedsInputBlob:
             now = utcnow()
             row = _row(conn, run_id, step.seq)
             if row is None:
@@ -212,14 +214,7 @@ class FlowSteps:
                 row = _row(conn, run_id, step.seq)
             return step_info(row)
 
-        begun = await self.db.write(begin)
-        if isinstance(begun, _NeedsInputBlob):
-            input_key = await self._put(
-                flow_step_input_key(run_id, step.seq, flow_attempt), step.input_json
-            )
-            begun = await self.db.write(begin)
-        assert not isinstance(begun, _NeedsInputBlob)  # the input has its key now
-        return begun
+        return await self._write_new(begin, run_id, step, flow_attempt)
 
     async def record(
         self,
@@ -236,9 +231,8 @@ class FlowSteps:
         completed, a succeeded one kept as it is.
         """
         result_key = await self._put_result(run_id, step.seq, flow_attempt, result_json)
-        input_key: str | None = None
 
-        def record(conn: Connection) -> StepInfo | Refusal | _NeedsInputBlob:
+        def record(conn: Connection, input_key: str | None) -> StepInfo | Refusal | _NeedsInputBlob:
             row, history = _row_and_history(conn, run_id, step.seq)
             finished = row is not None and row.status == StepStatus.SUCCEEDED.value
             if row is None:
@@ -270,14 +264,24 @@ class FlowSteps:
             conn.execute(_INSERT, new)
             return step_info(SimpleNamespace(**new, child_run_id=None))
 
-        recorded = await self.db.write(record)
-        if isinstance(recorded, _NeedsInputBlob):
-            input_key = await self._put(
-                flow_step_input_key(run_id, step.seq, flow_attempt), step.input_json
-            )
-            recorded = await self.db.write(record)
-        assert not isinstance(recorded, _NeedsInputBlob)  # the input has its key now
-        return recorded
+        return await self._write_new(record, run_id, step, flow_attempt)
+
+    async def _write_new(
+        self,
+        fn: Callable[[Connection, str | None], T | _NeedsInputBlob],
+        run_id: str,
+        step: StepRequest,
+        flow_attempt: int,
+    ) -> T:
+        """`fn` as one transaction; when it finds the step new and its input too large to keep
+        inline, the input goes to the blob store and `fn` runs again with the blob's key."""
+        written = await self.db.write(lambda conn: fn(conn, None))
+        if isinstance(written, _NeedsInputBlob):
+            key = flow_step_input_key(run_id, step.seq, flow_attempt)
+            stored = await self._put(key, step.input_json)
+            written = await self.db.write(lambda conn: fn(conn, stored))
+        assert not isinstance(written, _NeedsInputBlob)  # the input has its key now
+        return written
 
     async def record_failure(
         self,
