@@ -1,9 +1,9 @@
 """A minimal HTTP/1.1 server on a unix socket, as the SDKs speak to it.
 
 A connection carries requests one after another until the client asks to close it (Render's SDKs
-and Conveyor's older workers send ``Connection: close``; Conveyor's flow steps keep theirs open:
-a checkpoint then costs no connect). An idle connection is closed after `IDLE_SECONDS`, and every
-connection when the server closes: the instance is over.
+send ``Connection: close``; Conveyor's SDK keeps its connections open, so that a flow's
+checkpoint or a run's result costs no connect). An idle connection is closed after
+`IDLE_SECONDS`, and every connection when the server closes: the instance is over.
 """
 
 from __future__ import annotations
@@ -47,9 +47,13 @@ class Request:
     path: str
     query: dict[str, list[str]]
     body: bytes
-    peer_pid: int | None = None  # the connecting process, as the kernel names it (SO_PEERCRED)
     user_agent: str = ""  # who sent it: the SDKs name themselves and their language here
-    peer: Peer | None = None  # the same process, shared by the connection's requests
+    peer: Peer | None = None  # the connecting process, shared by the connection's requests
+
+    @property
+    def peer_pid(self) -> int | None:
+        """The connecting process, as the kernel names it (SO_PEERCRED)."""
+        return self.peer.pid if self.peer is not None else None
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
@@ -210,7 +214,7 @@ async def _serve_connection(
             return
         if request is None:
             return
-        response = await _answer(handler, replace(request, peer_pid=peer.pid, peer=peer))
+        response = await _answer(handler, replace(request, peer=peer))
         await _send(writer, connection, response)
         served += 1
         if connection.our_state is not h11.DONE or connection.their_state is not h11.DONE:

@@ -29,7 +29,7 @@ def _instance(session: int | None) -> Instance:
 
 
 def _request(peer: Peer) -> Request:
-    return Request("POST", "/callback", {}, b"{}", peer_pid=peer.pid, peer=peer)
+    return Request("POST", "/callback", {}, b"{}", peer=peer)
 
 
 @pytest.fixture
