@@ -161,6 +161,12 @@ class Agent:
         self._instances: dict[str, Instance] = {}
         # attempts other processes started, answered here for their relays (oldest dropped first)
         self._relayed: dict[str, Instance] = {}
+        self._flows = FlowProtocol(
+            transitions.writer,
+            settings.limits,
+            transitions.payloads,
+            lambda key: self.on_result(key),
+        )
         self._routes: dict[tuple[str, str], Callable[[Instance, Request], Awaitable[Response]]] = {
             ("GET", "/input"): self._input,
             ("POST", "/callback"): self._callback,
@@ -168,12 +174,7 @@ class Agent:
             ("POST", "/get-subtask-result"): self._get_subtask_result,
             ("POST", "/register-tasks"): self._register_tasks,
             # a flow's attempt ends when it pauses: told like a result (scheduler/flows)
-            **FlowProtocol(
-                transitions.writer,
-                settings.limits,
-                transitions.payloads,
-                lambda key: self.on_result(key),
-            ).routes(),
+            **self._flows.routes(),
         }
 
     async def open(
@@ -297,6 +298,7 @@ class Agent:
         kept = set(running)
         for key in list(self._instances):
             await self.close(key, keep_folder=key in kept)
+        await self._flows.close()
 
     async def _dispatch(self, instance: Instance, request: Request) -> Response:
         route = self._routes.get((request.method, request.path))

@@ -63,9 +63,7 @@ class StepNews:
                 await self._sleep(delay)
             told = self._last[run_id] = self._now()
             self._coming.discard(run_id)  # a write from now on is told by another announcement
-            await self._writer.run(lambda conn, changes: _tell(conn, changes, run_id))
-        except Exception:  # news only: the steps are written; a page catches up at the next
-            logger.warning("flow run %s: its steps' news was not sent", run_id, exc_info=True)
+            await self._tell(run_id)
         finally:
             self._coming.discard(run_id)
         # forgotten once quiet: a long-lived control plane runs many flows
@@ -73,11 +71,29 @@ class StepNews:
         if self._last.get(run_id) == told:
             del self._last[run_id]
 
+    async def close(self) -> None:
+        """Ends the waits: what was still to be told is told now, and nothing is forgotten later
+        (a stopping control plane leaves no task behind)."""
+        coming = set(self._coming)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._coming.clear()
+        for run_id in sorted(coming):
+            await self._tell(run_id)
+
+    async def _tell(self, run_id: str) -> None:
+        try:
+            await self._writer.run(lambda conn, changes: _run_changed(conn, changes, run_id))
+        except Exception:  # news only: the steps are written; a page catches up at the next
+            logger.warning("flow run %s: its steps' news was not sent", run_id, exc_info=True)
+
     def _now(self) -> float:
         return (self._clock or asyncio.get_running_loop().time)()
 
 
-def _tell(conn: Connection, changes: Changes, run_id: str) -> None:
+def _run_changed(conn: Connection, changes: Changes, run_id: str) -> None:
     run: Any = conn.execute(
         select(runs.c.id, runs.c.root_id, runs.c.parent_id, runs.c.status).where(
             runs.c.id == run_id

@@ -64,6 +64,10 @@ class FlowProtocol:
         self._news = StepNews(writer)
         self._on_paused = on_paused
 
+    async def close(self) -> None:
+        """Tells the step news still to come now (this process stops serving flows)."""
+        await self._news.close()
+
     def routes(self) -> dict[tuple[str, str], Route]:
         return {
             ("POST", "/flow-step"): self._step,

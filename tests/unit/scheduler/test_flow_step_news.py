@@ -94,3 +94,18 @@ async def test_runs_are_told_apart_and_forgotten_once_quiet() -> None:
     news.written("trn-1")  # quiet for the interval: told at once again
     await _settle()
     assert writer.told == 3
+
+
+async def test_closing_tells_what_was_still_to_come_and_leaves_no_task() -> None:
+    writer, sleeps = _Writer(), _Sleeps()
+    news = _news(writer, sleeps)
+    news.written("trn-1")
+    await _settle()
+    sleeps.now += 0.1
+    news.written("trn-1")  # due in 0.4 s
+    await _settle()
+    assert writer.told == 1
+    await news.close()
+    assert writer.told == 2, "the scheduled announcement is told at close"
+    await _settle()
+    assert all(future.cancelled() for _, future in sleeps.waiting)
