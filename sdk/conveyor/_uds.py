@@ -49,7 +49,7 @@ def _request_bytes(method: str, target: str, body: bytes | None) -> bytes:
 async def _exchange_async(
     connections: KeptConnections, method: str, target: str, body: bytes | None, timeout: float
 ) -> bytes:
-    """`_exchange` on the event loop: no thread per request, so a parent can hold a request
+    """One request on the event loop: no thread per request, so a parent can hold a request
     open for each of many children at once."""
     import asyncio
 
