@@ -98,6 +98,9 @@ async def _measure(options: Options, command: str) -> int:
         for system in _order(options.systems, round):
             measurements += await runner.system(system, round)
             save(place.root / "results.json", measurements)
+        for system in _order(options.systems, round):
+            measurements += await runner.after_round(system, round)
+        save(place.root / "results.json", measurements)
     versions = {**local_versions(), **runner.versions, **service_versions}
     run_info = RunInfo(
         command=command,
