@@ -4,7 +4,7 @@ costs in memory, and that no descriptor runs out.
 `python -m bench.sleepers [--runs N] [--seconds S] [--database-url URL]` opens the engine in
 this process (SQLite unless `--database-url`; local executor, warm zygote, sandbox on, as
 `conveyor dev` runs), with the workspace's limit at N, submits N runs of the bench workflow's
-`nap(S)` at once, and prints: the seconds until every one's instance was running (and, from the
+`nap(S)` at once, and prints: the seconds until every one's instance had started (and, from the
 time the last result came in, by when the last task had certainly started its sleep), the
 memory of the control plane and of every process below it while all slept (resident, and
 proportional: the pages the forks share counted once), per run, the control plane's open
@@ -42,9 +42,10 @@ def _pss_mb(pid: int) -> float:
     return 0.0
 
 
-async def _running(runtime: Runtime) -> int:
-    """Attempts whose instance runs."""
-    query = select(func.count()).where(attempts.c.state == AttemptState.RUNNING.value)
+async def _started(runtime: Runtime) -> int:
+    """Attempts whose instance has run (some may have ended already)."""
+    states = (AttemptState.RUNNING.value, AttemptState.ENDED.value)
+    query = select(func.count()).where(attempts.c.state.in_(states))
     count = await runtime.transitions.writer.db.read(lambda conn: conn.scalar(query))
     return int(count or 0)
 
@@ -77,7 +78,7 @@ async def measure(runs: int, seconds: float, database_url: str | None) -> dict[s
             for _ in range(runs)
         ]
         submitted = time.perf_counter() - started
-        while (running := await _running(runtime)) < runs:
+        while (running := await _started(runtime)) < runs:
             if time.perf_counter() - started > seconds:
                 raise RuntimeError(f"only {running} of {runs} runs started within {seconds} s")
             await asyncio.sleep(0.05)
