@@ -522,7 +522,10 @@ class Transitions:
         run = self._locked_run(conn, run_id)
         if outcome.kind is AttemptOutcome.ERROR and outcome.advances:
             memory = self.settings.plan(self.options.of(conn, {run.task_id})[run.task_id].plan)
-            outcome.error = error_text(outcome.error, outcome.stack_trace, memory.memory_mb)
+            # a copy: the transition may run again (grouped, or a deadlock's victim)
+            outcome = outcome.with_error(
+                error_text(outcome.error, outcome.stack_trace, memory.memory_mb)
+            )
         values: dict[str, Any] = {
             "b_attempt": attempt_id,
             "outcome": outcome.kind.value,
@@ -729,6 +732,10 @@ class _Outcome:
         self.output = output  # (inline JSON, blob key)
         self.retryable = retryable
         self.wait_for_trace = wait_for_trace
+
+    def with_error(self, error: str | None) -> _Outcome:
+        kind, trace, output = self.kind, self.stack_trace, self.output
+        return _Outcome(kind, error, trace, output, self.retryable, self.wait_for_trace)
 
     @property
     def advances(self) -> bool:

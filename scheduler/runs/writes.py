@@ -1,5 +1,14 @@
 """Write transactions on runs: what they changed is published once they commit.
 
+Transitions that arrive while a transaction is being written wait for it and then go together,
+in the order they came, as one transaction (group commit): a burst of creates, starts and
+outcomes across runs costs one BEGIN, one COMMIT, one hand-over to the database's thread (or one
+pooled connection) and one NOTIFY, not one each. Each runs as it would alone, seeing the writes
+of those before it. If any of them raises, or the transaction fails, nothing of the group stays
+and each runs again in a transaction of its own: a failure is its transition's alone, exactly as
+if it had never been grouped. So a transition must be safe to run again, as it already had to be
+for a deadlock's retry: it changes nothing outside the connection and its `Changes`.
+
 A transaction collects the runs it changed and the attempts it admitted. After the commit the
 changes reach the in-process bus (API waits, SSE, the dashboard, the scheduler's cancel watch),
 other processes through NOTIFY (sent inside the transaction, so they hear exactly what
@@ -27,6 +36,11 @@ from scheduler.runs.admission import Admitted
 
 T = TypeVar("T")
 
+# the most transitions written in one transaction: a group holds SQLite's write lock, and
+# PostgreSQL's row locks, for as long as it takes
+GROUP_MAX = 32
+# groups written at once on a database that takes concurrent writers (PostgreSQL)
+GROUPS_IN_FLIGHT = 4
 # how long a deferred update waits for a transaction to go out with before it goes on its own
 DEFER_SECONDS = 0.02
 # a transaction the database aborted to break a deadlock (or a serialization failure) is run
@@ -38,6 +52,7 @@ _TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
 logger = logging.getLogger(__name__)
 
 Launch = Callable[[list[Admitted]], object]
+Transition = Callable[[Connection, "Changes"], T]
 
 
 @dataclass
@@ -79,6 +94,10 @@ class Writer:
         self.admitter: Admitter | None = None
         self._deferred: list[tuple[Executable, dict[str, Any]]] = []
         self._flush: asyncio.Task[None] | None = None
+        self._queued: list[_Queued] = []
+        self._writing: set[asyncio.Task[None]] = set()
+        # SQLite writes one transaction at a time anyway; PostgreSQL's round trips overlap
+        self._max_writing = 1 if db.dialect == "sqlite" else GROUPS_IN_FLIGHT
 
     def defer(self, statement: Executable, params: dict[str, Any]) -> None:
         """An idempotent update nothing waits on: it goes out with the next transaction, or on
@@ -93,24 +112,66 @@ class Writer:
             await self.run(lambda conn, changes: None)
 
     async def flush(self) -> None:
-        """Write what is deferred now (at shutdown)."""
+        """Write what is deferred and queued now (at shutdown)."""
         if self._deferred:
             await self.run(lambda conn, changes: None)
+        while self._writing:
+            await asyncio.wait(self._writing)
 
-    async def run(self, fn: Callable[[Connection, Changes], T]) -> T:
-        """`fn` as one transaction; its changes are published once it commits.
+    async def run(self, fn: Transition[T]) -> T:
+        """`fn` as a transaction (grouped with those that came meanwhile); its changes are
+        published once it commits.
 
         Shielded: a caller that goes away does not stop a commit from being published.
         """
-        return await asyncio.shield(self._run(fn))
+        queued = _Queued(fn, asyncio.get_running_loop().create_future())
+        self._queued.append(queued)
+        # a writer that found the queue empty is done at once: it takes nothing more
+        if sum(not task.done() for task in self._writing) < self._max_writing:
+            task = asyncio.create_task(self._write_queued())
+            self._writing.add(task)
+            task.add_done_callback(self._writing.discard)
+        result: T = await asyncio.shield(queued.result)
+        return result
 
-    async def _run(self, fn: Callable[[Connection, Changes], T]) -> T:
+    async def _write_queued(self) -> None:
+        while self._queued:
+            group, self._queued = self._queued[:GROUP_MAX], self._queued[GROUP_MAX:]
+            try:
+                if len(group) == 1 or not await self._write_group(group):
+                    for queued in group:
+                        await self._write_alone(queued)
+            except BaseException:  # cancelled at shutdown: no caller waits forever
+                for queued in (*group, *self._queued):
+                    queued.result.cancel()
+                self._queued = []
+                raise
+
+    async def _write_group(self, group: list[_Queued]) -> bool:
+        """The group as one transaction; False (with nothing written) if any of it failed."""
+        deferred, self._deferred = self._deferred, []
+        try:
+            done = await self.db.write(
+                functools.partial(self._transaction, [q.fn for q in group], deferred)
+            )
+        except Exception as exc:
+            self._deferred[:0] = deferred
+            logger.debug("a group of %d transitions runs again one by one: %r", len(group), exc)
+            return False
+        except BaseException:
+            self._deferred[:0] = deferred
+            raise
+        for queued, (result, changes) in zip(group, done, strict=True):
+            self.publish(changes)
+            _settle(queued.result, result, None)
+        return True
+
+    async def _write_alone(self, queued: _Queued) -> None:
         deferred, self._deferred = self._deferred, []
         for attempt in range(1, TRIES + 1):
-            changes = Changes()
             try:
-                result = await self.db.write(
-                    functools.partial(self._transaction, fn, deferred, changes)
+                ((result, changes),) = await self.db.write(
+                    functools.partial(self._transaction, [queued.fn], deferred)
                 )
             except DBAPIError as exc:
                 if attempt < TRIES and is_transient(exc):
@@ -120,26 +181,33 @@ class Writer:
                     await asyncio.sleep(random.uniform(0, RETRY_DELAY_S * attempt))
                     continue
                 self._deferred[:0] = deferred  # rolled back with the rest: they go with the next
-                raise
+                _settle(queued.result, None, exc)
+                return
+            except Exception as exc:
+                self._deferred[:0] = deferred
+                _settle(queued.result, None, exc)
+                return
             except BaseException:
                 self._deferred[:0] = deferred
                 raise
             self.publish(changes)
-            return result
-        raise AssertionError("unreachable")  # pragma: no cover
+            _settle(queued.result, result, None)
+            return
 
     def _transaction(
         self,
-        fn: Callable[[Connection, Changes], T],
+        fns: list[Transition[Any]],
         deferred: list[tuple[Executable, dict[str, Any]]],
-        changes: Changes,
         conn: Connection,
-    ) -> T:
+    ) -> list[tuple[Any, Changes]]:
         _write_deferred(conn, deferred)
-        result = fn(conn, changes)
-        if changes.runs and self.cross_process:
-            notify(conn, self.origin, changes.runs)
-        return result
+        done = []
+        for fn in fns:
+            changes = Changes()
+            done.append((fn(conn, changes), changes))
+        if self.cross_process and (changed := [c for _, ch in done for c in ch.runs]):
+            notify(conn, self.origin, changed)
+        return done
 
     def publish(self, changes: Changes) -> None:
         for change in changes.runs:
@@ -151,6 +219,28 @@ class Writer:
                 self.admitter.launch(changes.admitted)
         if changes.wake:
             self.wake_scheduler.set()
+
+
+@dataclass(eq=False)
+class _Queued:
+    fn: Transition[Any]
+    result: asyncio.Future[Any]
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():  # cancelled with the loop
+        return
+    if error is None:
+        future.set_result(result)
+        return
+    future.set_exception(error)
+    # its caller may have gone (the result is shielded): the error is not lost, it was theirs
+    future.add_done_callback(_retrieved)
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def is_transient(exc: DBAPIError) -> bool:
