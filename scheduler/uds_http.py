@@ -19,13 +19,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
-import h11
+from scheduler import http1
 
 logger = logging.getLogger(__name__)
 
-READ_CHUNK = 64 * 1024
 IDLE_SECONDS = 60.0  # a kept-alive connection with no request for this long is closed
 
 
@@ -49,6 +48,7 @@ class Request:
     body: bytes
     user_agent: str = ""  # who sent it: the SDKs name themselves and their language here
     peer: Peer | None = None  # the connecting process, shared by the connection's requests
+    keep_alive: bool = True  # False: the client asked to close after the answer
 
     @property
     def peer_pid(self) -> int | None:
@@ -72,62 +72,34 @@ class Response:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-class _TooLarge(Exception):
-    pass
+async def _read_request(reader: asyncio.StreamReader, max_body: int) -> Request | None:
+    """The next request on the connection; None if the client closed it between requests."""
+    try:
+        data = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError:
+        return None  # closed, between requests or in the middle of one
+    except asyncio.LimitOverrunError as exc:
+        raise http1.BadRequest("the request's head is too long", 431) from exc
+    head = http1.parse_head(data)
+    try:
+        body = await http1.read_body(reader, head, max_body)
+    except asyncio.IncompleteReadError:
+        return None
+    except asyncio.LimitOverrunError as exc:
+        raise http1.BadRequest("a chunk's size line or a trailer is too long") from exc
+    path, _, query = head.target.partition("?")
+    return Request(
+        head.method,
+        path,
+        parse_qs(query) if query else {},
+        body,
+        user_agent=head.user_agent,
+        keep_alive=head.keep_alive,
+    )
 
 
-async def _read_request(
-    reader: asyncio.StreamReader, connection: h11.Connection, max_body: int
-) -> Request | None:
-    target = ""
-    method = ""
-    user_agent = ""
-    body = bytearray()
-    while True:
-        event = connection.next_event()
-        if event is h11.NEED_DATA:
-            data = await reader.read(READ_CHUNK)
-            connection.receive_data(data)
-            if not data and connection.their_state is not h11.DONE:
-                return None
-            continue
-        if isinstance(event, h11.Request):
-            method = event.method.decode()
-            target = event.target.decode()
-            for name, value in event.headers:
-                if name == b"user-agent":
-                    user_agent = value.decode(errors="replace")
-        elif isinstance(event, h11.Data):
-            body.extend(event.data)
-            if len(body) > max_body:
-                raise _TooLarge
-        elif isinstance(event, h11.EndOfMessage):
-            parts = urlsplit(target)
-            return Request(
-                method, parts.path, parse_qs(parts.query), bytes(body), user_agent=user_agent
-            )
-        elif isinstance(event, h11.ConnectionClosed):
-            return None
-
-
-async def _send(
-    writer: asyncio.StreamWriter,
-    connection: h11.Connection,
-    response: Response,
-    *,
-    close: bool = False,
-) -> None:
-    """The response; h11 says ``Connection: close`` itself when the client asked for it."""
-    headers = [
-        ("content-type", "application/json"),
-        ("content-length", str(len(response.body))),
-    ]
-    if close:
-        headers.append(("connection", "close"))
-    writer.write(connection.send(h11.Response(status_code=response.status, headers=headers)))
-    if response.body:
-        writer.write(connection.send(h11.Data(data=response.body)))
-    writer.write(connection.send(h11.EndOfMessage()))
+async def _send(writer: asyncio.StreamWriter, response: Response, *, close: bool) -> None:
+    writer.write(http1.response_bytes(response.status, response.body, close=close))
     await writer.drain()
 
 
@@ -153,7 +125,9 @@ class UnixServer:
         self._writers: set[asyncio.StreamWriter] = set()
 
     async def listen(self, path: Path) -> None:
-        self._server = await asyncio.start_unix_server(self._on_connection, path=str(path))
+        self._server = await asyncio.start_unix_server(
+            self._on_connection, path=str(path), limit=http1.MAX_HEAD
+        )
 
     def close(self) -> None:
         """Stop listening and close every connection (a request being answered is cut)."""
@@ -172,7 +146,7 @@ class UnixServer:
         self._writers.add(writer)
         try:
             await _serve_connection(reader, writer, self._handler, self._max_body)
-        except (ConnectionError, h11.LocalProtocolError):
+        except ConnectionError:
             pass
         finally:
             self._writers.discard(writer)
@@ -196,30 +170,27 @@ async def _serve_connection(
     max_body: int,
 ) -> None:
     """Requests on one connection, one after another, until either side closes it."""
-    connection = h11.Connection(h11.SERVER)
     peer = Peer(_peer_pid(writer))
     served = 0
     while True:
         try:
             async with asyncio.timeout(IDLE_SECONDS if served else None):
-                request = await _read_request(reader, connection, max_body)
+                request = await _read_request(reader, max_body)
         except TimeoutError:
             return
-        except _TooLarge:
-            response = Response.json(413, {"message": "body too large"})
-            await _send(writer, connection, response, close=True)
+        except http1.TooLarge:
+            await _send(writer, Response.json(413, {"message": "body too large"}), close=True)
             return
-        except h11.RemoteProtocolError as exc:
-            await _send(writer, connection, Response.json(400, {"message": str(exc)}), close=True)
+        except http1.BadRequest as exc:
+            await _send(writer, Response.json(exc.status, {"message": str(exc)}), close=True)
             return
         if request is None:
             return
         response = await _answer(handler, replace(request, peer=peer))
-        await _send(writer, connection, response)
+        await _send(writer, response, close=not request.keep_alive)
         served += 1
-        if connection.our_state is not h11.DONE or connection.their_state is not h11.DONE:
-            return  # the client asked to close (or spoke HTTP/1.0)
-        connection.start_next_cycle()
+        if not request.keep_alive:
+            return
 
 
 async def serve_unix(path: Path, handler: Handler, *, max_body: int) -> UnixServer:
