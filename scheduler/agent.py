@@ -189,7 +189,7 @@ class Agent:
         """A socket for instance `key`, in a 0700 folder named after it (see `socket_path`)."""
         socket_path = self.socket_path(key)
         directory = socket_path.parent
-        await asyncio.to_thread(_clear_socket, socket_path)
+        _clear_socket(socket_path)  # a mkdir and an unlink: cheaper than a hop to a thread
         instance = Instance(
             attempt_id, run_id, directory, socket_path, registration, admitted=admitted
         )

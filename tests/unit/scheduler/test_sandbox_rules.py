@@ -76,9 +76,9 @@ def test_each_plan_gives_render_s_cpu_and_memory(
 
 
 def v1_cgroup(tmp_path: Path) -> AttemptCgroup:
-    folders = {name: (tmp_path / name, False) for name in ("cpu", "memory", "pids")}
+    folders = {name: (str(tmp_path / name), False) for name in ("cpu", "memory", "pids")}
     for folder, _ in folders.values():
-        folder.mkdir()
+        os.mkdir(folder)
     return AttemptCgroup(folders)
 
 
@@ -92,7 +92,7 @@ def test_v1_limits_are_written_as_the_kernel_reads_them(tmp_path: Path) -> None:
 
 
 def test_v2_limits_are_written_as_the_kernel_reads_them(tmp_path: Path) -> None:
-    cgroup = AttemptCgroup({name: (tmp_path, True) for name in ("cpu", "memory", "pids")})
+    cgroup = AttemptCgroup({name: (str(tmp_path), True) for name in ("cpu", "memory", "pids")})
     cgroup.limit(Limits(cpu=2.0, memory_bytes=4_294_967_296, pids=64))
     assert (tmp_path / "cpu.max").read_text() == "200000 100000"
     assert (tmp_path / "memory.max").read_text() == "4294967296"
@@ -113,7 +113,7 @@ def test_out_of_memory_is_read_from_the_oom_kill_count(
     tmp_path: Path, name: str, v2: bool, text: str, killed: bool
 ) -> None:
     (tmp_path / name).write_text(text)
-    assert AttemptCgroup({"memory": (tmp_path, v2)}).out_of_memory() is killed
+    assert AttemptCgroup({"memory": (str(tmp_path), v2)}).out_of_memory() is killed
 
 
 def test_uids_are_handed_out_once_until_released(tmp_path: Path) -> None:
