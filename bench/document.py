@@ -81,7 +81,8 @@ def render(record: Record) -> str:
         "",
         f"`{run.command}` from {run.started} to {run.finished} ({run.minutes:.0f} min):"
         f" {record.rounds} round(s) interleaved between systems, a time budget of"
-        f" {record.budget_s:g} s per workload, {sizes.slots} execution slots unless stated."
+        f" {record.budget_s:g} s per workload ({sizes.fanout_budget_s:g} s for W3),"
+        f" {sizes.slots} execution slots unless stated."
         " Written by the harness (bench/harness.py); see docs/benchmarks.md.",
         "",
         markdown(summary(measured, sizes)),

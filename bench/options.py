@@ -21,6 +21,7 @@ class Sizes:
     round_trips: int = 200  # W1
     burst: int = 2000  # W2
     fanouts: tuple[int, ...] = (200, 1000)  # W3
+    fanout_budget_s: float = 30.0  # W3's time budget (the others': --budget)
     chain: int = 50  # W4
     queue_depths: tuple[int, int] = (100, 100_000)  # W5
     admitted: int = 100  # W5: the first runs timed at each depth
@@ -36,6 +37,7 @@ QUICK_SIZES = Sizes(
     round_trips=20,
     burst=200,
     fanouts=(20, 100),
+    fanout_budget_s=3.0,
     chain=10,
     queue_depths=(100, 10_000),
     admitted=20,

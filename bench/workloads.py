@@ -38,12 +38,13 @@ class Session:
     def hard_timeout_s(self) -> float:
         return 4 * self.budget_s + 30
 
-    def fit(self, wanted: int, each_s: float, least: int) -> int:
+    def fit(self, wanted: int, each_s: float, least: int, budget_s: float | None = None) -> int:
         """All `wanted` if they take at most twice the budget (a fast system is not capped for
         being a little over it); else as many as fit in the budget, at least `least`."""
-        if wanted * each_s <= 2 * self.budget_s:
+        budget_s = self.budget_s if budget_s is None else budget_s
+        if wanted * each_s <= 2 * budget_s:
             return wanted
-        return max(min(least, wanted), int(self.budget_s / each_s))
+        return max(min(least, wanted), int(budget_s / each_s))
 
     def measured(
         self, workload: str, metrics: dict[str, float], size: int, wanted: int, seen: Observed
@@ -143,7 +144,9 @@ def burst(count: int, probe: int, slots: int) -> Step:
     return Step(key, count, run)
 
 
-def fanout(children: int, probe: int) -> Step:
+def fanout(children: int, probe: int, budget_s: float) -> Step:
+    """A parent awaiting `children`: its own `budget_s`, so that a fan-out of 1,000 finishes
+    where a system starts some tens of runs a second (RQ takes about 18 s)."""
     key = f"W3/{children}"
 
     async def run(session: Session) -> Measurement:
@@ -152,11 +155,12 @@ def fanout(children: int, probe: int) -> Step:
             return session.failed(key, children, procstat.load_average(), why)
         if session.rate is None:
             session.rate = await _sizing_rate(session, probe, children) or 1.0
-        size = session.fit(children, 1 / session.rate, 10)
+        size = session.fit(children, 1 / session.rate, 10, budget_s)
         if size < children:
             session.capped_fanout = size
-        request = {"op": "fanout", "children": size, "timeout_s": session.hard_timeout_s - 10}
-        seen = await observe(session.running, request, session.hard_timeout_s, lambda r: size + 1)
+        hard_timeout_s = max(session.hard_timeout_s, 4 * budget_s + 30)
+        request = {"op": "fanout", "children": size, "timeout_s": hard_timeout_s - 10}
+        seen = await observe(session.running, request, hard_timeout_s, lambda r: size + 1)
         if seen.reply["timed_out"]:
             return session.failed(key, children, seen.load, "timeout")
         return session.measured(key, {"seconds": seen.reply["seconds"]}, size, children, seen)
@@ -185,7 +189,7 @@ def narrow_steps(workloads: tuple[str, ...], sizes: Sizes) -> list[Step]:
     if "W2" in workloads:
         steps.append(burst(sizes.burst, sizes.probe, sizes.slots))
     if "W3" in workloads:
-        steps += [fanout(n, sizes.probe) for n in sorted(sizes.fanouts)]
+        steps += [fanout(n, sizes.probe, sizes.fanout_budget_s) for n in sorted(sizes.fanouts)]
     if "W4" in workloads:
         steps.append(chain(sizes.chain))
     return steps
