@@ -249,7 +249,8 @@ class Transitions:
             return values, next((a for a in changes.admitted if a.run_id == run_id), None)
 
         try:
-            values, admitted = await self.writer.run(create)
+            # its one contended lock is the workspace's row: it may share a transaction
+            values, admitted = await self.writer.run(create, may_group=True)
         except IntegrityError:
             if idempotency is None:
                 raise

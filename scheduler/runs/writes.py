@@ -3,7 +3,9 @@
 Transitions that arrive while a transaction is being written wait for it and then go together,
 in the order they came, as one transaction (group commit): a burst of creates, starts and
 outcomes across runs costs one BEGIN, one COMMIT, one hand-over to the database's thread (or one
-pooled connection) and one NOTIFY, not one each. Each runs as it would alone, seeing the writes
+pooled connection) and one NOTIFY, not one each. On PostgreSQL, where transitions run
+concurrently and their lock order is what keeps them from deadlocking, only root runs' creates
+are grouped (see `Writer.run`). Each runs as it would alone, seeing the writes
 of those before it. If any of them raises, or the transaction fails, nothing of the group stays
 and each runs again in a transaction of its own: a failure is its transition's alone, exactly as
 if it had never been grouped. So a transition must be safe to run again, as it already had to be
@@ -22,7 +24,7 @@ import asyncio
 import functools
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -39,8 +41,6 @@ T = TypeVar("T")
 # the most transitions written in one transaction: a group holds SQLite's write lock, and
 # PostgreSQL's row locks, for as long as it takes
 GROUP_MAX = 32
-# groups written at once on a database that takes concurrent writers (PostgreSQL)
-GROUPS_IN_FLIGHT = 4
 # how long a deferred update waits for a transaction to go out with before it goes on its own
 DEFER_SECONDS = 0.02
 # a transaction the database aborted to break a deadlock (or a serialization failure) is run
@@ -95,9 +95,10 @@ class Writer:
         self._deferred: list[tuple[Executable, dict[str, Any]]] = []
         self._flush: asyncio.Task[None] | None = None
         self._queued: list[_Queued] = []
-        self._writing: set[asyncio.Task[None]] = set()
-        # SQLite writes one transaction at a time anyway; PostgreSQL's round trips overlap
-        self._max_writing = 1 if db.dialect == "sqlite" else GROUPS_IN_FLIGHT
+        self._writing: set[asyncio.Task[None]] = set()  # the group writer, transitions alone
+        self._group_writer: asyncio.Task[None] | None = None
+        # SQLite has one writer: nothing there can deadlock, so everything may go in a group
+        self._group_all = db.dialect == "sqlite"
 
     def defer(self, statement: Executable, params: dict[str, Any]) -> None:
         """An idempotent update nothing waits on: it goes out with the next transaction, or on
@@ -118,21 +119,34 @@ class Writer:
         while self._writing:
             await asyncio.wait(self._writing)
 
-    async def run(self, fn: Transition[T]) -> T:
-        """`fn` as a transaction (grouped with those that came meanwhile); its changes are
-        published once it commits.
+    async def run(self, fn: Transition[T], *, may_group: bool = False) -> T:
+        """`fn` as a transaction; its changes are published once it commits.
+
+        On SQLite it goes in a group with those that came meanwhile. On PostgreSQL only with
+        `may_group`: a transition whose one contended lock is its workspace's row (a root run's
+        creation) may share a transaction with others like it. Any other transition locks rows
+        in the one order that keeps concurrent transitions from deadlocking (a run, its
+        attempts, its children, then its workspace), which a group of several would break: it
+        would hold one run's workspace while it locks the next run.
 
         Shielded: a caller that goes away does not stop a commit from being published.
         """
         queued = _Queued(fn, asyncio.get_running_loop().create_future())
-        self._queued.append(queued)
-        # a writer that found the queue empty is done at once: it takes nothing more
-        if sum(not task.done() for task in self._writing) < self._max_writing:
-            task = asyncio.create_task(self._write_queued())
-            self._writing.add(task)
-            task.add_done_callback(self._writing.discard)
+        if self._group_all or may_group:
+            self._queued.append(queued)
+            if self._group_writer is None or self._group_writer.done():
+                # (one that found the queue empty is done at once: it takes nothing more)
+                self._group_writer = self._start(self._write_queued())
+        else:
+            self._start(self._write_alone(queued))
         result: T = await asyncio.shield(queued.result)
         return result
+
+    def _start(self, writing: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(writing)
+        self._writing.add(task)
+        task.add_done_callback(self._writing.discard)
+        return task
 
     async def _write_queued(self) -> None:
         while self._queued:

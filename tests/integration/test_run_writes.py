@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 import pytest
@@ -18,6 +19,8 @@ from tests.integration.databases import fresh_database
 from tests.integration.engine_fixtures import WS, open_engine
 
 pytestmark = pytest.mark.anyio
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -100,3 +103,72 @@ async def test_a_read_is_one_round_trip_per_statement(postgres_url: str) -> None
         assert first == second
     finally:
         await engine.dispose()
+
+
+class _CountedWrites(AsyncDatabase):
+    """PostgreSQL, counting the write transactions begun."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(create_async_engine(url))
+        self.begun = 0
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        self.begun += 1
+        return await super().write(fn)
+
+
+async def _until(condition: Callable[[], Awaitable[bool]]) -> None:
+    async with asyncio.timeout(30):
+        while not await condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_on_postgres_only_root_creates_share_a_transaction(postgres_url: str) -> None:
+    """Other transitions run at once, each in its own transaction, whatever is being written:
+    grouped, they would take row locks out of the order that keeps them from deadlocking."""
+    db = _CountedWrites(postgres_url)
+    holder = await asyncpg.connect(postgres_url.replace("+asyncpg", ""))
+    try:
+        async with db._engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE items (name text)"))
+        writer = Writer(db, EventBus(), origin="test")
+
+        def insert(name: str, *, wait: bool = False) -> Callable[[Connection, Changes], None]:
+            def transition(conn: Connection, changes: Changes) -> None:
+                if wait:  # until the test lets go of the advisory lock
+                    conn.execute(text("SELECT pg_advisory_xact_lock(7)"))
+                conn.execute(text("INSERT INTO items VALUES (:n)"), {"n": name})
+
+            return transition
+
+        async def waiting_on_the_lock() -> bool:
+            query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            return bool(await holder.fetchval(query))
+
+        await holder.execute("SELECT pg_advisory_lock(7)")
+        first = asyncio.ensure_future(writer.run(insert("held", wait=True), may_group=True))
+        await _until(waiting_on_the_lock)
+        creates = [
+            asyncio.ensure_future(writer.run(insert(f"create-{n}"), may_group=True))
+            for n in range(3)
+        ]
+        others = [asyncio.ensure_future(writer.run(insert(f"other-{n}"))) for n in range(3)]
+        await asyncio.wait_for(asyncio.gather(*others), 30)  # not held up by the group
+        assert db.begun == 4  # the held one, and each other transition alone
+        await holder.execute("SELECT pg_advisory_unlock(7)")
+        await asyncio.wait_for(asyncio.gather(first, *creates), 30)
+
+        assert db.begun == 5  # the three creates queued behind the held one: one transaction
+        names = await holder.fetch("SELECT name FROM items")
+        assert sorted(row["name"] for row in names) == [
+            "create-0",
+            "create-1",
+            "create-2",
+            "held",
+            "other-0",
+            "other-1",
+            "other-2",
+        ]
+    finally:
+        await holder.close()
+        await db._engine.dispose()

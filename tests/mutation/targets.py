@@ -73,6 +73,12 @@ TARGETS: tuple[Target, ...] = (
         quick=True,
     ),
     Target(
+        "instance socket framing",
+        ("scheduler/http1.py",),
+        ("tests/unit/scheduler/test_http1.py",),
+        quick=True,
+    ),
+    Target(
         "API keys",
         ("core/auth.py", "app/api/auth.py"),
         ("tests/unit/core/test_api_keys.py", "tests/unit/app/test_callers.py"),
