@@ -7,7 +7,8 @@ SQLAlchemy `Connection`, then run whole:
   threads per transaction, where an asyncio driver pays one per statement, cursor and fetch.
   Writes run on a single thread in `BEGIN IMMEDIATE` transactions, after the process's write
   lock (which the ORM's writers take too): one writer at a time, never a busy upgrade.
-  Reads run on a few other threads; WAL lets them read while the writer writes.
+  Reads run on a few other threads; WAL lets them read while the writer writes. Each thread
+  keeps its connection from one transaction to the next.
 - PostgreSQL: in the event loop through asyncpg (`AsyncConnection.run_sync` runs the function
   in a greenlet: no thread at all). Reads run in autocommit: each statement is one round trip,
   with no BEGIN before nor ROLLBACK after (under READ COMMITTED each statement took a snapshot
@@ -90,7 +91,7 @@ def _sqlite_engine(path: str, *, pool_size: int) -> Engine:
     @event.listens_for(engine, "connect")
     def connect(dbapi_connection: Any, record: Any) -> None:
         sqlite_pragmas(dbapi_connection, record)
-        # the driver begins nothing: `_transaction` does (a connection event for it would
+        # the driver begins nothing: `_ThreadConnections` does (a connection event for it would
         # cost every statement a dispatch)
         dbapi_connection.isolation_level = None
 
@@ -104,17 +105,17 @@ class ThreadedSQLite:
 
     def __init__(self, path: str, lock: WriteLock) -> None:
         self._lock = lock
-        self._writer = _sqlite_engine(path, pool_size=1)
-        self._reader = _sqlite_engine(path, pool_size=_READ_THREADS)
+        self._writer = _ThreadConnections(_sqlite_engine(path, pool_size=1), "BEGIN IMMEDIATE")
+        self._reader = _ThreadConnections(_sqlite_engine(path, pool_size=_READ_THREADS), "BEGIN")
         self._write_thread = _Threads("sqlite-write", 1)
         self._read_threads = _Threads("sqlite-read", _READ_THREADS)
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         async with self._lock:
-            return await self._write_thread.run(_transaction, self._writer, "BEGIN IMMEDIATE", fn)
+            return await self._write_thread.run(self._writer.transaction, fn)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
-        return await self._read_threads.run(_transaction, self._reader, "BEGIN", fn)
+        return await self._read_threads.run(self._reader.transaction, fn)
 
     async def close(self) -> None:
         await asyncio.to_thread(self._shutdown)
@@ -122,8 +123,49 @@ class ThreadedSQLite:
     def _shutdown(self) -> None:
         self._write_thread.stop()
         self._read_threads.stop()
-        self._writer.dispose()
-        self._reader.dispose()
+        self._writer.close()
+        self._reader.close()
+
+
+class _ThreadConnections:
+    """Each thread's own connection to one engine, kept open from one transaction to the next.
+
+    A pooled connection per transaction cost a checkout, a `Connection` and a check-in each
+    time: about as much as a small transaction's statements on SQLite.
+    """
+
+    def __init__(self, engine: Engine, begin: str) -> None:
+        self._engine = engine
+        self._begin = begin
+        self._local = threading.local()
+        self._opened: list[Connection] = []
+
+    def transaction(self, fn: Callable[[Connection], T]) -> T:
+        """`fn` in one transaction: committed if it returns, rolled back if it raises."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._engine.connect()
+            self._opened.append(conn)
+        try:
+            conn.exec_driver_sql(self._begin)
+            result = fn(conn)
+            conn.commit()
+        except BaseException:
+            try:
+                conn.rollback()
+            except Exception:  # the connection is broken: the next transaction opens another
+                self._local.conn = None
+                self._opened.remove(conn)
+                conn.invalidate()
+            raise
+        return result
+
+    def close(self) -> None:
+        """Once the threads have stopped."""
+        for conn in self._opened:
+            conn.close()
+        self._opened.clear()
+        self._engine.dispose()
 
 
 class _Threads:
@@ -175,10 +217,3 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_exception(error)
     else:
         future.set_result(result)
-
-
-def _transaction(engine: Engine, begin: str, fn: Callable[[Connection], T]) -> T:
-    """`fn` in one transaction; the driver commits it (or rolls it back) as SQLAlchemy ends it."""
-    with engine.begin() as conn:
-        conn.exec_driver_sql(begin)
-        return fn(conn)
