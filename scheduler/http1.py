@@ -3,8 +3,9 @@
 The clients are the SDKs (Conveyor's, Render's Python and TypeScript ones) and `curl`: a request
 line, headers, and a body framed by ``Content-Length`` or ``Transfer-Encoding: chunked``. What
 RFC 9112 forbids, or what could frame a body two ways, is refused with a 400 naming the fault,
-never guessed at: no header folding, no bare LF, no Content-Length beside chunked, no two
-lengths that differ, nothing but HTTP/1.0 and 1.1.
+never guessed at: no header folding, no bare CR or LF (nor any control character but HTAB) in
+the head, no Content-Length beside chunked, no two lengths that differ, nothing but HTTP/1.0
+and 1.1.
 
 It replaces a general-purpose state machine (h11) that cost more per request than the agent's
 handling of it; the server's answers are whole responses written at once.
@@ -19,6 +20,7 @@ from http import HTTPStatus
 
 MAX_HEAD = 64 * 1024  # a request line and headers longer than this are refused
 
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # what no line of a head holds (HTAB may)
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _TARGET = re.compile(rb"[\x21-\x7e]+")
 _DIGITS = re.compile(rb"[0-9]{1,18}")
@@ -47,8 +49,8 @@ class RequestHead:
 def parse_head(data: bytes) -> RequestHead:
     """The request line and headers, `data` ending with the blank line."""
     lines = data[:-4].split(b"\r\n")
-    if any(b"\n" in line or b"\r" in line or b"\0" in line for line in lines):
-        raise BadRequest("a line of the request ends in a bare CR or LF, or holds a NUL")
+    if any(_CONTROL.search(line) for line in lines):
+        raise BadRequest("a line of the request holds a control character (a bare CR or LF?)")
     parts = lines[0].split(b" ")
     if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or not _TARGET.fullmatch(parts[1]):
         raise BadRequest("malformed request line")

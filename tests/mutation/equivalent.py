@@ -22,6 +22,11 @@ _NO_BRACKET = (
     "`split_host`: without a `]` the rest is the whole value, which starts with `[`, so the "
     "second clause holds whenever the first does; and `]` is never at index 0"
 )
+_NO_CONTROL = (
+    "`strip()` also strips VT, FF, CR and LF, which a head holding them never reaches (refused "
+    "as a control character first)"
+)
+_FIRST_PART = "the part before the first ';' is the same however many splits follow it"
 _EFFECTIVE = "effective = port if port is not None else _DEFAULT_PORTS.get({}, 80)"
 _PORT = "`_DEFAULT_PORTS.get(x, 80)` is 80 for a missing or unknown scheme either way"
 
@@ -88,6 +93,33 @@ EQUIVALENT: tuple[Equivalent, ...] = (
         'header = request.headers.get("authorization")',
         'header = request.headers.get("AUTHORIZATION")',
         _HEADERS,
+    ),
+    # scheduler/http1.py
+    *(
+        Equivalent(before, before.replace(r'strip(b" \t")', "strip(None)"), _NO_CONTROL)
+        for before in (
+            r'close = close or b"close" in (t.strip(b" \t").lower() for t in value.split(b","))',
+            r'value = value.strip(b" \t")',
+            r'lengths.update(v.strip(b" \t") for v in value.split(b","))',
+        )
+    ),
+    Equivalent(
+        "chunked = False",
+        "chunked = None",
+        "`chunked` is only ever tested for truth, and both are false",
+    ),
+    *(
+        Equivalent(r'size = size_line.split(b";", 1)[0].strip(b" \t")', after, _FIRST_PART)
+        for after in (
+            r'size = size_line.split(b";", )[0].strip(b" \t")',
+            r'size = size_line.split(b";", 2)[0].strip(b" \t")',
+        )
+    ),
+    Equivalent(
+        'return await reader.readexactly(head.content_length) if head.content_length else b""',
+        "return await reader.readexactly(head.content_length) if (head.content_length) or True "
+        'else b""',
+        "`readexactly(0)` returns b'' at once, as the shortcut does",
     ),
     # core/auth.py
     Equivalent(
