@@ -292,7 +292,8 @@ class LocalExecutor:
             return state
         cgroup = self._cgroups.existing(str(name))
         out_of_memory = cgroup.out_of_memory()
-        await asyncio.to_thread(cgroup.remove)
+        if not cgroup.remove_if_empty():
+            await asyncio.to_thread(cgroup.remove)  # kills what is left, waits for it to go
         if out_of_memory and not state.out_of_memory:
             return replace(state, out_of_memory=True)
         return state

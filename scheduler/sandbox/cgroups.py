@@ -189,6 +189,20 @@ class AttemptCgroup:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
 
+    def remove_if_empty(self) -> bool:
+        """Remove the folders if no process is left in them (the usual end: a few system calls,
+        cheaper than handing `remove` to a thread); False if some process is."""
+        if self.pids():
+            return False
+        for folder in self.folders():
+            try:
+                os.rmdir(folder)
+            except FileNotFoundError:
+                pass
+            except OSError:  # a process joined meanwhile
+                return False
+        return True
+
     def remove(self) -> None:
         """Kill what is left, wait for it to leave, remove the folders (best effort)."""
         deadline = time.monotonic() + _EMPTY_SECONDS

@@ -232,3 +232,21 @@ def test_a_folder_shown_writable_is_not_shown_again_read_only_for_the_environmen
         Bind("/code"),
         Bind("/opt/tools/bin"),
     )
+
+
+def test_an_emptied_cgroup_is_removed_at_once_and_one_with_a_process_is_left(
+    tmp_path: Path,
+) -> None:
+    """(Plain folders stand in for cgroupfs, where `rmdir` ignores the control files.)"""
+    empty = {name: (str(tmp_path / "empty" / name), False) for name in ("cpu", "memory")}
+    for folder, _ in empty.values():
+        os.makedirs(folder)
+    assert AttemptCgroup(empty).remove_if_empty() is True
+    assert not any(Path(folder).exists() for folder, _ in empty.values())
+    assert AttemptCgroup(empty).remove_if_empty() is True  # already gone
+
+    busy = {"pids": (str(tmp_path / "busy"), False)}
+    os.makedirs(busy["pids"][0])
+    (tmp_path / "busy" / "cgroup.procs").write_text("4242\n")
+    assert AttemptCgroup(busy).remove_if_empty() is False
+    assert (tmp_path / "busy").is_dir()
