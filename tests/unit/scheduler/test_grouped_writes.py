@@ -87,6 +87,14 @@ class _Held:
         return "first"
 
 
+def _telling_writer(database: _Counted) -> tuple[Writer, list[str]]:
+    """A writer, and the runs its commits told of, in order."""
+    bus = EventBus()
+    told: list[str] = []
+    bus.add_listener(lambda change: told.append(change.run_id))
+    return Writer(database, bus, origin="test"), told
+
+
 async def _queue_behind(writer: Writer, held: _Held, fns: list[Any]) -> list[asyncio.Task[Any]]:
     first = asyncio.ensure_future(writer.run(held))
     await asyncio.to_thread(held.entered.wait, 10)
@@ -99,10 +107,7 @@ async def _queue_behind(writer: Writer, held: _Held, fns: list[Any]) -> list[asy
 async def test_transitions_queued_behind_a_transaction_go_together_in_order(
     database: _Counted,
 ) -> None:
-    bus = EventBus()
-    told: list[str] = []
-    bus.add_listener(lambda change: told.append(change.run_id))
-    writer = Writer(database, bus, origin="test")
+    writer, told = _telling_writer(database)
 
     tasks = await _queue_behind(writer, _Held(), [_insert("a"), _insert("b"), _insert("c")])
     results = await asyncio.gather(*tasks)
@@ -121,10 +126,7 @@ async def test_transitions_queued_behind_a_transaction_go_together_in_order(
 async def test_a_failing_transition_fails_alone_and_the_others_commit_once(
     database: _Counted,
 ) -> None:
-    bus = EventBus()
-    told: list[str] = []
-    bus.add_listener(lambda change: told.append(change.run_id))
-    writer = Writer(database, bus, origin="test")
+    writer, told = _telling_writer(database)
     runs = {"b": 0}
 
     def fails_after_writing(conn: Connection, changes: Changes) -> None:
