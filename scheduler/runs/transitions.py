@@ -14,6 +14,7 @@ deadlocking. On SQLite there is one writer at a time.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from datetime import datetime, timedelta
@@ -38,6 +39,7 @@ from core.settings import Settings
 from scheduler.payloads import PayloadStore
 from scheduler.runs import admission, admission_rules, metering
 from scheduler.runs.admission import Admitted, TaskOptionsCache
+from scheduler.runs.outcomes import ReportedOutcome
 from scheduler.runs.reads import resolve_task
 from scheduler.runs.retries import retry_delay
 from scheduler.runs.rows import (
@@ -54,7 +56,6 @@ from scheduler.runs.rows import (
     workspaces,
 )
 from scheduler.runs.values import (
-    SELF_REPORTED,
     attempt_values,
     child_run_values,
     error_text,
@@ -503,7 +504,7 @@ class Transitions:
         stored: tuple[str | None, str | None] = (None, None)
         if output is not None:
             stored = await self.payloads.save(run_output_key(run_id), output)
-        outcome_ = _Outcome(outcome, error, stack_trace, stored, retryable, wait_for_trace)
+        outcome_ = ReportedOutcome(outcome, error, stack_trace, stored, retryable, wait_for_trace)
         return await self.writer.run(
             functools.partial(
                 self._record_outcome, run_id=run_id, attempt_id=attempt_id, outcome=outcome_
@@ -517,16 +518,15 @@ class Transitions:
         *,
         run_id: str,
         attempt_id: str,
-        outcome: _Outcome,
+        outcome: ReportedOutcome,
     ) -> bool:
         now = utcnow()
         run = self._locked_run(conn, run_id)
         if outcome.kind is AttemptOutcome.ERROR and outcome.advances:
             memory = self.settings.plan(self.options.of(conn, {run.task_id})[run.task_id].plan)
-            # a copy: the transition may run again (grouped, or a deadlock's victim)
-            outcome = outcome.with_error(
-                error_text(outcome.error, outcome.stack_trace, memory.memory_mb)
-            )
+            # a new value, not the caller's changed: this transition may run again
+            error = error_text(outcome.error, outcome.stack_trace, memory.memory_mb)
+            outcome = dataclasses.replace(outcome, error=error)
         values: dict[str, Any] = {
             "b_attempt": attempt_id,
             "outcome": outcome.kind.value,
@@ -560,7 +560,7 @@ class Transitions:
         changes: Changes,
         run: AnyRow,
         number: int,
-        outcome: _Outcome,
+        outcome: ReportedOutcome,
         now: datetime,
     ) -> str:
         """Move a running run on after its current attempt's outcome; its status after. `now`
@@ -709,44 +709,10 @@ class Transitions:
             trace = attempt.stack_trace
         conn.execute(_UPDATE_ATTEMPT, {"b_attempt": attempt_id, **values})
         _events(conn, attempt.workspace_id, "ended", [attempt_id], now)
-        outcome = _Outcome(AttemptOutcome(kind), error, trace)
+        outcome = ReportedOutcome(AttemptOutcome(kind), error, trace)
         if self._advance_run(conn, changes, run, attempt.number, outcome, now) == run.status:
             changes.add(changed(run, run.status))  # unchanged, but its attempt is: look again
         self._admit(conn, changes, attempt.workspace_id)
-
-
-class _Outcome:
-    """How an attempt ended, as reported."""
-
-    def __init__(
-        self,
-        kind: AttemptOutcome,
-        error: str | None,
-        stack_trace: str | None,
-        output: tuple[str | None, str | None] = (None, None),
-        retryable: bool = True,
-        wait_for_trace: bool = False,
-    ) -> None:
-        self.kind = kind
-        self.error = error
-        self.stack_trace = stack_trace
-        self.output = output  # (inline JSON, blob key)
-        self.retryable = retryable
-        self.wait_for_trace = wait_for_trace
-
-    def with_error(self, error: str | None) -> _Outcome:
-        kind, trace, output = self.kind, self.stack_trace, self.output
-        return _Outcome(kind, error, trace, output, self.retryable, self.wait_for_trace)
-
-    @property
-    def advances(self) -> bool:
-        """An error whose trace is in the log waits for the instance's exit."""
-        return not self.wait_for_trace
-
-    @property
-    def frees_slot(self) -> bool:
-        """The worker reported it itself and is about to exit."""
-        return self.advances and self.kind in SELF_REPORTED
 
 
 def _child_target(attempt_id: str, task_name: str, conn: Connection) -> tuple[AnyRow, AnyRow]:
