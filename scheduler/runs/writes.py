@@ -3,13 +3,13 @@
 Transitions that arrive while a transaction is being written wait for it and then go together,
 in the order they came, as one transaction (group commit): a burst of creates, starts and
 outcomes across runs costs one BEGIN, one COMMIT, one hand-over to the database's thread (or one
-pooled connection) and one NOTIFY, not one each. On PostgreSQL, where transitions run
-concurrently and their lock order is what keeps them from deadlocking, only root runs' creates
-are grouped (see `Writer.run`). Each runs as it would alone, seeing the writes
+pooled connection) and one NOTIFY, not one each. Each runs as it would alone, seeing the writes
 of those before it. If any of them raises, or the transaction fails, nothing of the group stays
 and each runs again in a transaction of its own: a failure is its transition's alone, exactly as
 if it had never been grouped. So a transition must be safe to run again, as it already had to be
-for a deadlock's retry: it changes nothing outside the connection and its `Changes`.
+for a deadlock's retry: it changes nothing outside the connection and its `Changes`. On
+PostgreSQL, where transitions run concurrently and their lock order is what keeps them from
+deadlocking, only root runs' creates are grouped (see `Writer.run`).
 
 A transaction collects the runs it changed and the attempts it admitted. After the commit the
 changes reach the in-process bus (API waits, SSE, the dashboard, the scheduler's cancel watch),
@@ -187,18 +187,14 @@ class Writer:
                 ((result, changes),) = await self.db.write(
                     functools.partial(self._transaction, [queued.fn], deferred)
                 )
-            except DBAPIError as exc:
-                if attempt < TRIES and is_transient(exc):
+            except Exception as exc:
+                if isinstance(exc, DBAPIError) and attempt < TRIES and is_transient(exc):
                     # PostgreSQL chose this transaction as a deadlock's victim: it rolled back
                     # whole, so running it again is safe
                     logger.info("transaction retried (%d/%d): %s", attempt, TRIES, _first_line(exc))
                     await asyncio.sleep(random.uniform(0, RETRY_DELAY_S * attempt))
                     continue
                 self._deferred[:0] = deferred  # rolled back with the rest: they go with the next
-                _settle(queued.result, None, exc)
-                return
-            except Exception as exc:
-                self._deferred[:0] = deferred
                 _settle(queued.result, None, exc)
                 return
             except BaseException:
