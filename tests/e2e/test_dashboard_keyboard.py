@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from core.domain import RunStatus
 from tests.e2e.conftest import VIEWPORT, Shot
@@ -175,6 +175,31 @@ def test_one_request_per_page_view_and_durations_tick_in_the_page(
         and "/dashboard/runs/" not in name  # the log's stream
     ]
     assert fetched == [], "the page asked for nothing more to show time passing"
+    cancel(server, run)
+
+
+def test_a_cursor_that_reads_as_a_number_is_not_a_duration(page: Page, server: LiveServer) -> None:
+    # A page's change cursor is `<epoch>.<n>`, its epoch eight random hex digits: one server in
+    # about 170 draws one of digits only. Such a cursor is a number to the page's script, and the
+    # ticking of durations once took the live region holding it for a duration and overwrote it.
+    run = start(server, "hello/sleeper", {"seconds": 30})
+    wait_status(server, run.id, RunStatus.RUNNING)
+
+    def digits_only(route: Route) -> None:
+        response = route.fetch()
+        body = re.sub(r'data-cursor="[0-9a-f]+\.', 'data-cursor="12345678.', response.text())
+        assert body != response.text(), "the page carries its cursor"
+        route.fulfill(response=response, body=body)
+
+    page.route(f"{server.url}/runs/{run.id}", digits_only)
+    page.goto(f"{server.url}/runs/{run.id}")
+    duration = page.locator("#run-duration .duration")
+    shown = duration.text_content()
+    page.wait_for_function(
+        "t => document.querySelector('#run-duration .duration').textContent !== t", arg=shown
+    )
+    expect(page.locator("#run-live #run-head h1")).to_contain_text("Run of hello/sleeper")
+    expect(page.locator("#run-live")).to_have_attribute("data-cursor", re.compile(r"^12345678\."))
     cancel(server, run)
 
 

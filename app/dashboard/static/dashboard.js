@@ -35,7 +35,7 @@ window.Conveyor = (function () {
   }
 
   function tickDurations(root) {
-    $$("[data-since]:not([data-until])", root).forEach(function (el) {
+    $$(".duration[data-since]:not([data-until])", root).forEach(function (el) {
       var since = Number(el.getAttribute("data-since"));
       if (since) { el.textContent = secondsText((now() - since) / 1000); }
     });

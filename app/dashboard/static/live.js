@@ -269,7 +269,7 @@
     if (!url || !window.EventSource) { return; }
     var kind = region.getAttribute("data-live");
     var page = kind === "runs" ? runsPage(region) : kind === "run" ? runPage(region) : fragmentPage(region);
-    var since = region.getAttribute("data-since");
+    var since = region.getAttribute("data-cursor");
     var source = new EventSource(url + (url.indexOf("?") < 0 ? "?" : "&") + "since=" + encodeURIComponent(since || ""));
     source.addEventListener("run", function (event) { page.run(JSON.parse(event.data)); });
     source.addEventListener("stale", function () { page.stale(); });
