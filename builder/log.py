@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import BinaryIO
 
@@ -16,8 +17,16 @@ def build_log_key(build_id: str) -> str:
 class BuildLog:
     """Append-only; readers see each line as soon as it is written (the API streams it)."""
 
-    def __init__(self, blobs: BlobStore, build_id: str, *, steps: int) -> None:
+    def __init__(
+        self,
+        blobs: BlobStore,
+        build_id: str,
+        *,
+        steps: int,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> None:
         self.key = build_log_key(build_id)
+        self._on_progress = on_progress  # told each progress line too (a terminal, say)
         self._blobs = blobs
         self._steps = steps
         self._step = 0
@@ -29,7 +38,10 @@ class BuildLog:
         """`==> [2/5] message` — the next step of the build."""
         self._step += 1
         clock = datetime.now(UTC).strftime("%H:%M:%S")
-        self.line(f"==> [{self._step}/{self._steps}] {clock} {message}")
+        text = f"==> [{self._step}/{self._steps}] {clock} {message}"
+        self.line(text)
+        if self._on_progress is not None:
+            self._on_progress(text)
 
     def line(self, text: str) -> None:
         self.write(text.rstrip("\n").encode() + b"\n")

@@ -113,9 +113,10 @@ async def _logged_build(
     build: Callable[[BuildRequest, BuildLog], Awaitable[BuiltEnvironment]],
     request: BuildRequest,
 ) -> BuiltEnvironment:
-    """Run a build with a log of its own; its tail is in the error when it fails."""
+    """Run a build with a log of its own, its steps shown as they start; its tail is in the
+    error when it fails."""
     build_id = new_id("bld")
-    log = BuildLog(runtime.store.blobs, build_id, steps=3)
+    log = BuildLog(runtime.store.blobs, build_id, steps=3, on_progress=_show_step)
     try:
         return await build(replace(request, build_id=build_id), log)
     except BuildFailed as exc:
@@ -123,6 +124,10 @@ async def _logged_build(
         raise BuildFailed(f"{exc}\n{tail}") from None
     finally:
         await log.close()
+
+
+def _show_step(line: str) -> None:
+    click.echo(f"  {line}", err=True)
 
 
 def registered_line(slug: str, version: VersionInfo, since: datetime) -> str:

@@ -85,8 +85,10 @@ def dev_server(
     name: str = "wf",
     extra: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
+    ready_timeout: float = 60,
 ) -> Iterator[DevServer]:
-    """`conveyor dev` on a port the system gives it (`--port 0`), read back from its output."""
+    """`conveyor dev` on a port the system gives it (`--port 0`), read back from its output;
+    `ready_timeout` covers its first registration (a first `npm install` reaches the registry)."""
     log = data_dir.parent / f"dev-{time.monotonic_ns()}.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
@@ -109,7 +111,7 @@ def dev_server(
             env={**os.environ, **(env or {})},
         )
     try:
-        yield DevServer(process, wait_healthy(process, log), log)
+        yield DevServer(process, wait_healthy(process, log, timeout=ready_timeout), log)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)

@@ -5,6 +5,7 @@ writes is not a change of its own)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -57,11 +58,13 @@ def test_dev_builds_a_typescript_folder_and_registers_once_per_edit(tmp_path: Pa
     folder = hello_ts(tmp_path / "hello-ts")
     source = folder / "src" / "main.ts"
     with (
-        dev_server(folder, tmp_path / "data", name="hello-ts") as server,
+        dev_server(folder, tmp_path / "data", name="hello-ts", ready_timeout=300) as server,
         httpx.Client(base_url=server.url, timeout=90) as client,
     ):
         output = server.output()
         assert "with the start script of its package.json" in output
+        # the steps of the first build are shown as they start (its install can take minutes)
+        assert re.search(r"==> \[1/3\] \S+ installing node_modules with npm", output), output
         assert "run hello-ts/add_squares <arguments…> --wait" in output
         assert "Installed" in output and (folder / "node_modules" / ".bin" / "tsc").exists()
         assert run(client, "hello-ts/add_squares", [3, 4]) == 25
