@@ -26,6 +26,7 @@ from scheduler.executors.base import (
     InstanceStatus,
     Mode,
     can_reattach,
+    discard_leftovers,
 )
 from scheduler.membership import Membership
 from scheduler.reattach import readmit
@@ -383,6 +384,7 @@ class Scheduler:
                 exit_code = state.exit_code
                 if state.status is InstanceStatus.LOST and state.reason:
                     error = f"the instance was lost: {state.reason}"
+            await discard_leftovers(self._executor, attempt_id)
             logger.warning("attempt %s of run %s was left running: retrying it", attempt_id, run_id)
             await self._transitions.record_outcome(
                 attempt_id, AttemptOutcome.LOST, run_id=run_id, error=error

@@ -77,6 +77,14 @@ def can_reattach(executor: object) -> bool:
     return getattr(executor, "reattaches", False) is True
 
 
+async def discard_leftovers(executor: object, attempt_id: str) -> None:
+    """Kill what is left of an attempt declared lost, if the executor can tell (its `discard`):
+    the local executor's cgroup holds every process an attempt started, found or not."""
+    discard = getattr(executor, "discard", None)
+    if discard is not None:
+        await discard(attempt_id)
+
+
 async def check_ready(executor: object) -> None:
     """Run the executor's `check()` if it has one: what it runs on is supported and reachable
     (the Nomad executor reads the cluster's version). Raises when it is not."""

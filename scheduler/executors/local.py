@@ -76,6 +76,16 @@ def _writing_to(log_path: Path) -> int | None:
     return None
 
 
+def _leader_of(pids: Iterable[int]) -> int | None:
+    """The instance among an attempt's processes: the one leading its own session (the
+    processes it started share it)."""
+    for pid in sorted(pids):
+        with contextlib.suppress(OSError):
+            if os.getsid(pid) == pid:
+                return pid
+    return None
+
+
 def _hand_over(folder: Path, identity: Identity | None) -> None:
     """The instance's socket folder becomes its own uid's (a root control plane's sandbox)."""
     if identity is not None:
@@ -345,20 +355,35 @@ class LocalExecutor:
 
     async def find(self, attempt_id: str, log_path: Path, socket_path: Path) -> Handle | None:
         """The live process of an attempt on this host whose handle a dead control plane had
-        not stored: from its journal, else the process whose output goes to the attempt's log
-        (it may not have had its input yet: forked, its environment is not in /proc)."""
+        not stored: from its journal, else the session leader in the attempt's cgroup, else
+        the process whose output goes to the attempt's log (it may not have had its input
+        yet: forked, its environment is not in /proc)."""
         written = self._journal.left(attempt_id) if self._journal is not None else None
         if written is not None:
             return written
-        pid = await asyncio.to_thread(_writing_to, log_path)
+        cgroup = self._cgroups.existing(attempt_id) if self._cgroups is not None else None
+        pid = _leader_of(cgroup.pids()) if cgroup is not None else None
+        if pid is None:
+            pid = await asyncio.to_thread(_writing_to, log_path)
         if pid is None:
             return None
-        return {
+        handle: Handle = {
             "host": socket.gethostname(),
             "pid": pid,
             "start_ticks": _process_start_ticks(pid),
             "socket": str(socket_path),
         }
+        if _leader_of([pid]) == pid:
+            handle["session"] = pid  # as `_handle` says: the socket answers this session only
+        if cgroup is not None and cgroup.exists():
+            handle["cgroup"] = attempt_id
+        return handle
+
+    async def discard(self, attempt_id: str) -> None:
+        """What is left of an attempt declared lost (a process its control plane never
+        recorded, one a stale handle no longer names) is killed with its cgroup."""
+        if self._cgroups is not None:
+            await asyncio.to_thread(self._cgroups.existing(attempt_id).remove)
 
     async def stop(self, handle: Handle, grace_s: float) -> None:
         pid = int(handle["pid"])

@@ -176,6 +176,9 @@ class AttemptCgroup:
         counts = dict(line.split() for line in lines if len(line.split()) == 2)
         return int(counts.get("oom_kill", "0")) > 0
 
+    def exists(self) -> bool:
+        return any(os.path.isdir(folder) for folder in self.folders())
+
     def pids(self) -> set[int]:
         found: set[int] = set()
         for folder in self.folders():

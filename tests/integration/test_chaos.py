@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
@@ -108,15 +109,23 @@ def _workers_left(data: Path, timeout: float = 10) -> list[int]:
         time.sleep(0.1)
 
 
-def _described(pids: list[int]) -> list[str]:
+def _described(pids: list[int], data: Path) -> list[str]:
+    """Each process, and what the database says of the attempts of the run it writes for."""
     described = []
     for pid in pids:
         try:
             log = os.readlink(f"/proc/{pid}/fd/1")
             stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            described.append(f"{pid} (state {stat[0]}, parent {stat[1]}) writing {log}")
         except OSError:
             described.append(f"{pid} (gone)")
+            continue
+        with sqlite3.connect(data / "conveyor.db") as db:
+            attempts = db.execute(
+                "SELECT number, state, outcome, error, handle FROM attempts"
+                " WHERE run_id = ? ORDER BY number",
+                (Path(log).parent.name,),
+            ).fetchall()
+        described.append(f"{pid} (state {stat[0]}, parent {stat[1]}) writing {log}: {attempts}")
     return described
 
 
@@ -162,7 +171,7 @@ def test_runs_survive_control_plane_and_worker_kills(tmp_path: Path, scratch: Pa
                 usage = client.get(f"{server.url}/v1/usage").json()
                 twice = _bodies_run_again(client, server.url, scratch, killed)
     left = _workers_left(data)
-    assert not left, f"no worker outlives the runs (none is forgotten): {_described(left)}"
+    assert not left, f"no worker outlives the runs (none is forgotten): {_described(left, data)}"
     by_id = {str(r["id"]): r for r in runs}
     assert set(roots) <= set(by_id), "no run is lost"
     statuses = Counter(str(r["status"]) for r in runs)

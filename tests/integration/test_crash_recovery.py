@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import time
 from pathlib import Path
 
@@ -54,6 +55,12 @@ def _zygotes_of(pid: int) -> list[int]:
         except (FileNotFoundError, ProcessLookupError):
             continue
     return found
+
+
+def _cgroup_folders(attempt_id: str) -> list[Path]:
+    """An attempt's cgroup folders (one per controller on cgroup v1, one on v2)."""
+    root = Path("/sys/fs/cgroup")
+    return [*root.glob(f"conveyor/{attempt_id}"), *root.glob(f"*/conveyor/{attempt_id}")]
 
 
 def _start(url: str, task: str, input: object) -> str:
@@ -117,3 +124,82 @@ def test_runs_survive_a_killed_control_plane(tmp_path: Path, scratch: Path) -> N
         assert run["status"] == "succeeded", run
         assert run["results"] == [n + 1]
         assert [a["outcome"] for a in run["attempts"]] == ["ok"]
+
+
+def test_what_is_left_of_a_lost_attempt_is_killed(tmp_path: Path, scratch: Path) -> None:
+    # The stored handle no longer names the worker (its start time differs, as when its pid
+    # was taken by another process): the attempt is lost and retried, and every process still
+    # in its cgroup goes, though no handle leads to them.
+    workflow = copy_workflow("engine", tmp_path)
+    data = tmp_path / "data"
+    env = {
+        "ENGINE_SCRATCH": str(scratch),
+        "CONVEYOR_LIMITS__MIN_TIMEOUT_SECONDS": "1",
+        **PASS_SCRATCH_ENV,
+    }
+    with dev_server(workflow, data, env=env) as first:
+        run_id = _start(first.url, "wf/hold", ["z"])
+        task = find(_wait_file(scratch / "pid-z"))
+        instance = _parent_of(task)
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait(timeout=10)
+    with sqlite3.connect(data / "conveyor.db") as db:
+        changed = db.execute(
+            "UPDATE attempts SET handle = json_set(handle, '$.start_ticks', 1) WHERE run_id = ?",
+            (run_id,),
+        ).rowcount
+    assert changed == 1
+    (scratch / "pid-z").unlink()
+    assert _alive(task) and _alive(instance), "the worker outlived its control plane"
+
+    with dev_server(workflow, data, env=env) as second:
+        retried = find(_wait_file(scratch / "pid-z"))  # the attempt's retry
+        for pid in (task, instance):
+            deadline = time.monotonic() + 10
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert not _alive(task) and not _alive(instance), "nothing of the lost attempt runs"
+        assert retried not in (task, instance)
+        (scratch / "release-z").write_text("go")
+        run = httpx.get(f"{second.url}/v1/task-runs/{run_id}?wait=30", timeout=40).json()
+    assert run["status"] == "succeeded", run
+    assert [a["outcome"] for a in run["attempts"]] == ["lost", "ok"]
+
+
+def test_a_worker_whose_handle_was_never_stored_is_found_and_watched_again(
+    tmp_path: Path, scratch: Path
+) -> None:
+    # The control plane died between the fork and the handle's write, its journal lost too:
+    # the worker is found in its attempt's cgroup, watched again, and its result taken.
+    workflow = copy_workflow("engine", tmp_path)
+    data = tmp_path / "data"
+    env = {
+        "ENGINE_SCRATCH": str(scratch),
+        "CONVEYOR_LIMITS__MIN_TIMEOUT_SECONDS": "1",
+        **PASS_SCRATCH_ENV,
+    }
+    with dev_server(workflow, data, env=env) as first:
+        run_id = _start(first.url, "wf/hold", ["w"])
+        task = find(_wait_file(scratch / "pid-w"))
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait(timeout=10)
+    with sqlite3.connect(data / "conveyor.db") as db:
+        (attempt_id,) = db.execute("SELECT id FROM attempts WHERE run_id = ?", (run_id,)).fetchone()
+        db.execute("UPDATE attempts SET handle = NULL WHERE id = ?", (attempt_id,))
+    assert _cgroup_folders(attempt_id), "its cgroup holds it"
+    journals = list(data.rglob("*.jsonl"))
+    assert journals, "the control plane kept a journal"
+    for journal in journals:
+        journal.unlink()
+
+    with dev_server(workflow, data, env=env) as second:
+        (scratch / "release-w").write_text("go")
+        run = httpx.get(f"{second.url}/v1/task-runs/{run_id}?wait=30", timeout=40).json()
+        deadline = time.monotonic() + 10
+        while _alive(task) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(task)
+    assert run["status"] == "succeeded", run
+    assert run["results"] == ["released w"]
+    assert [a["outcome"] for a in run["attempts"]] == ["ok"], "its body ran once"
+    assert not _cgroup_folders(attempt_id), "removed at its end"
