@@ -41,31 +41,66 @@ def _mounts() -> list[tuple[str, str, set[str]]]:
     return found
 
 
+def attach_waits(mount_options: list[set[str]], rcu_expedited: str, rcu_normal: str) -> bool:
+    """Whether moving a process into a cgroup of these mounts waits for an RCU grace period.
+
+    A write to `cgroup.procs` takes the kernel's cgroup threadgroup lock for writing: a per-CPU
+    semaphore that waits for a grace period (10-20 ms on an idle host) unless its hierarchy is
+    mounted with `favordynmods`, or grace periods are expedited (`/sys/kernel/rcu_expedited`,
+    unless `rcu_normal` overrides it), when it takes a fraction of a millisecond.
+    """
+    if all("favordynmods" in options for options in mount_options):
+        return False
+    return not (rcu_expedited.strip() == "1" and rcu_normal.strip() != "1")
+
+
+def _read_setting(path: str) -> str:
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except OSError:
+        return ""
+
+
 class Cgroups:
     """Where each controller lives on this machine."""
 
-    def __init__(self, homes: dict[str, tuple[Path, bool]]) -> None:
+    def __init__(
+        self, homes: dict[str, tuple[Path, bool]], mount_options: list[set[str]] | None = None
+    ) -> None:
         self._homes = homes  # controller → (its `conveyor` folder, whether v2)
+        self._mount_options = mount_options or []  # of the hierarchies the homes are on
+
+    def attach_waits(self) -> bool:
+        """Whether each attempt's start waits for a grace period to join its cgroup here."""
+        return attach_waits(
+            self._mount_options,
+            _read_setting("/sys/kernel/rcu_expedited"),
+            _read_setting("/sys/kernel/rcu_normal"),
+        )
 
     @classmethod
     def detect(cls) -> Cgroups | None:
         """The controllers this process may use, or None when it may not make cgroups."""
         homes: dict[str, tuple[Path, bool]] = {}
+        used: dict[str, set[str]] = {}  # mount point → its options, of the homes' hierarchies
         mounts = _mounts()
-        for mount, fstype, _ in mounts:
+        for mount, fstype, options in mounts:
             if fstype != "cgroup2":
                 continue
             with contextlib.suppress(OSError):
                 enabled = (Path(mount) / "cgroup.controllers").read_text().split()
                 for controller in CONTROLLERS:
-                    if controller in enabled:
-                        homes.setdefault(controller, (Path(mount) / GROUP, True))
+                    if controller in enabled and controller not in homes:
+                        homes[controller] = (Path(mount) / GROUP, True)
+                        used[mount] = options
         for mount, fstype, options in mounts:
             if fstype != "cgroup":
                 continue
             for controller in CONTROLLERS:
-                if controller in options:
-                    homes.setdefault(controller, (Path(mount) / GROUP, False))
+                if controller in options and controller not in homes:
+                    homes[controller] = (Path(mount) / GROUP, False)
+                    used[mount] = options
         try:
             for controller, (home, v2) in homes.items():
                 home.mkdir(exist_ok=True)
@@ -77,7 +112,7 @@ class Cgroups:
                 probe.rmdir()
         except OSError:
             return None
-        return cls(homes) if homes else None
+        return cls(homes, list(used.values())) if homes else None
 
     @property
     def controllers(self) -> tuple[str, ...]:

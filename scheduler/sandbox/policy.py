@@ -62,6 +62,12 @@ class SandboxPolicy:
                 "sandbox: no cgroup can be made here; plans limit only memory (an rlimit), "
                 "not CPU or processes"
             )
+        elif self.cgroups.attach_waits():
+            logger.warning(
+                "sandbox: an attempt may wait for an RCU grace period (up to 10-20 ms) to join its "
+                "cgroup on this host; set /sys/kernel/rcu_expedited to 1, or mount cgroup2 with "
+                "favordynmods (docs/deployment.md, 'Host settings')"
+            )
         self._mounts = tuple(parse_mount(m) for m in settings.mounts)
 
     def identity(self) -> Identity | None:

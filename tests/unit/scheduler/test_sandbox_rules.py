@@ -12,7 +12,7 @@ import pytest
 from conveyor._sandbox import Bind, View, plan_binds
 from core.sandbox_settings import SandboxSettings, parse_mount
 from core.settings import Settings
-from scheduler.sandbox.cgroups import AttemptCgroup, Limits
+from scheduler.sandbox.cgroups import AttemptCgroup, Limits, attach_waits
 from scheduler.sandbox.identities import IdentityPool, NoIdentityLeft
 from scheduler.sandbox.policy import SandboxPolicy
 
@@ -250,3 +250,31 @@ def test_an_emptied_cgroup_is_removed_at_once_and_one_with_a_process_is_left(
     (tmp_path / "busy" / "cgroup.procs").write_text("4242\n")
     assert AttemptCgroup(busy).remove_if_empty() is False
     assert (tmp_path / "busy").is_dir()
+
+
+V1_CPU = {"rw", "cpu"}
+V1_MEMORY = {"rw", "memory"}
+V2_FAVORING = {"rw", "nsdelegate", "favordynmods"}
+
+
+@pytest.mark.parametrize(
+    ("mounts", "expedited", "normal", "waits"),
+    [
+        ([V1_CPU, V1_MEMORY], "0\n", "0\n", True),
+        ([V1_CPU, V1_MEMORY], "1\n", "0\n", False),
+        ([V1_CPU], "1\n", "1\n", True),  # rcu_normal wins over rcu_expedited
+        ([V1_CPU], "", "", True),  # neither setting readable
+        ([V1_CPU], "1\n", "", False),
+        ([V1_CPU], "2\n", "0\n", True),
+        ([V2_FAVORING], "0\n", "0\n", False),
+        ([V2_FAVORING], "0\n", "1\n", False),
+        ([V2_FAVORING, V1_MEMORY], "0\n", "0\n", True),  # one hierarchy without it is enough
+        ([V2_FAVORING, V1_MEMORY], "1\n", "0\n", False),
+        ([{"rw", "favordynmodsx"}], "0\n", "0\n", True),
+        ([], "0\n", "0\n", False),  # no hierarchy, nothing to join
+    ],
+)
+def test_joining_a_cgroup_waits_for_a_grace_period_unless_favoured_or_expedited(
+    mounts: list[set[str]], expedited: str, normal: str, waits: bool
+) -> None:
+    assert attach_waits(mounts, expedited, normal) is waits
