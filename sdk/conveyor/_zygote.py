@@ -34,9 +34,11 @@ import atexit
 import contextlib
 import gc
 import importlib
+import importlib.metadata
 import importlib.util
 import json
 import os
+import platform
 import resource
 import selectors
 import signal
@@ -61,10 +63,14 @@ BOOT = (
 # only when the entry point uses that SDK
 WARM_MODULES = ("asyncio", "concurrent.futures.thread", "http.client", "json", "base64", "uuid")
 WARM_SDK_MODULES = {
-    "conveyor": ("conveyor._worker", "conveyor._uds"),
+    "conveyor": ("conveyor._worker", "conveyor._uds", "conveyor._inputs"),
     "render": ("render.workflows.runner", "render.workflows.executor"),
     "render_sdk": ("render_sdk.workflows.runner", "render_sdk.workflows.executor"),
 }
+# Render's SDKs put their version in each request's User-Agent, read from the installed metadata:
+# cold, that scans every folder of sys.path (2 ms); looked up once here, each child finds the
+# scans cached
+WARM_SDK_DISTRIBUTIONS = {"render": "render", "render_sdk": "render_sdk"}
 _READ_BYTES = 1 << 16
 _MAX_FDS = 64
 _SANDBOX_MODULE = "conveyor_sandbox"
@@ -167,6 +173,12 @@ def _warm_up() -> None:
     for name in names:
         with contextlib.suppress(ImportError):  # an SDK version without that module
             importlib.import_module(name)
+    for sdk, distribution in WARM_SDK_DISTRIBUTIONS.items():
+        if sdk in sys.modules:
+            with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+                importlib.metadata.version(distribution)
+            platform.uname()  # and the rest of the User-Agent, each cached by `platform`
+            platform.python_version()
 
 
 def _import_user_module(target: str) -> None:

@@ -1,0 +1,55 @@
+"""What a zygote imports before it forks: each attempt would otherwise import it again."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+# what a run of a Conveyor task imports between its fork and its result (found with strace:
+# each was read from disk by every attempt until it was imported in the zygote)
+PER_RUN = ["conveyor._worker", "conveyor._uds", "conveyor._inputs", "conveyor._input_check"]
+
+
+def test_the_zygote_imports_what_every_run_of_a_conveyor_task_needs() -> None:
+    script = (
+        "import json, sys, conveyor\n"
+        "from conveyor import _zygote\n"
+        "_zygote._warm_up()\n"
+        f"print(json.dumps({{m: m in sys.modules for m in {PER_RUN!r}}}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(done.stdout) == dict.fromkeys(PER_RUN, True)
+
+
+LOOKUP_AFTER = """
+import importlib.metadata, json, os, sys
+import render
+from conveyor import _zygote
+if sys.argv[1] == "warm":
+    _zygote._warm_up()
+listed = []
+real = os.listdir
+os.listdir = lambda path=".": listed.append(path) or real(path)
+importlib.metadata.version("render")  # what Render's SDK does for each request's User-Agent
+print(json.dumps([p for p in listed if os.path.isdir(p) and p != "."]))
+"""
+
+
+def test_a_run_of_render_s_sdk_finds_its_version_without_scanning_sys_path() -> None:
+    def folders_listed(mode: str) -> list[str]:
+        """The folders of sys.path a lookup lists (the current one aside: it is looked at
+        every time, and holds nothing here)."""
+        done = subprocess.run(
+            [sys.executable, "-c", LOOKUP_AFTER, mode],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        return list(json.loads(done.stdout))
+
+    assert any(p.endswith("site-packages") for p in folders_listed("cold")), "a first lookup"
+    assert folders_listed("warm") == []
