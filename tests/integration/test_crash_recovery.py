@@ -7,6 +7,7 @@ import os
 import signal
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -126,10 +127,18 @@ def test_runs_survive_a_killed_control_plane(tmp_path: Path, scratch: Path) -> N
         assert [a["outcome"] for a in run["attempts"]] == ["ok"]
 
 
-def test_what_is_left_of_a_lost_attempt_is_killed(tmp_path: Path, scratch: Path) -> None:
-    # The stored handle no longer names the worker (its start time differs, as when its pid
-    # was taken by another process): the attempt is lost and retried, and every process still
-    # in its cgroup goes, though no handle leads to them.
+@dataclass
+class Held:
+    """A `wf/hold` run whose control plane was SIGKILLed while its worker held."""
+
+    workflow: Path
+    data: Path
+    env: dict[str, str]
+    run_id: str
+    task: int  # the host pid of the task's process
+
+
+def _held_then_killed(tmp_path: Path, scratch: Path, name: str) -> Held:
     workflow = copy_workflow("engine", tmp_path)
     data = tmp_path / "data"
     env = {
@@ -138,30 +147,41 @@ def test_what_is_left_of_a_lost_attempt_is_killed(tmp_path: Path, scratch: Path)
         **PASS_SCRATCH_ENV,
     }
     with dev_server(workflow, data, env=env) as first:
-        run_id = _start(first.url, "wf/hold", ["z"])
-        task = find(_wait_file(scratch / "pid-z"))
-        instance = _parent_of(task)
+        run_id = _start(first.url, "wf/hold", [name])
+        task = find(_wait_file(scratch / f"pid-{name}"))
         first.process.send_signal(signal.SIGKILL)
         first.process.wait(timeout=10)
-    with sqlite3.connect(data / "conveyor.db") as db:
+    return Held(workflow, data, env, run_id, task)
+
+
+def _wait_gone(pids: list[int], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_what_is_left_of_a_lost_attempt_is_killed(tmp_path: Path, scratch: Path) -> None:
+    # The stored handle no longer names the worker (its start time differs, as when its pid
+    # was taken by another process): the attempt is lost and retried, and every process still
+    # in its cgroup goes, though no handle leads to them.
+    held = _held_then_killed(tmp_path, scratch, "z")
+    instance = _parent_of(held.task)
+    with sqlite3.connect(held.data / "conveyor.db") as db:
         changed = db.execute(
             "UPDATE attempts SET handle = json_set(handle, '$.start_ticks', 1) WHERE run_id = ?",
-            (run_id,),
+            (held.run_id,),
         ).rowcount
     assert changed == 1
     (scratch / "pid-z").unlink()
-    assert _alive(task) and _alive(instance), "the worker outlived its control plane"
+    assert _alive(held.task) and _alive(instance), "the worker outlived its control plane"
 
-    with dev_server(workflow, data, env=env) as second:
+    with dev_server(held.workflow, held.data, env=held.env) as second:
         retried = find(_wait_file(scratch / "pid-z"))  # the attempt's retry
-        for pid in (task, instance):
-            deadline = time.monotonic() + 10
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-        assert not _alive(task) and not _alive(instance), "nothing of the lost attempt runs"
-        assert retried not in (task, instance)
+        _wait_gone([held.task, instance])
+        assert not _alive(held.task) and not _alive(instance), "nothing of the lost attempt runs"
+        assert retried not in (held.task, instance)
         (scratch / "release-z").write_text("go")
-        run = httpx.get(f"{second.url}/v1/task-runs/{run_id}?wait=30", timeout=40).json()
+        run = httpx.get(f"{second.url}/v1/task-runs/{held.run_id}?wait=30", timeout=40).json()
     assert run["status"] == "succeeded", run
     assert [a["outcome"] for a in run["attempts"]] == ["lost", "ok"]
 
@@ -171,34 +191,23 @@ def test_a_worker_whose_handle_was_never_stored_is_found_and_watched_again(
 ) -> None:
     # The control plane died between the fork and the handle's write, its journal lost too:
     # the worker is found in its attempt's cgroup, watched again, and its result taken.
-    workflow = copy_workflow("engine", tmp_path)
-    data = tmp_path / "data"
-    env = {
-        "ENGINE_SCRATCH": str(scratch),
-        "CONVEYOR_LIMITS__MIN_TIMEOUT_SECONDS": "1",
-        **PASS_SCRATCH_ENV,
-    }
-    with dev_server(workflow, data, env=env) as first:
-        run_id = _start(first.url, "wf/hold", ["w"])
-        task = find(_wait_file(scratch / "pid-w"))
-        first.process.send_signal(signal.SIGKILL)
-        first.process.wait(timeout=10)
-    with sqlite3.connect(data / "conveyor.db") as db:
-        (attempt_id,) = db.execute("SELECT id FROM attempts WHERE run_id = ?", (run_id,)).fetchone()
+    held = _held_then_killed(tmp_path, scratch, "w")
+    with sqlite3.connect(held.data / "conveyor.db") as db:
+        (attempt_id,) = db.execute(
+            "SELECT id FROM attempts WHERE run_id = ?", (held.run_id,)
+        ).fetchone()
         db.execute("UPDATE attempts SET handle = NULL WHERE id = ?", (attempt_id,))
     assert _cgroup_folders(attempt_id), "its cgroup holds it"
-    journals = list(data.rglob("*.jsonl"))
+    journals = list(held.data.rglob("*.jsonl"))
     assert journals, "the control plane kept a journal"
     for journal in journals:
         journal.unlink()
 
-    with dev_server(workflow, data, env=env) as second:
+    with dev_server(held.workflow, held.data, env=held.env) as second:
         (scratch / "release-w").write_text("go")
-        run = httpx.get(f"{second.url}/v1/task-runs/{run_id}?wait=30", timeout=40).json()
-        deadline = time.monotonic() + 10
-        while _alive(task) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _alive(task)
+        run = httpx.get(f"{second.url}/v1/task-runs/{held.run_id}?wait=30", timeout=40).json()
+        _wait_gone([held.task])
+        assert not _alive(held.task)
     assert run["status"] == "succeeded", run
     assert run["results"] == ["released w"]
     assert [a["outcome"] for a in run["attempts"]] == ["ok"], "its body ran once"
