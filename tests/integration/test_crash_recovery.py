@@ -152,9 +152,21 @@ def _held_then_killed(tmp_path: Path, scratch: Path, name: str) -> Held:
     with dev_server(workflow, data, env=env) as first:
         run_id = _start(first.url, "wf/hold", [name])
         task = find(_wait_file(scratch / f"pid-{name}"))
+        _wait_handle_stored(data, run_id)  # a moment after the start (the journal has it first)
         first.process.send_signal(signal.SIGKILL)
         first.process.wait(timeout=10)
     return Held(workflow, data, env, run_id, task)
+
+
+def _wait_handle_stored(data: Path, run_id: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with sqlite3.connect(data / "conveyor.db") as db:
+            row = db.execute("SELECT handle FROM attempts WHERE run_id = ?", (run_id,)).fetchone()
+        if row is not None and row[0] is not None:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the handle of {run_id}'s attempt was never stored")
 
 
 def _wait_gone(pids: list[int], timeout: float = 10) -> None:
