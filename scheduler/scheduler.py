@@ -354,6 +354,7 @@ class Scheduler:
         """Join the schedulers, reconcile what departed ones left; from now on, admit here."""
         await self.membership.register()
         reconciled = await self.reconcile()
+        await self._discard_ended()
         self._writer.admitter = Admitter(
             self.membership.id, self._launch_all, lambda: self.membership.live_count
         )
@@ -392,6 +393,18 @@ class Scheduler:
             await self._transitions.end(attempt_id, exit_code=exit_code, stack_trace_from_log=None)
             count += 1
         return count
+
+    async def _discard_ended(self) -> None:
+        """Kill what still runs of attempts that ended: a worker whose result a control plane
+        recorded just before it died never heard so, and waits for an answer no one will give
+        (its attempt is no orphan to reconcile)."""
+        names = getattr(self._executor, "cgroup_names", None)
+        if names is None:
+            return
+        candidates = {name for name in names() if name.startswith("att-")}
+        for attempt_id in await self._reads.ended_attempts(candidates):
+            logger.warning("attempt %s had ended, but some of it still ran: killed", attempt_id)
+            await discard_leftovers(self._executor, attempt_id)
 
     async def _find(self, attempt_id: str) -> Handle | None:
         row = await self._reads.attempt_row(attempt_id)

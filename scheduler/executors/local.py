@@ -379,6 +379,10 @@ class LocalExecutor:
             handle["cgroup"] = attempt_id
         return handle
 
+    def cgroup_names(self) -> set[str]:
+        """The attempts whose cgroups are on this host (ended or not)."""
+        return self._cgroups.names() if self._cgroups is not None else set()
+
     async def discard(self, attempt_id: str) -> None:
         """What is left of an attempt declared lost (a process its control plane never
         recorded, one a stale handle no longer names) is killed with its cgroup."""

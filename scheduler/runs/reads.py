@@ -288,6 +288,17 @@ class RunReads:
             raise NotFound(f"task {task_id} not found")
         return options_from_json(text)
 
+    async def ended_attempts(self, attempt_ids: set[str]) -> list[str]:
+        """Those of `attempt_ids` that ended."""
+        if not attempt_ids:
+            return []
+        query = select(attempts.c.id).where(
+            attempts.c.id.in_(sorted(attempt_ids)),
+            attempts.c.state == AttemptState.ENDED.value,
+        )
+        rows = await self.db.read(lambda conn: conn.execute(query).all())
+        return [row[0] for row in rows]
+
     async def attempt_row(self, attempt_id: str) -> AnyRow:
         """An attempt with its run's fields (relayed instances, reattaching)."""
         query = (

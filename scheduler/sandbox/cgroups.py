@@ -127,6 +127,14 @@ class Cgroups:
         cgroup.limit(limits)
         return cgroup
 
+    def names(self) -> set[str]:
+        """The cgroups made here (by any control plane on this host), by name."""
+        found: set[str] = set()
+        for home, _ in self._homes.values():
+            with contextlib.suppress(OSError):
+                found.update(entry.name for entry in os.scandir(home) if entry.is_dir())
+        return found
+
     def existing(self, name: str) -> AttemptCgroup:
         """An attempt's cgroup that another control plane made (for its end after a restart)."""
         # plain strings and os calls: an attempt's start pays for these, pathlib cost a third

@@ -227,3 +227,21 @@ def test_a_worker_whose_handle_was_never_stored_is_found_and_watched_again(
     assert run["results"] == ["released w"]
     assert [a["outcome"] for a in run["attempts"]] == ["ok"], "its body ran once"
     assert not _cgroup_folders(attempt_id), "removed at its end"
+
+
+def test_a_worker_of_an_attempt_that_ended_is_killed_by_the_next_control_plane(
+    tmp_path: Path, scratch: Path
+) -> None:
+    # Its result was recorded just before the control plane died, and the answer never reached
+    # it: the worker waits on its socket for a control plane that will not serve it (the attempt
+    # is no orphan). The next control plane kills what runs in an ended attempt's cgroup.
+    held = _held_then_killed(tmp_path, scratch, "e")
+    with sqlite3.connect(held.data / "conveyor.db") as db:
+        db.execute(
+            "UPDATE attempts SET state = 'ended', outcome = 'ok' WHERE run_id = ?",
+            (held.run_id,),
+        )
+    assert _alive(held.task)
+    with dev_server(held.workflow, held.data, env=held.env):
+        _wait_gone([held.task])
+        assert not _alive(held.task), "nothing of an ended attempt runs"
