@@ -403,7 +403,7 @@ class Scheduler:
             return
         candidates = {name for name in names() if name.startswith("att-")}
         for attempt_id in await self._reads.ended_attempts(candidates):
-            logger.warning("attempt %s had ended, but some of it still ran: killed", attempt_id)
+            logger.warning("attempt %s had ended; what is left in its cgroup is killed", attempt_id)
             await discard_leftovers(self._executor, attempt_id)
 
     async def _find(self, attempt_id: str) -> Handle | None:
