@@ -432,7 +432,6 @@ class Agent:
         if not isinstance(body, dict) or not isinstance(body.get("task_run_id"), str):
             return _bad("expected {task_run_id}")
         child_id = body["task_run_id"]
-        await self._reads.child_status(instance.run_id, child_id)
         limits = self._settings.limits
         # Render's SDK spends a thread of a small pool on each request, so only a few are held;
         # a client that says it waits on its event loop gets one held per child it may have
@@ -457,14 +456,18 @@ class Agent:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + hold_seconds
         bus = self._reads.bus
+        awaited = False
         while True:
             with bus.watch_run(child_id) as child_changed, bus.watch_run(run_id) as parent_changed:
                 status = await self._reads.child_status(run_id, child_id)
                 if status.terminal:
                     if await self._reads.may_deliver(attempt_id, child_id):
                         return Response.json(200, await self._child_answer(child_id))
-                else:
+                elif not awaited:
+                    # once is enough: while an awaited child is unfinished, no resume is granted,
+                    # so the attempt stays waiting until this child ends
                     await self._transitions.await_child(attempt_id, child_id)
+                    awaited = True
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return Response.json(200, {"still_running": True})

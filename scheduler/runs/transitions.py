@@ -251,7 +251,7 @@ class Transitions:
 
         try:
             # its one contended lock is the workspace's row: it may share a transaction
-            values, admitted = await self.writer.run(create, may_group=True)
+            values, admitted = await self.writer.run(create, group=f"roots of {workspace_id}")
         except IntegrityError:
             if idempotency is None:
                 raise
@@ -295,7 +295,9 @@ class Transitions:
             changes.add(changed(SimpleNamespace(**values), RunStatus.PENDING.value))
             self._admit(conn, changes, parent.workspace_id)
 
-        await self.writer.run(create)
+        # its contended locks are the parent's row, then the workspace's: a fan-out's creates
+        # may share a transaction
+        await self.writer.run(create, group=f"children of {parent.run_id}")
         return run_id
 
     async def fire_schedules(self, now: datetime) -> int:

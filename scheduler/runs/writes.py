@@ -9,7 +9,8 @@ and each runs again in a transaction of its own: a failure is its transition's a
 if it had never been grouped. So a transition must be safe to run again, as it already had to be
 for a deadlock's retry: it changes nothing outside the connection and its `Changes`. On
 PostgreSQL, where transitions run concurrently and their lock order is what keeps them from
-deadlocking, only root runs' creates are grouped (see `Writer.run`).
+deadlocking, only transitions that take the same contended locks are grouped: root creates of
+one workspace, children creates of one parent (see `Writer.run`).
 
 A transaction collects the runs it changed and the attempts it admitted. After the commit the
 changes reach the in-process bus (API waits, SSE, the dashboard, the scheduler's cancel watch),
@@ -94,9 +95,10 @@ class Writer:
         self.admitter: Admitter | None = None
         self._deferred: list[tuple[Executable, dict[str, Any]]] = []
         self._flush: asyncio.Task[None] | None = None
-        self._queued: list[_Queued] = []
-        self._writing: set[asyncio.Task[None]] = set()  # the group writer, transitions alone
-        self._group_writer: asyncio.Task[None] | None = None
+        # transitions waiting to be written, by group key; each key has one writer at a time
+        self._queued: dict[str, list[_Queued]] = {}
+        self._writing: set[asyncio.Task[None]] = set()  # the group writers, transitions alone
+        self._group_writers: dict[str, asyncio.Task[None]] = {}
         # SQLite has one writer: nothing there can deadlock, so everything may go in a group
         self._group_all = db.dialect == "sqlite"
 
@@ -119,26 +121,30 @@ class Writer:
         while self._writing:
             await asyncio.wait(self._writing)
 
-    async def run(self, fn: Transition[T], *, may_group: bool = False) -> T:
+    async def run(self, fn: Transition[T], *, group: str | None = None) -> T:
         """`fn` as a transaction; its changes are published once it commits.
 
         On SQLite it goes in a group with those that came meanwhile. On PostgreSQL only with
-        `may_group`: a transition whose one contended lock is its workspace's row (a root run's
-        creation) may share a transaction with others like it. Any other transition locks rows
-        in the one order that keeps concurrent transitions from deadlocking (a run, its
-        attempts, its children, then its workspace), which a group of several would break: it
-        would hold one run's workspace while it locks the next run.
+        those of the same `group` key, whose contended locks are the same rows taken in the
+        same order: root creates of one workspace (its row), children creates of one parent
+        (the parent's row, then its workspace's). Any other transition locks rows in the one
+        order that keeps concurrent transitions from deadlocking (a run, its attempts, its
+        children, then its workspace), which a group of different ones would break: it would
+        hold one run's workspace while it locks the next run. One key, one set of rows: a
+        group of root creates across two workspaces could lock them in either order.
 
         Shielded: a caller that goes away does not stop a commit from being published.
         """
         queued = _Queued(fn, asyncio.get_running_loop().create_future())
-        if self._group_all or may_group:
-            self._queued.append(queued)
-            if self._group_writer is None or self._group_writer.done():
-                # (one that found the queue empty is done at once: it takes nothing more)
-                self._group_writer = self._start(self._write_queued())
-        else:
+        key = "" if self._group_all else group
+        if key is None:
             self._start(self._write_alone(queued))
+        else:
+            self._queued.setdefault(key, []).append(queued)
+            writer = self._group_writers.get(key)
+            if writer is None or writer.done():
+                # (one that found its queue empty is done at once: it takes nothing more)
+                self._group_writers[key] = self._start(self._write_queued(key))
         result: T = await asyncio.shield(queued.result)
         return result
 
@@ -148,18 +154,23 @@ class Writer:
         task.add_done_callback(self._writing.discard)
         return task
 
-    async def _write_queued(self) -> None:
-        while self._queued:
-            group, self._queued = self._queued[:GROUP_MAX], self._queued[GROUP_MAX:]
-            try:
-                if len(group) == 1 or not await self._write_group(group):
-                    for queued in group:
-                        await self._write_alone(queued)
-            except BaseException:  # cancelled at shutdown: no caller waits forever
-                for queued in (*group, *self._queued):
-                    queued.result.cancel()
-                self._queued = []
-                raise
+    async def _write_queued(self, key: str) -> None:
+        try:
+            while waiting := self._queued.get(key):
+                group, self._queued[key] = waiting[:GROUP_MAX], waiting[GROUP_MAX:]
+                try:
+                    if len(group) == 1 or not await self._write_group(group):
+                        for queued in group:
+                            await self._write_alone(queued)
+                except BaseException:  # cancelled at shutdown: no caller waits forever
+                    for queued in (*group, *self._queued.pop(key, [])):
+                        queued.result.cancel()
+                    raise
+        finally:
+            if not self._queued.get(key):
+                self._queued.pop(key, None)
+                if self._group_writers.get(key) is asyncio.current_task():
+                    del self._group_writers[key]
 
     async def _write_group(self, group: list[_Queued]) -> bool:
         """The group as one transaction; False (with nothing written) if any of it failed."""

@@ -105,6 +105,29 @@ async def test_a_read_is_one_round_trip_per_statement(postgres_url: str) -> None
         await engine.dispose()
 
 
+async def test_functions_beyond_the_pools_kept_connections_wait_for_one(postgres_url: str) -> None:
+    """Past the pool's size each would open an overflow connection (a backend started and ended
+    for one statement): they wait their turn on the kept ones instead."""
+    engine = create_async_engine(postgres_url, pool_size=5, max_overflow=20)
+    database = AsyncDatabase(engine)
+
+    def backend(conn: Connection) -> int:
+        conn.execute(text("SELECT pg_sleep(0.02)"))
+        return int(conn.scalar(text("SELECT pg_backend_pid()")))
+
+    try:
+        pids = await asyncio.wait_for(
+            asyncio.gather(*(database.read(backend) for _ in range(30))), 60
+        )
+        assert len(set(pids)) == 4  # four in five of the five kept
+        pids = await asyncio.wait_for(
+            asyncio.gather(*(database.write(backend) for _ in range(30))), 60
+        )
+        assert len(set(pids)) <= 4
+    finally:
+        await engine.dispose()
+
+
 class _CountedWrites(AsyncDatabase):
     """PostgreSQL, counting the write transactions begun."""
 
@@ -123,9 +146,13 @@ async def _until(condition: Callable[[], Awaitable[bool]]) -> None:
             await asyncio.sleep(0.01)
 
 
-async def test_on_postgres_only_root_creates_share_a_transaction(postgres_url: str) -> None:
-    """Other transitions run at once, each in its own transaction, whatever is being written:
-    grouped, they would take row locks out of the order that keeps them from deadlocking."""
+async def test_on_postgres_only_transitions_of_one_group_key_share_a_transaction(
+    postgres_url: str,
+) -> None:
+    """Transitions of one key wait for their key's transaction and then go together; those of
+    another key, and those of none, are written meanwhile, each key's in its own transaction:
+    grouped with others, they would take row locks out of the order that keeps them from
+    deadlocking."""
     db = _CountedWrites(postgres_url)
     holder = await asyncpg.connect(postgres_url.replace("+asyncpg", ""))
     try:
@@ -146,29 +173,34 @@ async def test_on_postgres_only_root_creates_share_a_transaction(postgres_url: s
             return bool(await holder.fetchval(query))
 
         await holder.execute("SELECT pg_advisory_lock(7)")
-        first = asyncio.ensure_future(writer.run(insert("held", wait=True), may_group=True))
+        first = asyncio.ensure_future(writer.run(insert("held", wait=True), group="a"))
         await _until(waiting_on_the_lock)
-        creates = [
-            asyncio.ensure_future(writer.run(insert(f"create-{n}"), may_group=True))
-            for n in range(3)
+        creates = [asyncio.ensure_future(writer.run(insert(f"a-{n}"), group="a")) for n in range(3)]
+        other_key = [
+            asyncio.ensure_future(writer.run(insert(f"b-{n}"), group="b")) for n in range(3)
         ]
         others = [asyncio.ensure_future(writer.run(insert(f"other-{n}"))) for n in range(3)]
-        await asyncio.wait_for(asyncio.gather(*others), 30)  # not held up by the group
-        assert db.begun == 4  # the held one, and each other transition alone
+        await asyncio.wait_for(asyncio.gather(*others, *other_key), 30)  # not held up by "a"
+        assert db.begun == 5  # the held one, the three of "b" together, each other one alone
+        assert not creates[0].done()
         await holder.execute("SELECT pg_advisory_unlock(7)")
         await asyncio.wait_for(asyncio.gather(first, *creates), 30)
 
-        assert db.begun == 5  # the three creates queued behind the held one: one transaction
+        assert db.begun == 6  # the three of "a" queued behind the held one: one transaction
         names = await holder.fetch("SELECT name FROM items")
         assert sorted(row["name"] for row in names) == [
-            "create-0",
-            "create-1",
-            "create-2",
+            "a-0",
+            "a-1",
+            "a-2",
+            "b-0",
+            "b-1",
+            "b-2",
             "held",
             "other-0",
             "other-1",
             "other-2",
         ]
+        assert writer._queued == {} and writer._group_writers == {}  # no key is kept once done
     finally:
         await holder.close()
         await db._engine.dispose()
