@@ -54,9 +54,8 @@ async def stream_events(request: Request) -> Response:
     if len(run_ids) > MAX_IDS:
         raise InvalidRequest(f"at most {MAX_IDS} taskRunIds per stream")
     service = service_of(request)
-    for run_id in run_ids:
-        # Unknown ids must be a 404 before the stream (and its 200) starts.
-        await service.get_run(workspace, run_id)
+    # Unknown ids must be a 404 before the stream (and its 200) starts.
+    await service.run_statuses(workspace, run_ids)
     stream = event_stream(
         service.watch_runs(workspace, run_ids), run_ids, app_state(request).sse_ping_seconds
     )

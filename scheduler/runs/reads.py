@@ -104,6 +104,10 @@ _ATTEMPTS_OF = (
 _STATUS = select(runs.c.status).where(
     runs.c.id == bindparam("run_id"), runs.c.workspace_id == bindparam("workspace_id")
 )
+_STATUSES = select(runs.c.id, runs.c.status).where(
+    runs.c.id.in_(bindparam("run_ids", expanding=True)),
+    runs.c.workspace_id == bindparam("workspace_id"),
+)
 _CHILD_STATUS = select(runs.c.status).where(
     runs.c.id == bindparam("child_id"), runs.c.parent_id == bindparam("run_id")
 )
@@ -202,15 +206,23 @@ class RunReads:
 
         return await self.db.read(page_of)
 
+    async def run_statuses(self, workspace_id: str, run_ids: list[str]) -> dict[str, RunStatus]:
+        """The status of each listed run, in one statement; the first unknown id → NotFound."""
+        found = await self.db.read(functools.partial(_statuses, workspace_id, sorted(set(run_ids))))
+        for run_id in run_ids:
+            if run_id not in found:
+                raise NotFound(f"task run {run_id} not found")
+        return found
+
     async def watch_runs(self, workspace_id: str, run_ids: list[str]) -> AsyncIterator[RunInfo]:
         """Yield each listed run once, when it is (or becomes) terminal; unknown ids → NotFound."""
         remaining = set(run_ids)
         async with self.bus.subscribe() as changes:
+            statuses = await self.run_statuses(workspace_id, run_ids)
             for run_id in run_ids:
-                run = await self.get_run(workspace_id, run_id)
-                if run.status.terminal and run_id in remaining:
+                if statuses[run_id].terminal and run_id in remaining:
                     remaining.discard(run_id)
-                    yield run
+                    yield await self.get_run(workspace_id, run_id)
             while remaining:
                 change = await changes.get()
                 if change.terminal and change.run_id in remaining:
@@ -345,6 +357,11 @@ def _status(workspace_id: str, run_id: str, conn: Connection) -> RunStatus:
     if status is None:
         raise NotFound(f"task run {run_id} not found")
     return RunStatus(status)
+
+
+def _statuses(workspace_id: str, run_ids: list[str], conn: Connection) -> dict[str, RunStatus]:
+    params = {"run_ids": run_ids, "workspace_id": workspace_id}
+    return {run_id: RunStatus(status) for run_id, status in conn.execute(_STATUSES, params)}
 
 
 def _attempts_by_run(conn: Connection, run_ids: Sequence[str]) -> dict[str, list[AnyRow]]:

@@ -189,6 +189,10 @@ class FakeService:
             raise NotFound(f"run {run_id} not found")
         return self.runs[run_id]
 
+    async def run_statuses(self, workspace_id: str, run_ids: list[str]) -> dict[str, RunStatus]:
+        self.calls.append(("statuses", (workspace_id, tuple(run_ids))))
+        return {run_id: (await self.get_run(workspace_id, run_id)).status for run_id in run_ids}
+
     async def flow_steps(self, workspace_id: str, run_id: str) -> list[StepInfo]:
         return []  # the fakes' runs are tasks' runs
 
