@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.domain import AttemptOutcome, RunStatus, TaskSpec
+from core.domain import AttemptOutcome, RunInfo, RunStatus, TaskSpec
 from core.errors import ServiceError
 from core.settings import Settings
 from scheduler.flows.protocol import FlowProtocol
@@ -114,6 +114,20 @@ def _clear_socket(socket_path: Path) -> None:
     """The folder of a socket to serve again, without the dead control plane's socket file."""
     socket_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     socket_path.unlink(missing_ok=True)
+
+
+def _child_answer(child: RunInfo) -> dict[str, Any]:
+    """What `/get-subtask-result` answers for an ended child."""
+    if child.status is RunStatus.SUCCEEDED:
+        return {"still_running": False, "complete": {"output": _b64(dumps(child.results or []))}}
+    if child.status is RunStatus.CANCELED:
+        details = f"task run {child.id} ({child.task_name}) was canceled"
+    else:
+        details = child.error or f"task run {child.id} ({child.task_name}) failed"
+    error: dict[str, Any] = {"details": details}
+    if child.stack_trace:
+        error["stack_trace"] = child.stack_trace
+    return {"still_running": False, "error": error}
 
 
 def _bad(message: str) -> Response:
@@ -459,11 +473,10 @@ class Agent:
         awaited = False
         while True:
             with bus.watch_run(child_id) as child_changed, bus.watch_run(run_id) as parent_changed:
-                status = await self._reads.child_status(run_id, child_id)
-                if status.terminal:
-                    if await self._reads.may_deliver(attempt_id, child_id):
-                        return Response.json(200, await self._child_answer(child_id))
-                elif not awaited:
+                child = await self._reads.child_state(attempt_id, run_id, child_id)
+                if child.deliverable is not None:
+                    return Response.json(200, _child_answer(child.deliverable))
+                if not child.status.terminal and not awaited:
                     # once is enough: while an awaited child is unfinished, no resume is granted,
                     # so the attempt stays waiting until this child ends
                     await self._transitions.await_child(attempt_id, child_id)
@@ -482,22 +495,6 @@ class Agent:
                 finally:
                     for waiter in waiters:
                         waiter.cancel()
-
-    async def _child_answer(self, child_id: str) -> dict[str, Any]:
-        child = await self._reads.run_by_id(child_id)
-        if child.status is RunStatus.SUCCEEDED:
-            return {
-                "still_running": False,
-                "complete": {"output": _b64(dumps(child.results or []))},
-            }
-        if child.status is RunStatus.CANCELED:
-            details = f"task run {child.id} ({child.task_name}) was canceled"
-        else:
-            details = child.error or f"task run {child.id} ({child.task_name}) failed"
-        error: dict[str, Any] = {"details": details}
-        if child.stack_trace:
-            error["stack_trace"] = child.stack_trace
-        return {"still_running": False, "error": error}
 
     # -- register mode --------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import difflib
 import functools
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -277,21 +278,19 @@ class RunReads:
         run_id: str | None = await self.db.read(lambda conn: conn.scalar(_LIVE_ATTEMPT_RUN, params))
         return run_id
 
-    async def child_status(self, run_id: str, child_id: str) -> RunStatus:
-        """The status of `child_id`, a child of run `run_id` (else NotFound)."""
-        params = {"run_id": run_id, "child_id": child_id}
-        status = await self.db.read(lambda conn: conn.scalar(_CHILD_STATUS, params))
-        if status is None:
-            raise NotFound(f"task run {child_id} is not a child of run {run_id}")
-        return RunStatus(status)
+    async def child_state(self, attempt_id: str, run_id: str, child_id: str) -> ChildState:
+        """`child_id`, a child of run `run_id` (else NotFound): its status and, once it ended,
+        the child itself if its result may go to the parent's attempt now. One read.
 
-    async def may_deliver(self, attempt_id: str, child_id: str) -> bool:
-        """Whether a finished child's result may go to the parent now without exceeding the limit.
-
-        A waiting parent still blocked on other children may take it; one that would resume
-        needs a slot, which admission grants by clearing `waiting`.
+        A waiting parent still blocked on other children may take the result; one that would
+        resume needs a slot, which admission grants by clearing `waiting`.
         """
-        return await self.db.read(functools.partial(_may_deliver, attempt_id, child_id))
+        status, found = await self.db.read(
+            functools.partial(_child_state, attempt_id, run_id, child_id)
+        )
+        if found is None:
+            return ChildState(status, None)
+        return ChildState(status, await self._details(*found))
 
     async def task_options(self, task_id: str) -> TaskOptions:
         query = select(tasks.c.options).where(tasks.c.id == task_id)
@@ -373,6 +372,24 @@ def _attempts_by_run(conn: Connection, run_ids: Sequence[str]) -> dict[str, list
         for row in rows:
             grouped[row.run_id].append(row)
     return grouped
+
+
+@dataclass(frozen=True)
+class ChildState:
+    status: RunStatus
+    deliverable: RunInfo | None  # the ended child, when its result may be delivered now
+
+
+def _child_state(
+    attempt_id: str, run_id: str, child_id: str, conn: Connection
+) -> tuple[RunStatus, tuple[AnyRow, list[AnyRow]] | None]:
+    text = conn.scalar(_CHILD_STATUS, {"run_id": run_id, "child_id": child_id})
+    if text is None:
+        raise NotFound(f"task run {child_id} is not a child of run {run_id}")
+    status = RunStatus(text)
+    if not status.terminal or not _may_deliver(attempt_id, child_id, conn):
+        return status, None
+    return status, _run_and_attempts(None, child_id, conn)
 
 
 def _may_deliver(attempt_id: str, child_id: str, conn: Connection) -> bool:
