@@ -261,27 +261,31 @@ class Transitions:
     async def create_child(
         self, attempt_id: str, task_name: str, input_text: str, idempotency_key: str | None
     ) -> str:
-        """A child of the attempt's run; the same idempotency key gives back the same child."""
-        parent, task = await self.writer.db.read(
-            functools.partial(_child_target, attempt_id, task_name)
-        )
-        if idempotency_key:
-            params = {"scope": parent.run_id, "key": idempotency_key}
-            existing = await self.writer.db.read(lambda conn: conn.scalar(_CHILD_BY_KEY, params))
-            if existing is not None:
-                return str(existing)
-        limits = self.settings.limits
-        if parent.depth >= limits.max_tree_depth:
-            raise Conflict(
-                f"task run {parent.run_id} is {parent.depth} levels below its root: its "
-                f"children would pass the limit of {limits.max_tree_depth} "
-                "(CONVEYOR_LIMITS__MAX_TREE_DEPTH)"
+        """A child of the attempt's run; the same idempotency key gives back the same child.
+
+        The parent and the task are read in the creating transaction itself. That read comes
+        first as well, as a check, only before looking up an idempotency key (in the parent's
+        scope) or saving an input too big to keep inline (no blob for a child that cannot be).
+        """
+        if idempotency_key or not self.payloads.fits_inline(input_text):
+            parent, _ = await self.writer.db.read(
+                functools.partial(_child_target, attempt_id, task_name)
             )
+            _check_depth(parent, self.settings.limits.max_tree_depth)
+            if idempotency_key:
+                params = {"scope": parent.run_id, "key": idempotency_key}
+                existing = await self.writer.db.read(
+                    lambda conn: conn.scalar(_CHILD_BY_KEY, params)
+                )
+                if existing is not None:
+                    return str(existing)
+        limits = self.settings.limits
         run_id = new_id("trn")
         inline, key = await self.payloads.save(run_input_key(run_id), input_text)
-        values = child_run_values(run_id, parent, task, inline, key, idempotency_key, utcnow())
 
         def create(conn: Connection, changes: Changes) -> None:
+            parent, task = _child_target(attempt_id, task_name, conn)
+            _check_depth(parent, limits.max_tree_depth)
             status, children = conn.execute(_LOCK_PARENT, {"b_run": parent.run_id}).one()
             if status != RunStatus.RUNNING.value:
                 raise Conflict(f"task run {parent.run_id} is {status}: it cannot start children")
@@ -290,14 +294,15 @@ class Transitions:
                     f"task run {parent.run_id} has started {children} children: the limit is "
                     f"{limits.max_children_per_run} (CONVEYOR_LIMITS__MAX_CHILDREN_PER_RUN)"
                 )
+            values = child_run_values(run_id, parent, task, inline, key, idempotency_key, utcnow())
             conn.execute(_INSERT_RUN, values)
             conn.execute(_COUNT_CHILD, {"b_run": parent.run_id})
             changes.add(changed(SimpleNamespace(**values), RunStatus.PENDING.value))
             self._admit(conn, changes, parent.workspace_id)
 
         # its contended locks are the parent's row, then the workspace's: a fan-out's creates
-        # may share a transaction
-        await self.writer.run(create, group=f"children of {parent.run_id}")
+        # (one attempt's, so one run's) may share a transaction
+        await self.writer.run(create, group=f"children of {attempt_id}")
         return run_id
 
     async def fire_schedules(self, now: datetime) -> int:
@@ -747,6 +752,14 @@ def _child_target(attempt_id: str, task_name: str, conn: Connection) -> tuple[An
     if task is None:
         raise NotFound(f"task {task_name!r} not found in the workflow of run {parent.run_id}")
     return parent, task
+
+
+def _check_depth(parent: AnyRow, max_depth: int) -> None:
+    if parent.depth >= max_depth:
+        raise Conflict(
+            f"task run {parent.run_id} is {parent.depth} levels below its root: its children "
+            f"would pass the limit of {max_depth} (CONVEYOR_LIMITS__MAX_TREE_DEPTH)"
+        )
 
 
 def _fire(conn: Connection, changes: Changes, schedule: AnyRow, now: datetime) -> str | None:
