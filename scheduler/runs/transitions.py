@@ -267,11 +267,12 @@ class Transitions:
         first as well, as a check, only before looking up an idempotency key (in the parent's
         scope) or saving an input too big to keep inline (no blob for a child that cannot be).
         """
+        limits = self.settings.limits
         if idempotency_key or not self.payloads.fits_inline(input_text):
             parent, _ = await self.writer.db.read(
                 functools.partial(_child_target, attempt_id, task_name)
             )
-            _check_depth(parent, self.settings.limits.max_tree_depth)
+            _check_depth(parent, limits.max_tree_depth)
             if idempotency_key:
                 params = {"scope": parent.run_id, "key": idempotency_key}
                 existing = await self.writer.db.read(
@@ -279,7 +280,6 @@ class Transitions:
                 )
                 if existing is not None:
                     return str(existing)
-        limits = self.settings.limits
         run_id = new_id("trn")
         inline, key = await self.payloads.save(run_input_key(run_id), input_text)
 
