@@ -63,7 +63,8 @@ BOOT = (
 # only when the entry point uses that SDK
 WARM_MODULES = ("asyncio", "concurrent.futures.thread", "http.client", "json", "base64", "uuid")
 WARM_SDK_MODULES = {
-    "conveyor": ("conveyor._worker", "conveyor._uds", "conveyor._inputs"),
+    # `_uds_async`: what a task with children or an async task imports on its first request
+    "conveyor": ("conveyor._worker", "conveyor._uds", "conveyor._uds_async", "conveyor._inputs"),
     "render": ("render.workflows.runner", "render.workflows.executor"),
     "render_sdk": ("render_sdk.workflows.runner", "render_sdk.workflows.executor"),
 }

@@ -7,8 +7,16 @@ import subprocess
 import sys
 
 # what a run of a Conveyor task imports between its fork and its result (found with strace:
-# each was read from disk by every attempt until it was imported in the zygote)
-PER_RUN = ["conveyor._worker", "conveyor._uds", "conveyor._inputs", "conveyor._input_check"]
+# each was read from disk by every attempt until it was imported in the zygote; `_uds_async` by
+# every run of an async task or of one with children, compiled from source each time where the
+# SDK's folder has no bytecode cache and the sandbox cannot write one)
+PER_RUN = [
+    "conveyor._worker",
+    "conveyor._uds",
+    "conveyor._uds_async",
+    "conveyor._inputs",
+    "conveyor._input_check",
+]
 
 
 def test_the_zygote_imports_what_every_run_of_a_conveyor_task_needs() -> None:
