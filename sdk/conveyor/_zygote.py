@@ -47,7 +47,7 @@ import sys
 import threading
 import traceback
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
 BOOT = (
@@ -217,6 +217,7 @@ class Zygote:
         os.set_blocking(self._wake_read, False)
         os.set_blocking(self._wake_write, False)
         self._selector = selectors.DefaultSelector()
+        self._sandbox: types.ModuleType | None = None
 
     def send(self, message: dict[str, Any]) -> None:
         """Writes one report line.
@@ -226,12 +227,17 @@ class Zygote:
         """
         self._control.sendall(json.dumps(message).encode() + b"\n")
 
-    def serve(self) -> Attempt | None:
+    def serve(self, sandbox: types.ModuleType | None = None) -> Attempt | None:
         """Forks a child per request; returns in a child (its attempt), or None at the end.
+
+        Args:
+            sandbox: `conveyor._sandbox`, when this zygote entered a view: a child for a
+                request with a sandbox is then born in its instance's namespaces.
 
         Returns:
             The attempt, in a child; None in the zygote once the platform closed the socket.
         """
+        self._sandbox = sandbox
         signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)
         signal.set_wakeup_fd(self._wake_write)
         self._selector.register(self._control, selectors.EVENT_READ)
@@ -270,7 +276,7 @@ class Zygote:
         sys.stderr.flush()
         started_read, started_write = os.pipe()
         try:
-            pid = os.fork()
+            pid, attempt = self._new_process(attempt)
         except OSError as exc:
             os.close(started_read)
             os.close(started_write)
@@ -293,6 +299,21 @@ class Zygote:
         os.close(started_read)
         self.send({"forked": request["fork"], "pid": pid})
         return None
+
+    def _new_process(self, attempt: Attempt) -> tuple[int, Attempt]:
+        """A child for `attempt`, born in its instance's namespaces where it has a sandbox and
+        this machine allows; else a fork (the child then enters them itself)."""
+        sandbox = self._sandbox
+        if sandbox is None or attempt.sandbox is None:
+            return os.fork(), attempt
+        try:
+            born = sandbox.fork_into_instance(attempt.sandbox.get("network", True))
+        except sandbox.SandboxError as exc:
+            raise OSError(str(exc)) from None
+        if born is None:
+            return os.fork(), attempt
+        pid, ids = born
+        return pid, replace(attempt, sandbox={**attempt.sandbox, "born_as": ids})
 
     def _leave(self) -> None:
         """In a child: drop everything of the zygote's before becoming an attempt."""
@@ -459,7 +480,7 @@ def main(argv: list[str]) -> None:
         zygote.send({"unusable": str(exc)})
         return
     zygote.send({"ready": os.getpid()})
-    attempt = zygote.serve()
+    attempt = zygote.serve(sandbox)
     if attempt is None:
         return
     if attempt.sandbox is not None:

@@ -68,10 +68,10 @@ class Observed:
 
     @property
     def zygote(self) -> int:
-        """The zygote that forked it: zygote → the attempt's process (the handle's, which
-        waits) → the task's process (the first of its own PID namespace)."""
-        assert self.parents[0] == self.handle_pid, "the task runs under the handle's process"
-        return self.parents[1]
+        """The zygote that forked it: zygote → the task's process, born the first of its own
+        PID namespace, the very process the handle names (no process waits in between)."""
+        assert self.process.pid == self.handle_pid, "the task runs in the handle's process"
+        return self.parents[0]
 
     @property
     def spawner(self) -> int:
@@ -117,13 +117,15 @@ async def test_attempts_fork_from_the_zygote_and_see_what_a_spawned_instance_see
         forked_env = await results_of(runtime, "wf/environment")
     assert forked.zygote == zygote, "forked from the version's zygote"
     assert spawned.spawner == os.getpid(), "spawned by the control plane"
-    # seen from inside: the first process of its own PID namespace (forked), or the child of
-    # the namespace's init (spawned); its session and group are led from outside it
+    # seen from inside: the first process of its own PID namespace, leading its own session
+    # and group (forked); or the child of the namespace's init, whose session and group are led
+    # from outside it (spawned)
     assert (forked.result["pid"], forked.result["ppid"]) == (1, 0)
+    assert forked.result["pgid"] == forked.result["sid"] == 1
     assert (spawned.result["pid"], spawned.result["ppid"]) == (2, 1)
+    assert spawned.result["pgid"] == spawned.result["sid"] == 0
     for observed, root in ((spawned, tmp_path / "spawned"), (forked, tmp_path / "forked")):
         facts = observed.result
-        assert facts["pgid"] == facts["sid"] == 0, "its group's leader is not in its namespace"
         process = observed.process
         assert process.pgid == process.sid == observed.handle_pid, "its own session and group"
         assert facts["argv"][1:] == ["main:app"]

@@ -14,16 +14,17 @@ Two levels, both made of namespaces:
   `no_new_privs` is set and no capability is left.
 - the **instance** (`enter_instance`), entered per attempt by a zygote's child: its own user,
   mount, PID, IPC and UTS namespaces (so no other process is visible or signallable), a fresh
-  `/tmp`, `/dev/shm` and `/proc`, and its own socket folder only. The child forks once more to
-  be the first process of its PID namespace; the process the platform knows waits for it and
-  ends as it ends.
+  `/tmp`, `/dev/shm` and `/proc`, and its own socket folder only. The zygote's child is born in
+  those namespaces (`fork_into_instance`), the first process of its PID namespace; where this
+  machine's `clone` is not known, the child forks once more to be that process, and the process
+  the platform knows waits for it and ends as it ends.
 
 A spec is JSON (`View.from_json`): never a secret, since it may be seen in a process's argv.
 """
 
 from __future__ import annotations
 
-from .instance import Instance, enter_instance, wait_and_end_as
+from .instance import Instance, enter_instance, fork_into_instance, wait_and_end_as
 from .kernel import SandboxError, join_cgroups
 from .launch import launch, main
 from .view import Bind, View, enter_view, plan_binds
@@ -51,6 +52,7 @@ __all__ = [
     "View",
     "enter_instance",
     "enter_view",
+    "fork_into_instance",
     "join_cgroups",
     "launch",
     "main",

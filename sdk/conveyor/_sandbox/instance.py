@@ -21,7 +21,9 @@ from .kernel import (
     MS_PRIVATE,
     MS_REC,
     PR_SET_PDEATHSIG,
+    can_fork_into,
     drop_capabilities,
+    fork_into,
     join_cgroups,
     map_own_ids,
     mount,
@@ -40,25 +42,56 @@ class Instance:
     network: bool = True
     join_fds: tuple[int, ...] = field(default=())  # open `cgroup.procs` files to write 0 into
     keep: tuple[str, ...] = ()  # folders the zygote's view shows under /tmp (a version's code)
+    # set in a child that `fork_into_instance` made: the uid and gid it had before its birth
+    # in the namespaces (inside, until they are mapped, it has the overflow ids)
+    born_as: tuple[int, int] | None = None
+
+
+def _namespaces(network: bool) -> int:
+    flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+    return flags | (0 if network else CLONE_NEWNET)
+
+
+def fork_into_instance(network: bool) -> tuple[int, tuple[int, int]] | None:
+    """In a zygote: a child born in an attempt's own namespaces, the first process of its PID
+    namespace. One fork where `enter_instance` alone needs two (a Python process's fork costs
+    about a millisecond, and so does the end of each process).
+
+    Returns:
+        None where this machine cannot (the zygote forks and the child enters them itself);
+        else the child's pid in the zygote, 0 in the child, and the ids `Instance.born_as`
+        must carry.
+
+    Raises:
+        SandboxError: The kernel refused; no child was made.
+    """
+    if not can_fork_into():
+        return None
+    ids = (os.getuid(), os.getgid())
+    return fork_into(_namespaces(network)), ids
 
 
 def enter_instance(instance: Instance) -> None:
-    """In a zygote's child: the attempt's own namespaces. Returns in the attempt's process
-    (the first of its PID namespace); the process that called it stays behind, waits for that
+    """In a zygote's child: the attempt's own namespaces. Returns in the attempt's process,
+    the first of its PID namespace. A child that `fork_into_instance` made was born in them;
+    any other forks once more, and the process that called this stays behind, waits for that
     one and exits as it exits.
 
     Raises:
         SandboxError: The kernel refused a step (in the calling process: nothing has run yet).
     """
     join_cgroups(instance.join_fds)
-    uid, gid = os.getuid(), os.getgid()
-    flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
-    unshare(flags | (0 if instance.network else CLONE_NEWNET))
-    map_own_ids(uid, gid)
-    pid = os.fork()
-    if pid:
-        wait_and_end_as(pid)
-    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if instance.born_as is not None:
+        map_own_ids(*instance.born_as)
+    else:
+        uid, gid = os.getuid(), os.getgid()
+        unshare(_namespaces(instance.network))
+        map_own_ids(uid, gid)
+        pid = os.fork()
+        if pid:
+            wait_and_end_as(pid)
+        # the process the platform knows waits for this one: if it is gone, so is this one
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     # what the zygote's /tmp shows besides scratch (a folder of code there; this socket) is
     # shown again on top of the attempt's own, empty /tmp

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+import signal
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -96,6 +97,43 @@ def pivot_root(new_root: str, put_old: str) -> None:
         number = {"x86_64": 155, "aarch64": 41}[platform.machine()]
         result = c.syscall(ctypes.c_long(number), _bytes(new_root), _bytes(put_old))
     check(result, "pivot_root")
+
+
+# `clone` with no new stack: a fork whose child is born in new namespaces (the C library's
+# wrapper needs a stack, and the standard library has no `os.clone` in this Python)
+_CLONE_SYSCALL = {"x86_64": 56, "aarch64": 220}
+
+
+def can_fork_into() -> bool:
+    """Whether `fork_into` works here (it needs this machine's `clone` syscall number)."""
+    return platform.machine() in _CLONE_SYSCALL
+
+
+def fork_into(namespaces: int) -> int:
+    """`os.fork`, with the child born in new `namespaces` (CLONE_NEW* flags): with a new PID
+    namespace, the first process of it. The interpreter's own fork hooks run on both sides,
+    as `os.fork` runs them. Only from a process with one thread (the C library's own
+    bookkeeping of threads is not redone in the child).
+
+    Returns:
+        The child's pid in the parent; 0 in the child.
+
+    Raises:
+        SandboxError: The kernel refused; no child was made.
+    """
+    api = ctypes.pythonapi
+    number = _CLONE_SYSCALL[platform.machine()]
+    flags = ctypes.c_ulong(namespaces | signal.SIGCHLD)
+    api.PyOS_BeforeFork()
+    pid = int(libc().syscall(ctypes.c_long(number), flags, None, None, None, None))
+    if pid == 0:
+        api.PyOS_AfterFork_Child()
+        return 0
+    error = ctypes.get_errno()
+    api.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise SandboxError(f"clone: {os.strerror(error)} (errno {error})")
+    return pid
 
 
 def map_own_ids(uid: int, gid: int) -> None:

@@ -1,0 +1,92 @@
+"""A zygote's child born in new namespaces (one `clone`) is as good a Python process as a fork:
+the first of its PID namespace, its ids its own once mapped, the interpreter's fork hooks run."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from conveyor._sandbox.kernel import (
+    CLONE_NEWPID,
+    CLONE_NEWUSER,
+    SandboxError,
+    can_fork_into,
+    fork_into,
+    map_own_ids,
+)
+
+CLONE_THREAD = 0x00010000
+
+pytestmark = pytest.mark.skipif(not can_fork_into(), reason="clone's number is not known here")
+
+
+def _in_child(namespaces: int, look: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], int]:
+    """What `look` saw in a child made by `fork_into`, and the child's wait status."""
+    read, write = os.pipe()
+    pid = fork_into(namespaces)
+    if pid == 0:
+        code = 0
+        try:
+            os.write(write, json.dumps(look()).encode())
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        seen = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    return (json.loads(seen) if seen else {}), status
+
+
+def test_the_child_is_the_first_process_of_its_own_pid_namespace_with_its_ids_mapped() -> None:
+    uid, gid = os.getuid(), os.getgid()
+
+    def look() -> dict[str, Any]:
+        unmapped = os.getuid()
+        map_own_ids(uid, gid)
+        return {
+            "pid": os.getpid(),
+            "ppid": os.getppid(),
+            "unmapped": unmapped,
+            "ids": [
+                os.getuid(),
+                os.getgid(),
+            ],
+        }
+
+    seen, status = _in_child(CLONE_NEWUSER | CLONE_NEWPID, look)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert (seen["pid"], seen["ppid"]) == (1, 0)
+    assert seen["unmapped"] == 65534, "born in a user namespace of its own, nothing mapped yet"
+    assert seen["ids"] == [uid, gid]
+
+
+def test_the_interpreter_s_fork_hooks_run_in_the_child() -> None:
+    # `random` reseeds in a forked child through its fork hook: without the hook, every
+    # attempt would draw the zygote's next numbers
+    state = random.getstate()
+
+    def look() -> dict[str, Any]:
+        ran = []
+        thread = threading.Thread(target=lambda: ran.append(True))
+        thread.start()
+        thread.join()
+        return {"drawn": random.random(), "thread_ran": ran == [True]}
+
+    seen, status = _in_child(CLONE_NEWUSER | CLONE_NEWPID, look)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert seen["thread_ran"], "threads start in the child"
+    random.setstate(state)
+    assert seen["drawn"] != random.random(), "the child's generator was reseeded"
+
+
+def test_a_refused_clone_makes_no_child_and_says_so() -> None:
+    with pytest.raises(SandboxError, match=r"^clone: .*\(errno 22\)$"):
+        fork_into(CLONE_NEWPID | CLONE_THREAD)  # a thread needs CLONE_SIGHAND: refused
