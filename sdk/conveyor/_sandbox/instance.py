@@ -93,14 +93,15 @@ def enter_instance(instance: Instance) -> None:
         # the process the platform knows waits for this one: if it is gone, so is this one
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     mount(None, "/", None, MS_REC | MS_PRIVATE)
-    # what the zygote's /tmp shows besides scratch (a folder of code there; this socket) is
-    # shown again on top of the attempt's own, empty /tmp
+    # what the zygote's /tmp and /dev/shm show besides scratch (a folder of code; this socket,
+    # in either) is shown again on top of the attempt's own, empty ones
     kept = [*instance.keep, *([instance.socket_dir] if instance.socket_dir else [])]
     fds = {path: os.open(path, os.O_PATH | os.O_CLOEXEC) for path in kept}
     try:
         mount(
             "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={instance.tmp_bytes},mode=1777"
         )
+        mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
         for path in instance.keep:
             make_target(path, f"/proc/self/fd/{fds[path]}")
             mount(f"/proc/self/fd/{fds[path]}", path, None, MS_BIND | MS_REC)
@@ -110,7 +111,6 @@ def enter_instance(instance: Instance) -> None:
     finally:
         for fd in fds.values():
             os.close(fd)
-    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     drop_capabilities()
     # the first process of a PID namespace ignores signals it has no handler for: TERM must
