@@ -124,8 +124,10 @@ def fork_into(namespaces: int) -> int:
     api = ctypes.pythonapi
     number = _CLONE_SYSCALL[platform.machine()]
     flags = ctypes.c_ulong(namespaces | signal.SIGCHLD)
+    # called through a handle that keeps the GIL, as `os.fork` keeps it across its fork
+    clone = ctypes.PyDLL(None, use_errno=True).syscall
     api.PyOS_BeforeFork()
-    pid = int(libc().syscall(ctypes.c_long(number), flags, None, None, None, None))
+    pid = int(clone(ctypes.c_long(number), flags, None, None, None, None))
     if pid == 0:
         api.PyOS_AfterFork_Child()
         return 0

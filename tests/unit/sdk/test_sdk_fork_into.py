@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
+import subprocess
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -85,6 +87,21 @@ def test_the_interpreter_s_fork_hooks_run_in_the_child() -> None:
     assert seen["thread_ran"], "threads start in the child"
     random.setstate(state)
     assert seen["drawn"] != random.random(), "the child's generator was reseeded"
+
+
+def test_the_child_signals_itself_and_starts_processes_as_a_forked_one_does() -> None:
+    # the C library's record of the thread's id is the zygote's in the child; a signal raised to
+    # itself must still reach it, and a process it starts must still run
+    def look() -> dict[str, Any]:
+        done = subprocess.run(["sh", "-c", "echo ran"], capture_output=True, text=True, check=True)
+        handled: list[int] = []
+        signal.signal(signal.SIGUSR1, lambda signum, _frame: handled.append(signum))
+        signal.raise_signal(signal.SIGUSR1)
+        return {"ran": done.stdout.strip(), "handled": handled}
+
+    seen, status = _in_child(CLONE_NEWUSER | CLONE_NEWPID, look)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert seen == {"ran": "ran", "handled": [signal.SIGUSR1]}
 
 
 def test_a_refused_clone_makes_no_child_and_says_so() -> None:
