@@ -121,6 +121,7 @@ async def _measure(options: Options, command: str) -> int:
     )
     save(place.root / "results.json", record)
     publish(record, options.output)
+    place.prune()
     return 0
 
 

@@ -35,14 +35,20 @@ class Place:
 
     @classmethod
     def create(cls, base: Path) -> Place:
-        # only the last few invocations' folders are kept (and nothing else is touched)
-        if base.exists():
-            ours = sorted(p for p in base.iterdir() if FOLDER_NAME.fullmatch(p.name))
-            for old in ours[:-KEEP]:
-                shutil.rmtree(old, ignore_errors=True)
         root = base / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
         root.mkdir(parents=True)
         return cls(root)
+
+    def prune(self) -> None:
+        """Keeps the last few invocations' folders, this one's among them (and touches nothing
+        else). Called once measuring is over: thousands of files deleted just before a run
+        make every file that run creates slower for minutes on some filesystems (an ext4
+        without a journal scans past recently freed inodes), and Conveyor creates a log per
+        run where its peers create none."""
+        ours = sorted(p for p in self.root.parent.iterdir() if FOLDER_NAME.fullmatch(p.name))
+        for old in ours[:-KEEP]:
+            if old != self.root:
+                shutil.rmtree(old, ignore_errors=True)
 
     def folder(self, label: str) -> Path:
         folder = self.root / f"{next(self._count):04d}-{label.replace('/', '-')}"
