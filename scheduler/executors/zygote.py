@@ -84,6 +84,46 @@ def _interpreter_of(script: str) -> str | None:
     return words[0]
 
 
+class RequestSender:
+    """Sends requests on a non-blocking socket, each with its open files passed beside its
+    first bytes (SCM_RIGHTS). Concurrent callers go one at a time: a request the socket takes
+    in parts is never split by another's bytes, and only one caller at a time waits for the
+    socket to take more (the event loop keeps one writer callback per socket)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._lock = asyncio.Lock()
+
+    async def send(self, data: bytes, fds: Sequence[int]) -> None:
+        async with self._lock:
+            await self._send(data, fds)
+
+    async def _send(self, data: bytes, fds: Sequence[int]) -> None:
+        loop = asyncio.get_running_loop()
+        rest = memoryview(data)
+        while rest:
+            if self._sock.fileno() < 0:
+                raise ConnectionResetError("the zygote's socket is closed")
+            try:
+                if len(rest) == len(data) and fds:
+                    sent = socket.send_fds(self._sock, [rest], list(fds))
+                else:
+                    sent = self._sock.send(rest)
+            except BlockingIOError:
+                writable: asyncio.Future[None] = loop.create_future()
+                loop.add_writer(self._sock, writable.set_result, None)
+                try:
+                    await writable
+                finally:
+                    if self._sock.fileno() >= 0:
+                        loop.remove_writer(self._sock)
+                continue
+            rest = rest[sent:]
+
+    def close(self) -> None:
+        self._sock.close()
+
+
 class Zygote:
     """A running zygote; `fork` an attempt from it, `exit_code` to learn how the child ended."""
 
@@ -101,7 +141,7 @@ class Zygote:
         self.identity = identity  # the uid its sandbox runs as (a root control plane's)
         self._reader = reader
         self._writer = writer
-        self._sender = sender  # the same socket: requests go with open files beside them
+        self._sender = RequestSender(sender)  # the same socket: requests, with their files
         loop = asyncio.get_running_loop()
         self._ready: asyncio.Future[int] = loop.create_future()
         self._forks: dict[int, asyncio.Future[int]] = {}
@@ -201,7 +241,7 @@ class Zygote:
         request = {"fork": request_id, "env": env, "memory_bytes": memory_bytes, "sandbox": sandbox}
         log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         try:
-            await self._send(json.dumps(request).encode() + b"\n", [log_fd, *join_fds])
+            await self._sender.send(json.dumps(request).encode() + b"\n", [log_fd, *join_fds])
             os.close(log_fd)
             log_fd = -1
             pid = await forked
@@ -212,26 +252,6 @@ class Zygote:
         self._exits.setdefault(pid, loop.create_future())
         self.last_used = loop.time()
         return pid
-
-    async def _send(self, data: bytes, fds: list[int]) -> None:
-        """One request, its files passed with its first bytes (SCM_RIGHTS)."""
-        loop = asyncio.get_running_loop()
-        rest = memoryview(data)
-        while rest:
-            try:
-                if len(rest) == len(data) and fds:
-                    sent = socket.send_fds(self._sender, [rest], fds)
-                else:
-                    sent = self._sender.send(rest)
-            except BlockingIOError:
-                writable: asyncio.Future[None] = loop.create_future()
-                loop.add_writer(self._sender, writable.set_result, None)
-                try:
-                    await writable
-                finally:
-                    loop.remove_writer(self._sender)
-                continue
-            rest = rest[sent:]
 
     def exit_code(self, pid: int) -> asyncio.Future[int | None]:
         """How child `pid` ended (negative: its signal); None if the zygote died before it."""
