@@ -32,6 +32,7 @@ from __future__ import annotations
 import ast
 import atexit
 import contextlib
+import functools
 import gc
 import importlib
 import importlib.metadata
@@ -65,13 +66,21 @@ WARM_MODULES = ("asyncio", "concurrent.futures.thread", "http.client", "json", "
 WARM_SDK_MODULES = {
     # `_uds_async`: what a task with children or an async task imports on its first request
     "conveyor": ("conveyor._worker", "conveyor._uds", "conveyor._uds_async", "conveyor._inputs"),
-    "render": ("render.workflows.runner", "render.workflows.executor"),
-    "render_sdk": ("render_sdk.workflows.runner", "render_sdk.workflows.executor"),
+    "render": ("render.workflows.runner", "render.workflows.executor", "render.version"),
+    "render_sdk": (
+        "render_sdk.workflows.runner",
+        "render_sdk.workflows.executor",
+        "render_sdk.version",
+    ),
 }
 # Render's SDKs put their version in each request's User-Agent, read from the installed metadata:
 # cold, that scans every folder of sys.path (2 ms); looked up once here, each child finds the
 # scans cached
 WARM_SDK_DISTRIBUTIONS = {"render": "render", "render_sdk": "render_sdk"}
+# ... and even warm, each request reads and parses the metadata file again (twice a run). The
+# version cannot change under a zygote (the environment is its version's own), so the SDK's
+# `get_version` is given the answer of its first call to keep
+SDK_VERSION_MODULES = ("render.version", "render_sdk.version")
 _READ_BYTES = 1 << 16
 _MAX_FDS = 64
 _SANDBOX_MODULE = "conveyor_sandbox"
@@ -180,6 +189,21 @@ def _warm_up() -> None:
                 importlib.metadata.version(distribution)
             platform.uname()  # and the rest of the User-Agent, each cached by `platform`
             platform.python_version()
+    _keep_sdk_versions()
+
+
+def _keep_sdk_versions() -> None:
+    for name in SDK_VERSION_MODULES:
+        module = sys.modules.get(name)
+        lookup = getattr(module, "get_version", None)
+        if module is None or not callable(lookup):
+            continue  # not imported, or an SDK version that looks it up another way
+        try:
+            version = lookup()
+        except Exception:
+            continue
+        if isinstance(version, str):
+            vars(module)["get_version"] = functools.partial(str, version)
 
 
 def _import_user_module(target: str) -> None:

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 # what a run of a Conveyor task imports between its fork and its result (found with strace:
 # each was read from disk by every attempt until it was imported in the zygote; `_uds_async` by
 # every run of an async task or of one with children, compiled from source each time where the
@@ -61,3 +63,32 @@ def test_a_run_of_render_s_sdk_finds_its_version_without_scanning_sys_path() -> 
 
     assert any(p.endswith("site-packages") for p in folders_listed("cold")), "a first lookup"
     assert folders_listed("warm") == []
+
+
+VERSION_AFTER = """
+import importlib, importlib.metadata, json, sys
+sdk = sys.argv[1]
+importlib.import_module(sdk)
+from conveyor import _zygote
+installed = importlib.metadata.version(sdk)
+_zygote._warm_up()
+def refuse(name):
+    raise AssertionError(f"metadata of {name} read again")
+importlib.metadata.version = refuse
+agent = importlib.import_module(sdk + ".version").get_user_agent()
+print(json.dumps([installed, agent]))
+"""
+
+
+@pytest.mark.parametrize("sdk", ["render", "render_sdk"])
+def test_a_run_of_render_s_sdk_does_not_read_its_metadata_again(sdk: str) -> None:
+    pytest.importorskip(sdk)
+    done = subprocess.run(
+        [sys.executable, "-c", VERSION_AFTER, sdk],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    installed, agent = json.loads(done.stdout)
+    assert agent.startswith(f"render-sdk-python/{installed} (")
