@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import random
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from conveyor._sandbox.instance import Instance, enter_instance, fork_into_instance
 from conveyor._sandbox.kernel import (
     CLONE_NEWPID,
     CLONE_NEWUSER,
@@ -107,3 +109,32 @@ def test_the_child_signals_itself_and_starts_processes_as_a_forked_one_does() ->
 def test_a_refused_clone_makes_no_child_and_says_so() -> None:
     with pytest.raises(SandboxError, match=r"^clone: .*\(errno 22\)$"):
         fork_into(CLONE_NEWPID | CLONE_THREAD)  # a thread needs CLONE_SIGHAND: refused
+
+
+def test_where_clone_s_number_is_unknown_the_zygote_forks_as_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(platform, "machine", lambda: "riscv64")
+    assert fork_into_instance(network=True) is None
+
+
+def test_a_forked_child_enters_its_namespaces_itself_and_its_waiter_ends_as_it_ends() -> None:
+    """The path where clone's number is unknown: the child unshares, forks once more, and the
+    process the platform knows waits for the first process of the new PID namespace."""
+    read, write = os.pipe()
+    waiter = os.fork()
+    if waiter == 0:
+        code = 1
+        try:
+            os.close(read)
+            enter_instance(Instance(socket_dir=None))
+            os.write(write, json.dumps({"pid": os.getpid()}).encode())
+            code = 7
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        seen = json.loads(pipe.read() or b"{}")
+    _, status = os.waitpid(waiter, 0)
+    assert seen == {"pid": 1}
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 7
