@@ -10,8 +10,8 @@ only until it imports the user's code, so it can be run by any virtualenv's inte
 the console script ``SCRIPT`` (e.g. ``.../bin/render-workflows``), imports what it imports and the
 user's ``module``, then serves fork requests on the inherited socket ``FD``, one JSON object per
 line. ``VIEW`` is ``-`` or the sandbox's view (`conveyor._sandbox.View` as JSON): the zygote then
-enters it before it reads any of the user's code, and each child enters an attempt's own
-namespaces before it runs the task.
+enters it before it reads any of the user's code, and each child is born in an attempt's own
+namespaces (or enters them, where `clone`'s number is not known) before it runs the task.
 
 - zygote → platform, once: ``{"ready": pid}`` or ``{"unusable": reason}`` (then it exits);
 - platform → zygote: ``{"fork": id, "env": {...}, "memory_bytes": n | null, "sandbox": {...} |

@@ -55,6 +55,7 @@ class SandboxError(Exception):
 
 
 _libc: ctypes.CDLL | None = None
+_libc_gil: ctypes.PyDLL | None = None
 
 
 def libc() -> ctypes.CDLL:
@@ -62,6 +63,14 @@ def libc() -> ctypes.CDLL:
     if _libc is None:
         _libc = ctypes.CDLL(None, use_errno=True)
     return _libc
+
+
+def _libc_holding_gil() -> ctypes.PyDLL:
+    """The C library called with the GIL kept across each call (as `os.fork` keeps it)."""
+    global _libc_gil
+    if _libc_gil is None:
+        _libc_gil = ctypes.PyDLL(None, use_errno=True)
+    return _libc_gil
 
 
 def check(result: int, what: str) -> None:
@@ -124,8 +133,7 @@ def fork_into(namespaces: int) -> int:
     api = ctypes.pythonapi
     number = _CLONE_SYSCALL[platform.machine()]
     flags = ctypes.c_ulong(namespaces | signal.SIGCHLD)
-    # called through a handle that keeps the GIL, as `os.fork` keeps it across its fork
-    clone = ctypes.PyDLL(None, use_errno=True).syscall
+    clone = _libc_holding_gil().syscall
     api.PyOS_BeforeFork()
     pid = int(clone(ctypes.c_long(number), flags, None, None, None, None))
     if pid == 0:

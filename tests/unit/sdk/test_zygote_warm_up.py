@@ -21,6 +21,18 @@ PER_RUN = [
 ]
 
 
+def _printed(script: str, *args: str) -> object:
+    """What `script`, run by a fresh interpreter with `args`, printed (as JSON)."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return json.loads(done.stdout)
+
+
 def test_the_zygote_imports_what_every_run_of_a_conveyor_task_needs() -> None:
     script = (
         "import json, sys, conveyor\n"
@@ -28,10 +40,7 @@ def test_the_zygote_imports_what_every_run_of_a_conveyor_task_needs() -> None:
         "_zygote._warm_up()\n"
         f"print(json.dumps({{m: m in sys.modules for m in {PER_RUN!r}}}))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert json.loads(done.stdout) == dict.fromkeys(PER_RUN, True)
+    assert _printed(script) == dict.fromkeys(PER_RUN, True)
 
 
 LOOKUP_AFTER = """
@@ -52,14 +61,9 @@ def test_a_run_of_render_s_sdk_finds_its_version_without_scanning_sys_path() -> 
     def folders_listed(mode: str) -> list[str]:
         """The folders of sys.path a lookup lists (the current one aside: it is looked at
         every time, and holds nothing here)."""
-        done = subprocess.run(
-            [sys.executable, "-c", LOOKUP_AFTER, mode],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        )
-        return list(json.loads(done.stdout))
+        listed = _printed(LOOKUP_AFTER, mode)
+        assert isinstance(listed, list)
+        return [str(p) for p in listed]
 
     assert any(p.endswith("site-packages") for p in folders_listed("cold")), "a first lookup"
     assert folders_listed("warm") == []
@@ -83,12 +87,7 @@ print(json.dumps([installed, agent]))
 @pytest.mark.parametrize("sdk", ["render", "render_sdk"])
 def test_a_run_of_render_s_sdk_does_not_read_its_metadata_again(sdk: str) -> None:
     pytest.importorskip(sdk)
-    done = subprocess.run(
-        [sys.executable, "-c", VERSION_AFTER, sdk],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    installed, agent = json.loads(done.stdout)
+    printed = _printed(VERSION_AFTER, sdk)
+    assert isinstance(printed, list)
+    installed, agent = printed
     assert agent.startswith(f"render-sdk-python/{installed} (")
