@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import stat
 import sys
@@ -45,10 +46,17 @@ def _filesystem_type(path: str) -> int:
     return int.from_bytes(buffer.raw[: ctypes.sizeof(ctypes.c_long)], sys.byteorder, signed=True)
 
 
+@functools.cache
+def _chosen_parent() -> Path:
+    """`sockets_parent()`, chosen once per process: every attempt's start asks, and the answer
+    must not change under the instances already running (a restart finds them there)."""
+    return sockets_parent()
+
+
 def sockets_root() -> Path:
     """This user's folder of instance sockets: created 0711, refused if anyone else could
     list it or write into it."""
-    root = sockets_parent() / f"conveyor-{os.getuid()}"
+    root = _chosen_parent() / f"conveyor-{os.getuid()}"
     with contextlib.suppress(FileExistsError):
         root.mkdir(mode=0o711)
     info = root.lstat()
