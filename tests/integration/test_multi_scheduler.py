@@ -48,6 +48,9 @@ def _schedulers(url: str, data_dir: Path, count: int) -> list[subprocess.Popen[b
         "CONVEYOR_DATA_DIR": str(data_dir),
         "CONVEYOR_LIMITS__MAX_CONCURRENCY": str(LIMIT),
         "CONVEYOR_LIMITS__MIN_TIMEOUT_SECONDS": "1",
+        # a scheduler learns that another joined at its next heartbeat: 500 runs can be done
+        # within the default 5 s, before the one that started first ever shares its slots
+        "CONVEYOR_SCHEDULER__HEARTBEAT_SECONDS": "0.5",
     }
     processes = []
     for n in range(count):
